@@ -1,0 +1,1 @@
+"""Alerts: rules, delivery (outbox, email, webhooks), cases, and the daily digest."""

@@ -1,0 +1,1 @@
+"""Classify: topics, sentiment and public-opinion risk (jieba + scikit-learn), with reasons."""

@@ -1,0 +1,136 @@
+"""Articles, stories (clusters of reposts), classifications, staff corrections and watch queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, JSONType, TimestampMixin, utcnow
+from models.enums import RiskLevel, SentimentLabel, db_enum
+
+
+class Story(TimestampMixin, Base):
+    """One story and its spread: the first publisher and every repost (转载) grouped under it."""
+
+    __tablename__ = "stories"
+    __table_args__ = (Index("ix_stories_last_seen_at", "last_seen_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(16), default="und")
+    # No foreign key: stories and articles would reference each other (a cycle on create/drop).
+    first_article_id: Mapped[int | None] = mapped_column(Integer)
+    first_outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="SET NULL"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    article_count: Mapped[int] = mapped_column(default=1)
+    outlet_count: Mapped[int] = mapped_column(default=1)
+
+    articles: Mapped[list[Article]] = relationship(
+        back_populates="story", foreign_keys="Article.story_id"
+    )
+
+
+class Article(Base):
+    """One published piece at one canonical URL."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("url_hash"),
+        Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_fetched_at", "fetched_at"),
+        Index("ix_articles_content_hash", "content_hash"),
+        Index("ix_articles_story_id", "story_id"),
+        Index("ix_articles_source_id_published_at", "source_id", "published_at"),
+        Index("ix_articles_outlet_id_published_at", "outlet_id", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="SET NULL"))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(Text)
+    # sha256 of canonical_url: the unique key (a btree on long URLs is fragile on PostgreSQL).
+    url_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    # Simplified-Chinese / normalized form kept beside the original for matching.
+    match_text: Mapped[str | None] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(16), default="und")
+    byline: Mapped[str | None] = mapped_column(String(500))
+    source_line: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None]
+    published_at_missing: Mapped[bool] = mapped_column(default=False)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id", ondelete="SET NULL"))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Social counters (reposts / comments / likes) and anything kind-specific.
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    story: Mapped[Story | None] = relationship(back_populates="articles", foreign_keys=[story_id])
+    classifications: Mapped[list[Classification]] = relationship(back_populates="article")
+
+
+class Classification(Base):
+    """Topics, sentiment and risk of one article by one model version, with the reasons."""
+
+    __tablename__ = "classifications"
+    __table_args__ = (
+        UniqueConstraint("article_id", "model_version"),
+        Index("ix_classifications_risk_level_created_at", "risk_level", "created_at"),
+        Index("ix_classifications_article_id_is_current", "article_id", "is_current"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(100))
+    is_current: Mapped[bool] = mapped_column(default=True)
+    lang: Mapped[str] = mapped_column(String(16), default="und")
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)  # [{name, score}]
+    sentiment: Mapped[SentimentLabel] = mapped_column(db_enum(SentimentLabel, "sentiment_label"))
+    sentiment_score: Mapped[float] = mapped_column(default=0.0)
+    risk_level: Mapped[RiskLevel] = mapped_column(db_enum(RiskLevel, "risk_level"))
+    risk_score: Mapped[float] = mapped_column(default=0.0)
+    # Why: matched terms, model scores, factors with their weights.
+    reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mentions_org: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="classifications")
+
+
+class Label(Base):
+    """A staff correction of a classification; ``presswatch train`` learns from these."""
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_task_created_at", "task", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(32))  # topic / sentiment / risk
+    label: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(Text)  # for labels on text that is not an article
+    author: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WatchQuery(TimestampMixin, Base):
+    """A named boolean query: the organization's names, officials' names, topic rules."""
+
+    __tablename__ = "watch_queries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    query: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(String(32), default="watch")  # org / official / topic / watch
+    enabled: Mapped[bool] = mapped_column(default=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)

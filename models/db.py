@@ -1,0 +1,108 @@
+"""Engines, sessions and migrations.
+
+The default store is a SQLite file under ``./var`` (created on first use, WAL mode so readers do
+not block the writer); one URL setting switches to PostgreSQL. Sessions live outside the data
+code: a job opens ``with session_scope(engine) as session`` and repository functions never commit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be reached, or its schema is not the one this code expects."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, echo: bool = False, sqlite_busy_timeout_seconds: float = 30.0) -> Engine:
+    """An engine for ``url``; for a SQLite file, its folder is created and WAL is switched on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo)
+        busy_ms = int(sqlite_busy_timeout_seconds * 1000)
+        event.listen(
+            engine, "connect", lambda c, r: _sqlite_pragmas(c, r, busy_ms)
+        )
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+
+@functools.cache
+def engine_for(url: str, echo: bool = False) -> Engine:
+    """One engine per URL per process."""
+    return make_engine(url, echo=echo)
+
+
+def get_engine() -> Engine:
+    from settings import get_settings
+
+    db = get_settings().db
+    return engine_for(db.url, db.echo)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back on error."""
+    factory = session_factory(engine or get_engine())
+    with factory.begin() as session:
+        yield session
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head", engine: Engine | None = None) -> None:
+    """Bring the schema at ``url`` to ``revision`` (head by default)."""
+    cfg = alembic_config(url)
+    engine = engine or make_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create or upgrade the schema on first use (the embedded default needs zero set-up)."""
+    if current_revision(engine) != head_revision():
+        upgrade(str(engine.url.render_as_string(hide_password=False)), engine=engine)

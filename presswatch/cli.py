@@ -1,0 +1,174 @@
+"""The ``presswatch`` command: one entry point, each subcommand a few lines around a library function.
+
+Global options set the settings layers (``--config``, ``--set group.key=value``); stages add their
+own commands through ``<stage>.cli:register(app)``. Expected failures (bad config, unreachable
+database) print one clear line and exit 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import settings as settings_mod
+from presswatch import __version__
+
+app = typer.Typer(
+    name="presswatch",
+    help="Media monitoring and public-opinion watch for court and justice press offices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=True)
+config_app = typer.Typer(help="Effective settings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+console = Console()
+err_console = Console(stderr=True)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class CliError(Exception):
+    """An expected failure to report as one line (exit code 2)."""
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise settings_mod.ConfigError(f"--set expects group.key=value, got '{pair}'")
+        overrides[key.strip()] = value
+    return overrides
+
+
+@app.callback()
+def _main(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default ./presswatch.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a setting: group.key=value (repeatable)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        console.print(f"presswatch {__version__}")
+        raise typer.Exit()
+    level = logging.WARNING - 10 * min(verbose, 2)
+    if not sys.stderr.isatty():
+        level = min(level, logging.INFO)  # not on a terminal: log lines are the progress display
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings_mod.configure(config, _parse_overrides(set_))
+    settings_mod.get_loaded_settings()  # fail early, with the key named, on bad config
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to write the config and sample files."),
+    force: bool = typer.Option(False, help="Overwrite existing files."),
+) -> None:
+    """Write a commented example config and sample sources/rules files, and create the database."""
+    from models.db import ensure_schema, get_engine
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for template in sorted(TEMPLATES.glob("*.example.*")):
+        target = directory / template.name.replace(".example", "")
+        if target.exists() and not force:
+            console.print(f"kept     {target} (exists; --force to overwrite)")
+            continue
+        shutil.copyfile(template, target)
+        console.print(f"wrote    {target}")
+    engine = get_engine()
+    ensure_schema(engine)
+    console.print(f"database {engine.url.render_as_string(hide_password=True)} is at the latest schema")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from models.db import current_revision, get_engine, upgrade
+
+    engine = get_engine()
+    upgrade(engine.url.render_as_string(hide_password=False), revision, engine=engine)
+    console.print(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database and the newest one this code knows."""
+    from models.db import current_revision, get_engine, head_revision
+
+    console.print(f"database: {current_revision(get_engine()) or '(empty)'}; code: {head_revision()}")
+
+
+@config_app.command("show")
+def config_show(all_: bool = typer.Option(False, "--all", help="Also list settings left at default.")) -> None:
+    """Print the effective settings (secrets masked) and where each non-default value came from."""
+    loaded = settings_mod.get_loaded_settings()
+    table = Table("setting", "value", "from", title=f"config file: {loaded.config_file or '(none)'}")
+    for key, value, origin in settings_mod.describe(loaded):
+        if all_ or origin != "default":
+            table.add_row(key, value, origin)
+    console.print(table)
+    if not all_:
+        console.print("(settings at their defaults are hidden; --all lists every one)")
+
+
+@app.command()
+def run() -> None:
+    """Run the service: crawl, classify, alert, send digests and quota reminders on schedule."""
+    from models.db import ensure_schema, get_engine
+    from presswatch.service import run_service
+
+    ensure_schema(get_engine())
+    run_service(settings_mod.get_settings())
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("var/demo"), help="Folder for the demo's own database and outputs."),
+) -> None:
+    """Run the whole product on the bundled demo source, offline, and show each stage's result."""
+    from presswatch.demo import run_demo
+
+    run_demo(workdir, console=console)
+
+
+def _register_stages() -> None:
+    import alerts.cli
+    import classify.cli
+    import crawlers.cli
+    import pipeline.cli
+    import quota.cli
+
+    for module in (crawlers.cli, pipeline.cli, classify.cli, alerts.cli, quota.cli):
+        module.register(app)
+
+
+_register_stages()
+
+
+def main() -> None:
+    from models.db import DatabaseError
+
+    try:
+        app()
+    except (settings_mod.ConfigError, CliError, DatabaseError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy") and "OperationalError" in type(exc).__name__:
+            err_console.print(f"[red]error:[/] database unreachable: {exc.args[0] if exc.args else exc}")
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``presswatch demo``: the whole product on the bundled demo source, offline, on the embedded store.
+
+Each stage adds its part as ``<stage>.demo:run(ctx)``; they run in data-flow order and share
+``ctx.state`` (e.g. the crawler's local demo site URL). The demo works in its own folder so it
+never touches a real deployment's database.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import Engine
+
+from settings import Settings
+
+DEMO_STEPS = (
+    ("crawl", "crawlers.demo:run"),
+    ("pipeline", "pipeline.demo:run"),
+    ("classify", "classify.demo:run"),
+    ("alerts", "alerts.demo:run"),
+    ("quota", "quota.demo:run"),
+)
+
+
+@dataclass
+class DemoContext:
+    workdir: Path
+    settings: Settings
+    engine: Engine
+    console: Console
+    state: dict[str, Any] = field(default_factory=dict)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def heading(self, text: str) -> None:
+        self.console.rule(f"[bold]{text}")
+
+
+def run_demo(workdir: Path, console: Console | None = None, fresh: bool = True) -> DemoContext:
+    from models.db import ensure_schema, make_engine
+    from presswatch.service import resolve
+    from settings import load_settings
+
+    console = console or Console()
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{workdir / 'presswatch.db'}"
+    settings = load_settings(
+        environ={},
+        overrides={
+            "data_dir": str(workdir),
+            "db.url": db_url,
+            "pipeline.snapshot_dir": str(workdir / "snapshots"),
+        },
+    ).settings
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    ctx = DemoContext(workdir=workdir, settings=settings, engine=engine, console=console)
+    console.print(f"presswatch demo in [bold]{workdir}[/] (database {db_url})")
+    try:
+        for _name, ref in DEMO_STEPS:
+            resolve(ref)(ctx)
+    finally:
+        for cleanup in reversed(ctx.cleanups):
+            cleanup()
+    return ctx

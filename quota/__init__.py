@@ -1,0 +1,1 @@
+"""Quota: units, registration of published pieces, quota rules, points and rankings."""

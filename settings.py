@@ -1,0 +1,286 @@
+"""The one home for presswatch settings.
+
+A typed model with groups (db, crawl, pipeline, classify, alerts, scheduler, quota), layered in a
+known order: defaults < config file (``presswatch.toml``) < environment (``PRESSWATCH_...``, ``__``
+for nesting, e.g. ``PRESSWATCH_DB__URL``) < command-line flags (``--set db.url=...``).
+
+Every layer is recorded, so ``presswatch config show`` can say where each non-default value came
+from. Bad values fail with :class:`ConfigError`, which names the key and the file or variable it
+came from. Read settings through :func:`get_settings`; Scrapy's settings are derived from
+``crawl`` here (``crawlers.settings``), never kept by hand in a second file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "PRESSWATCH_"
+ENV_NESTING = "__"
+DEFAULT_CONFIG_FILE = "presswatch.toml"
+CONFIG_FILE_ENV = "PRESSWATCH_CONFIG"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DbSettings(_Group):
+    url: str = Field(
+        "sqlite:///var/presswatch.db",
+        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... for production.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement.")
+    sqlite_busy_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class CrawlSettings(_Group):
+    sources_file: str = Field("sources.yaml", description="Source registry (YAML).")
+    user_agent: str = Field(
+        "presswatch/0.1 (+media monitoring for a press office; contact: press office webmaster)",
+        description="Honest User-Agent sent with every request.",
+    )
+    obey_robots_txt: bool = True
+    fetch_timeout_seconds: float = Field(20.0, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    concurrent_requests: int = Field(16, ge=1)
+    concurrent_requests_per_domain: int = Field(4, ge=1)
+    download_delay_seconds: float = Field(0.25, ge=0)
+    retry_times: int = Field(2, ge=0)
+    max_list_depth: int = Field(3, ge=0, description="Pagination depth for html list pages.")
+    source_failure_threshold: int = Field(
+        3, ge=1, description="Consecutive failures before a SourceFailing alert."
+    )
+    distributed: bool = Field(False, description="Share the crawl frontier in Redis (scrapy-redis).")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+class PipelineSettings(_Group):
+    snapshot_dir: str = Field("var/snapshots", description="Compressed raw page snapshots (evidence).")
+    snapshot_retention_days: int = Field(365, ge=0, description="0 keeps snapshots forever.")
+    default_timezone: str = "Asia/Shanghai"
+    max_text_chars: int = Field(200_000, gt=0, description="Longer article text is truncated and flagged.")
+
+
+class ClassifySettings(_Group):
+    models_dir: str = Field("", description="Trained models; empty uses the models shipped with the package.")
+    batch_size: int = Field(256, ge=1)
+    taxonomy_file: str = Field("", description="Topic taxonomy YAML; empty uses the bundled one.")
+
+
+class AlertsSettings(_Group):
+    rules_file: str = Field("alert_rules.yaml", description="Alert rules (YAML).")
+    digests_file: str = Field("digests.yaml", description="Digest definitions (YAML).")
+    smtp_host: str = Field("", description="Empty disables the email channel.")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    from_address: str = "presswatch@localhost"
+    default_language: Literal["zh-CN", "vi", "en"] = "zh-CN"
+    max_attempts: int = Field(8, ge=1, description="Delivery attempts before a message is dead-lettered.")
+    rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
+    quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class SchedulerSettings(_Group):
+    timezone: str = "Asia/Shanghai"
+    crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
+    classify_interval_seconds: int = Field(30, ge=1)
+    delivery_interval_seconds: int = Field(15, ge=1)
+    misfire_grace_seconds: int = Field(3600, ge=1)
+
+
+class QuotaSettings(_Group):
+    timezone: str = "Asia/Shanghai"
+    reminder_days_before_period_end: int = Field(5, ge=0)
+
+
+class Settings(_Group):
+    data_dir: str = Field("var", description="Where the embedded database, snapshots and outputs live.")
+    db: DbSettings = Field(default_factory=DbSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+
+
+SECRET_KEYS = frozenset({"alerts.smtp_password"})
+
+
+class ConfigError(Exception):
+    """A bad configuration value or file; the message names the key and where it came from."""
+
+
+@dataclass
+class LoadedSettings:
+    settings: Settings
+    origins: dict[str, str] = field(default_factory=dict)  # dotted key -> "file:..." / "env:..." / "flag"
+    config_file: Path | None = None
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: '{part}' is a value, not a group")
+        node = child
+    node[parts[-1]] = value
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Environment and flag values are strings; accept JSON for lists, numbers and booleans."""
+    text = raw.strip()
+    if text[:1] in "[{" or text in ("true", "false", "null"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _known_keys() -> set[str]:
+    keys: set[str] = set()
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.update(f"{name}.{sub}" for sub in annotation.model_fields)
+        else:
+            keys.add(name)
+    return keys
+
+
+def _find_config_file(explicit: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    if environ.get(CONFIG_FILE_ENV):
+        path = Path(environ[CONFIG_FILE_ENV])
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from {CONFIG_FILE_ENV})")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Build settings from all layers. ``overrides`` are command-line flags as dotted keys."""
+    environ = os.environ if environ is None else environ
+    known = _known_keys()
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+
+    path = _find_config_file(config_file, environ)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        for dotted, value in _flatten(data).items():
+            if dotted not in known:
+                raise ConfigError(f"{path}: unknown setting '{dotted}'")
+            _set_dotted(merged, dotted, value)
+            origins[dotted] = f"file:{path}"
+
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_FILE_ENV or var.startswith("PRESSWATCH_TEST_"):
+            continue
+        dotted = var[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
+        if dotted not in known:
+            raise ConfigError(f"environment variable {var}: unknown setting '{dotted}'")
+        _set_dotted(merged, dotted, _parse_scalar(raw))
+        origins[dotted] = f"env:{var}"
+
+    for dotted, value in (overrides or {}).items():
+        if dotted not in known:
+            raise ConfigError(f"command-line flag: unknown setting '{dotted}'")
+        _set_dotted(merged, dotted, _parse_scalar(value) if isinstance(value, str) else value)
+        origins[dotted] = "flag"
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            dotted = ".".join(str(p) for p in err["loc"])
+            where = origins.get(dotted, "default")
+            problems.append(f"{dotted} (from {where}): {err['msg']}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+    return LoadedSettings(settings=settings, origins=origins, config_file=path)
+
+
+_override_stack: list[dict[str, Any]] = []
+_config_file_override: list[str | Path | None] = [None]
+
+
+def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> None:
+    """Set the config file and command-line overrides that :func:`get_settings` uses (the CLI calls it)."""
+    _config_file_override[0] = config_file
+    _override_stack[:] = [dict(overrides or {})]
+    get_loaded_settings.cache_clear()
+
+
+@functools.cache
+def get_loaded_settings() -> LoadedSettings:
+    overrides = _override_stack[0] if _override_stack else {}
+    return load_settings(_config_file_override[0], overrides=overrides)
+
+
+def get_settings() -> Settings:
+    """The effective settings, read once and cached."""
+    return get_loaded_settings().settings
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    _config_file_override[0] = None
+    _override_stack.clear()
+    get_loaded_settings.cache_clear()
+
+
+def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
+    """Rows of (dotted key, value, origin) with secrets masked, for ``config show``."""
+    rows = []
+    dumped = _flatten(loaded.settings.model_dump(mode="python"))
+    for dotted, value in sorted(dumped.items()):
+        if isinstance(value, SecretStr):
+            shown = "********" if value.get_secret_value() else ""
+        elif dotted in SECRET_KEYS:
+            shown = "********" if value else ""
+        else:
+            shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        rows.append((dotted, shown, loaded.origins.get(dotted, "default")))
+    return rows

@@ -1,0 +1,103 @@
+"""Shared fixtures.
+
+Databases: every test that asks for ``session`` runs on SQLite, and again on PostgreSQL when
+``PRESSWATCH_TEST_POSTGRES_URL`` is set. Each backend is migrated once per test session (through
+the real migrations, into a throwaway database), and each test runs inside a transaction that is
+rolled back afterwards, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+POSTGRES_URL = os.environ.get("PRESSWATCH_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's presswatch.toml or PRESSWATCH_* environment."""
+    import settings
+
+    for var in list(os.environ):
+        if var.startswith("PRESSWATCH_") and not var.startswith("PRESSWATCH_TEST_"):
+            monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
+    settings.reset_settings_cache()
+    yield
+    settings.reset_settings_cache()
+
+
+def _create_pg_database(base_url: str) -> tuple[str, str]:
+    name = f"pw_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_pg_database(base_url: str, name: str) -> None:
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated throwaway database URL, per backend."""
+    from models.db import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        upgrade(url)
+        yield url
+    else:
+        url, name = _create_pg_database(POSTGRES_URL)
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            from models.db import engine_for
+
+            engine_for.cache_clear()
+            _drop_pg_database(POSTGRES_URL, name)
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    from models.db import make_engine
+
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        sess = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield sess
+        finally:
+            sess.close()
+            trans.rollback()
+
+
+@pytest.fixture
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty (unmigrated) SQLite database URL for tests that commit for real."""
+    yield f"sqlite:///{tmp_path / 'fresh.db'}"

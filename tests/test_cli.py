@@ -1,0 +1,82 @@
+"""The CLI: init, config show, db upgrade, clear errors; `presswatch run` stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from presswatch.cli import app
+
+runner = CliRunner()
+
+
+def test_init_writes_config_and_creates_database(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "presswatch.toml").is_file()
+    assert (Path("var") / "presswatch.db").is_file()
+    again = runner.invoke(app, ["init", str(tmp_path)])
+    assert "kept" in again.output
+
+
+def test_config_show_masks_and_names_origin(tmp_path: Path) -> None:
+    Path("presswatch.toml").write_text('[alerts]\nsmtp_host = "mail.example.org"\n', encoding="utf-8")
+    env = {"PRESSWATCH_ALERTS__SMTP_PASSWORD": "s3cret"}
+    result = runner.invoke(app, ["--set", "crawl.retry_times=4", "config", "show"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "mail.example.org" in result.output and "presswatch.toml" in result.output
+    assert "s3cret" not in result.output and "********" in result.output
+    assert "flag" in result.output
+
+
+def _cli(*args: str, cwd: Path, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-m", "presswatch.cli", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "presswatch.toml").write_text("[crawl]\nretry_times = -1\n", encoding="utf-8")
+    proc = _cli("config", "show", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "crawl.retry_times" in proc.stderr and "presswatch.toml" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_db_upgrade_then_current(tmp_path: Path) -> None:
+    proc = _cli("db", "upgrade", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = _cli("db", "current", cwd=tmp_path)
+    assert "database: 0" in proc.stdout
+
+
+def test_unreachable_database_is_clear(tmp_path: Path) -> None:
+    proc = _cli("db", "upgrade", cwd=tmp_path,
+                env_extra={"PRESSWATCH_DB__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    assert proc.returncode == 2
+    assert "database unreachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "presswatch.cli", "run"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / "var" / "presswatch.db").exists():
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "service stopped" in err
