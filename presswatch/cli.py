@@ -143,12 +143,13 @@ def demo(
 
 def _register_stages() -> None:
     import alerts.cli
+    import alerts.digest.cli
     import classify.cli
     import crawlers.cli
     import pipeline.cli
     import quota.cli
 
-    for module in (crawlers.cli, pipeline.cli, classify.cli, alerts.cli, quota.cli):
+    for module in (crawlers.cli, pipeline.cli, classify.cli, alerts.cli, alerts.digest.cli, quota.cli):
         module.register(app)
 
 

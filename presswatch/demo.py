@@ -23,6 +23,7 @@ DEMO_STEPS = (
     ("pipeline", "pipeline.demo:run"),
     ("classify", "classify.demo:run"),
     ("alerts", "alerts.demo:run"),
+    ("digest", "alerts.digest.demo:run"),
     ("quota", "quota.demo:run"),
 )
 

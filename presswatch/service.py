@@ -26,6 +26,7 @@ JOB_PROVIDERS = (
     "pipeline.jobs:scheduled_jobs",
     "classify.jobs:scheduled_jobs",
     "alerts.jobs:scheduled_jobs",
+    "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
 )
 

@@ -20,8 +20,18 @@ from sqlalchemy.orm import Session
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("PRESSWATCH_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for running ``python -m presswatch.cli`` from a test: this checkout's code first,
+    no PRESSWATCH_* settings leaking in from the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from presswatch.cli import app
+from tests.conftest import subprocess_env
 
 runner = CliRunner()
 
@@ -36,8 +36,7 @@ def test_config_show_masks_and_names_origin(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
-    env.update(env_extra or {})
+    env = subprocess_env(**(env_extra or {}))
     return subprocess.run(
         [sys.executable, "-m", "presswatch.cli", *args], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=120,
@@ -67,7 +66,7 @@ def test_unreachable_database_is_clear(tmp_path: Path) -> None:
 
 
 def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
+    env = subprocess_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "presswatch.cli", "run"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
