@@ -59,10 +59,22 @@ def engine_for(url: str, echo: bool = False) -> Engine:
 
 
 def get_engine() -> Engine:
+    """The engine for the configured database, migrated to the latest schema on first use.
+
+    The embedded default needs zero set-up: the SQLite file and its schema appear the first time
+    any command touches the database.
+    """
     from settings import get_settings
 
     db = get_settings().db
-    return engine_for(db.url, db.echo)
+    engine = engine_for(db.url, db.echo)
+    _ensure_schema_once(engine)
+    return engine
+
+
+@functools.cache
+def _ensure_schema_once(engine: Engine) -> None:
+    ensure_schema(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -75,7 +75,7 @@ def init(
     force: bool = typer.Option(False, help="Overwrite existing files."),
 ) -> None:
     """Write a commented example config and sample sources/rules files, and create the database."""
-    from models.db import ensure_schema, get_engine
+    from models.db import get_engine
 
     directory.mkdir(parents=True, exist_ok=True)
     for template in sorted(TEMPLATES.glob("*.example.*")):
@@ -86,16 +86,15 @@ def init(
         shutil.copyfile(template, target)
         console.print(f"wrote    {target}")
     engine = get_engine()
-    ensure_schema(engine)
     console.print(f"database {engine.url.render_as_string(hide_password=True)} is at the latest schema")
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from models.db import current_revision, get_engine, upgrade
+    from models.db import current_revision, engine_for, upgrade
 
-    engine = get_engine()
+    engine = engine_for(settings_mod.get_settings().db.url)  # not get_engine(): that migrates to head
     upgrade(engine.url.render_as_string(hide_password=False), revision, engine=engine)
     console.print(f"database at revision {current_revision(engine)}")
 
@@ -103,9 +102,10 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database and the newest one this code knows."""
-    from models.db import current_revision, get_engine, head_revision
+    from models.db import current_revision, engine_for, head_revision
 
-    console.print(f"database: {current_revision(get_engine()) or '(empty)'}; code: {head_revision()}")
+    engine = engine_for(settings_mod.get_settings().db.url)
+    console.print(f"database: {current_revision(engine) or '(empty)'}; code: {head_revision()}")
 
 
 @config_app.command("show")
@@ -124,10 +124,10 @@ def config_show(all_: bool = typer.Option(False, "--all", help="Also list settin
 @app.command()
 def run() -> None:
     """Run the service: crawl, classify, alert, send digests and quota reminders on schedule."""
-    from models.db import ensure_schema, get_engine
+    from models.db import get_engine
     from presswatch.service import run_service
 
-    ensure_schema(get_engine())
+    get_engine()  # create or migrate the database before the jobs start
     run_service(settings_mod.get_settings())
 
 
