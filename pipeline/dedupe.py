@@ -70,17 +70,14 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
         return None
     hits: Counter[int] = Counter()
     params = {f"k{i}": key for i, key in enumerate(keys)}
-    for row in session.execute(_candidates_query(len(keys)), params):
+    for row in session.connection().execute(_candidates_query(len(keys)), params):
         hits[int(row[0])] += 1
     if exclude_article_id is not None:
         hits.pop(exclude_article_id, None)
     candidate_ids = [article_id for article_id, _ in hits.most_common(MAX_CANDIDATES)]
     if not candidate_ids:
         return None
-    rows = session.execute(
-        select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint)
-        .where(Article.id.in_(candidate_ids))
-    ).all()
+    rows = session.connection().execute(_VERIFY, {"ids": candidate_ids}).all()
     best: NearMatch | None = None
     for art_id, story_id, outlet_id, data in rows:
         other = Fingerprint.from_bytes(data) if data else None
@@ -90,6 +87,11 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
         if ok and (best is None or (j, c) > (best.jaccard, best.containment)):
             best = NearMatch(art_id, story_id, outlet_id, j, c)
     return best
+
+
+_VERIFY = select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint).where(
+    Article.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @functools.cache
@@ -108,12 +110,19 @@ def _candidates_query(n_keys: int) -> CompoundSelect[Any]:
     return union_all(*parts)
 
 
-def store_bands(session: Session, article_id: int, band_keys: list[int]) -> None:
-    from pipeline.upsert import insert_ignore
+@functools.cache
+def _insert_bands(dialect: str) -> Any:
+    from pipeline.upsert import insert_for_dialect
 
+    return insert_for_dialect(dialect, FingerprintBand).on_conflict_do_nothing(
+        index_elements=["band_key", "article_id"]
+    )
+
+
+def store_bands(session: Session, article_id: int, band_keys: list[int]) -> None:
     if band_keys:
-        session.execute(
-            insert_ignore(session, FingerprintBand, ["band_key", "article_id"]),
+        session.connection().execute(
+            _insert_bands(session.get_bind().dialect.name),
             [{"band_key": key, "article_id": article_id} for key in set(band_keys)],
         )
 
