@@ -397,10 +397,16 @@ def main() -> None:
                 line += f", {jcpu / cpu_rate:.2f}x by CPU time"
                 ratio = min(ratio, jcpu / cpu_rate)
             print(line + f" (target within 3x: {'OK' if ratio <= 3 else 'MISSED'})")
-    if not args.skip_lookup:
-        scales = [int(s) for s in args.scales.split(",")]
-        for name, url in backends:
-            lookup_scaling(items, url, workdir, scales, f"lookup {name}")
+    try:
+        if not args.skip_lookup:
+            scales = [int(s) for s in args.scales.split(",")]
+            for name, url in backends:
+                lookup_scaling(items, url, workdir, scales, f"lookup {name}")
+    finally:
+        if not args.workdir:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
