@@ -91,6 +91,17 @@ class AlertsSettings(_Group):
     rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
     quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    # Digests (alerts/digest): definitions live in digests_file; these tune building and sending.
+    digest_check_interval_seconds: int = Field(
+        60, ge=5, description="How often the service looks for a digest whose local send time has come."
+    )
+    digest_catch_up_hours: float = Field(
+        12.0, ge=0, description="A send time missed while the service was down is caught up (once) within this."
+    )
+    digest_output_dir: str = Field("", description="Where built digests are saved as HTML; empty: <data_dir>/digests.")
+    digest_font_file: str = Field(
+        "", description="TTF/OTF font covering Chinese and Vietnamese for charts and PDF; empty: the bundled Noto Sans SC."
+    )
 
 
 class SchedulerSettings(_Group):
