@@ -107,7 +107,8 @@ class AlertsSettings(_Group):
     )
     digest_output_dir: str = Field("", description="Where built digests are saved as HTML; empty: <data_dir>/digests.")
     digest_font_file: str = Field(
-        "", description="TTF/OTF font covering Chinese and Vietnamese for charts and PDF; empty: the bundled Noto Sans SC."
+        "",
+        description="TTF/OTF font covering Chinese and Vietnamese for charts and PDF; empty: the bundled Noto Sans SC.",
     )
 
 

@@ -285,6 +285,10 @@ def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: st
     return unique[:limit]
 
 
+def _pairs(result: Iterable[Any]) -> dict[Any, Any]:
+    return {row[0]: row[1] for row in result}
+
+
 def _chunks(ids: Sequence[int], size: int = _IN_CHUNK) -> Iterable[Sequence[int]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
@@ -313,7 +317,7 @@ class _ScopeFilter:
 
                 raise DigestError(f"scope names unknown watch queries: {', '.join(sorted(missing))}")
             self.queries = [parse_query(r.query) for r in found]
-            self.source_keys = dict(session.execute(select(Source.id, Source.key)).tuples().all())
+            self.source_keys = _pairs(session.execute(select(Source.id, Source.key)))
         self.topics = set(scope.topics)
 
     def apply(self, stmt: Any) -> Any:
@@ -386,7 +390,8 @@ def _case_states(session: Session, article_ids: Sequence[int], story_ids: Sequen
     for alert in session.execute(
         select(Alert.story_id, Alert.article_id, Alert.state, Alert.created_at).where(or_(*conditions))
     ):
-        for key in (f"s{alert.story_id}" if alert.story_id else None, f"a{alert.article_id}" if alert.article_id else None):
+        keys = (f"s{alert.story_id}" if alert.story_id else "", f"a{alert.article_id}" if alert.article_id else "")
+        for key in keys:
             if key and (key not in out or alert.created_at >= out[key][0]):
                 out[key] = (alert.created_at, _values(alert.state))
     return {k: v[1] for k, v in out.items()}
@@ -414,7 +419,7 @@ def _outlet_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]
     wanted = sorted({i for i in ids if i is not None})
     names: dict[int, str] = {}
     for chunk in _chunks(wanted):
-        names.update(session.execute(select(Outlet.id, Outlet.name).where(Outlet.id.in_(chunk))).tuples().all())
+        names.update(_pairs(session.execute(select(Outlet.id, Outlet.name).where(Outlet.id.in_(chunk)))))
     return names
 
 
@@ -506,13 +511,15 @@ def build_digest(
     top_stories = _top_stories(session, list(story_rows), limits.stories)
 
     states = _case_states(
-        session, [r.id for r in flagged_rows], sorted({r.story_id for r in flagged_rows if r.story_id} | set(top_stories))
+        session,
+        [r.id for r in flagged_rows],
+        sorted({r.story_id for r in flagged_rows if r.story_id} | set(top_stories)),
     )
     data.flagged = _items(session, flagged_rows, zone, states, language)
 
     if top_stories:
         first_ids = [s.first_article_id for s in top_stories.values() if s.first_article_id]
-        urls = dict(session.execute(select(Article.id, Article.url).where(Article.id.in_(first_ids))).tuples().all())
+        urls = _pairs(session.execute(select(Article.id, Article.url).where(Article.id.in_(first_ids))))
         outlets = _outlet_names(session, [s.first_outlet_id for s in top_stories.values()])
         for story in sorted(top_stories.values(), key=lambda s: (-s.outlet_count, -s.article_count, s.id)):
             srows = story_rows[story.id]
@@ -584,15 +591,15 @@ def _items(session: Session, rows: list[_Row], zone: ZoneInfo, states: dict[str,
                    Article.published_at).where(Article.id.in_(ids))
         )
     }
-    reasons = dict(
+    reasons = _pairs(
         session.execute(
             select(Classification.article_id, Classification.reasons).where(
                 Classification.article_id.in_(ids), Classification.is_current.is_(True)
             )
-        ).tuples().all()
+        )
     )
     story_ids = sorted({a.story_id for a in articles.values() if a.story_id})
-    spread = dict(session.execute(select(Story.id, Story.outlet_count).where(Story.id.in_(story_ids))).tuples().all())
+    spread = _pairs(session.execute(select(Story.id, Story.outlet_count).where(Story.id.in_(story_ids))))
     outlets = _outlet_names(session, [a.outlet_id for a in articles.values()])
     items = []
     for r in rows:
@@ -610,7 +617,9 @@ def _items(session: Session, rows: list[_Row], zone: ZoneInfo, states: dict[str,
     return items
 
 
-def _own_pieces(session: Session, scope: Scope, period: Period, zone: ZoneInfo, limit: int) -> tuple[list[OwnPiece], int]:
+def _own_pieces(
+    session: Session, scope: Scope, period: Period, zone: ZoneInfo, limit: int
+) -> tuple[list[OwnPiece], int]:
     unit_ids, unit_names = _unit_subtree(session, scope.units)
     if not unit_ids:
         return [], 0

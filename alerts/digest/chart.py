@@ -33,7 +33,8 @@ def render_chart(series: Sequence[DayPoint], language: str, font_file: str = "",
     ax = fig.add_subplot()
     xs = list(range(len(series)))
     ax.bar(xs, [p.pieces for p in series], color="#5b8def", label=t["chart_volume"], width=0.7)
-    ax.set_xticks(xs, [fmt_short_date(p.day, language) for p in series])
+    step = max(1, -(-len(series) // 16))  # at most ~16 date labels, whatever the period's length
+    ax.set_xticks(xs[::step], [fmt_short_date(p.day, language) for p in series][::step])
     for label in ax.get_xticklabels() + ax.get_yticklabels():
         label.set_fontproperties(small)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

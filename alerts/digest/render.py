@@ -124,7 +124,9 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
         "lang": lang,
         "title": data.title,
         "subject": subject_line(data),
-        "period_text": f"{fmt_datetime(data.period.local_start(), lang)} – {fmt_datetime(data.period.local_end(), lang)}",
+        "period_text": (
+            f"{fmt_datetime(data.period.local_start(), lang)} – {fmt_datetime(data.period.local_end(), lang)}"
+        ),
         "generated_text": fmt_datetime(data.generated_at, lang),
         "sections": [s for s in data.sections if s != "chart" or chart_src],
         "empty": data.empty,

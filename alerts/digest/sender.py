@@ -17,6 +17,7 @@ logged and left alone rather than flooding inboxes with stale news).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,7 +84,7 @@ def queue_digest(
     """Build, save and queue one digest for ``period`` unless its record already exists."""
     from alerts import outbox
 
-    stem = f"{definition.name}-{period.label}"
+    stem = re.sub(r"[^\w.-]+", "-", f"{definition.name}-{period.label}")
     try:
         with session_scope(engine) as session:
             existing = _record(session, definition.name, period)
