@@ -104,6 +104,8 @@ class SchedulerSettings(_Group):
 class QuotaSettings(_Group):
     timezone: str = "Asia/Shanghai"
     reminder_days_before_period_end: int = Field(5, ge=0)
+    rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
+    period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
 class Settings(_Group):
