@@ -1,0 +1,85 @@
+"""Tokenization for Chinese and Vietnamese.
+
+Chinese: jieba (precise mode, HMM on) with the domain user dictionary ``data/userdict_zh.txt``,
+so 失信被执行人, 拒执罪, 执行不能, 扫黑除恶, 保护伞, 三同步, 司法拘留... stay whole. The tokenizer
+is a private ``jieba.Tokenizer`` so loading our dictionary never changes jieba for other code.
+
+Vietnamese: lower-cased syllables (Vietnamese writes one syllable per space-separated token) and,
+for the classifiers, syllable bigrams that stand in for compound words (``thi_hành``, ``hành_án``).
+The choice of syllable n-grams over a word segmenter is measured in ``bench/train.py`` /
+the model card.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).parent / "data"
+USER_DICT = DATA_DIR / "userdict_zh.txt"
+
+_lock = threading.Lock()
+_zh_tokenizer: Any = None
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_VI_TOKEN = re.compile(rf"[^\W{_CJK}_]+", re.UNICODE)
+_ZH_KEEP = re.compile(rf"[{_CJK}]|[^\W_]", re.UNICODE)
+
+
+def zh_tokenizer() -> Any:
+    """The shared jieba tokenizer with the domain dictionary (built once, thread-safe)."""
+    global _zh_tokenizer
+    if _zh_tokenizer is None:
+        with _lock:
+            if _zh_tokenizer is None:
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                tok = jieba.Tokenizer()
+                tok.initialize()
+                tok.load_userdict(str(USER_DICT))
+                _zh_tokenizer = tok
+    return _zh_tokenizer
+
+
+def user_dict_words() -> list[str]:
+    words = []
+    for line in USER_DICT.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            words.append(line.split()[0])
+    return words
+
+
+def segment_zh(text: str) -> list[str]:
+    """jieba precise-mode words of ``text`` (whitespace tokens dropped), domain terms kept whole."""
+    return [w for w in zh_tokenizer().cut(text, HMM=True) if w.strip()]
+
+
+def tokens_zh(text: str) -> list[str]:
+    """Words for the classifiers: segmented, lower-cased, punctuation dropped."""
+    return [w.lower() for w in segment_zh(text) if _ZH_KEEP.search(w)]
+
+
+def syllables_vi(text: str) -> list[str]:
+    """Lower-cased Vietnamese syllables (NFC), punctuation dropped."""
+    return _VI_TOKEN.findall(unicodedata.normalize("NFC", text).lower())
+
+
+def tokens_vi(text: str) -> list[str]:
+    """Syllables plus syllable bigrams joined with '_' (the compound words of Vietnamese)."""
+    syl = syllables_vi(text)
+    return syl + [f"{a}_{b}" for a, b in itertools.pairwise(syl)]
+
+
+def tokens(text: str, lang: str) -> list[str]:
+    """Classifier tokens for ``lang`` ("zh..." or "vi"; anything else is treated like Vietnamese/Latin)."""
+    if lang.startswith("zh"):
+        return tokens_zh(text)
+    return tokens_vi(text)
