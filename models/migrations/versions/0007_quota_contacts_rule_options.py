@@ -1,7 +1,7 @@
 """quota: unit contacts, rule options verified_only / include_subunits, registrations by date
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-21 16:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0007'
-down_revision: str | None = '0001'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
