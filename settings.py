@@ -68,6 +68,9 @@ class PipelineSettings(_Group):
     snapshot_retention_days: int = Field(365, ge=0, description="0 keeps snapshots forever.")
     default_timezone: str = "Asia/Shanghai"
     max_text_chars: int = Field(200_000, gt=0, description="Longer article text is truncated and flagged.")
+    future_tolerance_minutes: int = Field(
+        60, ge=0, description="A publication time further ahead of the fetch time is flagged as a future date."
+    )
 
 
 class ClassifySettings(_Group):
@@ -123,6 +126,8 @@ class SchedulerSettings(_Group):
 class QuotaSettings(_Group):
     timezone: str = "Asia/Shanghai"
     reminder_days_before_period_end: int = Field(5, ge=0)
+    rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
+    period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
 class Settings(_Group):
