@@ -1,7 +1,7 @@
 """alert cursors
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0007
 Create Date: 2026-11-21 16:20:36.299433
 """
 
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = '0005'
-down_revision: str | None = '0001'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
