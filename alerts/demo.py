@@ -70,7 +70,8 @@ def _seed_fixture(session: Session) -> None:
         session.add(Classification(
             article_id=article.id, model_version="alerts-demo-fixture", lang=lang, topics=[],
             sentiment=SentimentLabel(sentiment), risk_level=RiskLevel(risk), risk_score=0.8,
-            reasons={"matched_terms": ["暴力执法", "强制腾退"] if lang == "zh" else ["khiếu nại đông người", "cưỡng chế"]},
+            reasons={"matched_terms": ["暴力执法", "强制腾退"] if lang == "zh"
+                     else ["khiếu nại đông người", "cưỡng chế"]},
             mentions_org=True,
         ))
 
@@ -146,7 +147,8 @@ def run(ctx: DemoContext) -> None:
 
         alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
         t = strings("zh-CN")
-        table = Table("案件 / case", "级别 / mức", "状态 / state", "标题 / tiêu đề", "传播 / spread", "时限 / deadline (UTC)")
+        table = Table("案件 / case", "级别 / mức", "状态 / state", "标题 / tiêu đề", "传播 / spread",
+                      "时限 / deadline (UTC)")
         for a in alerts:
             table.add_row(f"#{a.id}", t.get(str(a.severity), str(a.severity)), str(a.state), a.title[:36],
                           str((a.reason or {}).get("article_count", 1)),
