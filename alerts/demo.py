@@ -137,7 +137,7 @@ def run(ctx: DemoContext) -> None:
             continue
         shown.add(message.rcpt_tos[0])
         body = msg.get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+        text = body.get_content() if body is not None else ""
         console.print(f"\n[bold]→ {', '.join(message.rcpt_tos)} ({lang})[/]", highlight=False)
         console.print(f"  Subject: {msg['Subject']}", markup=False, highlight=False)
         console.print(_excerpt(str(text)), markup=False, highlight=False)
