@@ -7,6 +7,7 @@ Health is recorded after the items reached the sink, so a source's "ok" means it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -75,10 +76,14 @@ def select_sources(session: Session, settings: Settings, keys: Iterable[str] | N
 def build_plan(session: Session, row: Source, settings: Settings) -> tuple[CrawlPlan, list[RawItem]]:
     """The plan for one source, and for an import source the items its file already carries."""
     decl = decl_of(row)
-    known = frozenset(session.scalars(select(Article.url_hash).where(Article.source_id == row.id)))
+    known: set[str] = set()
+    for stored_hash, stored_url in session.execute(
+            select(Article.url_hash, Article.url).where(Article.source_id == row.id)):
+        known.add(stored_hash)
+        known.add(hashlib.sha256(stored_url.encode("utf-8")).hexdigest())
     outlet_key = session.scalar(select(Outlet.key).where(Outlet.id == row.outlet_id)) if row.outlet_id else None
     plan = CrawlPlan(
-        source_key=row.key, decl=decl.config(), known_hashes=known, etag=row.http_etag,
+        source_key=row.key, decl=decl.config(), known_hashes=frozenset(known), etag=row.http_etag,
         last_modified=row.http_last_modified, outlet_key=outlet_key,
         obey_robots_txt=settings.crawl.obey_robots_txt if decl.obey_robots_txt is None else decl.obey_robots_txt,
         max_depth=settings.crawl.max_list_depth if decl.max_depth is None else max(decl.max_depth, 1),

@@ -86,6 +86,25 @@ def dotted(doc: Any, path: str | None) -> Any:
     return node
 
 
+API_TIME_FORMATS = ("%a %b %d %H:%M:%S %z %Y",)  # Weibo's created_at
+
+
+def api_time(value: Any) -> str | None:
+    """A post's time as ISO 8601 when it is a Unix timestamp or a known API format; else as found."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        seconds = float(value) / (1000 if float(value) > 1e11 else 1)  # milliseconds or seconds
+        return datetime.fromtimestamp(seconds, UTC).isoformat()
+    text = str(value).strip()
+    for fmt in API_TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).isoformat()
+        except ValueError:
+            continue
+    return text
+
+
 def select_all(sel: Selector, expr: str) -> list[str]:
     """Strings a declared selector yields; element matches give their href or their text."""
     found = sel.xpath(expr.removeprefix("xpath:")) if _is_xpath(expr) else sel.css(expr)
@@ -417,11 +436,13 @@ class JsonApiSpider(SourceSpider):
             yield self.item(
                 url, status=response.status, title=nfc(str(dotted(post, fields.title))) if fields.title else None,
                 text=nfc(str(text)) if text is not None else None,
-                published=str(dotted(post, fields.time)) if fields.time and dotted(post, fields.time) else None,
+                published=api_time(dotted(post, fields.time)) if fields.time else None,
                 author=str(dotted(post, fields.author)) if fields.author and dotted(post, fields.author) else None,
                 metrics={k: v for k, v in metrics.items() if v is not None},
                 body=json.dumps(post, ensure_ascii=False).encode("utf-8"), encoding="utf-8",
-                headers=kept_headers(response), final_url=url, extra={"post_id": pid, "api_url": response.url},
+                headers=kept_headers(response), final_url=url,
+                extra={"post_id": pid, "api_url": response.url,
+                       "published_raw": dotted(post, fields.time) if fields.time else None},
             )
         if fields.next_page_param and posts and page < self.plan.max_depth:
             parts = urlsplit(response.url)

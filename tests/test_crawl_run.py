@@ -175,7 +175,8 @@ def test_json_api_posts_with_paging_and_metrics(world: World, first: Run) -> Non
     post = items["9002"]
     assert post.url == world.server.url("/weibo/9002") and post.author == "网友甲"
     assert post.metrics == {"reposts": 980, "comments": 512, "likes": 66}
-    assert post.published == "Sat Nov 21 07:45:00 +0800 2026" and "执行现场" in (post.text or "")
+    assert post.published == "2026-11-21T07:45:00+08:00" and "执行现场" in (post.text or "")
+    assert post.extra["published_raw"] == "Sat Nov 21 07:45:00 +0800 2026"
     assert "/api/posts?page=3" in first.paths and "/api/posts?page=4" not in first.paths
     assert first.reports["posts"].status == "ok"
 
