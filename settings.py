@@ -101,6 +101,18 @@ class AlertsSettings(_Group):
         300.0, gt=0, description="A claimed message not settled within this is in doubt and sent again."
     )
     delivery_batch_size: int = Field(50, ge=1, description="Messages claimed per delivery run.")
+    # Digests (alerts/digest): definitions live in digests_file; these tune building and sending.
+    digest_check_interval_seconds: int = Field(
+        60, ge=5, description="How often the service looks for a digest whose local send time has come."
+    )
+    digest_catch_up_hours: float = Field(
+        12.0, ge=0, description="A send time missed while the service was down is caught up (once) within this."
+    )
+    digest_output_dir: str = Field("", description="Where built digests are saved as HTML; empty: <data_dir>/digests.")
+    digest_font_file: str = Field(
+        "",
+        description="TTF/OTF font covering Chinese and Vietnamese for charts and PDF; empty: the bundled Noto Sans SC.",
+    )
 
 
 class SchedulerSettings(_Group):
@@ -114,6 +126,8 @@ class SchedulerSettings(_Group):
 class QuotaSettings(_Group):
     timezone: str = "Asia/Shanghai"
     reminder_days_before_period_end: int = Field(5, ge=0)
+    rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
+    period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
 class Settings(_Group):
