@@ -14,6 +14,7 @@ falls back to the generic extraction (and the result says so in ``notes``), neve
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,11 @@ _TITLE_SPLIT = re.compile(r"\s*(?:[_|｜—–]|--|\s-\s)\s*")
 _ROLE_WORDS = {"通讯员", "记者", "编辑", "来源", "摄影", "实习生", "作者", "责任编辑", "发布", "时间", "本报", "本网"}
 # A Vietnamese article ends with its author's name on a line of its own ("Nguyễn Văn An").
 _VI_NAME_LINE = re.compile(r"^(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*\.?\s){1,4}[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*$")
+
+
+# trafilatura logs "discarding data" at WARNING for every page whose main text it finds too short
+# (social posts, notices); the pipeline reports what it dropped itself, with the reason.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 @dataclass
