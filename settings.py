@@ -68,6 +68,9 @@ class PipelineSettings(_Group):
     snapshot_retention_days: int = Field(365, ge=0, description="0 keeps snapshots forever.")
     default_timezone: str = "Asia/Shanghai"
     max_text_chars: int = Field(200_000, gt=0, description="Longer article text is truncated and flagged.")
+    future_tolerance_minutes: int = Field(
+        60, ge=0, description="A publication time further ahead of the fetch time is flagged as a future date."
+    )
 
 
 class ClassifySettings(_Group):
@@ -97,6 +100,25 @@ class AlertsSettings(_Group):
     rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
     quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    smtp_ca_file: str = Field("", description="Extra CA bundle (PEM) for STARTTLS/SSL; empty: the system's.")
+    retry_base_seconds: float = Field(30.0, gt=0, description="First retry delay; doubles each attempt.")
+    retry_max_seconds: float = Field(3600.0, gt=0, description="Cap on the retry delay.")
+    delivery_lease_seconds: float = Field(
+        300.0, gt=0, description="A claimed message not settled within this is in doubt and sent again."
+    )
+    delivery_batch_size: int = Field(50, ge=1, description="Messages claimed per delivery run.")
+    # Digests (alerts/digest): definitions live in digests_file; these tune building and sending.
+    digest_check_interval_seconds: int = Field(
+        60, ge=5, description="How often the service looks for a digest whose local send time has come."
+    )
+    digest_catch_up_hours: float = Field(
+        12.0, ge=0, description="A send time missed while the service was down is caught up (once) within this."
+    )
+    digest_output_dir: str = Field("", description="Where built digests are saved as HTML; empty: <data_dir>/digests.")
+    digest_font_file: str = Field(
+        "",
+        description="TTF/OTF font covering Chinese and Vietnamese for charts and PDF; empty: the bundled Noto Sans SC.",
+    )
 
 
 class SchedulerSettings(_Group):
@@ -110,6 +132,8 @@ class SchedulerSettings(_Group):
 class QuotaSettings(_Group):
     timezone: str = "Asia/Shanghai"
     reminder_days_before_period_end: int = Field(5, ge=0)
+    rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
+    period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
 class Settings(_Group):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, JSONType, TimestampMixin, utcnow
@@ -134,3 +134,22 @@ class WatchQuery(TimestampMixin, Base):
     purpose: Mapped[str] = mapped_column(String(32), default="watch")  # org / official / topic / watch
     enabled: Mapped[bool] = mapped_column(default=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FingerprintBand(Base):
+    """One LSH band key of an article's MinHash signature (pipeline.fingerprint), for repost lookup.
+
+    The primary key (band_key, article_id) is the lookup index; on SQLite the table is WITHOUT
+    ROWID, so the index is the table and the 20-odd rows per article cost no second b-tree.
+    """
+
+    __tablename__ = "fingerprint_bands"
+    __table_args__ = (
+        Index("ix_fingerprint_bands_article_id", "article_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )

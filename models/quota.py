@@ -33,6 +33,8 @@ class Unit(TimestampMixin, Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
     aliases: Mapped[list[str]] = mapped_column(JSONType, default=list)  # names used in bylines
     active: Mapped[bool] = mapped_column(default=True)
+    # Who hears about this unit's quotas: [{"email": ..., "language": "zh-CN"|"vi"|"en"}].
+    contacts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
 
     parent: Mapped[Unit | None] = relationship(remote_side="Unit.id", foreign_keys=[parent_id])
     history: Mapped[list[UnitHistory]] = relationship(
@@ -95,6 +97,10 @@ class QuotaRule(TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     registered_only: Mapped[bool] = mapped_column(default=True)
     review_required: Mapped[bool] = mapped_column(default=False)
+    # Only pieces the crawler found on the outlet count (a registration alone is not enough).
+    verified_only: Mapped[bool] = mapped_column(default=False)
+    # A rule on one unit also counts the pieces of the units under it (a court and its teams).
+    include_subunits: Mapped[bool] = mapped_column(default=False)
     active_from: Mapped[date | None] = mapped_column(Date)
     active_to: Mapped[date | None] = mapped_column(Date)
 
@@ -106,6 +112,7 @@ class Registration(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_registrations_unit_id_published_at", "unit_id", "published_at"),
         Index("ix_registrations_url_hash", "url_hash"),
+        Index("ix_registrations_published_at", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

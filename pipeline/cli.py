@@ -1,9 +1,126 @@
-"""Command-line commands of the pipeline stage: thin wrappers over library functions."""
+"""Command-line commands of the pipeline stage: thin wrappers over library functions.
+
+``presswatch ingest FILE.jsonl`` imports pieces through the same pipeline the crawlers feed;
+``presswatch stories`` lists stories with their spread; ``presswatch snapshots purge`` applies the
+snapshot retention setting.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from pathlib import Path
+
 import typer
+
+snapshots_app = typer.Typer(help="Raw page snapshots (evidence).", no_args_is_help=True)
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+
+
+def parse_since(text: str) -> timedelta:
+    """'90m', '12h', '7d', '2w' -> timedelta."""
+    from presswatch.cli import CliError
+
+    found = _SINCE.match(text or "")
+    if not found:
+        raise CliError(f"--since expects a number and a unit (m, h, d, w), e.g. 7d; got {text!r}")
+    n, unit = int(found.group(1)), found.group(2)
+    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+
+
+def ingest(
+    file: Path = typer.Argument(
+        ..., help="JSON Lines: url, title, text or html, published_at, source, lang (optional)."
+    ),
+    source: str = typer.Option("import", help="Source key for lines without a 'source' field."),
+    strict: bool = typer.Option(False, help="Stop at the first bad line instead of skipping it."),
+) -> None:
+    """Import articles from a JSON Lines file through the pipeline (idempotent: re-importing is safe)."""
+    from models.db import get_engine
+    from pipeline.ingest import ingest_items
+    from pipeline.jsonl import JsonlError, read_jsonl
+    from presswatch.cli import CliError, console, err_console
+    from presswatch.progress import track
+    from settings import get_settings
+
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    errors: list[JsonlError] = []
+
+    def on_error(err: JsonlError) -> None:
+        if strict:
+            raise CliError(str(err))
+        errors.append(err)
+        err_console.print(f"[yellow]skipped[/] {err}", highlight=False, markup=True, soft_wrap=True)
+
+    lines = sum(1 for _ in file.open("rb"))
+    items = track(read_jsonl(file, default_source=source, on_error=on_error), total=lines, label=f"ingest {file.name}")
+    stats = ingest_items(items, engine=get_engine(), settings=get_settings())
+    skipped = f"; {len(errors)} bad lines skipped" if errors else ""
+    console.print(stats.summary() + skipped, highlight=False, soft_wrap=True)
+    for url, reason in stats.problems[:20]:
+        console.print(f"  dropped {url}: {reason}", highlight=False, markup=False, soft_wrap=True)
+    if stats.seen == 0 and errors:
+        raise CliError(f"no valid lines in {file} ({len(errors)} bad lines)")
+
+
+def stories_cmd(
+    since: str = typer.Option("7d", help="Stories seen within this window: 12h, 7d, 2w ..."),
+    limit: int = typer.Option(30, min=1, help="At most this many stories, most articles first."),
+    min_articles: int = typer.Option(1, min=1, help="Only stories carried by at least this many articles."),
+) -> None:
+    """List stories (an article and its reposts) with their outlets and spread (articles per hour)."""
+    from models import utcnow
+    from models.db import get_engine, session_scope
+    from pipeline.stories import list_stories
+    from presswatch.cli import console
+
+    window = parse_since(since)
+    with session_scope(get_engine()) as session:
+        found = list_stories(session, since=utcnow() - window, limit=limit, min_articles=min_articles)
+        if not found:
+            console.print(f"no stories seen in the last {since}")
+            return
+        for s in found:
+            console.print(
+                f"#{s.story_id}  {s.title[:60]}  [{s.lang}]\n"
+                f"    {s.article_count} articles, {len(s.outlets) or 1} outlets; first "
+                f"{s.first_seen_at:%Y-%m-%d %H:%M} UTC by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
+                f"last 24h {sparkline([n for _, n in s.per_hour][-24:])}"
+                + (f"\n    outlets: {', '.join(s.outlets)}" if s.outlets else ""),
+                highlight=False, markup=False, soft_wrap=True,
+            )
+
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int]) -> str:
+    """Hourly counts as a bar line (the last 24 hours of the story's spread)."""
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(_BARS[min(8, round(v / top * 8))] if v else "·" for v in values)
+
+
+@snapshots_app.command("purge")
+def snapshots_purge() -> None:
+    """Delete raw snapshots older than pipeline.snapshot_retention_days (0 keeps them forever)."""
+    from models.db import get_engine, session_scope
+    from pipeline.snapshots import purge_snapshots
+    from presswatch.cli import console
+    from settings import get_settings
+
+    settings = get_settings()
+    with session_scope(get_engine()) as session:
+        stats = purge_snapshots(session, settings)
+    console.print(f"purged {stats.rows} snapshots ({stats.files} files); retention "
+                  f"{settings.pipeline.snapshot_retention_days} days")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main presswatch app."""
+    app.command("ingest")(ingest)
+    app.command("stories")(stories_cmd)
+    app.add_typer(snapshots_app, name="snapshots")

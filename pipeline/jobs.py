@@ -1,4 +1,4 @@
-"""Scheduled jobs this stage contributes to ``presswatch run``."""
+"""Scheduled jobs this stage contributes to ``presswatch run``: the daily snapshot purge."""
 
 from __future__ import annotations
 
@@ -6,5 +6,17 @@ from presswatch.service import ScheduledJob
 from settings import Settings
 
 
+def purge_snapshots_job() -> None:
+    from models.db import get_engine, session_scope
+    from pipeline.snapshots import purge_snapshots
+    from settings import get_settings
+
+    with session_scope(get_engine()) as session:
+        purge_snapshots(session, get_settings())
+
+
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    return []
+    if settings.pipeline.snapshot_retention_days <= 0:
+        return []  # kept forever: nothing to purge
+    return [ScheduledJob(id="pipeline.purge_snapshots", func="pipeline.jobs:purge_snapshots_job", trigger="cron",
+                         trigger_args={"hour": 3, "minute": 17})]

@@ -1,9 +1,89 @@
-"""This stage's part of ``presswatch demo``."""
+"""This stage's part of ``presswatch demo``: today's digest in Chinese and Vietnamese.
+
+Builds the two sample digests (``digests.example.yaml``: 儋州法院 in zh-CN, Cục THADS Hưng Yên in
+vi) over the last 24 hours of what the crawl, pipeline and classify steps stored, saves them as
+HTML under the demo folder, and sends them through the outbox to the demo SMTP server when the
+alerts step left one running (a :class:`alerts.mailbox.LocalMailbox` in ``ctx.state``, or an
+SMTP host in the demo settings). Otherwise it says where the HTML files are.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 from presswatch.demo import DemoContext
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "presswatch" / "templates" / "digests.example.yaml"
+
+
+def _demo_mailbox(state: dict[str, Any]) -> Any:
+    from alerts.mailbox import LocalMailbox
+
+    for value in state.values():
+        if isinstance(value, LocalMailbox):
+            return value
+    return None
 
 
 def run(ctx: DemoContext) -> None:
-    return None
+    from alerts.digest.definitions import load_definitions
+    from alerts.digest.i18n import fmt_percent
+    from alerts.digest.periods import rolling_period
+    from alerts.digest.sender import queue_digest, refresh_status
+
+    ctx.heading("Digest · 每日舆情简报 · Điểm tin báo chí hàng ngày")
+    mailbox = _demo_mailbox(ctx.state)
+    alerts_update: dict[str, Any] = {"digest_output_dir": str(ctx.workdir / "digests")}
+    if mailbox is not None:
+        alerts_update.update({"smtp_host": mailbox.host, "smtp_port": mailbox.port, "smtp_security": "none"})
+    settings = ctx.settings.model_copy(update={"alerts": ctx.settings.alerts.model_copy(update=alerts_update)})
+    can_send = bool(settings.alerts.smtp_host)
+
+    now = datetime.now(UTC)
+    sent_ids: list[int] = []
+    html_path: Path | None
+    for definition in load_definitions(EXAMPLE):
+        period = rolling_period(now, definition.timezone)
+        result = queue_digest(ctx.engine, settings, definition, period, now=now) if can_send else None
+        if result is None:
+            # No SMTP server in this demo run: build and save only (no outbox rows that would wait forever).
+            from alerts.digest.sender import build_and_render, save_html
+            from models.db import session_scope
+
+            with session_scope(ctx.engine) as session:
+                _data, rendered = build_and_render(session, settings, definition, period, now)
+            html_path = save_html(rendered, Path(settings.alerts.digest_output_dir), f"{definition.name}-today")
+            stats = rendered.stats
+        else:
+            html_path, stats = result.html_path, result.stats
+            if result.digest_id is not None:
+                sent_ids.append(result.digest_id)
+        ctx.console.print(
+            f"[bold]{definition.title}[/] ({definition.language}, {period.local_start():%m-%d %H:%M}–"
+            f"{period.local_end():%m-%d %H:%M} {definition.timezone})"
+        )
+        ctx.console.print(
+            f"  pieces {stats['pieces']} (previous 24 h: {stats['previous_pieces']}) · negative "
+            f"{fmt_percent(stats['negative_share'])} · high/critical risk {stats['high_risk']} · "
+            f"outlets {stats['outlets']} · flagged {stats['flagged']} · own pieces {stats['own_pieces']} · "
+            f"source problems {stats['source_problems']}",
+            highlight=False,
+        )
+        ctx.console.print(f"  HTML: {html_path}", soft_wrap=True, highlight=False)
+    if can_send and sent_ids:
+        from alerts.delivery import deliver_pending
+
+        stats_ = deliver_pending(ctx.engine, settings)
+        states = [refresh_status(ctx.engine, digest_id) for digest_id in sent_ids]
+        ctx.console.print(
+            f"sent through the outbox to {settings.alerts.smtp_host}:{settings.alerts.smtp_port}: "
+            f"{stats_.sent} message(s) accepted; digests {', '.join(states)}",
+            highlight=False,
+        )
+        if mailbox is not None:
+            ctx.console.print(f"the demo mailbox now holds {len(mailbox.wait_for(stats_.sent))} message(s)")
+    elif not can_send:
+        ctx.console.print("no demo SMTP server from the alerts step: open the HTML files above in a browser")
+    ctx.state["digest_html"] = sorted(str(p) for p in Path(settings.alerts.digest_output_dir).glob("*.html"))

@@ -1,0 +1,151 @@
+"""Periods in local time, stored as UTC bounds: a daily digest's day, a week, a month, a quarter.
+
+A daily digest sent at 07:30 Asia/Shanghai on 2024-05-14 covers the 24 hours that end at that send
+time (2024-05-13 07:30 to 2024-05-14 07:30 local): what happened since the last digest. Bounds are
+half-open, ``start <= published_at < end``. Local arithmetic is done on dates, then converted, so a
+time zone with daylight saving still gets whole local days.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # daily / rolling / weekly / monthly / quarterly / custom
+    label: str  # "2024-05-14", "2024-W20", "2024-05", "2024-Q2", "2024-05-01..2024-05-31"
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+    tz: str
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def previous(self) -> Period:
+        """The period of the same kind just before this one (used for "change vs previous")."""
+        zone = ZoneInfo(self.tz)
+        if self.kind in ("monthly", "quarterly"):
+            local_start = self.start.astimezone(zone).date()
+            months = 1 if self.kind == "monthly" else 3
+            prev_start = _add_months(local_start, -months)
+            return Period(self.kind, _month_label(prev_start, self.kind), _utc(prev_start, time(0), zone),
+                          self.start, self.tz)
+        return Period(self.kind, f"previous {self.label}", self.start - self.length, self.start, self.tz)
+
+    def local_start(self) -> datetime:
+        return self.start.astimezone(ZoneInfo(self.tz))
+
+    def local_end(self) -> datetime:
+        return self.end.astimezone(ZoneInfo(self.tz))
+
+
+def _utc(day: date, at: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _month_label(first: date, kind: str) -> str:
+    if kind == "quarterly":
+        return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
+    return f"{first.year}-{first.month:02d}"
+
+
+def daily_period(local_day: date, send_at: time, tz: str) -> Period:
+    """The daily digest dated ``local_day``: from the previous day's send time to this one's."""
+    zone = ZoneInfo(tz)
+    end = _utc(local_day, send_at, zone)
+    start = _utc(local_day - timedelta(days=1), send_at, zone)
+    return Period("daily", local_day.isoformat(), start, end, tz)
+
+
+def latest_due_day(now: datetime, send_at: time, tz: str) -> date:
+    """The local date of the most recent send time at or before ``now``."""
+    local = now.astimezone(ZoneInfo(tz))
+    return local.date() if local.time().replace(tzinfo=None) >= send_at else local.date() - timedelta(days=1)
+
+
+def rolling_period(now: datetime, tz: str, hours: int = 24) -> Period:
+    """The last ``hours`` up to ``now``: "the digest as if it were sent right now"."""
+    end = now.astimezone(UTC)
+    local = end.astimezone(ZoneInfo(tz))
+    return Period("rolling", local.strftime("%Y-%m-%d %H:%M"), end - timedelta(hours=hours), end, tz)
+
+
+def day_bounds(local_day: date, tz: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(tz)
+    return _utc(local_day, time(0), zone), _utc(local_day + timedelta(days=1), time(0), zone)
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+_WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+
+
+class PeriodError(ValueError):
+    """A period string that cannot be read; the message shows the accepted forms."""
+
+
+def report_period(kind: str, value: str, tz: str) -> Period:
+    """Parse a report period: weekly ``2024-W20`` (or any date in the week), monthly ``2024-05``,
+    quarterly ``2024-Q2`` (or a month in it), custom ``2024-05-01..2024-05-31`` (end date inclusive)."""
+    zone = ZoneInfo(tz)
+    value = value.strip()
+    if kind == "custom" or _RANGE.match(value):
+        match = _RANGE.match(value)
+        if not match:
+            raise PeriodError(f"custom period must be START..END dates, e.g. 2024-05-01..2024-05-31; got {value!r}")
+        first, last = date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+        if last < first:
+            raise PeriodError(f"period ends before it starts: {value!r}")
+        return Period("custom", value, _utc(first, time(0), zone), _utc(last + timedelta(days=1), time(0), zone), tz)
+    if kind == "weekly":
+        match = _WEEK.match(value)
+        try:
+            monday = (
+                date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+                if match
+                else date.fromisoformat(value) - timedelta(days=date.fromisoformat(value).weekday())
+            )
+        except ValueError:
+            raise PeriodError(f"weekly period must be like 2024-W20 or a date in the week; got {value!r}") from None
+        year, week, _ = monday.isocalendar()
+        return Period("weekly", f"{year}-W{week:02d}", _utc(monday, time(0), zone),
+                      _utc(monday + timedelta(days=7), time(0), zone), tz)
+    if kind == "monthly":
+        match = _MONTH.match(value)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise PeriodError(f"monthly period must be like 2024-05; got {value!r}")
+        first = date(int(match.group(1)), int(match.group(2)), 1)
+        return Period("monthly", _month_label(first, "monthly"), _utc(first, time(0), zone),
+                      _utc(_add_months(first, 1), time(0), zone), tz)
+    if kind == "quarterly":
+        match = _QUARTER.match(value)
+        month_match = _MONTH.match(value)
+        if match:
+            year, quarter = int(match.group(1)), int(match.group(2))
+        elif month_match and 1 <= int(month_match.group(2)) <= 12:
+            year, quarter = int(month_match.group(1)), (int(month_match.group(2)) - 1) // 3 + 1
+        else:
+            raise PeriodError(f"quarterly period must be like 2024-Q2 (or a month in it); got {value!r}")
+        first = date(year, 3 * (quarter - 1) + 1, 1)
+        return Period("quarterly", f"{year}-Q{quarter}", _utc(first, time(0), zone),
+                      _utc(_add_months(first, 3), time(0), zone), tz)
+    raise PeriodError(f"unknown report kind {kind!r}: weekly, monthly, quarterly or custom")
+
+
+def local_days(period: Period) -> list[date]:
+    """Every local date the period touches, in order."""
+    zone = ZoneInfo(period.tz)
+    first = period.start.astimezone(zone).date()
+    last = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

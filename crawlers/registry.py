@@ -1,0 +1,320 @@
+"""The source registry: ``sources.yaml`` -> validated declarations -> ``outlets``/``sources`` rows.
+
+Sources are data, spiders are generic (one per kind). Everything a spider needs is declared here
+and validated when the file loads, selectors included, so a typo fails at start-up with the
+source key and the field named ("source 'jinri-danzhou', field selectors.links: invalid CSS
+selector ..."), never at 3 a.m. in the middle of a crawl.
+
+File layout::
+
+    outlets:
+      - {key: jinri-danzhou, name: 今日儋州, tier: prefecture, channel: newspaper, language: zh}
+    sources:
+      - key: jinri-danzhou
+        kind: html
+        outlet: jinri-danzhou
+        start_urls: [https://.../list_1.html]
+        selectors: {links: "ul.news-list a::attr(href)", next_page: "a.next::attr(href)"}
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Outlet, Source
+from models.enums import OutletChannel, OutletTier, SourceKind
+
+log = logging.getLogger(__name__)
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+
+
+class RegistryError(Exception):
+    """sources.yaml is missing, not YAML, or declares something invalid (message names key and field)."""
+
+
+def _is_xpath(expr: str) -> bool:
+    return expr.startswith(("/", "(", "./")) or expr.startswith("xpath:")
+
+
+def check_selector(expr: str) -> str:
+    """Compile a CSS (parsel flavour, ``::text``/``::attr()``) or XPath selector; raise ValueError if bad."""
+    from parsel import Selector
+
+    probe = Selector(text="<html><body><p>x</p></body></html>")
+    try:
+        if _is_xpath(expr):
+            probe.xpath(expr.removeprefix("xpath:"))
+        else:
+            probe.css(expr)
+    except Exception as exc:  # parsel raises ValueError / cssselect.SelectorError / lxml errors
+        kind = "XPath" if _is_xpath(expr) else "CSS"
+        raise ValueError(f"invalid {kind} selector {expr!r}: {exc}") from None
+    return expr
+
+
+class _Decl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutletDecl(_Decl):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str
+    tier: OutletTier = OutletTier.OTHER
+    channel: OutletChannel = OutletChannel.WEBSITE
+    language: str = "zh"
+    domains: list[str] = Field(default_factory=list)
+    reach: float = Field(1.0, gt=0)
+
+
+class HtmlSelectors(_Decl):
+    """Selectors for list pages (links, next page) and, optionally, article pages."""
+
+    links: str = Field(description="Article links on a list page (yields hrefs).")
+    next_page: str | None = Field(None, description="The next list page (yields an href).")
+    title: str | None = None
+    body: str | None = None
+    published: str | None = None
+    author: str | None = None
+
+    @field_validator("links", "next_page", "title", "body", "published", "author")
+    @classmethod
+    def _compile(cls, value: str | None) -> str | None:
+        return None if value is None else check_selector(value)
+
+
+class JsonFields(_Decl):
+    """Where a JSON posts API keeps its posts and their fields (dotted paths, e.g. ``data.list``)."""
+
+    items: str = Field("", description="Path to the list of posts; empty = the document is the list.")
+    id: str = "id"
+    text: str = "text"
+    title: str | None = None
+    author: str | None = None
+    time: str | None = None
+    url: str | None = None
+    url_template: str | None = Field(None, description="e.g. https://weibo.com/{author_id}/{id}")
+    reposts: str | None = None
+    comments: str | None = None
+    likes: str | None = None
+    next_page_param: str | None = Field(None, description="Query parameter for paging, e.g. page.")
+
+
+class SourceDecl(_Decl):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str
+    kind: SourceKind
+    outlet: str | None = None
+    language: str = "zh"
+    timezone: str = "Asia/Shanghai"
+    enabled: bool = True
+    interval_minutes: int | None = Field(None, ge=1)
+    start_urls: list[str] = Field(default_factory=list)
+    obey_robots_txt: bool | None = Field(None, description="None = settings.crawl.obey_robots_txt.")
+    pages_change: bool = Field(False, description="Re-fetch already stored URLs (pages are edited).")
+    encoding: str | None = Field(None, description="Force a charset for a site that mislabels its pages.")
+    link_pattern: str | None = Field(None, description="Regex an article URL must match.")
+    max_depth: int | None = Field(None, ge=0, description="List-page pagination depth; None = settings.")
+    max_items: int | None = Field(None, ge=1)
+    fetch_articles: bool = Field(True, description="feed/json_api: also fetch each entry's page.")
+    selectors: HtmlSelectors | None = None
+    fields: JsonFields | None = None
+    path: str | None = Field(None, description="import: a file of URLs (.txt), CSV or JSONL.")
+
+    @field_validator("start_urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return urls
+
+    @field_validator("link_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str | None) -> str | None:
+        from crawlers.encoding import normalize_label
+
+        if value is not None and normalize_label(value) is None:
+            raise ValueError(f"unknown charset {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SourceDecl:
+        if self.kind != SourceKind.IMPORT and not self.start_urls:
+            raise ValueError(f"kind {self.kind.value} needs start_urls")
+        if self.kind == SourceKind.HTML and self.selectors is None:
+            raise ValueError("kind html needs selectors (at least selectors.links)")
+        if self.kind == SourceKind.JSON_API and self.fields is None:
+            raise ValueError("kind json_api needs a fields mapping")
+        if self.kind == SourceKind.IMPORT and not (self.path or self.start_urls):
+            raise ValueError("kind import needs a path (URL list, CSV or JSONL) or start_urls")
+        return self
+
+    def config(self) -> dict[str, Any]:
+        """The declaration as stored in ``sources.config`` (JSON-safe)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Registry(_Decl):
+    outlets: list[OutletDecl] = Field(default_factory=list)
+    sources: list[SourceDecl] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Registry:
+        seen: set[str] = set()
+        for src in self.sources:
+            if src.key in seen:
+                raise ValueError(f"source key {src.key!r} declared twice")
+            seen.add(src.key)
+        outlet_keys = {o.key for o in self.outlets}
+        if len(outlet_keys) != len(self.outlets):
+            raise ValueError("an outlet key is declared twice")
+        for src in self.sources:
+            if src.outlet is not None and src.outlet not in outlet_keys:
+                raise ValueError(f"source {src.key!r}: outlet {src.outlet!r} is not declared under outlets")
+        return self
+
+    def get(self, key: str) -> SourceDecl:
+        for src in self.sources:
+            if src.key == key:
+                return src
+        raise KeyError(key)
+
+
+def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """'source 'jinri-danzhou', field selectors.links' from a pydantic error location."""
+    if len(loc) >= 2 and loc[0] in ("sources", "outlets") and isinstance(loc[1], int):
+        group = "source" if loc[0] == "sources" else "outlet"
+        try:
+            key = raw[loc[0]][loc[1]].get("key", f"#{loc[1] + 1}")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            key = f"#{loc[1] + 1}"
+        field = ".".join(str(p) for p in loc[2:]) or "(entry)"
+        return f"{group} {key!r}, field {field}"
+    return "field " + ".".join(str(p) for p in loc) if loc else "top level"
+
+
+def parse_registry(raw: Any, origin: str = "sources.yaml") -> Registry:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{origin}: expected a mapping with 'outlets' and 'sources'")
+    try:
+        return Registry.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{_where(raw, tuple(err['loc']))}: {msg}")
+        raise RegistryError(f"{origin}: invalid source registry:\n  " + "\n  ".join(problems)) from None
+
+
+def load_registry(path: str | Path, replace: dict[str, str] | None = None) -> Registry:
+    """Read and validate a sources file; ``replace`` rewrites text first (the demo's server origin)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RegistryError(f"sources file not found: {path} (presswatch init writes a sample)")
+    text = path.read_text(encoding="utf-8")
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    return parse_registry(raw, str(path))
+
+
+def sync_registry(session: Session, registry: Registry, *, disable_missing: bool = False) -> dict[str, Source]:
+    """Upsert outlets and sources by key (health and conditional-GET state are kept).
+
+    ``disable_missing`` disables sources in the table that the file no longer declares (they keep
+    their history; articles keep pointing at them).
+    """
+    outlets = {o.key: o for o in session.scalars(select(Outlet)).all()}
+    for decl in registry.outlets:
+        outlet = outlets.get(decl.key)
+        if outlet is None:
+            outlet = Outlet(key=decl.key, name=decl.name)
+            session.add(outlet)
+            outlets[decl.key] = outlet
+        outlet.name, outlet.tier, outlet.channel = decl.name, decl.tier, decl.channel
+        outlet.language, outlet.domains, outlet.reach = decl.language, list(decl.domains), decl.reach
+        if not outlet.domains:
+            hosts = sorted({
+                urlsplit(u).hostname or "" for s in registry.sources if s.outlet == decl.key for u in s.start_urls
+            } - {""})
+            outlet.domains = hosts
+    session.flush()
+
+    sources = {s.key: s for s in session.scalars(select(Source)).all()}
+    for src in registry.sources:
+        row: Source | None = sources.get(src.key)
+        if row is None:
+            row = Source(key=src.key, name=src.name, kind=src.kind)
+            session.add(row)
+            sources[src.key] = row
+        row.name, row.kind, row.language, row.timezone = src.name, src.kind, src.language, src.timezone
+        row.enabled, row.interval_minutes = src.enabled, src.interval_minutes
+        row.outlet_id = outlets[src.outlet].id if src.outlet else None
+        if row.config != src.config():
+            row.config = src.config()
+    if disable_missing:
+        declared = {s.key for s in registry.sources}
+        for key, existing in sources.items():
+            if key not in declared and existing.enabled:
+                log.info("source %s is no longer in the registry; disabled", key)
+                existing.enabled = False
+    session.flush()
+    return sources
+
+
+def decl_of(row: Source) -> SourceDecl:
+    """The declaration stored on a source row (as validated when it was synced)."""
+    return SourceDecl.model_validate(row.config)
+
+
+def iter_due(rows: Iterable[Source], default_interval_minutes: int, now: Any) -> list[Source]:
+    """Enabled sources whose interval has passed since their last attempt."""
+    from datetime import timedelta
+
+    due = []
+    for row in rows:
+        if not row.enabled:
+            continue
+        interval = timedelta(minutes=row.interval_minutes or default_interval_minutes)
+        if row.last_attempt_at is None or now - row.last_attempt_at >= interval:
+            due.append(row)
+    return due
+

@@ -1,0 +1,417 @@
+"""The pipeline's entry point: raw item -> extract -> normalize -> dedupe -> store, idempotently.
+
+``process_item`` handles one item inside the caller's session and returns what happened
+(``stored`` / ``updated`` / ``duplicate`` / ``dropped`` with a reason); it never commits.
+``ingest_items`` runs items one transaction each, publishes ``ArticleStored`` after each commit,
+and counts every outcome: an item is never lost silently (a bug on one item is logged, counted as
+an error and the run goes on).
+
+Idempotency, layer by layer (the database decides last):
+1. canonical URL -> ``Article.url_hash`` (unique). Same URL and same content: duplicate. Same URL,
+   new content (a corrected article): the row is updated in place.
+2. content hash (``Article.content_hash``): the same text already stored from the same outlet at
+   another URL (print view, mobile page) is a duplicate; from another outlet it is a repost and is
+   stored, joined to the story.
+3. MinHash/LSH near-duplicate: a lightly edited, re-headed or truncated repost joins the story.
+4. The insert itself is ``INSERT ... ON CONFLICT (url_hash) DO NOTHING RETURNING id``: if another
+   worker stored the same URL a moment earlier, this one reports a duplicate instead of a second row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from models import Article, Outlet, Source, utcnow
+from pipeline import dates, dedupe, fingerprint, normalize, stories
+from pipeline.decode import NotText, decode_body
+from pipeline.extract import BadSelector, Extracted, extract_html, find_bylines
+from pipeline.snapshots import store_snapshot
+from pipeline.upsert import insert_ignore
+from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
+from presswatch.events import ArticleStored, EventBus
+from presswatch.items import RawItem
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORED, UPDATED, DUPLICATE, DROPPED = "stored", "updated", "duplicate", "dropped"
+# An article needs this many letters of text or title to be worth keeping; below it the page was
+# a navigation page, an error page or an empty shell.
+MIN_CONTENT_LETTERS = 8
+# HTML beyond this is cut before parsing (10 MB of markup would cost seconds in lxml/trafilatura for
+# no article prose; real article pages are < 500 KB). The article is flagged ``html_truncated``.
+MAX_HTML_CHARS = 2_000_000
+DEFAULT_TZ_BY_LANG = {"vi": "Asia/Ho_Chi_Minh", "zh": "Asia/Shanghai"}
+
+
+class Dropped(Exception):
+    """The item cannot become an article; ``reason`` says why (one short line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class ProcessResult:
+    outcome: str  # stored / updated / duplicate / dropped
+    url: str
+    reason: str = ""
+    article_id: int | None = None
+    story_id: int | None = None
+    is_new_story: bool = False
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def event(self) -> ArticleStored | None:
+        if self.outcome in (STORED, UPDATED) and self.article_id is not None:
+            return ArticleStored(article_id=self.article_id, story_id=self.story_id, is_new_story=self.is_new_story)
+        return None
+
+
+@dataclass
+class IngestStats:
+    seen: int = 0
+    stored: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    dropped: int = 0
+    errors: int = 0
+    new_stories: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason), the first 200
+    elapsed_seconds: float = 0.0
+
+    def add(self, result: ProcessResult) -> None:
+        self.seen += 1
+        setattr(self, result.outcome, getattr(self, result.outcome) + 1)
+        if result.is_new_story:
+            self.new_stories += 1
+        if result.outcome in (DROPPED, DUPLICATE) and result.reason:
+            self.reasons[result.reason.split(":")[0]] += 1
+            if result.outcome == DROPPED and len(self.problems) < 200:
+                self.problems.append((result.url, result.reason))
+
+    def add_error(self, url: str, message: str) -> None:
+        self.seen += 1
+        self.errors += 1
+        self.reasons["error"] += 1
+        if len(self.problems) < 200:
+            self.problems.append((url, f"error: {message}"))
+
+    def summary(self) -> str:
+        return (f"{self.seen} items: {self.stored} stored, {self.updated} updated, {self.duplicate} duplicate, "
+                f"{self.dropped} dropped, {self.errors} errors; {self.new_stories} new stories")
+
+
+@dataclass
+class SourceInfo:
+    source_id: int | None
+    outlet_id: int | None
+    timezone: str | None
+    language: str | None
+    config: dict[str, Any]
+
+
+class SourceLookup:
+    """Source/outlet ids by key, cached for one ingest run (keys of the registry: source key = outlet key)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str | None], SourceInfo] = {}
+
+    def get(self, session: Session, source_key: str, outlet_key: str | None) -> SourceInfo:
+        key = (source_key, outlet_key)
+        if key not in self._cache:
+            src = session.execute(select(Source).where(Source.key == source_key)).scalar_one_or_none()
+            outlet_id = src.outlet_id if src is not None else None
+            if outlet_key or outlet_id is None:
+                by_key = session.scalar(select(Outlet.id).where(Outlet.key == (outlet_key or source_key)))
+                outlet_id = by_key or outlet_id
+            self._cache[key] = SourceInfo(
+                source_id=src.id if src is not None else None, outlet_id=outlet_id,
+                timezone=src.timezone if src is not None else None,
+                language=src.language if src is not None else None,
+                config=dict(src.config or {}) if src is not None else {},
+            )
+        return self._cache[key]
+
+
+@dataclass
+class Prepared:
+    """Everything about one item that needs no database: the pure part of the pipeline."""
+
+    url: str
+    canonical_url: str
+    url_hash: str
+    title: str
+    text: str
+    match_text: str
+    lang: str
+    byline: str | None
+    source_line: str | None
+    published_at: datetime
+    published_at_missing: bool
+    fetched_at: datetime
+    content_hash: str
+    fingerprint: fingerprint.Fingerprint
+    band_keys: list[int]
+    flags: list[str]
+    extra: dict[str, Any]
+    metrics: dict[str, Any]
+    snapshot: bytes
+    snapshot_type: str | None
+    snapshot_encoding: str | None
+
+
+def _item_snapshot(item: RawItem) -> tuple[bytes, str | None, str | None]:
+    if item.body:
+        return item.body, item.headers.get("content-type") or item.headers.get("Content-Type"), item.encoding
+    if item.html:
+        return item.html.encode("utf-8"), "text/html; charset=utf-8", "utf-8"
+    record = {"url": item.url, "title": item.title, "text": item.text, "published": item.published,
+              "author": item.author, "metrics": item.metrics}
+    packed = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    return packed, "application/json", "utf-8"
+
+
+def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None,
+            now: datetime | None = None) -> Prepared:
+    """Extract and normalize one item. Raises :class:`Dropped` with the reason when it is not an article."""
+    now = now or utcnow()
+    info = info or SourceInfo(None, None, None, None, {})
+    flags: list[str] = []
+    extra: dict[str, Any] = {"source_key": item.source_key}
+    if item.status >= 400:
+        raise Dropped(f"http_status: {item.status}")
+    host_map = item.extra.get("host_map") or info.config.get("host_map")
+    try:
+        canon = canonical_url(item.final_url or item.url, host_map if isinstance(host_map, dict) else None)
+    except BadUrl as exc:
+        raise Dropped(f"bad_url: {exc}") from None
+
+    html = item.html
+    if html is None and item.body:
+        try:
+            html, used = decode_body(item.body, declared=item.encoding,
+                                     content_type=item.headers.get("content-type") or item.headers.get("Content-Type"))
+            extra["encoding"] = used
+        except NotText as exc:
+            raise Dropped(f"binary: {exc}") from None
+    if html is not None and len(html) > MAX_HTML_CHARS:
+        html = html[:MAX_HTML_CHARS]
+        flags.append("html_truncated")
+
+    selectors = item.extra.get("selectors") or info.config.get("selectors") or {}
+    ex = Extracted()
+    if html is not None and html.strip():
+        if "\x00" in html[:8192]:
+            raise Dropped("binary: NUL characters in the page")
+        try:
+            ex = extract_html(html, url=canon, selectors=selectors if isinstance(selectors, dict) else {})
+        except BadSelector as exc:
+            flags.append("bad_selector")
+            extra["selector_error"] = str(exc)
+            ex = extract_html(html, url=canon)
+        flags.extend(f"note:{note}" for note in ex.notes)
+    # Fields the crawler already extracted (feeds, JSON APIs, imports) win over page extraction.
+    title = normalize.clean_title(item.title or "") or ex.title
+    text = normalize.clean_text(item.text) if item.text else ex.text
+    if item.text and not ex.byline:
+        find_bylines(text, ex)
+    if not text and item.html is None and item.body is None and not item.text and not title:
+        raise Dropped("empty: no title, text or page")
+    max_chars = settings.pipeline.max_text_chars
+    if len(text) > max_chars:
+        text = text[:max_chars]
+        flags.append("text_truncated")
+    letters = sum(1 for ch in (title + text)[:2000] if ch.isalnum())
+    if letters < MIN_CONTENT_LETTERS:
+        raise Dropped("empty: no article text (empty or navigation-only page)" if html else "empty: no text")
+    if not text:
+        if html is not None:
+            raise Dropped("no_text: no article text found (navigation-only page?)")
+        flags.append("title_only")
+        text = ""
+    if not title:
+        flags.append("title_missing")
+        title = text.split("\n", 1)[0][:80]
+
+    lang = normalize.detect_language(title + "\n" + text[:3000])
+    declared = (item.lang or info.language or "").split("-")[0].lower() or None
+    if lang == "und" and declared:
+        lang = declared
+    if normalize.has_traditional(title + text[:2000]):
+        flags.append("traditional_script")
+    match_text = normalize.match_form(title + "\n" + text)
+
+    tz = item.timezone or info.timezone or DEFAULT_TZ_BY_LANG.get(lang) or settings.pipeline.default_timezone
+    fetched_at = item.fetched_at if item.fetched_at.tzinfo else item.fetched_at.replace(tzinfo=now.tzinfo)
+    raw_date = item.published or ex.published_raw
+    published = dates.parse_date(raw_date, tz=tz, now=fetched_at, lang=lang,
+                                 default_tz=settings.pipeline.default_timezone) if raw_date else None
+    missing = False
+    if raw_date:
+        extra["published_raw"] = raw_date[:200]
+    if published is None:
+        missing = True
+        flags.append("published_at_missing" if not raw_date else "published_at_unparsed")
+        published = fetched_at
+    elif published > max(now, fetched_at) + timedelta(minutes=settings.pipeline.future_tolerance_minutes):
+        flags.append("future_published_at")
+        missing = True
+        published = fetched_at
+
+    for key, values in (("correspondents", ex.correspondents), ("reporters", ex.reporters), ("authors", ex.authors)):
+        if values:
+            extra[key] = values
+    if ex.source_org:
+        extra["source_org"] = ex.source_org
+    byline = ex.byline or (normalize.clean_title(item.author) if item.author else None)
+
+    body_for_hash = normalize.match_form(text) if text else normalize.match_form(title)
+    fp = fingerprint.fingerprint(body_for_hash, lang)
+    bands = fp.band_keys() if fp.size >= dedupe.MIN_SHINGLES_FOR_LSH else []
+    snap, snap_type, snap_enc = _item_snapshot(item)
+    return Prepared(
+        url=item.url[:4000], canonical_url=canon, url_hash=url_hash(canon), title=title[:1000], text=text,
+        match_text=match_text, lang=lang, byline=byline[:500] if byline else None,
+        source_line=ex.source_line, published_at=published, published_at_missing=missing, fetched_at=fetched_at,
+        content_hash=fingerprint.content_hash(body_for_hash), fingerprint=fp, band_keys=bands, flags=flags,
+        extra=extra | {k: v for k, v in item.extra.items() if k not in ("selectors", "host_map")},
+        metrics=dict(item.metrics), snapshot=snap, snapshot_type=snap_type, snapshot_encoding=snap_enc,
+    )
+
+
+def process_item(session: Session, item: RawItem, settings: Settings, *, lookup: SourceLookup | None = None,
+                 now: datetime | None = None) -> ProcessResult:
+    """Run one item through the pipeline in ``session`` (never commits). Bad input returns ``dropped``."""
+    lookup = lookup or SourceLookup()
+    info = lookup.get(session, item.source_key, item.outlet_key)
+    try:
+        prepared = prepare(item, settings, info=info, now=now)
+    except Dropped as exc:
+        return ProcessResult(DROPPED, item.url, reason=exc.reason)
+    return store_prepared(session, prepared, settings, info)
+
+
+def store_prepared(session: Session, p: Prepared, settings: Settings, info: SourceInfo) -> ProcessResult:
+    """Dedupe and store a prepared item (the database part of the pipeline)."""
+    existing = session.execute(
+        select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
+        .where(Article.url_hash == p.url_hash)
+    ).first()
+    if existing is not None:
+        if existing.content_hash == p.content_hash:
+            return ProcessResult(DUPLICATE, p.url, reason="same_url: already stored with the same content",
+                                 article_id=existing.id, story_id=existing.story_id)
+        return _update(session, existing, p, settings)
+
+    flags = list(p.flags)
+    story_id: int | None = None
+    same = session.execute(
+        select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
+        .where(Article.content_hash == p.content_hash).order_by(Article.id).limit(5)
+    ).all()
+    for row in same:
+        # Same outlet: by id when both are known, by host otherwise (imports of unregistered sources).
+        if (row.outlet_id == info.outlet_id if row.outlet_id is not None and info.outlet_id is not None
+                else host_of(row.canonical_url) == host_of(p.canonical_url)):
+            reason = f"same_content: same text already stored from this outlet at {row.url}"
+            return ProcessResult(DUPLICATE, p.url, reason=reason, article_id=row.id, story_id=row.story_id)
+    if same:
+        story_id = same[0].story_id
+        flags.append("exact_repost")
+    else:
+        match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys)
+        if match is not None:
+            story_id = match.story_id
+            flags.append("near_repost")
+            p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
+                                            "containment": round(match.containment, 3)}
+
+    snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
+                                 encoding=p.snapshot_encoding)
+    now = utcnow()
+    inserted = session.execute(
+        insert_ignore(session, Article, ["url_hash"]).values(
+            source_id=info.source_id, outlet_id=info.outlet_id, story_id=story_id, url=p.url,
+            canonical_url=p.canonical_url, url_hash=p.url_hash, title=p.title, text=p.text,
+            match_text=p.match_text, lang=p.lang, byline=p.byline, source_line=p.source_line,
+            published_at=p.published_at, published_at_missing=p.published_at_missing, fetched_at=p.fetched_at,
+            stored_at=now, snapshot_id=snapshot_id, content_hash=p.content_hash, fingerprint=p.fingerprint.to_bytes(),
+            metrics=p.metrics, flags=flags, extra=p.extra,
+        ).returning(Article.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
+    article_id = int(inserted)
+    dedupe.store_bands(session, article_id, p.band_keys)
+    is_new = story_id is None
+    if story_id is None:
+        story_id = stories.create_story(session, article_id=article_id, title=p.title, lang=p.lang,
+                                        outlet_id=info.outlet_id, seen_at=p.published_at)
+        session.execute(update(Article).where(Article.id == article_id).values(story_id=story_id)
+                        .execution_options(synchronize_session=False))
+    else:
+        stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
+                             seen_at=p.published_at, title=p.title)
+    return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+
+
+def _update(session: Session, existing: Any, p: Prepared, settings: Settings) -> ProcessResult:
+    """Same URL, new content: a corrected or edited article. Keep the row (and its story), refresh it."""
+    snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
+                                 encoding=p.snapshot_encoding)
+    kept = {f for f in (existing.flags or []) if f in ("exact_repost", "near_repost")}
+    flags = sorted(set(p.flags) | kept | {"edited"})
+    extra = dict(existing.extra or {}) | p.extra
+    extra["revisions"] = int(extra.get("revisions", 0)) + 1
+    session.execute(
+        update(Article).where(Article.id == existing.id).values(
+            title=p.title, text=p.text, match_text=p.match_text, lang=p.lang, byline=p.byline,
+            source_line=p.source_line, content_hash=p.content_hash, fingerprint=p.fingerprint.to_bytes(),
+            snapshot_id=snapshot_id, fetched_at=p.fetched_at, flags=flags, extra=extra, metrics=p.metrics,
+        ).execution_options(synchronize_session=False)
+    )
+    dedupe.replace_bands(session, existing.id, p.band_keys)
+    return ProcessResult(UPDATED, p.url, reason="content changed", article_id=existing.id,
+                         story_id=existing.story_id, flags=flags)
+
+
+def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings, bus: EventBus | None = None,
+                 now: datetime | None = None) -> IngestStats:
+    """Store ``items`` (one transaction each), publish ``ArticleStored`` after each commit, count outcomes."""
+    from models.db import session_factory
+    from presswatch.events import bus as default_bus
+
+    bus = bus or default_bus
+    stats = IngestStats()
+    lookup = SourceLookup()
+    factory = session_factory(engine)
+    started = time.monotonic()
+    for item in items:
+        try:
+            with factory.begin() as session:
+                result = process_item(session, item, settings, lookup=lookup, now=now)
+        except Exception as exc:  # one bad item must not stop the run; it is counted and logged
+            log.exception("pipeline failed on %s", getattr(item, "url", "?"))
+            stats.add_error(getattr(item, "url", "?"), f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        stats.add(result)
+        if result.outcome == DROPPED:
+            log.info("dropped %s: %s", result.url, result.reason)
+        event = result.event
+        if event is not None:
+            bus.publish(event)
+    stats.elapsed_seconds = time.monotonic() - started
+    return stats

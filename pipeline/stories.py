@@ -1,0 +1,141 @@
+"""Stories: one piece and all its reposts (转载), with its first publisher and spread over time.
+
+``story_spread`` is the one place that answers "how fast is this spreading": the risk score and
+the digest read it; ``presswatch stories`` prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models import Article, Outlet, Story, utcnow
+
+
+def create_story(session: Session, *, article_id: int, title: str, lang: str, outlet_id: int | None,
+                 seen_at: datetime) -> int:
+    story = Story(title=title[:2000] or "(untitled)", lang=lang, first_article_id=article_id,
+                  first_outlet_id=outlet_id, first_seen_at=seen_at, last_seen_at=seen_at,
+                  article_count=1, outlet_count=1)
+    session.add(story)
+    session.flush()
+    return story.id
+
+
+def add_to_story(session: Session, story_id: int, *, article_id: int, outlet_id: int | None,
+                 seen_at: datetime, title: str) -> None:
+    """Count one more article in the story (atomic SQL increments: workers may add at once)."""
+    session.execute(
+        update(Story).where(Story.id == story_id).values(
+            article_count=Story.article_count + 1, updated_at=utcnow(),
+        ).execution_options(synchronize_session=False)
+    )
+    story = session.get(Story, story_id, populate_existing=True)
+    if story is None:
+        return
+    if seen_at > story.last_seen_at:
+        story.last_seen_at = seen_at
+    # A repost crawled first but published later must not become the first publisher.
+    if seen_at < story.first_seen_at:
+        story.first_seen_at = seen_at
+        story.first_article_id = article_id
+        story.first_outlet_id = outlet_id
+        story.title = title[:2000] or story.title
+    story.outlet_count = count_outlets(session, story_id)
+    session.flush()
+
+
+def count_outlets(session: Session, story_id: int) -> int:
+    """Distinct outlets carrying the story; articles of unknown outlet count as one more."""
+    distinct = session.scalar(
+        select(func.count(func.distinct(Article.outlet_id))).where(Article.story_id == story_id)
+    ) or 0
+    unknown = session.scalar(
+        select(func.count()).where(Article.story_id == story_id, Article.outlet_id.is_(None))
+    ) or 0
+    return max(1, distinct + (1 if unknown else 0))
+
+
+@dataclass
+class StorySpread:
+    story_id: int
+    title: str
+    lang: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    first_outlet: str | None
+    article_count: int
+    outlets: list[str] = field(default_factory=list)
+    # (hour start UTC, articles first seen in that hour), consecutive hours from the first to the last.
+    per_hour: list[tuple[datetime, int]] = field(default_factory=list)
+
+    @property
+    def reposts(self) -> int:
+        return max(0, self.article_count - 1)
+
+    @property
+    def peak_per_hour(self) -> int:
+        return max((n for _, n in self.per_hour), default=0)
+
+    def reposts_in_last(self, hours: int, now: datetime | None = None) -> int:
+        since = (now or utcnow()) - timedelta(hours=hours)
+        return sum(n for start, n in self.per_hour if start + timedelta(hours=1) > since)
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+MAX_SPREAD_HOURS = 24 * 30  # a story that keeps coming back for months is bucketed over its last 30 days
+
+
+def story_spread(session: Session, story_id: int) -> StorySpread | None:
+    """The story's spread: articles per hour (by publication time, fetch time when unknown) and outlets."""
+    story = session.get(Story, story_id)
+    if story is None:
+        return None
+    rows = session.execute(
+        select(Article.published_at, Article.fetched_at, Article.outlet_id, Outlet.name)
+        .outerjoin(Outlet, Outlet.id == Article.outlet_id)
+        .where(Article.story_id == story_id)
+    ).all()
+    first_outlet = session.scalar(select(Outlet.name).where(Outlet.id == story.first_outlet_id)) \
+        if story.first_outlet_id else None
+    outlets: list[str] = []
+    counts: dict[datetime, int] = {}
+    for row in rows:
+        at = row.published_at or row.fetched_at
+        counts[_hour(at)] = counts.get(_hour(at), 0) + 1
+        if row.name and row.name not in outlets:
+            outlets.append(row.name)
+    per_hour: list[tuple[datetime, int]] = []
+    if counts:
+        end = max(counts)
+        start = max(min(counts), end - timedelta(hours=MAX_SPREAD_HOURS))
+        hour = start
+        while hour <= end:
+            per_hour.append((hour, counts.get(hour, 0)))
+            hour += timedelta(hours=1)
+    return StorySpread(
+        story_id=story.id, title=story.title, lang=story.lang, first_seen_at=story.first_seen_at,
+        last_seen_at=story.last_seen_at, first_outlet=first_outlet, article_count=len(rows) or story.article_count,
+        outlets=outlets, per_hour=per_hour,
+    )
+
+
+def list_stories(session: Session, since: datetime | None = None, limit: int = 50,
+                 min_articles: int = 1) -> list[StorySpread]:
+    """Stories last seen since ``since``, most articles first."""
+    query = select(Story.id).where(Story.article_count >= min_articles)
+    if since is not None:
+        query = query.where(Story.last_seen_at >= since)
+    query = query.order_by(Story.article_count.desc(), Story.last_seen_at.desc()).limit(limit)
+    out = []
+    for story_id in session.scalars(query):
+        spread = story_spread(session, story_id)
+        if spread is not None:
+            out.append(spread)
+    return out

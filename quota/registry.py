@@ -1,0 +1,449 @@
+"""Registering published pieces, verifying them against crawled articles, proposing from bylines.
+
+- :func:`register` checks the input (known unit and outlet, URL on that outlet's domains, date not
+  in the future) and refuses with one clear line; it warns about a duplicate but keeps it (scoring
+  counts a piece once per rule anyway).
+- :func:`verify` looks for the piece among the stored articles of that outlet: the URL (hash of
+  the URL as given and of its canonical form), else the title (exact after normalisation, or very
+  close), else the registered title inside an article's text (a piece adopted into a combined
+  bulletin). What matched, how well and which article is kept in ``Registration.verification``.
+- :func:`propose_from_articles` reads crawled bylines and source lines ("来源：儋州市人民法院
+  通讯员 张三", "Nguồn: Chi cục THADS huyện Văn Lâm") and own-channel articles, and creates
+  PROPOSED registrations: visible to staff, counted only by rules that say ``registered_only:
+  false``, never silently.
+- :func:`review` moves a registration along proposed -> submitted -> section_approved ->
+  leader_approved (or rejected), keeping who did what and when.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from models import Article, Outlet, Person, Registration, utcnow
+from models.enums import Adoption, PieceKind, RegistrationState, enum_values
+from quota.periods import zone
+from quota.units import Hierarchy, QuotaError, get_unit
+
+# Titles at or above this SequenceMatcher ratio (after normalize_title) are the same piece. Set so
+# that a headline the outlet edited slightly (a prefix such as "儋州：" added) still matches while
+# two issues of one numbered column ("执行不能案件通报（第12期）" / "（第13期）") do not; the
+# tests pin both cases (tests/test_quota_registry.py).
+TITLE_MATCH_RATIO = 0.92
+# How far from the registered date a crawled article may be (outlets back-date and post late).
+MATCH_WINDOW_DAYS = 3
+# Shortest registered title searched for inside article text (shorter ones match by accident).
+MIN_TEXT_MATCH_CHARS = 8
+
+COUNTED_STATES = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
+
+
+def url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def canonical_url(url: str) -> str:
+    """Light canonical form for matching: lower-case scheme and host, no fragment, no trailing slash."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def url_candidates(url: str) -> list[str]:
+    """Hashes the pipeline may have stored for this URL (as given, canonical, http/https)."""
+    canon = canonical_url(url)
+    forms = {url.strip(), canon}
+    for form in list(forms):
+        if form.startswith("http://"):
+            forms.add("https://" + form[7:])
+        elif form.startswith("https://"):
+            forms.add("http://" + form[8:])
+    return sorted(url_hash(f) for f in forms)
+
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def normalize_title(text: str) -> str:
+    """NFKC, lower-case, no spaces or punctuation: "儋州法院：集中执行 " == "儋州法院集中执行"."""
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", text or "").lower())
+
+
+def _host(url: str) -> str:
+    host = urlsplit(url.strip()).hostname or ""
+    return host.lower().removeprefix("www.")
+
+
+def _host_on(host: str, domains: list[str]) -> bool:
+    for d in domains:
+        d = d.lower().removeprefix("www.")
+        if host == d or host.endswith("." + d):
+            return True
+    return False
+
+
+def parse_kind(value: str | PieceKind) -> PieceKind:
+    try:
+        return PieceKind(value)
+    except ValueError:
+        raise QuotaError(f"unknown piece kind '{value}' (one of: {', '.join(enum_values(PieceKind))})") from None
+
+
+def parse_adoption(value: str | Adoption) -> Adoption:
+    try:
+        return Adoption(value)
+    except ValueError:
+        raise QuotaError(f"unknown adoption '{value}' (one of: {', '.join(enum_values(Adoption))})") from None
+
+
+def get_outlet(session: Session, key: str) -> Outlet:
+    outlet = session.scalar(select(Outlet).where(Outlet.key == key))
+    if outlet is None:
+        known = session.scalars(select(Outlet.key).order_by(Outlet.key).limit(12)).all()
+        raise QuotaError(f"unknown outlet '{key}' (known: {', '.join(known) or 'none yet'})")
+    return outlet
+
+
+@dataclass
+class RegisterResult:
+    registration: Registration
+    warnings: list[str] = field(default_factory=list)
+
+
+def register(
+    session: Session,
+    *,
+    unit: str,
+    outlet: str,
+    published: date | datetime,
+    url: str | None = None,
+    title: str | None = None,
+    authors: list[str] | None = None,
+    kind: str | PieceKind = PieceKind.NEWS,
+    adoption: str | Adoption = Adoption.NONE,
+    char_count: int | None = None,
+    registered_by: str = "",
+    note: str | None = None,
+    timezone: str = "Asia/Shanghai",
+    now: datetime | None = None,
+    verify_now: bool = True,
+) -> RegisterResult:
+    """Register a published piece; refuse bad input with a :class:`QuotaError` naming the problem."""
+    now = now or utcnow()
+    unit_row = get_unit(session, unit)
+    if not unit_row.active:
+        raise QuotaError(f"unit '{unit}' is inactive")
+    outlet_row = get_outlet(session, outlet)
+    piece_kind = parse_kind(kind)
+    adoption_value = parse_adoption(adoption)
+    url = (url or "").strip() or None
+    title = (title or "").strip()
+    if url is None and not title:
+        raise QuotaError("give the piece's URL or its title")
+    if url is not None:
+        if urlsplit(url).scheme not in ("http", "https") or not _host(url):
+            raise QuotaError(f"not a web address: '{url}'")
+        host = _host(url)
+        if outlet_row.domains and not _host_on(host, outlet_row.domains):
+            owner = next(
+                (o for o in session.scalars(select(Outlet).where(Outlet.id != outlet_row.id))
+                 if o.domains and _host_on(host, o.domains)),
+                None,
+            )
+            where = f"; it belongs to outlet '{owner.key}' ({owner.name})" if owner else ""
+            raise QuotaError(
+                f"URL host {host} is not on outlet '{outlet_row.key}' ({', '.join(outlet_row.domains)}){where}"
+            )
+    tz = zone(timezone)
+    date_only = not isinstance(published, datetime)
+    if isinstance(published, datetime):
+        if published.tzinfo is None:
+            published = published.replace(tzinfo=tz)
+        published_at = published
+    else:
+        published_at = datetime.combine(published, time(0), tz)
+    today = now.astimezone(tz).date()
+    if published_at.astimezone(tz).date() > today or published_at > now + timedelta(minutes=5):
+        raise QuotaError(
+            f"publication date {published_at.astimezone(tz).date()} is in the future (today is {today} in {timezone})"
+        )
+    if char_count is not None and char_count <= 0:
+        raise QuotaError("char_count must be a positive number of characters")
+
+    warnings: list[str] = []
+    people = set(session.scalars(select(Person.name).where(Person.unit_id == unit_row.id)))
+    for author in authors or []:
+        if author not in people:
+            warnings.append(f"author {author} is not a known person of {unit_row.code}")
+    reg = Registration(
+        unit_id=unit_row.id, outlet_id=outlet_row.id, url=url, url_hash=url_hash(canonical_url(url)) if url else None,
+        title=title, authors=list(authors or []), kind=piece_kind, adoption=adoption_value,
+        published_at=published_at, char_count=char_count, state=RegistrationState.SUBMITTED,
+        registered_by=registered_by, registered_at=now, note=note,
+        verification={"status": "pending", "date_only": date_only, "attempts": 0},
+        review_history=[{"state": RegistrationState.SUBMITTED.value, "by": registered_by, "at": now.isoformat()}],
+    )
+    dupes = _duplicates(session, reg)
+    if dupes:
+        warnings.append(
+            "already registered as " + ", ".join(f"#{d}" for d in dupes) + "; the piece is counted once per rule"
+        )
+    session.add(reg)
+    session.flush()
+    if verify_now:
+        verify(session, reg, now=now)
+    return RegisterResult(reg, warnings)
+
+
+def _duplicates(session: Session, reg: Registration) -> list[int]:
+    conds = []
+    if reg.url_hash:
+        conds.append(Registration.url_hash == reg.url_hash)
+    if reg.title:
+        conds.append(Registration.title == reg.title)
+    if not conds:
+        return []
+    rows = session.execute(
+        select(Registration.id, Registration.title, Registration.url_hash).where(
+            Registration.unit_id == reg.unit_id, Registration.outlet_id == reg.outlet_id,
+            Registration.state != RegistrationState.REJECTED, or_(*conds),
+        )
+    ).all()
+    return [r.id for r in rows if (reg.url_hash and r.url_hash == reg.url_hash) or r.title == reg.title]
+
+
+@dataclass(frozen=True)
+class Match:
+    article: Article
+    method: str  # url / title / title_similar / text
+    score: float
+    detail: str
+
+
+def find_article(session: Session, reg: Registration) -> tuple[Match | None, str]:
+    """The stored article this registration is, and if none, why not."""
+    if reg.url:
+        hashes = url_candidates(reg.url)
+        canon = canonical_url(reg.url)
+        art = session.scalar(
+            select(Article).where(
+                or_(Article.url_hash.in_(hashes), Article.url == reg.url, Article.canonical_url.in_([reg.url, canon]))
+            ).limit(1)
+        )
+        if art is not None:
+            if reg.outlet_id is not None and art.outlet_id is not None and art.outlet_id != reg.outlet_id:
+                other = session.get(Outlet, art.outlet_id)
+                return None, f"the URL was crawled, but on outlet '{other.key if other else art.outlet_id}'"
+            return Match(art, "url", 1.0, f"URL {art.canonical_url}"), ""
+    if not reg.title or reg.outlet_id is None:
+        return None, "no stored article at that URL" if reg.url else "nothing to match (no URL, no title)"
+    lo = reg.published_at - timedelta(days=MATCH_WINDOW_DAYS)
+    hi = reg.published_at + timedelta(days=MATCH_WINDOW_DAYS + 1)
+    candidates = list(session.scalars(
+        select(Article).where(Article.outlet_id == reg.outlet_id, Article.published_at >= lo, Article.published_at < hi)
+    ))
+    want = normalize_title(reg.title)
+    best: Match | None = None
+    for art in candidates:
+        have = normalize_title(art.title)
+        if have and have == want:
+            return Match(art, "title", 1.0, f"title「{art.title}」"), ""
+        ratio = difflib.SequenceMatcher(None, want, have).ratio() if have and want else 0.0
+        if ratio >= TITLE_MATCH_RATIO and (best is None or ratio > best.score):
+            best = Match(art, "title_similar", round(ratio, 3), f"title「{art.title}」 similarity {ratio:.2f}")
+    if best is not None:
+        return best, ""
+    if len(want) >= MIN_TEXT_MATCH_CHARS:
+        for art in candidates:
+            if want in normalize_title(art.text or ""):
+                return Match(art, "text", 1.0, f"title found in the text of「{art.title}」"), ""
+    return None, (
+        f"no article on this outlet within {MATCH_WINDOW_DAYS} days matches the "
+        + ("URL or title" if reg.url else "title")
+        + f" ({len(candidates)} checked)"
+    )
+
+
+def verify(session: Session, reg: Registration, now: datetime | None = None) -> bool:
+    """Try to verify one registration; records the attempt and its outcome either way."""
+    now = now or utcnow()
+    info: dict[str, Any] = dict(reg.verification or {})
+    info["attempts"] = int(info.get("attempts", 0)) + 1
+    info["last_checked_at"] = now.isoformat()
+    match, why = find_article(session, reg)
+    if match is None:
+        info.update(status="not_found", reason=why)
+        reg.verification = info
+        return False
+    art = match.article
+    info.update(
+        status="verified", method=match.method, score=match.score, detail=match.detail, article_id=art.id,
+        article_url=art.canonical_url, article_title=art.title,
+        article_published_at=art.published_at.isoformat() if art.published_at else None,
+    )
+    info.pop("reason", None)
+    reg.article_id = art.id
+    reg.verified_at = now
+    if info.get("date_only") and art.published_at is not None:
+        reg.published_at = art.published_at  # the crawled instant is more precise than a date
+    if reg.char_count is None and art.text:
+        reg.char_count = len(art.text)
+    if not reg.title:
+        reg.title = art.title
+    if not reg.url:
+        reg.url = art.canonical_url
+        reg.url_hash = url_hash(canonical_url(art.canonical_url))
+    reg.verification = info
+    return True
+
+
+def verify_pending(session: Session, now: datetime | None = None, limit: int | None = None) -> tuple[int, int]:
+    """Verify registrations not verified yet; returns (verified, still unverified)."""
+    q = select(Registration).where(
+        Registration.verified_at.is_(None), Registration.state != RegistrationState.REJECTED
+    ).order_by(Registration.id)
+    if limit:
+        q = q.limit(limit)
+    ok = bad = 0
+    for reg in session.scalars(q):
+        if verify(session, reg, now=now):
+            ok += 1
+        else:
+            bad += 1
+    session.flush()
+    return ok, bad
+
+
+# "来源：儋州市人民法院 通讯员 张三", "通讯员：李四", "Nguồn: Chi cục THADS huyện Văn Lâm", "CTV Nguyễn Văn An".
+_PERSON_MARKERS = ("通讯员", "通讯员：", "记者", "作者", "文/", "文：", "CTV", "Phóng viên", "PV")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    registration: Registration
+    matched: str
+
+
+def propose_from_articles(
+    session: Session, since: datetime | None = None, now: datetime | None = None
+) -> list[Proposal]:
+    """Create PROPOSED registrations for crawled articles that name a unit or its correspondent.
+
+    An article already registered (or proposed) for a unit is skipped for that unit, so running
+    this again proposes nothing new. The longest matching unit name wins ("儋州市人民法院执行局"
+    over "儋州市人民法院"); a named correspondent decides over the unit name.
+    """
+    now = now or utcnow()
+    tree = Hierarchy(session)
+    names: list[tuple[str, int]] = sorted(
+        ((n, uid) for uid, u in tree.units.items() if u.active for n in tree.names(uid) if len(n) >= 2),
+        key=lambda p: -len(p[0]),
+    )
+    people: list[tuple[str, int]] = [
+        (p.name, p.unit_id) for p in session.scalars(select(Person).where(Person.active.is_(True))) if len(p.name) >= 2
+    ]
+    own_channels = {o.id: o.unit_id for o in session.scalars(select(Outlet).where(Outlet.unit_id.is_not(None)))}
+    q = select(Article).where(
+        Article.published_at.is_not(None),
+        or_(Article.byline.is_not(None), Article.source_line.is_not(None), Article.outlet_id.in_(list(own_channels))),
+    ).order_by(Article.id)
+    if since is not None:
+        q = q.where(Article.stored_at >= since)
+    existing = {
+        (a, u) for a, u in session.execute(
+            select(Registration.article_id, Registration.unit_id).where(Registration.article_id.is_not(None))
+        )
+    }
+    out: list[Proposal] = []
+    for art in session.scalars(q):
+        line = " ".join(x for x in (art.source_line, art.byline) if x)
+        unit_id: int | None = None
+        authors: list[str] = []
+        matched = ""
+        for name, uid in people:
+            if name in line and _named_as_person(line, name):
+                unit_id, matched = uid, name
+                authors.append(name)
+                break
+        if unit_id is None:
+            for name, uid in names:
+                if name in line:
+                    unit_id, matched = uid, name
+                    break
+        if unit_id is None and art.outlet_id in own_channels:
+            unit_id, matched = own_channels[art.outlet_id], "own channel"
+        if unit_id is None or (art.id, unit_id) in existing or art.published_at is None:
+            continue
+        reg = Registration(
+            unit_id=unit_id, outlet_id=art.outlet_id, url=art.canonical_url,
+            url_hash=url_hash(canonical_url(art.canonical_url)), title=art.title, authors=authors,
+            kind=PieceKind.NEWS, adoption=Adoption.NONE, published_at=art.published_at,
+            char_count=len(art.text) if art.text else None, state=RegistrationState.PROPOSED,
+            registered_by="presswatch", registered_at=now, article_id=art.id, verified_at=now,
+            verification={
+                "status": "verified", "method": "byline" if matched != "own channel" else "own_channel",
+                "score": 1.0, "detail": f"{line or 'own channel'} → {matched}", "article_id": art.id,
+                "article_url": art.canonical_url, "article_title": art.title, "attempts": 1,
+                "article_published_at": art.published_at.isoformat(),
+            },
+            review_history=[{"state": RegistrationState.PROPOSED.value, "by": "presswatch", "at": now.isoformat(),
+                             "note": f"proposed from byline: {matched}"}],
+        )
+        session.add(reg)
+        existing.add((art.id, unit_id))
+        out.append(Proposal(reg, matched))
+    session.flush()
+    return out
+
+
+def _named_as_person(line: str, name: str) -> bool:
+    """A person's name counts only next to a marker (通讯员 张三), not inside another word."""
+    idx = line.find(name)
+    before = line[max(0, idx - 12) : idx]
+    return any(m in before for m in _PERSON_MARKERS) or before.endswith(("：", ":", " ", "\u3000"))
+
+
+_TRANSITIONS: dict[str, tuple[set[RegistrationState], RegistrationState]] = {
+    "submit": ({RegistrationState.PROPOSED}, RegistrationState.SUBMITTED),
+    "section_approve": ({RegistrationState.SUBMITTED}, RegistrationState.SECTION_APPROVED),
+    "leader_approve": ({RegistrationState.SECTION_APPROVED}, RegistrationState.LEADER_APPROVED),
+    "reject": (
+        {RegistrationState.PROPOSED, RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED,
+         RegistrationState.LEADER_APPROVED},
+        RegistrationState.REJECTED,
+    ),
+}
+REVIEW_ACTIONS = tuple(_TRANSITIONS)
+
+
+def review(
+    session: Session, registration_id: int, action: str, by: str, note: str | None = None, now: datetime | None = None
+) -> Registration:
+    reg = session.get(Registration, registration_id)
+    if reg is None:
+        raise QuotaError(f"no registration #{registration_id}")
+    if action not in _TRANSITIONS:
+        raise QuotaError(f"unknown review action '{action}' (one of: {', '.join(REVIEW_ACTIONS)})")
+    allowed, target = _TRANSITIONS[action]
+    if reg.state not in allowed:
+        raise QuotaError(
+            f"registration #{reg.id} is {reg.state.value}; '{action}' needs it to be "
+            + " or ".join(sorted(s.value for s in allowed))
+        )
+    now = now or utcnow()
+    reg.state = target
+    entry: dict[str, Any] = {"state": target.value, "by": by, "at": now.isoformat()}
+    if note:
+        entry["note"] = note
+    reg.review_history = [*(reg.review_history or []), entry]
+    session.flush()
+    return reg

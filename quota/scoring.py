@@ -1,0 +1,408 @@
+"""Progress of each unit against each rule, per period: exact, auditable, computed in SQL.
+
+For one rule and a set of periods, one aggregate query does the counting: registrations of the
+rule's units in the periods, filtered by state (registered-only / review), outlet or tier, piece
+kind, classifier topic, length and verification, are grouped first by PIECE and then by unit and
+period. A piece is the crawled story it belongs to (so a repost on another outlet is the same
+piece), else its article, else its URL, else outlet + title: registering it twice or registering a
+repost counts it once per rule; with points, the piece scores its best weight once. The periods are
+half-open UTC ranges of the organization's local midnights (:mod:`quota.periods`), so a piece
+exactly on a boundary lands in one period only, by its local publication time.
+
+Every row carries the ids of the registrations behind it (``registration_ids``); the scores table
+caches rows with those ids as evidence. Rules about "every unit of a kind" use the hierarchy as it
+stood in each period (a unit moved mid-year counts under its old parent before the move).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from models import Article, Classification, Outlet, QuotaRule, Registration, Score, utcnow
+from models.enums import Adoption, Measure, PieceKind, RegistrationState
+from quota.periods import Window, local_date, parse_span, windows_overlapping
+from quota.units import Hierarchy, QuotaError, get_unit
+
+ALL_COUNTED = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
+
+
+@dataclass
+class StatusRow:
+    rule_id: int
+    rule_key: str
+    rule_name: str
+    measure: Measure
+    window: Window
+    unit_id: int
+    unit_code: str
+    unit_name: str  # as the unit was called in that period
+    unit_path: str
+    target: float
+    count: int = 0
+    points: float = 0.0
+    registration_ids: list[int] = field(default_factory=list)
+    current: bool = False
+    days_left: int | None = None  # for the current period: days until its last day
+
+    @property
+    def value(self) -> float:
+        return self.points if self.measure is Measure.POINTS else float(self.count)
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.target
+
+    @property
+    def shortfall(self) -> float:
+        return max(0.0, self.target - self.value)
+
+    @property
+    def period(self) -> str:
+        return self.window.label
+
+
+def weight_for(weights: dict[str, Any], kind: PieceKind, adoption: Adoption) -> float:
+    """Most specific first: "bulletin.standalone", then "standalone", then "bulletin", then "default"."""
+    for key in (f"{kind.value}.{adoption.value}", adoption.value, kind.value, "default"):
+        if key in weights:
+            return float(weights[key])
+    return 0.0
+
+
+def _weight_expr(rule: QuotaRule) -> ColumnElement[Any]:
+    if rule.measure is not Measure.POINTS:
+        return literal(1.0)
+    whens = []
+    for kind in PieceKind:
+        for adoption in Adoption:
+            w = weight_for(rule.weights or {}, kind, adoption)
+            if w:
+                whens.append((and_(Registration.kind == kind, Registration.adoption == adoption), literal(w)))
+    return case(*whens, else_=literal(0.0)) if whens else literal(0.0)
+
+
+def _topic_condition(dialect: str, topic: str) -> ColumnElement[bool]:
+    """The article's current classification lists ``topic`` (JSON differs per backend)."""
+    if dialect == "postgresql":
+        match: ColumnElement[bool] = cast(Classification.topics, JSONB).op("@>")(
+            cast(literal(json.dumps([{"name": topic}], ensure_ascii=False)), JSONB)
+        )
+    else:
+        match = text(  # type: ignore[assignment]  # a boolean SQL fragment
+            "EXISTS (SELECT 1 FROM json_each(classifications.topics) AS je "
+            "WHERE json_extract(je.value, '$.name') = :quota_topic)"
+        ).bindparams(quota_topic=topic)
+    return exists().where(
+        Classification.article_id == Registration.article_id, Classification.is_current.is_(True), match
+    )
+
+
+def _agg_ids(dialect: str, col: ColumnElement[Any]) -> ColumnElement[str]:
+    as_text = cast(col, String)
+    if dialect == "postgresql":
+        return func.string_agg(as_text, literal(","))
+    return func.group_concat(as_text, literal(","))
+
+
+def _states(rule: QuotaRule) -> tuple[RegistrationState, ...]:
+    if rule.review_required:
+        states: tuple[RegistrationState, ...] = (RegistrationState.LEADER_APPROVED,)
+    else:
+        states = ALL_COUNTED
+    if not rule.registered_only:
+        states = (*states, RegistrationState.PROPOSED)
+    return states
+
+
+def _count(
+    session: Session, rule: QuotaRule, bounds: Sequence[tuple[datetime, datetime]], mapping: dict[int, int]
+) -> dict[tuple[int, int], tuple[int, float, list[int]]]:
+    """(target unit id, window index) -> (pieces, points, registration ids), in one query."""
+    dialect = session.get_bind().dialect.name
+    r = Registration
+    bucket = case(
+        *[(and_(r.published_at >= s, r.published_at < e), literal(i)) for i, (s, e) in enumerate(bounds)],
+        else_=literal(-1),
+    )
+    sources = sorted(mapping)
+    identity = all(k == v for k, v in mapping.items())
+    unit_col: ColumnElement[Any] = r.__table__.c.unit_id
+    target: ColumnElement[Any] = unit_col if identity else case(mapping, value=unit_col, else_=unit_col)
+    piece = func.coalesce(
+        literal("s") + cast(Article.story_id, String),
+        literal("a") + cast(r.article_id, String),
+        literal("u") + r.url_hash,
+        literal("t") + cast(r.outlet_id, String) + literal(":") + r.title,
+    )
+    conds: list[ColumnElement[bool]] = [
+        r.unit_id.in_(sources),
+        r.published_at >= min(s for s, _ in bounds),
+        r.published_at < max(e for _, e in bounds),
+        r.state.in_(_states(rule)),
+    ]
+    if rule.outlet_id is not None:
+        conds.append(r.outlet_id == rule.outlet_id)
+    elif rule.outlet_tier is not None:
+        conds.append(r.outlet_id.in_(select(Outlet.id).where(Outlet.tier == rule.outlet_tier)))
+    if rule.piece_kind is not None:
+        conds.append(r.kind == rule.piece_kind)
+    if rule.verified_only or rule.topic:
+        conds.append(r.verified_at.is_not(None))
+    if rule.max_chars is not None:
+        conds.append(func.coalesce(r.char_count, func.length(Article.text), 0) <= rule.max_chars)
+    if rule.topic:
+        conds.append(_topic_condition(dialect, rule.topic))
+    inner = (
+        select(
+            target.label("u"), bucket.label("w"), piece.label("p"),
+            func.max(_weight_expr(rule)).label("wt"), _agg_ids(dialect, r.__table__.c.id).label("ids"),
+        )
+        .select_from(r)
+        .outerjoin(Article, Article.id == r.article_id)
+        .where(*conds)
+        .group_by(target, bucket, piece)
+        .subquery()
+    )
+    outer = select(
+        inner.c.u, inner.c.w, func.count(), func.sum(inner.c.wt), _agg_ids(dialect, inner.c.ids)
+    ).group_by(inner.c.u, inner.c.w)
+    out: dict[tuple[int, int], tuple[int, float, list[int]]] = {}
+    for u, w, n, pts, ids in session.execute(outer):
+        if w is None or int(w) < 0:
+            continue
+        out[(int(u), int(w))] = (int(n), float(pts or 0.0), sorted(int(x) for x in str(ids).split(",") if x))
+    return out
+
+
+def _windows_for(rule: QuotaRule, span: Window | date, today: date) -> list[Window]:
+    out = []
+    for w in windows_overlapping(rule.period, span):
+        if w.start > today:
+            continue  # a period that has not begun has no progress to show
+        if rule.active_from and w.last_day < rule.active_from:
+            continue
+        if rule.active_to and w.start > rule.active_to:
+            continue
+        out.append(w)
+    return out
+
+
+def _mapping(rule: QuotaRule, tree: Hierarchy, at: datetime) -> dict[int, int]:
+    """Source unit id -> the rule unit it counts for, as the tree stood at ``at``."""
+    if rule.unit_id is not None:
+        targets = [rule.unit_id] if rule.unit_id in tree.units and tree.state(rule.unit_id, at) else []
+    else:
+        targets = tree.members(rule.unit_kind, rule.parent_unit_id, at)
+    mapping = {t: t for t in targets}
+    if rule.include_subunits:
+        for t in targets:
+            for d in sorted(tree.descendants(t, at)):
+                mapping.setdefault(d, t)
+    return mapping
+
+
+def resolve_span(period: str | Window | date | None, now: datetime, tz: str) -> Window | date:
+    if period is None:
+        return local_date(now, tz)
+    if isinstance(period, str):
+        return parse_span(period)
+    return period
+
+
+def status(
+    session: Session,
+    period: str | Window | date | None = None,
+    unit: str | None = None,
+    *,
+    now: datetime | None = None,
+    rules: Iterable[str] | None = None,
+    store: bool = True,
+) -> list[StatusRow]:
+    """Progress per unit per rule for every period of each rule within ``period``.
+
+    ``period`` is a label ("2024-Q2", "2024-05", "2024-W07", a day "2024-05-17") or None for the
+    current period of each rule. ``unit`` (a code) narrows to one unit. Rows are cached in the
+    scores table with their evidence when ``store`` is true (the caller commits).
+    """
+    now = now or utcnow()
+    tree = Hierarchy(session)
+    unit_filter = get_unit(session, unit).id if unit else None
+    q = select(QuotaRule).order_by(QuotaRule.key)
+    if rules is not None:
+        keys = list(rules)
+        q = q.where(QuotaRule.key.in_(keys))
+    rows: list[StatusRow] = []
+    for rule in session.scalars(q):
+        today = local_date(now, rule.timezone)
+        span = resolve_span(period, now, rule.timezone)
+        windows = _windows_for(rule, span, today)
+        if not windows:
+            continue
+        # Windows whose membership is the same share one query.
+        groups: dict[tuple[tuple[int, int], ...], list[Window]] = {}
+        for w in windows:
+            end = w.utc_bounds(rule.timezone)[1]
+            ref = min(end, now) - timedelta(microseconds=1)
+            mapping = _mapping(rule, tree, ref)
+            if unit_filter is not None:
+                mapping = {k: v for k, v in mapping.items() if v == unit_filter}
+            if mapping:
+                groups.setdefault(tuple(sorted(mapping.items())), []).append(w)
+        for key, ws in groups.items():
+            mapping = dict(key)
+            bounds = [w.utc_bounds(rule.timezone) for w in ws]
+            counted = _count(session, rule, bounds, mapping)
+            for i, w in enumerate(ws):
+                ref = min(bounds[i][1], now) - timedelta(microseconds=1)
+                for uid in sorted(set(mapping.values())):
+                    st = tree.state(uid, ref)
+                    n, pts, ids = counted.get((uid, i), (0, 0.0, []))
+                    current = w.contains(today)
+                    rows.append(StatusRow(
+                        rule_id=rule.id, rule_key=rule.key, rule_name=rule.name, measure=rule.measure, window=w,
+                        unit_id=uid, unit_code=tree.units[uid].code,
+                        unit_name=st.name if st else tree.units[uid].name, unit_path=tree.path(uid, ref),
+                        target=rule.target, count=n, points=pts, registration_ids=ids, current=current,
+                        days_left=w.days_left(today) if current else None,
+                    ))
+    rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
+    if store and rows:
+        store_scores(session, rows, now)
+    return rows
+
+
+def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | None = None) -> None:
+    """Upsert rows into the scores cache (unique rule / unit / period start)."""
+    now = now or utcnow()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        ins: Any = pg_insert(Score)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        ins = sqlite_insert(Score)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["rule_id", "unit_id", "period_start"],
+        set_={
+            "period_end": ins.excluded.period_end, "count": ins.excluded.count, "points": ins.excluded.points,
+            "target": ins.excluded.target, "evidence": ins.excluded.evidence, "computed_at": ins.excluded.computed_at,
+        },
+    )
+    rules_tz = {rid: tz for rid, tz in session.execute(select(QuotaRule.id, QuotaRule.timezone))}
+    payload = []
+    for r in rows:
+        start, end = r.window.utc_bounds(rules_tz[r.rule_id])
+        payload.append({
+            "rule_id": r.rule_id, "unit_id": r.unit_id, "period_start": start, "period_end": end,
+            "count": r.count, "points": r.points, "target": r.target, "evidence": r.registration_ids,
+            "computed_at": now,
+        })
+    for i in range(0, len(payload), 2000):
+        session.execute(stmt, payload[i : i + 2000])
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    rule_key: str
+    unit_code: str
+    unit_name: str
+    value: float
+    count: int
+    target: float
+    periods: int
+    periods_met: int
+
+
+def rankings(rows: Sequence[StatusRow]) -> dict[str, list[RankRow]]:
+    """Per rule: units ranked by their total over the rows' periods (points, or pieces for count
+    rules); equal totals share a rank (1, 1, 3)."""
+    by_rule: dict[str, dict[int, list[StatusRow]]] = {}
+    for r in rows:
+        by_rule.setdefault(r.rule_key, {}).setdefault(r.unit_id, []).append(r)
+    out: dict[str, list[RankRow]] = {}
+    for key, units in by_rule.items():
+        totals = []
+        for unit_rows in units.values():
+            last = max(unit_rows, key=lambda x: x.window.start)
+            totals.append((
+                sum(x.value for x in unit_rows), sum(x.count for x in unit_rows), last,
+                sum(x.target for x in unit_rows), len(unit_rows), sum(1 for x in unit_rows if x.met),
+            ))
+        totals.sort(key=lambda t: (-t[0], t[2].unit_code))
+        ranked: list[RankRow] = []
+        for i, (value, count, last, target, n, met) in enumerate(totals):
+            rank = ranked[-1].rank if ranked and ranked[-1].value == value else i + 1
+            ranked.append(RankRow(rank, key, last.unit_code, last.unit_name, value, count, target, n, met))
+        out[key] = ranked
+    return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    registration_id: int
+    unit_code: str
+    outlet_key: str | None
+    title: str
+    url: str | None
+    published_at: datetime
+    kind: str
+    adoption: str
+    state: str
+    verified: str  # "url", "title", "byline", ... or "" when not verified
+    article_id: int | None
+    story_id: int | None
+
+
+def evidence(session: Session, registration_ids: Iterable[int]) -> list[Evidence]:
+    """The registrations behind a count, with their verification, for reports and audits."""
+    ids = sorted(set(registration_ids))
+    out: list[Evidence] = []
+    from models import Unit
+
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i : i + 1000]
+        q = (
+            select(Registration, Unit.code, Outlet.key, Article.story_id)
+            .join(Unit, Unit.id == Registration.unit_id)
+            .outerjoin(Outlet, Outlet.id == Registration.outlet_id)
+            .outerjoin(Article, Article.id == Registration.article_id)
+            .where(Registration.id.in_(chunk))
+            .order_by(Registration.published_at, Registration.id)
+        )
+        for reg, code, okey, story_id in session.execute(q):
+            out.append(Evidence(
+                reg.id, code, okey, reg.title, reg.url, reg.published_at, reg.kind.value, reg.adoption.value,
+                reg.state.value, (reg.verification or {}).get("method", "") if reg.verified_at else "",
+                reg.article_id, story_id,
+            ))
+    return out
+
+
+def check_unit(session: Session, code: str | None) -> None:
+    if code:
+        get_unit(session, code)
+
+
+__all__ = ["QuotaError", "RankRow", "StatusRow", "evidence", "rankings", "status", "store_scores", "weight_for"]

@@ -1,0 +1,268 @@
+"""The pipeline end to end: extract -> normalize -> dedupe -> store, idempotent on both backends."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from models import Article, FingerprintBand, Snapshot, Story
+from pipeline.ingest import SourceLookup, ingest_items, process_item
+from presswatch.events import ArticleStored, EventBus
+from presswatch.items import RawItem
+from settings import Settings, load_settings
+from tests import factories
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
+NOW = datetime(2024, 5, 20, 4, 0, tzinfo=UTC)
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path / "snapshots")}).settings
+
+
+def _page(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def _item(url: str, source: str = "danzhou-court", **kw: object) -> RawItem:
+    return RawItem(url=url, source_key=source, fetched_at=kw.pop("fetched_at", NOW), **kw)  # type: ignore[arg-type]
+
+
+def test_court_page_is_extracted_and_stored(session: Session, tmp_path: Path) -> None:
+    outlet = factories.outlet(session, key="danzhou-court", name="儋州法院网")
+    result = process_item(session, _item("https://www.dzcourt.gov.cn/fyxw/1234.html?utm_source=wx#top",
+                                         body=_page("zh_court_news.html"),
+                                         headers={"content-type": "text/html; charset=utf-8"}),
+                          _settings(tmp_path), now=NOW)
+    assert result.outcome == "stored", result.reason
+    art = session.get(Article, result.article_id)
+    assert art is not None
+    assert art.canonical_url == "https://www.dzcourt.gov.cn/fyxw/1234.html"
+    assert art.title == "儋州法院开展“雷霆行动”集中执行 拘留拒不履行被执行人3名"
+    assert art.text.startswith("5月13日凌晨5时")
+    for furniture in ("相关阅读", "分享到", "ICP", "热点新闻", "上一篇", "打印本页", "网上立案"):
+        assert furniture not in art.text
+    assert art.published_at == datetime(2024, 5, 14, 0, 30, tzinfo=UTC)  # 08:30 in Asia/Shanghai
+    assert not art.published_at_missing
+    assert art.lang == "zh"
+    assert art.byline == "通讯员 张三"
+    assert art.source_line is not None and "来源：儋州市人民法院" in art.source_line
+    assert art.extra["correspondents"] == ["张三"] and art.extra["source_org"] == "儋州市人民法院"
+    assert art.outlet_id == outlet.id
+    story = session.get(Story, result.story_id)
+    assert story is not None and story.first_article_id == art.id and story.first_outlet_id == outlet.id
+    assert result.is_new_story
+    snap = session.get(Snapshot, art.snapshot_id)
+    assert snap is not None and snap.size_bytes == len(_page("zh_court_news.html"))
+
+
+def test_gbk_portal_page_and_vietnamese_page(session: Session, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    zh = process_item(session, _item("http://www.jinridanzhou.cn/fz/2024/0510/88.html", source="jinri-danzhou",
+                                     body=_page("zh_portal_gbk.html")), settings, now=NOW)
+    vi = process_item(session, _item("https://baohungyen.vn/phap-luat/cuong-che-123.html", source="bao-hungyen",
+                                     body=_page("vi_news.html"), lang="vi", timezone="Asia/Ho_Chi_Minh"),
+                      settings, now=NOW)
+    assert zh.outcome == "stored" and vi.outcome == "stored"
+    a_zh, a_vi = session.get(Article, zh.article_id), session.get(Article, vi.article_id)
+    assert a_zh is not None and a_vi is not None
+    assert a_zh.title == "儋州法院公布第三批失信被执行人名单"
+    assert "失信被执行人名单" in a_zh.text and "网友评论" not in a_zh.text and "老赖" not in a_zh.text
+    assert a_zh.extra["reporters"] == ["赵六"] and a_zh.extra["correspondents"] == ["张三"]
+    assert a_zh.published_at == datetime(2024, 5, 10, 2, 5, tzinfo=UTC)
+    assert a_vi.lang == "vi"
+    assert a_vi.published_at == datetime(2024, 5, 14, 1, 30, tzinfo=UTC)  # 08:30 +07:00
+    assert a_vi.extra["source_org"] == "Chi cục THADS huyện Văn Lâm"
+    assert "Bình luận" not in a_vi.text and "Chia sẻ" not in a_vi.text and "Đọc nhiều" not in a_vi.text
+
+
+def test_same_url_twice_is_a_duplicate_and_changed_content_updates(session: Session, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    text = ("儋州法院召开执行工作推进会，通报今年以来执行工作情况，部署下一阶段重点任务。"
+            "会议要求各执行团队加大执行力度。")
+    url = f"https://news.example.cn/{uuid.uuid4().hex}.html"
+    first = process_item(session, _item(url, title="执行工作推进会", text=text, published="2024-05-14 09:00"),
+                         settings, now=NOW)
+    again = process_item(session, _item(url + "?spm=a.b.c", title="执行工作推进会", text=text), settings, now=NOW)
+    edited = process_item(session, _item(url, title="执行工作推进会（更正）", text=text + "会上还表彰了先进集体。"),
+                          settings, now=NOW)
+    assert (first.outcome, again.outcome, edited.outcome) == ("stored", "duplicate", "updated")
+    assert again.reason.startswith("same_url")
+    assert edited.article_id == first.article_id and edited.story_id == first.story_id
+    assert session.scalar(select(func.count()).select_from(Article).where(Article.url_hash == _hash(url))) == 1
+    art = session.get(Article, first.article_id, populate_existing=True)
+    assert art is not None and art.title == "执行工作推进会（更正）" and "edited" in art.flags
+    assert art.extra["revisions"] == 1
+
+
+def _hash(url: str) -> str:
+    from pipeline.urls import canonical_url, url_hash
+
+    return url_hash(canonical_url(url))
+
+
+def test_same_text_other_outlet_is_a_repost_same_outlet_is_a_duplicate(session: Session, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    factories.outlet(session, key="fazhi-shibao", name="法制时报")
+    factories.outlet(session, key="danzhou-court", name="儋州法院网")
+    text = "儋州市人民法院审结一起拒不执行判决、裁定案，被告人李某有能力履行而拒不履行，被判处有期徒刑一年。" * 2
+    a = process_item(session, _item("https://www.dzcourt.gov.cn/a/9.html", title="拒执罪案宣判", text=text),
+                     settings, now=NOW)
+    b = process_item(session, _item("https://www.fzsb.cn/a/77.html", source="fazhi-shibao", title="儋州一男子拒执获刑",
+                                    text=text), settings, now=NOW)
+    c = process_item(session, _item("https://www.dzcourt.gov.cn/print/9.html", title="拒执罪案宣判", text=text),
+                     settings, now=NOW)
+    assert (a.outcome, b.outcome, c.outcome) == ("stored", "stored", "duplicate")
+    assert b.story_id == a.story_id and not b.is_new_story and "exact_repost" in b.flags
+    assert c.reason.startswith("same_content")
+    story = session.get(Story, a.story_id, populate_existing=True)
+    assert story is not None and story.article_count == 2 and story.outlet_count == 2
+
+
+def test_ingest_items_publishes_events_and_counts_every_outcome(engine: Engine, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    bus = EventBus()
+    seen: list[ArticleStored] = []
+    bus.subscribe(ArticleStored, seen.append)
+    tag = uuid.uuid4().hex
+    items = [
+        _item(f"https://a.example.cn/{tag}/1.html", title="儋州法院开展普法宣传",
+              text="12月4日国家宪法日，儋州法院干警走上街头开展普法宣传，发放资料500余份，解答群众法律咨询。"),
+        _item(f"https://a.example.cn/{tag}/1.html", title="儋州法院开展普法宣传",
+              text="12月4日国家宪法日，儋州法院干警走上街头开展普法宣传，发放资料500余份，解答群众法律咨询。"),
+        _item(f"https://a.example.cn/{tag}/2.html", body=b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50),
+        _item(f"ftp://a.example.cn/{tag}/3.html", text="正文内容足够长的一段文字，用来测试错误的地址。"),
+    ]
+    try:
+        stats = ingest_items(items, engine=engine, settings=settings, bus=bus)
+        assert (stats.seen, stats.stored, stats.duplicate, stats.dropped, stats.errors) == (4, 1, 1, 2, 0)
+        assert {r.split(":")[0] for _, r in stats.problems} == {"binary", "bad_url"}
+        assert len(seen) == 1 and seen[0].is_new_story
+        with Session(engine) as s:
+            art = s.get(Article, seen[0].article_id)
+            assert art is not None and art.story_id == seen[0].story_id
+    finally:
+        _cleanup(engine, tag)
+
+
+def _cleanup(engine: Engine, tag: str) -> None:
+    with Session(engine) as s, s.begin():
+        ids = list(s.scalars(select(Article.id).where(Article.url.contains(tag))))
+        story_ids = list(s.scalars(select(Article.story_id).where(Article.id.in_(ids))))
+        snap_ids = list(s.scalars(select(Article.snapshot_id).where(Article.id.in_(ids))))
+        s.execute(delete(FingerprintBand).where(FingerprintBand.article_id.in_(ids)))
+        s.execute(delete(Article).where(Article.id.in_(ids)))
+        s.execute(delete(Story).where(Story.id.in_([i for i in story_ids if i is not None])))
+        s.execute(delete(Snapshot).where(Snapshot.id.in_([i for i in snap_ids if i is not None])))
+
+
+def test_two_workers_storing_the_same_articles_never_duplicate(engine: Engine, tmp_path: Path) -> None:
+    """Two threads, each with its own connection, race through the same items: one row per URL."""
+    settings = _settings(tmp_path)
+    tag = uuid.uuid4().hex
+    items = [
+        _item(f"https://race.example.cn/{tag}/{n}.html", title=f"第{n}批失信被执行人名单公布",
+              text=f"儋州法院今日公布第{n}批失信被执行人名单，共有{n + 20}名被执行人被纳入名单，限制高消费。"
+                   f"编号{tag}{n}。")
+        for n in range(12)
+    ]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(ingest_items(list(items), engine=engine, settings=settings, bus=EventBus()))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 2
+        assert sum(r.errors for r in results) == 0, [r.problems for r in results]
+        assert sum(r.stored for r in results) == len(items)
+        assert sum(r.duplicate for r in results) == len(items)
+        with Session(engine) as s:
+            rows = s.scalar(select(func.count()).select_from(Article).where(Article.url.contains(tag)))
+            assert rows == len(items)
+    finally:
+        _cleanup(engine, tag)
+
+
+def test_bad_input_never_crashes(session: Session, tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path / "s"),
+                                                    "pipeline.max_text_chars": "50000"}).settings
+    lookup = SourceLookup()
+    huge = ("儋州法院执行局开展集中执行行动，依法拘留拒不履行义务的被执行人。" * 400 + "\n") * 100  # ~10 MB of UTF-8
+    cases = {
+        "empty": _item("https://e.example.cn/1.html", html=""),
+        "blank_html": _item("https://e.example.cn/2.html", html="<html><body>   </body></html>"),
+        "nav": _item("https://e.example.cn/3.html", body=_page("nav_only.html")),
+        "junk": _item("https://e.example.cn/4.html", body=bytes(range(256)) * 40),
+        "huge": _item("https://e.example.cn/5.html", title="超长文本", text=huge),
+        "future": _item("https://e.example.cn/6.html", title="未来日期的稿件",
+                        text="这是一篇发布时间写错的稿件，页面上的日期在未来，不能当真。",
+                        published="2031-01-01 08:00"),
+        "nodate": _item("https://e.example.cn/7.html", title="没有日期的稿件",
+                        text="这是一篇页面上找不到发布时间的稿件，只能用抓取时间，并标记。"),
+        "status": _item("https://e.example.cn/8.html", status=404, html="<html><body>Not found</body></html>"),
+    }
+    outcome = {name: process_item(session, item, settings, lookup=lookup, now=NOW) for name, item in cases.items()}
+    for name in ("empty", "blank_html", "nav", "junk", "status"):
+        assert outcome[name].outcome == "dropped" and outcome[name].reason, name
+    assert outcome["junk"].reason.startswith("binary")
+    assert outcome["status"].reason.startswith("http_status")
+    assert outcome["nav"].reason.startswith(("empty", "no_text"))
+    assert outcome["huge"].outcome == "stored"
+    huge_art = session.get(Article, outcome["huge"].article_id)
+    assert huge_art is not None and len(huge_art.text) == 50000 and "text_truncated" in huge_art.flags
+    fut = session.get(Article, outcome["future"].article_id)
+    assert fut is not None and "future_published_at" in fut.flags and fut.published_at == NOW
+    assert fut.extra["published_raw"] == "2031-01-01 08:00"
+    nod = session.get(Article, outcome["nodate"].article_id)
+    assert nod is not None and nod.published_at_missing and nod.published_at == NOW
+    assert "published_at_missing" in nod.flags
+
+
+def test_cli_ingest_reports_bad_lines_and_is_idempotent(tmp_path: Path) -> None:
+    from presswatch.cli import app
+
+    good = {"url": "https://www.dzcourt.gov.cn/a/55.html", "title": "儋州法院开展普法宣传",
+            "text": "12月4日国家宪法日，儋州市人民法院在市区广场开展普法宣传活动。来源：儋州市人民法院 通讯员 王五",
+            "published_at": "2024-12-04 10:00", "source": "danzhou-court"}
+    vi = {"url": "https://baohungyen.vn/a.html", "lang": "vi", "source": "bao-hungyen",
+          "html": _page("vi_news.html").decode("utf-8"), "published_at": "14/5/2024"}
+    lines = [json.dumps(good, ensure_ascii=False), "{not json", json.dumps({"title": "no url"}),
+             json.dumps(vi, ensure_ascii=False), json.dumps({"url": "https://x.cn/1", "text": "x", "bogus": 1})]
+    path = tmp_path / "import.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    first = runner.invoke(app, ["--set", f"db.url=sqlite:///{tmp_path / 'cli.db'}", "ingest", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "2 stored" in first.output
+    assert "import.jsonl:2: not valid JSON" in first.output
+    assert "import.jsonl:3: missing 'url'" in first.output
+    assert "import.jsonl:5: unknown field(s): bogus" in first.output
+    second = runner.invoke(app, ["--set", f"db.url=sqlite:///{tmp_path / 'cli.db'}", "ingest", str(path)])
+    assert second.exit_code == 0 and "0 stored" in second.output and "2 duplicate" in second.output
+    listed = runner.invoke(app, ["--set", f"db.url=sqlite:///{tmp_path / 'cli.db'}", "stories", "--since", "3650d"])
+    assert listed.exit_code == 0 and "儋州法院开展普法宣传" in listed.output
+
+
+def test_published_dates_in_the_last_day_are_not_future(session: Session, tmp_path: Path) -> None:
+    fetched = datetime.now(UTC)
+    r = process_item(session, _item(f"https://d.example.cn/{uuid.uuid4().hex}.html", fetched_at=fetched,
+                                    title="三小时前发布的稿件",
+                                    text="儋州法院执行局三小时前发布了集中执行行动的通报，通报了执行到位金额。",
+                                    published="3小时前"), _settings(tmp_path))
+    art = session.get(Article, r.article_id)
+    assert art is not None and abs(art.published_at - (fetched - timedelta(hours=3))) < timedelta(seconds=5)
+    assert not art.flags or "future_published_at" not in art.flags

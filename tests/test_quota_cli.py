@@ -1,0 +1,94 @@
+"""The quota CLI end to end on a real SQLite file: load, units, register, status, report."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from presswatch.cli import app
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "quota.example.yaml"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'pw.db'}")
+    import presswatch.cli
+
+    # Rich wraps long unit paths at 80 columns; a wide console keeps each row on one line.
+    monkeypatch.setattr(presswatch.cli.console, "_width", 400)
+    shutil.copyfile(TEMPLATE, tmp_path / "quota.yaml")
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str, ok: bool = True) -> str:
+    result = cli.invoke(app, list(args))
+    if ok:
+        assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_units_register_status_and_reports(cli: CliRunner, tmp_path: Path) -> None:
+    assert "loaded 8 units" in run(cli, "quota", "load")
+    out = run(cli, "units", "list")
+    assert "儋州市人民法院 / 执行局 / 执行一队" in out and "张三" in out
+    run(cli, "units", "add", "dz-exec-3", "执行三队", "--kind", "team", "--parent", "dz-exec", "--person", "赵六")
+    run(cli, "units", "rename", "dz-exec-3", "执行快速反应队")
+    run(cli, "units", "move", "dz-exec-3", "dz-court")
+    assert "执行快速反应队" in run(cli, "units", "list", "--history")
+
+    today = date.today().isoformat()
+    out = run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", today,
+              "--title", "执行一队开展夜间集中执行", "--author", "张三")
+    assert "registered #1" in out and "not verified yet" in out
+    out = run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", today,
+              "--title", "执行一队开展夜间集中执行", "--author", "钱七")
+    assert "already registered as #1" in out and "钱七 is not a known person" in out
+
+    out = run(cli, "quota", "status", "--rule", "team-weekly-pieces", "--lang", "zh-CN")
+    assert "执行各队每周报送稿件" in out and "#1 #2" in out and "差 2" in out
+    out = run(cli, "quota", "status", "--unit", "hy-vanlam", "--lang", "vi")
+    assert "Mỗi Chi cục" in out and "Thiếu 2" in out and "执行" not in out
+
+    xlsx = tmp_path / "out" / "q.xlsx"
+    run(cli, "quota", "report", "--out", str(xlsx), "--lang", "en")
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx)
+    assert wb.sheetnames == ["Publicity quota progress", "Evidence (registration ids)", "Ranking"]
+    ev = list(wb["Evidence (registration ids)"].iter_rows(values_only=True))
+    assert {r[0] for r in ev[1:]} == {1, 2}
+    run(cli, "quota", "report", "--out", str(tmp_path / "q.csv"))
+    with (tmp_path / "q.csv").open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    team = [r for r in rows if r["rule_key"] == "team-weekly-pieces" and r["unit_code"] == "dz-exec-1"]
+    assert team and team[0]["count"] == "1" and team[0]["依据（登记编号）"] == "1 2"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["register", "--unit", "nope", "--outlet", "jinri-danzhou", "--date", "2024-01-01", "--title", "x"],
+         "unknown unit 'nope'"),
+        (["register", "--unit", "dz-press", "--outlet", "jinri-danzhou", "--date",
+          (date.today() + timedelta(days=2)).isoformat(), "--title", "x"], "is in the future"),
+        (["register", "--unit", "dz-press", "--outlet", "jinri-danzhou", "--date", "05/06/2024", "--title", "x"],
+         "not a date"),
+        (["quota", "status", "--period", "2024-Q7"], "not a period: '2024-Q7'"),
+        (["units", "move", "dz-exec", "dz-exec-1"], "inside 'dz-exec'"),
+        (["quota", "report", "--out", "x.pdf"], "must end in .xlsx or .csv"),
+        (["quota", "review", "999", "submit", "--by", "x"], "no registration #999"),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli: CliRunner, args: list[str], message: str) -> None:
+    from presswatch.cli import CliError
+
+    run(cli, "quota", "load")
+    result = cli.invoke(app, args)
+    assert isinstance(result.exception, CliError), result.output
+    assert message in str(result.exception)
