@@ -83,6 +83,9 @@ class ClassifySettings(_Group):
         "watch_queries rows with purpose org/official; e.g. '儋州法院 OR 儋州市人民法院'.",
     )
     max_articles_per_run: int = Field(2000, ge=1, description="Articles the scheduled job classifies per run.")
+    shared_data_dir: str = Field(
+        "/work/shared/data", description="The labelled public data sets 'presswatch train' (no --data) learns from."
+    )
 
 
 class AlertsSettings(_Group):

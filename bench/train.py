@@ -65,7 +65,9 @@ def main() -> None:
         "vihos": ("risk", datasets.vihos_rows),
     }
     print(f"Chinese segmenter: {zh_backend()}")
-    print(f"{'set':<9}{'task':<11}{'train':>7}{'test':>7}{'ours F1':>9}{'base F1':>9}{'ours s':>8}{'base s':>8}  verdict")
+    print(
+        f"{'set':<9}{'task':<11}{'train':>7}{'test':>7}{'ours F1':>9}{'base F1':>9}{'ours s':>8}{'base s':>8}  verdict"
+    )
     for name in args.sets.split(","):
         task, loader = loaders[name]
         rows = loader()
@@ -77,7 +79,10 @@ def main() -> None:
         ours, ours_s = ours_f1(task, train, test, DEFAULT_CONFIGS[task])
         base, base_s = baseline_f1(train, test)
         verdict = "at/above baseline" if ours >= base - 1e-9 else "BELOW baseline"
-        print(f"{name:<9}{task:<11}{len(train):>7}{len(test):>7}{ours:>9.4f}{base:>9.4f}{ours_s:>8.1f}{base_s:>8.1f}  {verdict}")
+        print(
+            f"{name:<9}{task:<11}{len(train):>7}{len(test):>7}{ours:>9.4f}{base:>9.4f}"
+            f"{ours_s:>8.1f}{base_s:>8.1f}  {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _check_task(task: str) -> str:
 
 
 def classify_cmd(
-    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL: id, text, optional title and lang."),  # noqa: A002
+    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL: id, text, optional title and lang."),
     output: Path | None = typer.Option(None, "--output", "-o", help="JSONL written here ('-' for stdout)."),
     models: Path | None = typer.Option(None, "--models", help="Models directory (default: the shipped models)."),
     limit: int | None = typer.Option(None, help="Without --input: classify at most this many stored articles."),
@@ -126,7 +126,9 @@ def _classify_stored(limit: int | None, models: Path | None, console: Any) -> No
 
     settings = get_settings()
     if models is not None:
-        settings = settings.model_copy(update={"classify": settings.classify.model_copy(update={"models_dir": str(models)})})
+        settings = settings.model_copy(
+            update={"classify": settings.classify.model_copy(update={"models_dir": str(models)})}
+        )
     engine = get_engine()
     try:
         with Session(engine) as session, session.begin():
@@ -176,6 +178,9 @@ def train_cmd(
     from classify.training import train_default
     from models.db import get_engine
 
+    from classify import datasets
+
+    datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
     with Session(get_engine()) as session:
         labels = stored_labels(session)
     try:
@@ -216,8 +221,11 @@ def evaluate_cmd(
 def label_cmd(
     article_id: int = typer.Argument(..., help="The stored article's id."),
     task: str = typer.Option(..., "--task", help=TASK_HELP),
-    label: str = typer.Option(..., "--label", help="sentiment: negative/neutral/positive; risk: low..critical; "
-                              "topic: taxonomy keys, comma-separated."),
+    label: str = typer.Option(
+        ...,
+        "--label",
+        help="sentiment: negative/neutral/positive; risk: low..critical; topic: taxonomy keys, comma-separated.",
+    ),
     author: str = typer.Option("", "--author", help="Who corrected it."),
     note: str | None = typer.Option(None, "--note"),
 ) -> None:
@@ -240,7 +248,9 @@ def label_cmd(
         topics = split_topics(label)
         unknown = [t for t in topics if t not in keys]
         if not topics or unknown:
-            raise _cli_error(f"unknown topic(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(keys))}")
+            raise _cli_error(
+                f"unknown topic(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(keys))}"
+            )
         label = ",".join(topics)
     with Session(get_engine()) as session, session.begin():
         try:

@@ -122,7 +122,9 @@ def vihos_rows() -> dict[str, list[Example]]:
     for row in read_jsonl(_shared("vi_vihos_offensive")):
         text = row["text"].strip()
         if text:
-            out[split_of(text, TEST_FRACTION_VIHOS)].append(Example(text, "vi", HOSTILE if int(row["risk"]) else NOT_HOSTILE))
+            out[split_of(text, TEST_FRACTION_VIHOS)].append(
+                Example(text, "vi", HOSTILE if int(row["risk"]) else NOT_HOSTILE)
+            )
     return out
 
 

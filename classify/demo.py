@@ -16,9 +16,12 @@ from presswatch.demo import DemoContext
 
 DEMO_WATCH_QUERIES = (
     ("儋州市人民法院", "儋州法院 OR 儋州市人民法院 OR 儋州市法院", "org"),
-    ("Cục THADS tỉnh Hưng Yên",
-     '"thi hành án dân sự tỉnh Hưng Yên" OR "THADS tỉnh Hưng Yên" OR "THADS huyện Văn Lâm" '
-     'OR "thi hành án dân sự huyện Văn Lâm" OR "THADS thành phố Hưng Yên"', "org"),
+    (
+        "Cục THADS tỉnh Hưng Yên",
+        '"thi hành án dân sự tỉnh Hưng Yên" OR "THADS tỉnh Hưng Yên" OR "THADS huyện Văn Lâm" '
+        'OR "thi hành án dân sự huyện Văn Lâm" OR "THADS thành phố Hưng Yên"',
+        "org",
+    ),
     ("通讯员与干警 · cán bộ", '张三 OR 李四 OR 王五 OR "Nguyễn Văn An"', "official"),
 )
 
@@ -96,16 +99,24 @@ def run(ctx: DemoContext) -> None:
             ctx.console.print("（无数据 · không có dữ liệu · nothing stored to classify: did the crawl step run?）")
             return
         table = Table(
-            "标题 · Tiêu đề · Title", "主题 · Chủ đề · Topics", "情感 · Sắc thái · Sentiment",
-            "风险 · Rủi ro · Risk", "主要原因 · Lý do chính · Top reasons",
-            title="分类结果 · Kết quả phân loại · Classification results", show_lines=True,
+            "标题 · Tiêu đề · Title",
+            "主题 · Chủ đề · Topics",
+            "情感 · Sắc thái · Sentiment",
+            "风险 · Rủi ro · Risk",
+            "主要原因 · Lý do chính · Top reasons",
+            title="分类结果 · Kết quả phân loại · Classification results",
+            show_lines=True,
         )
         counts: dict[str, int] = {}
         for article, c in rows[:25]:
             lang = "vi" if (c.lang or "").startswith("vi") else "zh"
-            topics = "\n".join(
-                f"{taxonomy.label(t['name'], lang)} / {taxonomy.label(t['name'], 'en')} {t['score']:.2f}" for t in c.topics[:3]
-            ) or "—"
+            topics = (
+                "\n".join(
+                    f"{taxonomy.label(t['name'], lang)} / {taxonomy.label(t['name'], 'en')} {t['score']:.2f}"
+                    for t in c.topics[:3]
+                )
+                or "—"
+            )
             level = str(c.risk_level)
             counts[level] = counts.get(level, 0) + 1
             table.add_row(

@@ -12,7 +12,9 @@ demo call it). Per piece:
    (negation and degree words handled); signed score in [-1, 1].
 4. Risk: a weighted sum of named factors (negative sentiment, sensitive terms, the learned
    hostility model, the organization or its officials named, source tier and reach, story spread
-   velocity), mapped to low / medium / high / critical. Every factor's value, weight and
+   velocity), mapped to low / medium / high / critical. The last three are amplifiers: they are
+   scaled by how negative or sensitive the piece is, so good news about the office stays low.
+   Every factor's value, weight and
    contribution is part of the reasons.
 
 The weights and thresholds below were set by hand on the training part of the hand-written
@@ -64,7 +66,12 @@ RISK_WEIGHTS = {
 SENSITIVE_SATURATION = 1.5  # summed term weights at which the factor is full
 RISK_LEVEL_THRESHOLDS = (("critical", 0.62), ("high", 0.31), ("medium", 0.1))
 TIER_WEIGHT = {
-    "central": 1.0, "provincial": 0.8, "prefecture": 0.6, "county": 0.4, "own_channel": 0.1, "other": 0.5,
+    "central": 1.0,
+    "provincial": 0.8,
+    "prefecture": 0.6,
+    "county": 0.4,
+    "own_channel": 0.1,
+    "other": 0.5,
 }
 LEVEL_CENTER = {"low": 0.1, "medium": 0.3, "high": 0.47, "critical": 0.75}
 HOSTILE_LABELS = ("1", "true", "yes", "hostile", "offensive")
@@ -172,7 +179,9 @@ class Classifier:
 
     # ------------------------------------------------------------------ identity
     def _version(self) -> str:
-        parts = {task: m.meta.get("data_sha256", "") + str(m.meta.get("trained_at", "")) for task, m in self.models.items()}
+        parts = {
+            task: m.meta.get("data_sha256", "") + str(m.meta.get("trained_at", "")) for task, m in self.models.items()
+        }
         parts["taxonomy"] = hashlib.sha256(Path(self.taxonomy.source).read_bytes()).hexdigest()
         from classify.lexicon import LEXICON_FILE
 
@@ -184,7 +193,9 @@ class Classifier:
     def classify(self, doc: Mapping[str, Any], context: Context | None = None) -> Result:
         return self.classify_batch([doc], [context])[0]
 
-    def classify_batch(self, docs: Sequence[Mapping[str, Any]], contexts: Sequence[Context | None] | None = None) -> list[Result]:
+    def classify_batch(
+        self, docs: Sequence[Mapping[str, Any]], contexts: Sequence[Context | None] | None = None
+    ) -> list[Result]:
         contexts = list(contexts) if contexts is not None else [None] * len(docs)
         prepared = [self._prepare(doc) for doc in docs]
         scored_idx = [i for i, p in enumerate(prepared) if p["lang"] in langmod.SUPPORTED]
@@ -239,9 +250,17 @@ class Classifier:
             reasons["notes"].append(f"not scored: {p['lang_reason']}; neutral and low risk by definition")
             reasons["sentiment"] = {"label": "neutral", "score": 0.0}
             reasons["risk"] = {
-                "level": "low", "score": 0.0,
-                "factors": [{"factor": "unsupported_language", "weight": 0.0, "value": 0.0, "contribution": 0.0,
-                             "detail": p["lang_reason"]}],
+                "level": "low",
+                "score": 0.0,
+                "factors": [
+                    {
+                        "factor": "unsupported_language",
+                        "weight": 0.0,
+                        "value": 0.0,
+                        "contribution": 0.0,
+                        "detail": p["lang_reason"],
+                    }
+                ],
             }
             reasons["topics"] = []
             return Result(lang, [], "neutral", 0.0, "low", 0.0, bool(mentions), reasons)
@@ -337,21 +356,36 @@ class Classifier:
         if not level_model:
             hostile = next((p[c] for c in model.classes if c.lower() in HOSTILE_LABELS), p[model.classes[-1]])
             add("hostility_model", hostile, "learned on offensive-comment data (COLD, ViHOS) and the hand set")
+        # Amplifiers (the office named, a far-reaching outlet, fast spread) make a negative or
+        # sensitive piece riskier; on good news they add nothing. The gate is how negative/sensitive
+        # the piece is (0..1).
+        gate = max(factors[0]["value"], factors[1]["value"])
+        if factors[-1]["factor"] == "hostility_model" and factors[-1]["value"] >= 0.5:
+            gate = max(gate, factors[-1]["value"])
         org = [m for m in mentions if m.get("purpose") in ("org", "official")]
-        add("names_organization", 1.0 if org else 0.0, [m["query"] for m in org] or None)
+        add("names_organization", gate if org else 0.0, [m["query"] for m in org] or None)
         if ctx.outlet_tier or ctx.outlet_reach is not None:
             tier_w = TIER_WEIGHT.get(ctx.outlet_tier or "other", 0.5)
             reach = ctx.outlet_reach if ctx.outlet_reach is not None else 1.0
-            add("source_reach", tier_w * reach, f"tier {ctx.outlet_tier or 'unknown'}, reach {reach:g}")
+            add(
+                "source_reach", gate * min(1.0, tier_w * reach), f"tier {ctx.outlet_tier or 'unknown'}, reach {reach:g}"
+            )
         if ctx.spread is not None:
             velocity, detail = _spread_value(ctx.spread, ctx.now)
-            add("spread_velocity", velocity, detail)
+            add("spread_velocity", gate * velocity, detail)
         score = min(1.0, sum(f["contribution"] for f in factors))
         how = "weighted factors"
         if level_model:
             expected = sum(LEVEL_CENTER[c] * p[c] for c in p)
-            factors.append({"factor": "risk_model", "weight": 0.5, "value": _r(expected), "contribution": _r(0.5 * expected),
-                            "detail": {k: _r(v) for k, v in p.items()}})
+            factors.append(
+                {
+                    "factor": "risk_model",
+                    "weight": 0.5,
+                    "value": _r(expected),
+                    "contribution": _r(0.5 * expected),
+                    "detail": {k: _r(v) for k, v in p.items()},
+                }
+            )
             score = 0.5 * score + 0.5 * expected
             how = "half weighted factors, half the trained risk-level model"
         level = next((name for name, threshold in RISK_LEVEL_THRESHOLDS if score >= threshold), "low")
@@ -367,7 +401,7 @@ def _spread_value(spread: Spread, now: datetime | None) -> tuple[float, str]:
         first = first.replace(tzinfo=UTC)
     hours = max(1.0, (now - first).total_seconds() / 3600) if first else 24.0
     per_hour = spread.article_count / hours
-    outlets = max(0, spread.outlet_count - 1) / 4  # 5 outlets or more: full
+    outlets = min(1.0, max(0, spread.outlet_count - 1) / 4)  # 5 outlets or more: full
     velocity = max(outlets, min(1.0, per_hour / 2.0))  # 2 articles an hour: full
     return velocity, (
         f"{spread.article_count} articles from {spread.outlet_count} outlets in {hours:.0f} h ({per_hour:.2f}/h)"

@@ -35,8 +35,12 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "task": self.task, "data": self.data, "rows": self.rows, "mode": self.mode,
-            "accuracy": round(self.accuracy, 4), "macro_f1": round(self.macro_f1, 4),
+            "task": self.task,
+            "data": self.data,
+            "rows": self.rows,
+            "mode": self.mode,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
             "per_class": {k: {m: round(v, 4) for m, v in d.items()} for k, d in self.per_class.items()},
         }
 
@@ -101,11 +105,15 @@ def evaluate(classifier: Classifier, task: str, data: Path, batch_size: int = 51
     if task == "sentiment":
         if set(gold) <= set(SENTIMENTS):
             return single_label_report(task, name, gold, [res.sentiment for res in results], "final sentiment")
-        return single_label_report(task, name, gold, [_model_label(res, "sentiment") for res in results], "sentiment model")
+        return single_label_report(
+            task, name, gold, [_model_label(res, "sentiment") for res in results], "sentiment model"
+        )
     if task == "risk":
         if set(gold) <= set(RISK_LEVELS):
             return single_label_report(task, name, gold, [res.risk_level for res in results], "final risk level")
-        return single_label_report(task, name, gold, [_model_label(res, "risk", classifier) for res in results], "risk model")
+        return single_label_report(
+            task, name, gold, [_model_label(res, "risk", classifier) for res in results], "risk model"
+        )
     raise ValueError(f"unknown task {task}")
 
 
@@ -125,8 +133,10 @@ def _model_label(res: Any, task: str, classifier: Classifier | None = None) -> s
 
 
 def render_table(report: Report) -> list[str]:
-    lines = [f"{report.task} on {report.data} ({report.rows} rows; compared: {report.mode})",
-             f"{'class':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    lines = [
+        f"{report.task} on {report.data} ({report.rows} rows; compared: {report.mode})",
+        f"{'class':<24}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}",
+    ]
     for c, d in report.per_class.items():
         lines.append(f"{c:<24}{d['precision']:>10.3f}{d['recall']:>10.3f}{d['f1']:>10.3f}{int(d['support']):>9}")
     lines.append(f"{'accuracy':<24}{report.accuracy:>30.3f}")

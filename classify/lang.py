@@ -24,7 +24,28 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 _VI_LETTERS = set("ăâđêôơưĂÂĐÊÔƠƯ")
 _VI_TONED = re.compile(r"[\u1ea0-\u1ef9]")  # Latin Extended Additional: ạ ả ấ ầ ... ỹ (Vietnamese tones)
 _VI_UNMARKED_WORDS = frozenset(
-    "cua va cac nhung duoc trong khong nguoi thi hanh an viec cho voi la da se tai theo nay".split()
+    [
+        "cua",
+        "va",
+        "cac",
+        "nhung",
+        "duoc",
+        "trong",
+        "khong",
+        "nguoi",
+        "thi",
+        "hanh",
+        "an",
+        "viec",
+        "cho",
+        "voi",
+        "la",
+        "da",
+        "se",
+        "tai",
+        "theo",
+        "nay",
+    ]
 )
 
 

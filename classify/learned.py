@@ -131,10 +131,12 @@ class TextModel:
             return np.column_stack([1.0 - p1, p1])
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
-        return self.predict_proba_features([doc_features(t, lang, self.config) for t, lang in zip(texts, langs, strict=True)])
+        return self.predict_proba_features(
+            [doc_features(t, lang, self.config) for t, lang in zip(texts, langs, strict=True)]
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> Path:
@@ -189,14 +191,25 @@ class TextModel:
         )
         classes = [str(c) for c in header["classes"]]
         outputs = len(classes) if (header["multilabel"] or len(classes) > 2) else 1
-        if coef.shape != (outputs, config.n_features) or intercept.shape != (outputs,) or idf.shape not in (
-            (0,),
-            (config.n_features,),
+        if (
+            coef.shape != (outputs, config.n_features)
+            or intercept.shape != (outputs,)
+            or idf.shape
+            not in (
+                (0,),
+                (config.n_features,),
+            )
         ):
             raise ModelFileError(f"model file is corrupt (array shapes do not match its header): {path}")
         return cls(
-            task=str(header["task"]), classes=classes, multilabel=bool(header["multilabel"]), coef=coef,
-            intercept=intercept, config=config, idf=idf if idf.size else None, meta=dict(header.get("meta") or {}),
+            task=str(header["task"]),
+            classes=classes,
+            multilabel=bool(header["multilabel"]),
+            coef=coef,
+            intercept=intercept,
+            config=config,
+            idf=idf if idf.size else None,
+            meta=dict(header.get("meta") or {}),
         )
 
 
@@ -253,7 +266,9 @@ def train_model(
         classes = sorted(set(y_str))
         if len(classes) < 2:
             raise ValueError(f"task {task} needs at least two different labels, got {classes}")
-        clf = LogisticRegression(C=c, max_iter=300, class_weight="balanced", solver="lbfgs" if len(classes) > 2 else "liblinear")
+        clf = LogisticRegression(
+            C=c, max_iter=300, class_weight="balanced", solver="lbfgs" if len(classes) > 2 else "liblinear"
+        )
         clf.fit(x, np.array(y_str), sample_weight=weights)
         classes = [str(k) for k in clf.classes_]
         coef = clf.coef_.astype(np.float32)
@@ -264,13 +279,22 @@ def train_model(
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "train_rows": len(examples),
         "train_seconds": round(time.perf_counter() - started, 2),
-        "data_sha256": data_sha256((e.lang, e.text, list(e.label) if isinstance(e.label, tuple) else e.label) for e in examples),
+        "data_sha256": data_sha256(
+            (e.lang, e.text, list(e.label) if isinstance(e.label, tuple) else e.label) for e in examples
+        ),
         "sklearn": sklearn.__version__,
         "regularization_C": c,
     }
     info.update(meta or {})
     return TextModel(
-        task=task, classes=classes, multilabel=is_multi, coef=coef, intercept=intercept, config=config, idf=idf, meta=info
+        task=task,
+        classes=classes,
+        multilabel=is_multi,
+        coef=coef,
+        intercept=intercept,
+        config=config,
+        idf=idf,
+        meta=info,
     )
 
 

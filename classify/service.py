@@ -54,7 +54,9 @@ def db_watch_rules(session: Session) -> list[WatchRule]:
     """Enabled watch queries naming the organization or its officials; a bad one is logged and skipped."""
     rules = []
     rows = session.scalars(
-        select(WatchQuery).where(WatchQuery.enabled.is_(True), WatchQuery.purpose.in_(ORG_PURPOSES)).order_by(WatchQuery.id)
+        select(WatchQuery)
+        .where(WatchQuery.enabled.is_(True), WatchQuery.purpose.in_(ORG_PURPOSES))
+        .order_by(WatchQuery.id)
     )
     for row in rows:
         try:
@@ -94,8 +96,8 @@ def _spread(session: Session, story: Story | None) -> Spread | None:
     try:
         from pipeline.stories import story_spread
     except ImportError:  # the pipeline stage not installed: the Story row is enough
-        story_spread = None
-    if story_spread is not None:
+        pass
+    else:
         spread = story_spread(session, story.id)
         if spread is not None:
             return Spread(
@@ -185,7 +187,9 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     row.is_current = True
     row.lang = res.lang
     row.topics = res.topics
-    row.sentiment = SentimentLabel(res.sentiment) if res.sentiment in SentimentLabel._value2member_map_ else SentimentLabel.NEUTRAL
+    row.sentiment = (
+        SentimentLabel(res.sentiment) if res.sentiment in SentimentLabel._value2member_map_ else SentimentLabel.NEUTRAL
+    )
     row.sentiment_score = res.sentiment_score
     row.risk_level = RiskLevel(res.risk_level)
     row.risk_score = res.risk_score
@@ -195,7 +199,9 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     return row
 
 
-def add_label(session: Session, article_id: int, task: str, label: str, author: str = "", note: str | None = None) -> Label:
+def add_label(
+    session: Session, article_id: int, task: str, label: str, author: str = "", note: str | None = None
+) -> Label:
     """Store a staff correction and apply it to the article's current classification (if any)."""
     article = session.get(Article, article_id)
     if article is None:

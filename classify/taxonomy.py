@@ -72,7 +72,7 @@ class Taxonomy:
 class _TitleOnly(PreparedDoc):
     """A view of a prepared document whose body is empty (to ask: does the title alone match?)."""
 
-    def __init__(self, doc: PreparedDoc) -> None:  # noqa: D107 - shares the parent's caches
+    def __init__(self, doc: PreparedDoc) -> None:
         self.texts = {"title": doc.texts["title"], "text": "", "source": doc.texts["source"]}
         self.lang = doc.lang
         self._stripped = {k: v for k, v in doc._stripped.items() if k != "text"}

