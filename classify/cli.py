@@ -174,11 +174,10 @@ def train_cmd(
     tasks = [_check_task(task)] if task else ["sentiment", "topic", "risk"]
     from sqlalchemy.orm import Session
 
+    from classify import datasets
     from classify.service import stored_labels
     from classify.training import train_default
     from models.db import get_engine
-
-    from classify import datasets
 
     datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
     with Session(get_engine()) as session:
