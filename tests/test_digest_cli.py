@@ -113,3 +113,13 @@ def test_the_service_schedules_the_digest_check() -> None:
     job = jobs["digest-send-due"]
     assert job.trigger == "interval" and job.trigger_args == {"seconds": 60} and job.run_at_start
     assert callable(resolve(job.func))
+
+
+def test_init_writes_the_sample_digests_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.digest.definitions import load_definitions
+
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'init.db'}")
+    settings_mod.reset_settings_cache()
+    result = runner.invoke(app, ["init", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    assert [d.name for d in load_definitions(tmp_path / "site" / "digests.yaml")] == ["dz-daily", "hy-daily"]
