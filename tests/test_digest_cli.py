@@ -67,6 +67,8 @@ def test_unknown_digest_and_bad_date_are_clear_errors(world_db: Path) -> None:
     result = runner.invoke(app, ["digest", "send", "nope"])
     assert isinstance(result.exception, CliError)
     assert "no digest named 'nope' (known: dz-daily, hy-daily)" in str(result.exception)
+    result = runner.invoke(app, ["digest", "send", "dz-daily", "--date", "2999-01-01"])
+    assert isinstance(result.exception, CliError) and "is due at 2999-01-01 07:30 CST" in str(result.exception)
     result = runner.invoke(app, ["digest", "preview", "--date", "14/05/2024"])
     assert isinstance(result.exception, CliError) and "--date must be YYYY-MM-DD" in str(result.exception)
 
