@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import typer
 
 alerts_app = typer.Typer(help="Alert rules, evaluation and the delivery outbox.", no_args_is_help=True)
@@ -69,6 +71,322 @@ def deliver() -> None:
         console.print(f"  {error}", highlight=False)
 
 
+def _parse_since(text: str) -> timedelta:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
+    if not m:
+        from presswatch.cli import CliError
+
+        raise CliError(f"--since expects e.g. 30m, 12h, 7d, 2w; got {text!r}")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+
+
+def _load_rules_or_fail(session: object) -> None:
+    from alerts.rules import RulesError, ensure_rules_loaded
+    from presswatch.cli import CliError
+    from settings import get_settings
+
+    try:
+        ensure_rules_loaded(session, get_settings())  # type: ignore[arg-type]
+    except RulesError as exc:
+        raise CliError(str(exc)) from None
+
+
+@alerts_app.command("rules")
+def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say where each value came from.")) -> None:
+    """List the alert rules in effect (after the rule > group > global > default cascade)."""
+    from rich.table import Table
+
+    from alerts.rules import active_rules
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
+    from settings import get_settings
+
+    settings = get_settings()
+    with session_scope(get_engine()) as session:
+        _load_rules_or_fail(session)
+        rules = active_rules(session)
+        if not rules:
+            console.print(f"no alert rules (rules file {settings.alerts.rules_file} not found or empty; "
+                          "`presswatch init` writes an example)")
+            return
+        table = Table("rule", "group", "severity", "conditions", "recipients", "options")
+        for rule in rules:
+            conditions = "; ".join(f"{k}={v}" for k, v in rule.conditions.items() if k != "watch_query_texts")
+            recipients = "\n".join(f"{r.name} <{r.address[:40]}> {r.language} {r.channel}" for r in rule.recipients)
+            keys = ("quiet_hours", "rate_limit_per_hour", "merge_window_minutes", "timezone")
+            options = "; ".join(f"{k}={rule.options.get(k)}" for k in keys)
+            if show_origins:
+                from models import AlertRule
+
+                row = session.get(AlertRule, rule.id)
+                origins = (row.options or {}).get("origins", {}) if row else {}
+                options += "\n" + "; ".join(f"{k}<-{v}" for k, v in origins.items())
+            table.add_row(rule.name, rule.group or "", rule.severity, conditions, recipients, options)
+        console.print(table)
+
+
+@alerts_app.command("test")
+def test_cmd(
+    rule: str = typer.Argument(..., help="Rule name."),
+    since: str = typer.Option("7d", "--since", help="How far back: 30m, 12h, 7d, 2w."),
+    show_all: bool = typer.Option(False, "--all", help="Also list the pieces it would NOT fire on, and why."),
+) -> None:
+    """Dry run: what RULE would have fired on among pieces classified since --since (sends nothing)."""
+    from rich.table import Table
+
+    from alerts.rules import load_items, rule_by_name, would_alert
+    from models import utcnow
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    window = _parse_since(since)
+    with session_scope(get_engine()) as session:
+        _load_rules_or_fail(session)
+        spec = rule_by_name(session, rule)
+        if spec is None:
+            raise CliError(f"no rule named {rule!r} (see `presswatch alerts rules`)")
+        items = load_items(session, since=utcnow() - window)
+        table = Table("fire", "article", "risk", "sentiment", "source", "title", "why")
+        fired = 0
+        stories: set[object] = set()
+        for item in items:
+            decision = would_alert(item, spec)
+            if decision.fire:
+                fired += 1
+                stories.add(item.story_id or f"a{item.article_id}")
+            if decision.fire or show_all:
+                table.add_row("yes" if decision.fire else "no", str(item.article_id), item.risk_level, item.sentiment,
+                              item.source_key, item.title[:40], decision.reason[:100])
+        console.print(table)
+        console.print(f"rule {rule}: would fire on {fired} of {len(items)} pieces classified in the last {since} "
+                      f"({len(stories)} alerts, one per story); nothing was sent")
+
+
+@alerts_app.command("evaluate")
+def evaluate_cmd() -> None:
+    """Evaluate newly classified pieces now (the service does this after each classify batch)."""
+    from alerts.engine import evaluate_new
+    from alerts.rules import RulesError
+    from models.db import get_engine
+    from presswatch.cli import CliError, console
+    from settings import get_settings
+
+    try:
+        stats = evaluate_new(get_engine(), get_settings())
+    except RulesError as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"alerts: {stats}")
+
+
+cases_app = typer.Typer(help="Alert cases: acknowledge, assign, respond, resolve, dismiss.", no_args_is_help=True)
+corrections_app = typer.Typer(help="Correction requests (cải chính) to outlets.", no_args_is_help=True)
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
+def _case_action(func: str, case_id: int, **kwargs: object) -> None:
+    import alerts.cases as cases
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    with session_scope(get_engine()) as session:
+        try:
+            alert = getattr(cases, func)(session, case_id, **kwargs)
+        except cases.CaseError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"case #{alert.id}: {alert.state}; assignee {alert.assignee or '-'}")
+
+
+@cases_app.command("list")
+def cases_list(
+    all_: bool = typer.Option(False, "--all", help="Include resolved and dismissed cases."),
+    limit: int = typer.Option(50),
+) -> None:
+    """Open cases, newest first, with their deadlines."""
+    from rich.table import Table
+
+    from alerts.cases import list_cases
+    from models import utcnow
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
+
+    with session_scope(get_engine()) as session:
+        rows = list_cases(session, states=None if all_ else ("new", "acknowledged", "responding"),  # type: ignore[arg-type]
+                          limit=limit)
+        table = Table("case", "state", "severity", "kind", "title", "assignee", "deadline (UTC)", "spread")
+        now = utcnow()
+        for a in rows:
+            late = a.deadline_at is not None and a.deadline_at < now and a.state in ("new", "acknowledged")
+            deadline = a.deadline_at.strftime("%m-%d %H:%M") if a.deadline_at else ""
+            table.add_row(f"#{a.id}", str(a.state), str(a.severity), str(a.kind), a.title[:40], a.assignee or "",
+                          f"[red]{deadline} overdue[/]" if late else deadline,
+                          str((a.reason or {}).get("article_count", "")))
+        console.print(table)
+        if not rows:
+            console.print("no open cases" if not all_ else "no cases")
+
+
+@cases_app.command("show")
+def cases_show(case_id: int) -> None:
+    """A case with its reasons and full history."""
+    from alerts.cases import CaseError, get_case, history
+    from alerts.render import why_lines
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    with session_scope(get_engine()) as session:
+        try:
+            a = get_case(session, case_id)
+            events = history(session, case_id)
+        except CaseError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"[bold]case #{a.id}[/] {a.kind} {a.severity} {a.state}", highlight=False)
+        console.print(f"title: {a.title[:200]}", highlight=False, markup=False)
+        console.print(f"assignee: {a.assignee or '-'}; deadline: {a.deadline_at}; "
+                      f"escalation level {a.escalation_level}")
+        if a.response_line:
+            console.print(f"response line (应对口径): {a.response_line}", markup=False)
+        for line in why_lines(a.reason or {}):
+            console.print(f"  why: {line}", markup=False, highlight=False)
+        outlets = (a.reason or {}).get("outlets") or []
+        if outlets:
+            console.print(f"outlets: {', '.join(outlets)}", markup=False)
+        for e in events:
+            move = f" {e.from_state or ''}->{e.to_state}" if e.to_state else ""
+            console.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}{move} {e.note or ''}", markup=False,
+                          highlight=False)
+
+
+@cases_app.command("ack")
+def cases_ack(case_id: int, note: str = typer.Option(None, "--note"), actor: str = typer.Option(None, "--as")) -> None:
+    """Acknowledge a new case (it is yours unless assigned to someone else)."""
+    _case_action("acknowledge", case_id, actor=_actor(actor), note=note)
+
+
+@cases_app.command("assign")
+def cases_assign(case_id: int, assignee: str, actor: str = typer.Option(None, "--as")) -> None:
+    """Give a case to someone."""
+    _case_action("assign", case_id, assignee=assignee, actor=_actor(actor))
+
+
+@cases_app.command("respond")
+def cases_respond(case_id: int, response_line: str, actor: str = typer.Option(None, "--as")) -> None:
+    """Record the agreed response line (应对口径); the case moves to 'responding'."""
+    _case_action("set_response_line", case_id, text=response_line, actor=_actor(actor))
+
+
+@cases_app.command("note")
+def cases_note(case_id: int, text: str, actor: str = typer.Option(None, "--as")) -> None:
+    """Add a note to the case history."""
+    _case_action("add_note", case_id, text=text, actor=_actor(actor))
+
+
+@cases_app.command("resolve")
+def cases_resolve(
+    case_id: int, note: str = typer.Option(None, "--note"), actor: str = typer.Option(None, "--as")
+) -> None:
+    """Close a case as handled."""
+    _case_action("resolve", case_id, actor=_actor(actor), note=note)
+
+
+@cases_app.command("dismiss")
+def cases_dismiss(
+    case_id: int,
+    note: str = typer.Option(None, "--note", help="Why it is a false alarm."),
+    sentiment: str = typer.Option(None, "--sentiment", help="The correct sentiment, for the classifier."),
+    actor: str = typer.Option(None, "--as"),
+) -> None:
+    """Close a case as a false alarm; the classifier learns from it (labels)."""
+    _case_action("dismiss", case_id, actor=_actor(actor), note=note, sentiment=sentiment)
+
+
+@cases_app.command("reopen")
+def cases_reopen(
+    case_id: int, note: str = typer.Option(None, "--note"), actor: str = typer.Option(None, "--as")
+) -> None:
+    """Reopen a resolved or dismissed case."""
+    _case_action("reopen", case_id, actor=_actor(actor), note=note)
+
+
+@corrections_app.command("list")
+def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
+    """Correction requests and where they stand."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from models import CorrectionRequest, Outlet, utcnow
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
+
+    with session_scope(get_engine()) as session:
+        stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
+        if not all_:
+            stmt = stmt.where(CorrectionRequest.state.in_(("draft", "requested")))
+        table = Table("id", "outlet", "state", "requested", "deadline", "piece", "outcome / corrected")
+        now = utcnow()
+        for req, outlet in session.execute(stmt.order_by(CorrectionRequest.id)):
+            late = req.state == "requested" and req.deadline_at is not None and req.deadline_at < now
+            table.add_row(str(req.id), outlet.name if outlet else "", str(req.state) + (" (overdue)" if late else ""),
+                          f"{req.requested_at:%Y-%m-%d}" if req.requested_at else "",
+                          f"{req.deadline_at:%Y-%m-%d}" if req.deadline_at else "", (req.piece_url or "")[:50],
+                          req.corrected_url or req.outcome or "")
+        console.print(table)
+
+
+@corrections_app.command("request")
+def corrections_request(
+    piece_url: str = typer.Argument(..., help="The piece with the false information."),
+    false_claim: str = typer.Option(..., "--claim", help="What is false."),
+    outlet: str = typer.Option(None, "--outlet", help="Outlet key."),
+    case: int = typer.Option(None, "--case", help="The alert case it belongs to."),
+    deadline_days: float = typer.Option(3, "--deadline-days"),
+    actor: str = typer.Option(None, "--as"),
+) -> None:
+    """Record a correction request sent to an outlet."""
+    from alerts.cases import CaseError, request_correction
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    with session_scope(get_engine()) as session:
+        try:
+            req = request_correction(session, outlet_key=outlet, piece_url=piece_url, false_claim=false_claim,
+                                     actor=_actor(actor), alert_id=case, deadline_days=deadline_days)
+        except CaseError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"correction request #{req.id} recorded; deadline {req.deadline_at:%Y-%m-%d %H:%M} UTC")
+
+
+@corrections_app.command("close")
+def corrections_close(
+    req_id: int,
+    outcome: str = typer.Argument(..., help="corrected / refused / no_response"),
+    corrected_url: str = typer.Option(None, "--corrected-url"),
+    note: str = typer.Option(None, "--note"),
+    actor: str = typer.Option(None, "--as"),
+) -> None:
+    """Record how a correction request ended."""
+    from alerts.cases import CaseError, close_correction
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    with session_scope(get_engine()) as session:
+        try:
+            req = close_correction(session, req_id, outcome=outcome, actor=_actor(actor),
+                                   corrected_url=corrected_url, note=note)
+        except (CaseError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"correction request #{req.id}: {req.state}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main presswatch app."""
     app.add_typer(alerts_app, name="alerts")
+    app.add_typer(cases_app, name="cases")
+    app.add_typer(corrections_app, name="corrections")

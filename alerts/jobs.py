@@ -1,17 +1,69 @@
 """Scheduled jobs this stage contributes to ``presswatch run``.
 
-Delivery runs every ``scheduler.delivery_interval_seconds``: it sends what is due in the outbox
-(alerts, digests, quota reminders) and re-sends what is due for a retry.
+- ``alerts-evaluate``: alert evaluation right after each classify batch. The classifier publishes
+  ``ArticleClassified`` on the in-process bus; the handler only marks "work waiting" (it must not
+  open a transaction inside the classifier's), and this job, ticking every
+  ``EVALUATE_TICK_SECONDS``, evaluates at once while work is waiting, and otherwise every
+  ``scheduler.classify_interval_seconds`` as a safety net (classification done by another process
+  publishes nothing here).
+- ``alerts-deliver``: sends what is due in the outbox every ``scheduler.delivery_interval_seconds``.
+- ``alerts-sla``: escalates cases past their deadline and closes expired risk-plan windows.
+
+``SourceFailing`` events raise an alert directly.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
+from presswatch.events import ArticleClassified, SourceFailing, bus
 from presswatch.service import ScheduledJob
 from settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+EVALUATE_TICK_SECONDS = 2
+# Keep evaluating for a while after the last event: the event may be published before the
+# classifier's transaction commits.
+WORK_WAITING_SECONDS = 15.0
+SLA_CHECK_SECONDS = 60
+
+_state = {"last_event": 0.0, "last_run": 0.0}
+_subscribed = threading.Event()
+
+
+def _on_classified(_event: ArticleClassified) -> None:
+    _state["last_event"] = time.monotonic()
+
+
+def _on_source_failing(event: SourceFailing) -> None:
+    from alerts.engine import on_source_failing
+
+    on_source_failing(event)
+
+
+def subscribe() -> None:
+    """Subscribe this stage's handlers to the event bus (once per process)."""
+    if _subscribed.is_set():
+        return
+    _subscribed.set()
+    bus.subscribe(ArticleClassified, _on_classified)
+    bus.subscribe(SourceFailing, _on_source_failing)
+
+
+def evaluate_job() -> None:
+    from alerts.engine import evaluate_new
+    from models.db import get_engine
+
+    settings = get_settings()
+    now = time.monotonic()
+    waiting = now - _state["last_event"] < WORK_WAITING_SECONDS
+    if not waiting and now - _state["last_run"] < settings.scheduler.classify_interval_seconds:
+        return
+    _state["last_run"] = now
+    evaluate_new(get_engine(), settings)
 
 
 def deliver_job() -> None:
@@ -23,13 +75,26 @@ def deliver_job() -> None:
         log.info("delivery: %s", stats)
 
 
+def sla_job() -> None:
+    from alerts.cases import escalate_overdue
+    from alerts.plans import refresh_states
+    from models import utcnow
+    from models.db import get_engine, session_scope
+
+    with session_scope(get_engine()) as session:
+        stats = escalate_overdue(session)
+        refresh_states(session, utcnow())
+    if stats.escalated or stats.exhausted:
+        log.info("cases: %s escalated, %s past deadline with no one left", stats.escalated, stats.exhausted)
+
+
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
+    subscribe()
     return [
-        ScheduledJob(
-            id="alerts-deliver",
-            func="alerts.jobs:deliver_job",
-            trigger="interval",
-            trigger_args={"seconds": settings.scheduler.delivery_interval_seconds},
-            run_at_start=True,
-        ),
+        ScheduledJob(id="alerts-evaluate", func="alerts.jobs:evaluate_job", trigger="interval",
+                     trigger_args={"seconds": EVALUATE_TICK_SECONDS}, run_at_start=True),
+        ScheduledJob(id="alerts-deliver", func="alerts.jobs:deliver_job", trigger="interval",
+                     trigger_args={"seconds": settings.scheduler.delivery_interval_seconds}, run_at_start=True),
+        ScheduledJob(id="alerts-sla", func="alerts.jobs:sla_job", trigger="interval",
+                     trigger_args={"seconds": SLA_CHECK_SECONDS}),
     ]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -146,6 +147,114 @@ def sources_serve_demo(port: int = typer.Option(8765, help="Port on 127.0.0.1.")
         server.stop()
 
 
+STATUS_LABELS = {
+    "ok": "正常 / bình thường / ok",
+    "empty": "无内容 / không có gì / empty",
+    "failed": "失败 / lỗi / failed",
+}
+
+
+def _print_reports(reports: list[Any], title: str) -> None:
+    from rich.table import Table
+
+    from presswatch.cli import console
+
+    table = Table("source", "status", "pages", "listed", "new", "health", "reason", title=title)
+    for r in reports:
+        table.add_row(r.key, STATUS_LABELS.get(r.status, r.status), str(r.pages_fetched), str(r.items_found),
+                      str(r.items_new), r.health, r.reason or "")
+    console.print(table)
+
+
+def _sink(out: Path | None) -> Any:
+    from models.db import get_engine
+    from presswatch.cli import CliError
+    from settings import get_settings
+
+    if out is not None:
+        from crawlers.sinks import JsonlSink
+
+        return JsonlSink(out)
+    try:
+        from crawlers.run import pipeline_sink
+
+        return pipeline_sink(get_engine(), get_settings())
+    except ImportError as exc:
+        raise CliError(f"the pipeline is not installed ({exc}); use --out FILE.jsonl to keep raw items") from None
+
+
+def crawl_command(
+    source: list[str] = typer.Option([], "--source", "-s", help="Only this source (repeatable)."),
+    due: bool = typer.Option(False, "--due", help="Only sources whose interval has passed."),
+    out: Path | None = typer.Option(None, "--out", help="Write raw items to this JSONL file instead of storing."),
+) -> None:
+    """Crawl the registered sources once (all enabled ones, or --source KEY) and store what is new."""
+    from crawlers.run import crawl
+    from models.db import get_engine
+    from presswatch.cli import CliError
+    from settings import get_settings
+
+    _load_and_sync()
+    sink = _sink(out)
+    try:
+        reports = crawl(get_engine(), get_settings(), sink=sink, keys=source or None, due_only=due, isolate=False)
+    except KeyError as exc:
+        raise CliError(f"unknown source: {exc.args[0]} (see presswatch sources list)") from None
+    finally:
+        if hasattr(sink, "close"):
+            sink.close()
+    _print_reports(reports, "crawl")
+
+
+def import_command(
+    files: list[Path] = typer.Argument(None, help="A URL list (.txt), CSV or JSONL archive (url,title,text,...)."),
+    url: list[str] = typer.Option([], "--url", help="A link to fetch (repeatable)."),
+    text: str = typer.Option("", "--text", help="Pasted text of a piece (use - to read standard input)."),
+    title: str = typer.Option("", "--title", help="Title of the pasted text."),
+    page_url: str = typer.Option("", "--page-url", help="Where the pasted text was seen, if known."),
+    source: str = typer.Option("manual-import", "--source", help="Import source key to file the pieces under."),
+    language: str = typer.Option("zh", "--lang", help="zh or vi"),
+    out: Path | None = typer.Option(None, "--out", help="Write raw items to this JSONL file instead of storing."),
+) -> None:
+    """Import pieces seen elsewhere (a WeChat article, a forwarded link): URLs, CSV/JSONL, pasted text."""
+    import sys
+
+    from crawlers.imports import ImportError_, read_import_file
+    from crawlers.run import run_import
+    from models.db import get_engine
+    from presswatch.cli import CliError
+    from settings import get_settings
+
+    urls, rows = list(url), []
+    try:
+        for path in files or []:
+            batch = read_import_file(path)
+            urls += batch.urls
+            rows += batch.rows
+    except ImportError_ as exc:
+        raise CliError(str(exc)) from None
+    if text:
+        pasted = sys.stdin.read() if text == "-" else text
+        row = {"text": pasted, "title": title}
+        if page_url:
+            row["url"] = page_url
+        rows.append({k: v for k, v in row.items() if v})
+    if not urls and not rows:
+        raise CliError("nothing to import: give a file, --url or --text")
+    sink = _sink(out)
+    try:
+        reports = run_import(get_engine(), get_settings(), sink=sink, source_key=source, urls=urls, rows=rows,
+                             language=language, isolate=False)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if hasattr(sink, "close"):
+            sink.close()
+    _print_reports(reports, "import")
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main presswatch app."""
     app.add_typer(sources_app, name="sources")
+    app.command("crawl")(crawl_command)
+    app.command("import")(import_command)

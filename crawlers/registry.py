@@ -178,8 +178,7 @@ class SourceDecl(_Decl):
             raise ValueError("kind html needs selectors (at least selectors.links)")
         if self.kind == SourceKind.JSON_API and self.fields is None:
             raise ValueError("kind json_api needs a fields mapping")
-        if self.kind == SourceKind.IMPORT and not (self.path or self.start_urls):
-            raise ValueError("kind import needs a path (URL list, CSV or JSONL) or start_urls")
+        # An import source without path/start_urls is fed only by `presswatch import`.
         return self
 
     def config(self) -> dict[str, Any]:
@@ -293,7 +292,8 @@ def sync_registry(session: Session, registry: Registry, *, disable_missing: bool
     if disable_missing:
         declared = {s.key for s in registry.sources}
         for key, existing in sources.items():
-            if key not in declared and existing.enabled:
+            # Import sources created by `presswatch import` live only in the table.
+            if key not in declared and existing.enabled and existing.kind != SourceKind.IMPORT:
                 log.info("source %s is no longer in the registry; disabled", key)
                 existing.enabled = False
     session.flush()

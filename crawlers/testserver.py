@@ -92,7 +92,11 @@ class LocalServer:
             def do_HEAD(self) -> None:
                 self._serve(head_only=True)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        class _Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                return None  # clients that hang up (timeouts, size caps) are expected here
+
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self.port = int(self._server.server_address[1])

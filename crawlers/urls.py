@@ -8,7 +8,9 @@ remaining query sorted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset({
@@ -38,6 +40,27 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(canonical_url(url).encode("utf-8")).hexdigest()
 
 
+def _pipeline_canonical() -> Callable[[str], str] | None:
+    try:
+        from pipeline.urls import canonical_url as pipeline_canonical
+    except ImportError:
+        return None
+    return pipeline_canonical
+
+
 def url_hashes(url: str) -> set[str]:
-    """Hashes under which ``url`` may already be stored (canonical form and the URL as given)."""
-    return {url_hash(url), hashlib.sha256(url.encode("utf-8")).hexdigest()}
+    """Hashes under which ``url`` may already be stored.
+
+    The pipeline owns the stored key (``Article.url_hash``); when it is installed its canonical form
+    is used, and this module's form and the URL as given are checked as well, so the crawl-time
+    check never misses a stored article because two canonicalizers disagree on a detail.
+    """
+    out = {url_hash(url), hashlib.sha256(url.encode("utf-8")).hexdigest()}
+    pipeline_canonical = _PIPELINE_CANONICAL
+    if pipeline_canonical is not None:
+        with contextlib.suppress(ValueError):  # not an http(s) URL: the pipeline would refuse it too
+            out.add(hashlib.sha256(pipeline_canonical(url).encode("utf-8")).hexdigest())
+    return out
+
+
+_PIPELINE_CANONICAL = _pipeline_canonical()

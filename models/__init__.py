@@ -5,14 +5,23 @@ session_scope(...)`` (see :mod:`models.db`). Schema changes go through alembic m
 ``models/migrations``.
 """
 
-from models.alerting import Alert, AlertEvent, AlertRule, CorrectionRequest, Delivery, Digest, RiskPlan
+from models.alerting import (
+    Alert,
+    AlertCursor,
+    AlertEvent,
+    AlertRule,
+    CorrectionRequest,
+    Delivery,
+    Digest,
+    RiskPlan,
+)
 from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
 
 __all__ = [
-    "Alert", "AlertEvent", "AlertRule", "Article", "Base", "Classification", "CorrectionRequest",
+    "Alert", "AlertCursor", "AlertEvent", "AlertRule", "Article", "Base", "Classification", "CorrectionRequest",
     "CrawlRun", "Delivery", "Digest", "FingerprintBand", "Label", "Outlet", "Person", "QuotaRule", "Registration",
     "RiskPlan", "Score", "Snapshot", "Source", "Story", "UTCDateTime", "Unit", "UnitHistory",
     "WatchQuery", "utcnow",

@@ -35,10 +35,10 @@ def settings_for(port: int | None, **extra: Any) -> Settings:
 
 
 def wipe_alert_tables(engine: Engine) -> None:
-    from models import Alert, AlertEvent, AlertRule, CorrectionRequest, Delivery
+    from models import Alert, AlertCursor, AlertEvent, AlertRule, CorrectionRequest, Delivery
 
     with engine.begin() as conn:
-        for table in (Delivery, AlertEvent, CorrectionRequest, Alert, AlertRule):
+        for table in (Delivery, AlertEvent, CorrectionRequest, Alert, AlertRule, AlertCursor):
             conn.execute(delete(table.__table__))  # type: ignore[arg-type]
 
 

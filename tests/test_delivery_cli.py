@@ -27,6 +27,9 @@ def test_outbox_lists_pending_and_dead_with_reasons(engine: Engine, db_url: str,
         dead.status = DeliveryStatus.DEAD
         dead.last_error = "refused: wecom refused the message: 93000 invalid webhook url"
         dead_id = dead.id
+    from presswatch.cli import console
+
+    console.width = 250  # rich tables: no cell wrapping in the captured output
     runner = CliRunner()
     result = runner.invoke(app, ["--set", f"db.url={db_url}", "alerts", "outbox"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

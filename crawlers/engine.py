@@ -1,0 +1,145 @@
+"""Run crawl plans through Scrapy: one ``CrawlerProcess`` per crawl run, one crawler per source.
+
+Twisted's reactor cannot be restarted inside one process, so :func:`run_plans` may run once per
+process. Callers that crawl more than once (the scheduler job, tests, the demo inside a longer
+process) use :func:`run_plans_isolated`, which runs the same code in a child process
+(``python -m crawlers.engine``) and streams its items and outcomes back through a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from crawlers.plan import CrawlPlan, Outcome
+from presswatch.items import RawItem
+from settings import CrawlSettings
+
+log = logging.getLogger(__name__)
+OnItem = Callable[[RawItem], None]
+
+
+class CrawlEngineError(Exception):
+    """The crawl process itself failed (not one source: those end up in their outcomes)."""
+
+
+def run_plans(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnItem,
+              log_level: int | str = logging.WARNING) -> dict[str, Outcome]:
+    """Crawl every plan in this process (once per process: see the module docstring)."""
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers.settings import scrapy_settings
+    from crawlers.spiders import SPIDERS
+    from models.enums import SourceKind
+
+    # Scrapy logs through the root logger here (the CLI configured it): keep its chatter at
+    # WARNING unless the user asked for debug output (-vv).
+    quiet = logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in ("scrapy", "twisted", "py.warnings", "filelock"):
+        logging.getLogger(name).setLevel(quiet)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="scrapy_redis")
+    outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
+    process = CrawlerProcess({**scrapy_settings(cfg, log_level=log_level), "LOG_INSTALL_ROOT_HANDLER": False})
+    handlers: list[Any] = []  # Scrapy's signals hold receivers weakly: keep the closures alive
+
+    for plan in plans:
+        kind = SourceKind(plan.decl["kind"])
+        crawler = process.create_crawler(SPIDERS[kind])
+        outcome = outcomes[plan.source_key]
+
+        def _scraped(item: Any, response: Any = None, spider: Any = None, *, _o: Outcome = outcome) -> None:
+            if isinstance(item, RawItem):
+                _o.items_new += 1
+                on_item(item)
+
+        def _error(failure: Any, response: Any = None, spider: Any = None, *, _o: Outcome = outcome) -> None:
+            # A bug in a callback (not a network failure: those go to the errback).
+            _o.errors.append(f"spider error at {getattr(response, 'url', '?')}: {failure.value!r}"[:300])
+
+        handlers += [_scraped, _error]
+        crawler.signals.connect(_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(_error, signal=signals.spider_error)
+        process.crawl(crawler, plan=plan, outcome=outcome, timeout_seconds=cfg.fetch_timeout_seconds)
+    if plans:
+        process.start(install_signal_handlers=False)
+    return outcomes
+
+
+def run_plans_isolated(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnItem,
+                       timeout_seconds: float | None = None) -> dict[str, Outcome]:
+    """:func:`run_plans` in a child process; items reach ``on_item`` here, in the caller's process.
+
+    Items the child wrote before dying are still delivered (and the crash is recorded on every
+    source's outcome), so a crash never loses the good items of the run.
+    """
+    with tempfile.TemporaryDirectory(prefix="presswatch-crawl-") as tmp:
+        job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
+        job.write_bytes(pickle.dumps({"plans": plans, "crawl": cfg.model_dump(mode="python"),
+                                      "log_level": logging.getLogger().getEffectiveLevel()}))
+        env = dict(os.environ)
+        env.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
+        try:
+            proc = subprocess.run([sys.executable, "-m", "crawlers.engine", str(job), str(out)], env=env,
+                                  capture_output=True, text=True, timeout=timeout_seconds)
+            failure = None if proc.returncode == 0 else f"crawl process exited {proc.returncode}: " \
+                                                         f"{proc.stderr.strip().splitlines()[-1:] or ''}"
+            if proc.stderr.strip():
+                log.debug("crawl process stderr:\n%s", proc.stderr)
+        except subprocess.TimeoutExpired:
+            failure = f"crawl process killed after {timeout_seconds} s"
+        outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
+        for kind, payload in _read_stream(out):
+            if kind == "item":
+                on_item(payload)
+            elif kind == "outcome":
+                outcomes[payload.source_key] = payload
+        if failure:
+            log.error("%s", failure)
+            for outcome in outcomes.values():
+                outcome.errors.append(failure)
+        return outcomes
+
+
+def _read_stream(path: Path) -> Iterator[tuple[str, Any]]:
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        while True:
+            try:
+                yield pickle.load(fh)
+            except EOFError:
+                return
+            except (pickle.UnpicklingError, ValueError):  # a half-written last record after a crash
+                return
+
+
+def _child_main(job_path: str, out_path: str) -> int:
+    job = pickle.loads(Path(job_path).read_bytes())
+    logging.basicConfig(level=job["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = CrawlSettings.model_validate(job["crawl"])
+    with open(out_path, "wb") as out:
+        def on_item(item: RawItem) -> None:
+            pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+
+        outcomes = run_plans(job["plans"], cfg, on_item, log_level=job["log_level"])
+        for outcome in outcomes.values():
+            pickle.dump(("outcome", outcome), out, protocol=pickle.HIGHEST_PROTOCOL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1], sys.argv[2]))

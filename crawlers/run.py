@@ -1,0 +1,223 @@
+"""A crawl run: pick sources, build plans from the database, crawl, hand items to a sink, record health.
+
+The sink is any callable taking a batch (list) of raw items; ``presswatch crawl`` wires it to
+``pipeline.ingest.ingest_items``. The crawler never classifies and never stores articles itself.
+Health is recorded after the items reached the sink, so a source's "ok" means its items are in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from crawlers.plan import CrawlPlan, Outcome
+from crawlers.registry import decl_of, iter_due
+from models import Article, Outlet, Source
+from models.db import session_scope
+from models.enums import SourceKind
+from presswatch.events import bus
+from presswatch.items import RawItem
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[RawItem]], Any]
+SINK_BATCH = 100
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    key: str
+    status: str
+    pages_fetched: int
+    items_found: int
+    items_new: int
+    health: str
+    consecutive_failures: int
+    reason: str | None
+
+
+def pipeline_sink(engine: Engine, settings: Settings) -> Sink:
+    """Store items through the pipeline (imported lazily: crawler code never needs jieba)."""
+    from pipeline.ingest import ingest_items
+
+    def sink(batch: list[RawItem]) -> Any:
+        return ingest_items(batch, engine=engine, settings=settings)
+
+    return sink
+
+
+def select_sources(session: Session, settings: Settings, keys: Iterable[str] | None = None,
+                   due_only: bool = False, now: datetime | None = None) -> list[Source]:
+    """Sources to crawl: ``keys`` (even disabled ones: asked for by name), or every enabled one."""
+    query = select(Source).order_by(Source.key)
+    wanted = None if keys is None else list(keys)
+    if wanted is not None:
+        query = query.where(Source.key.in_(wanted))
+    rows = list(session.scalars(query))
+    missing = set(wanted or []) - {r.key for r in rows}
+    if missing:
+        raise KeyError(", ".join(sorted(missing)))
+    if wanted is None:
+        # Import sources without a file are fed by `presswatch import`, not by crawl runs.
+        rows = [r for r in rows if r.enabled and (r.kind != SourceKind.IMPORT or r.config.get("path"))]
+    if due_only:
+        rows = iter_due(rows, settings.scheduler.crawl_interval_minutes, now or datetime.now(UTC))
+    return rows
+
+
+def build_plan(session: Session, row: Source, settings: Settings) -> tuple[CrawlPlan, list[RawItem]]:
+    """The plan for one source, and for an import source the items its file already carries."""
+    decl = decl_of(row)
+    known: set[str] = set()
+    for stored_hash, stored_url in session.execute(
+            select(Article.url_hash, Article.url).where(Article.source_id == row.id)):
+        known.add(stored_hash)
+        known.add(hashlib.sha256(stored_url.encode("utf-8")).hexdigest())
+    outlet_key = session.scalar(select(Outlet.key).where(Outlet.id == row.outlet_id)) if row.outlet_id else None
+    plan = CrawlPlan(
+        source_key=row.key, decl=decl.config(), known_hashes=frozenset(known), etag=row.http_etag,
+        last_modified=row.http_last_modified, outlet_key=outlet_key,
+        obey_robots_txt=settings.crawl.obey_robots_txt if decl.obey_robots_txt is None else decl.obey_robots_txt,
+        max_depth=settings.crawl.max_list_depth if decl.max_depth is None else max(decl.max_depth, 1),
+    )
+    ready: list[RawItem] = []
+    if decl.kind == SourceKind.IMPORT and decl.path:
+        from crawlers.imports import read_import_file, row_item
+
+        batch = read_import_file(decl.path)
+        plan.urls = batch.urls
+        ready = [row_item(r, source_key=row.key, lang=decl.language, timezone=decl.timezone, outlet_key=outlet_key)
+                 for r in batch.rows]
+    return plan, ready
+
+
+class _Batcher:
+    """Hands items to the sink in batches; a failing sink is recorded, never fatal to the run."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink, self.buffer = sink, list[RawItem]()
+        self.results: list[Any] = []
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, item: RawItem) -> None:
+        self.buffer.append(item)
+        if len(self.buffer) >= SINK_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.buffer = self.buffer, []
+        if not batch:
+            return
+        try:
+            self.results.append(self.sink(batch))
+        except Exception as exc:
+            log.exception("storing %d crawled items failed", len(batch))
+            for key in {i.source_key for i in batch}:
+                self.errors.setdefault(key, []).append(f"storing items failed: {type(exc).__name__}: {exc}"[:300])
+
+
+Prepared = tuple[CrawlPlan, list[RawItem]]
+
+
+def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str] | None = None,
+          due_only: bool = False, isolate: bool = True, extra_plans: list[Prepared] | None = None,
+          ) -> list[SourceReport]:
+    """Crawl the selected sources once and record each one's run and health.
+
+    ``isolate`` runs Scrapy in a child process (needed whenever this process may crawl again).
+    """
+    from crawlers.engine import run_plans, run_plans_isolated
+    from crawlers.health import record_run
+
+    started = datetime.now(UTC)
+    with session_scope(engine) as session:
+        rows = select_sources(session, settings, keys, due_only, started)
+        prepared = [build_plan(session, row, settings) for row in rows] + list(extra_plans or [])
+        source_ids = {row.key: row.id for row in rows}
+        for row in rows:
+            row.last_attempt_at = started
+    if not prepared:
+        return []
+
+    plans = [p for p, _ in prepared]
+    outcomes: dict[str, Outcome] = {p.source_key: Outcome(p.source_key) for p in plans}
+    batcher = _Batcher(sink)
+    for plan, ready in prepared:
+        outcomes[plan.source_key].items_found += len(ready)
+        outcomes[plan.source_key].items_new += len(ready)
+        for item in ready:
+            batcher.add(item)
+    web_plans = [p for p in plans if p.decl["kind"] != SourceKind.IMPORT.value or p.urls or p.decl.get("start_urls")]
+    runner = run_plans_isolated if isolate else run_plans
+    crawled = runner(web_plans, settings.crawl, batcher.add) if web_plans else {}
+    batcher.flush()
+    for key, result in crawled.items():
+        pre = outcomes[key]
+        result.items_found += pre.items_found
+        result.items_new += pre.items_new
+        result.errors = pre.errors + result.errors
+        outcomes[key] = result
+    for key, errors in batcher.errors.items():
+        if key in outcomes:
+            outcomes[key].errors += errors
+            outcomes[key].sink_failed = True
+    finished = datetime.now(UTC)
+
+    reports, events = [], []
+    with session_scope(engine) as session:
+        for key, outcome in outcomes.items():
+            found = session.get(Source, source_ids[key]) if key in source_ids else \
+                session.scalar(select(Source).where(Source.key == key))
+            if found is None:
+                continue
+            row = found
+            if row is None:
+                continue
+            events += record_run(session, row, outcome, started_at=started, finished_at=finished,
+                                 failure_threshold=settings.crawl.source_failure_threshold)
+            reports.append(SourceReport(key, outcome.status, outcome.pages_fetched, outcome.items_found,
+                                        outcome.items_new, row.health, row.consecutive_failures, outcome.reason))
+    for event in events:
+        bus.publish(event)
+    return reports
+
+
+def ensure_import_source(session: Session, key: str, language: str) -> Source:
+    """The source that manual imports are filed under (created on first use, kind ``import``)."""
+    from crawlers.registry import SourceDecl
+
+    row = session.scalar(select(Source).where(Source.key == key))
+    if row is None:
+        tz = "Asia/Ho_Chi_Minh" if language == "vi" else "Asia/Shanghai"
+        decl = SourceDecl(key=key, name=f"manual import ({key})", kind=SourceKind.IMPORT, language=language,
+                          start_urls=[], path=None, timezone=tz)
+        row = Source(key=key, name=decl.name, kind=SourceKind.IMPORT, language=language, timezone=decl.timezone,
+                     config=decl.model_dump(mode="json", exclude_none=True))
+        session.add(row)
+        session.flush()
+    elif row.kind != SourceKind.IMPORT:
+        raise ValueError(f"source {key!r} is a {row.kind.value} source, not an import source")
+    return row
+
+
+def run_import(engine: Engine, settings: Settings, *, sink: Sink, source_key: str, urls: list[str],
+               rows: list[dict[str, str]], language: str = "zh", isolate: bool = True) -> list[SourceReport]:
+    """Import pieces staff saw elsewhere: rows with text go straight to the sink, URLs are fetched."""
+    from crawlers.imports import row_item
+
+    with session_scope(engine) as session:
+        row = ensure_import_source(session, source_key, language)
+        plan, _ = build_plan(session, row, settings)
+        plan.urls = list(urls)
+        ready = [row_item(r, source_key=row.key, lang=row.language, timezone=row.timezone) for r in rows]
+    if not urls:  # nothing to fetch: do not start Scrapy at all
+        plan.decl = {**plan.decl, "start_urls": []}
+    return crawl(engine, settings, sink=sink, keys=[], isolate=isolate, extra_plans=[(plan, ready)])

@@ -1,0 +1,165 @@
+"""The case workflow: states, assignee, response line, dismissal feeding the classifier, SLA
+escalation, audit history, correction requests, and the CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from alerts import cases
+from alerts.engine import evaluate_pending
+from models import Alert, CorrectionRequest, Delivery, Label
+from models.db import session_scope
+from models.enums import CaseState, CorrectionState, RiskLevel
+from presswatch.cli import app
+from tests import factories
+from tests.test_alerts_engine import NOON, RULES, SETTINGS, load, piece
+
+
+def rules_with_escalation() -> dict[str, Any]:
+    doc = dict(RULES)
+    doc["groups"] = {"dz": {**RULES["groups"]["dz"], "options": {"escalation": [
+        {"name": "科长", "address": "kezhang@dz-court.example.cn", "language": "zh-CN"},
+        {"name": "Phó Cục trưởng", "address": "pct@hy.example.vn", "language": "vi"},
+    ]}}}
+    return doc
+
+
+def raise_one(session: Session) -> Alert:
+    load(session, rules_with_escalation())
+    art = piece(session, story=factories.story(session))
+    evaluate_pending(session, SETTINGS, now=NOON)
+    alert = session.scalars(select(Alert)).one()
+    assert alert.article_id == art.id
+    return alert
+
+
+def test_full_workflow_with_history(session: Session) -> None:
+    alert = raise_one(session)
+    cases.acknowledge(session, alert.id, actor="王五")
+    assert alert.state == CaseState.ACKNOWLEDGED and alert.assignee == "王五"
+    cases.assign(session, alert.id, "张三", actor="王五")
+    cases.set_response_line(session, alert.id, "已成立调查组，依法依规处理，并将及时公布结果。", actor="张三")
+    assert alert.state == CaseState.RESPONDING and alert.response_line.startswith("已成立调查组")
+    cases.add_note(session, alert.id, "已联系今日儋州编辑部", actor="张三")
+    cases.resolve(session, alert.id, actor="张三", note="已发布情况通报")
+    assert alert.state == CaseState.RESOLVED and alert.resolved_at is not None
+    with pytest.raises(cases.CaseError, match="is resolved"):
+        cases.acknowledge(session, alert.id, actor="王五")
+    events = [(e.actor, e.action, e.from_state, e.to_state) for e in cases.history(session, alert.id)]
+    assert events == [
+        ("system", "raised", None, "new"),
+        ("王五", "ack", "new", "acknowledged"),
+        ("王五", "assign", None, None),
+        ("张三", "respond", "acknowledged", "responding"),
+        ("张三", "note", None, None),
+        ("张三", "resolve", "responding", "resolved"),
+    ]
+
+
+def test_dismissal_as_false_alarm_feeds_the_classifier(session: Session) -> None:
+    alert = raise_one(session)
+    cases.dismiss(session, alert.id, actor="王五", note="报道的是外省法院", sentiment="neutral")
+    assert alert.state == CaseState.DISMISSED
+    labels = session.scalars(select(Label).where(Label.article_id == alert.article_id)).all()
+    assert {(lab.task, lab.label) for lab in labels} == {("risk", "low"), ("sentiment", "neutral")}
+    assert all(lab.author == "王五" for lab in labels)
+    cases.reopen(session, alert.id, actor="王五", note="误判")
+    assert alert.state == CaseState.NEW and alert.resolved_at is None
+
+
+def test_overdue_case_escalates_along_the_chain(session: Session) -> None:
+    alert = raise_one(session)
+    before = session.scalar(select(Delivery.id).order_by(Delivery.id.desc()))
+    assert cases.escalate_overdue(session, now=NOON + timedelta(minutes=30)).escalated == 0
+    late = NOON + timedelta(minutes=121)
+    assert cases.escalate_overdue(session, now=late).escalated == 1
+    assert alert.assignee == "科长" and alert.escalation_level == 1
+    assert alert.deadline_at == late + timedelta(minutes=120)
+    [mail] = session.scalars(select(Delivery).where(Delivery.id > before)).all()
+    assert mail.recipient == "kezhang@dz-court.example.cn"
+    assert "已超过处置时限" in mail.body_text
+    # Second level, in Vietnamese; then nobody is left.
+    later = late + timedelta(minutes=121)
+    assert cases.escalate_overdue(session, now=later).escalated == 1
+    vi = session.scalars(select(Delivery).order_by(Delivery.id.desc())).first()
+    assert vi is not None and vi.language == "vi" and "quá hạn" in vi.body_text
+    stats = cases.escalate_overdue(session, now=later + timedelta(hours=3))
+    assert (stats.escalated, stats.exhausted) == (0, 1)
+    # An acknowledged-and-responding case is not escalated.
+    other = raise_one_more(session)
+    cases.set_response_line(session, other.id, "口径", actor="王五")
+    assert cases.escalate_overdue(session, now=later + timedelta(days=1)).escalated == 0
+
+
+def raise_one_more(session: Session) -> Alert:
+    piece(session, title="儋州法院另一起投诉", story=factories.story(session), risk=RiskLevel.HIGH)
+    stats = evaluate_pending(session, SETTINGS, now=NOON)
+    return session.get(Alert, stats.alert_ids[-1])  # type: ignore[return-value]
+
+
+def test_correction_request_lifecycle(session: Session) -> None:
+    alert = raise_one(session)
+    factories.outlet(session, key="jinri-danzhou", name="今日儋州")
+    req = cases.request_correction(session, outlet_key="jinri-danzhou", piece_url="http://jinri.example/a.html",
+                                   false_claim="报道称执行干警殴打群众，与事实不符", actor="王五", alert_id=alert.id,
+                                   now=NOON)
+    assert req.state == CorrectionState.REQUESTED and req.deadline_at == NOON + timedelta(days=3)
+    assert cases.overdue_corrections(session, NOON + timedelta(days=4)) == [req]
+    with pytest.raises(cases.CaseError, match="link"):
+        cases.close_correction(session, req.id, outcome="corrected", actor="王五")
+    cases.close_correction(session, req.id, outcome="corrected", actor="王五",
+                           corrected_url="http://jinri.example/a-corrected.html", note="已刊登更正")
+    assert req.state == CorrectionState.CORRECTED and [h["action"] for h in req.history] == ["requested", "corrected"]
+    assert "correction_requested" in [e.action for e in cases.history(session, alert.id)]
+    with pytest.raises(cases.CaseError, match="no outlet"):
+        cases.request_correction(session, outlet_key="nope", piece_url="x", false_claim="y", actor="a")
+
+
+def test_cases_cli(fresh_db_url: str) -> None:
+    from models.db import make_engine, upgrade
+
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    db_url = fresh_db_url
+    try:
+        with session_scope(engine) as session:
+            alert_id = raise_one(session).id
+            factories.outlet(session, key=f"o-{alert_id}-cli", name="法制时报")
+        from presswatch.cli import console
+
+        console.width = 250
+        runner = CliRunner()
+        base = ["--set", f"db.url={db_url}"]
+
+        def run(*args: str) -> str:
+            result = runner.invoke(app, [*base, *args], catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        assert f"#{alert_id}" in run("cases", "list")
+        assert "acknowledged" in run("cases", "ack", str(alert_id), "--as", "王五")
+        run("cases", "assign", str(alert_id), "张三", "--as", "王五")
+        assert "responding" in run("cases", "respond", str(alert_id), "依法处理，及时通报", "--as", "张三")
+        run("cases", "note", str(alert_id), "已电话沟通", "--as", "张三")
+        shown = run("cases", "show", str(alert_id))
+        assert "依法处理，及时通报" in shown and "王五: ack" in shown and "why:" in shown
+        assert "resolved" in run("cases", "resolve", str(alert_id), "--as", "张三")
+        assert f"#{alert_id}" not in run("cases", "list") and f"#{alert_id}" in run("cases", "list", "--all")
+        bad = runner.invoke(app, [*base, "cases", "ack", str(alert_id)])
+        assert bad.exit_code != 0
+        out = run("corrections", "request", "http://fz.example/1.html", "--claim", "不实", "--outlet",
+                  f"o-{alert_id}-cli", "--case", str(alert_id), "--as", "王五")
+        assert "correction request #" in out
+        req_id = out.split("#", 1)[1].split()[0]
+        assert "法制时报" in run("corrections", "list")
+        assert "refused" in run("corrections", "close", req_id, "refused", "--note", "编辑部拒绝")
+        with session_scope(engine) as session:
+            assert session.get(CorrectionRequest, int(req_id)).state == CorrectionState.REFUSED  # type: ignore[union-attr]
+    finally:
+        engine.dispose()

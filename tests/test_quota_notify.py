@@ -1,0 +1,69 @@
+"""Shortfall reminders and period reports go through the alerts outbox, once per period."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import Delivery
+from quota.notify import due_reports, send_period_reports, send_reminders
+from quota.registry import register
+from settings import load_settings
+from tests.test_quota_rules import ANTI_GANG, load
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def world(session: Session) -> None:
+    data = {**ANTI_GANG, "units": [{**ANTI_GANG["units"][0], "contacts": [{"email": "sh@ag.example.cn"}]}]}  # type: ignore[dict-item]
+    data["units"][0]["children"] = [
+        {**c, "contacts": [{"email": f"{c['code']}@ag.example.cn", "language": "zh-CN"}]} if c["code"] == "ag-t1" else c
+        for c in ANTI_GANG["units"][0]["children"]  # type: ignore[index]
+    ]
+    load(session, data)
+
+
+def test_reminders_before_period_end_once_per_period(session: Session) -> None:
+    world(session)
+    settings = load_settings(environ={}, overrides={"quota.reminder_days_before_period_end": 2}).settings
+    # Wednesday 5 June 2024: the week ends Sunday (4 days left) -> no weekly reminder yet;
+    # the half month ends on the 15th -> none either.
+    assert send_reminders(session, settings, now=datetime(2024, 6, 5, 9, tzinfo=SH)) == []
+    # Saturday 8 June: 1 day left in the week; the townships are short.
+    sat = datetime(2024, 6, 8, 9, tzinfo=SH)
+    register(session, unit="ag-t2", outlet="ag-bulletin", title="五道江镇简报", published=date(2024, 6, 3),
+             kind="bulletin", adoption="standalone", char_count=900, now=sat)
+    sent = send_reminders(session, settings, now=sat)
+    by_recipient = sorted((d.recipient, d.idempotency_key) for d in sent)
+    # ag-t1 has its own contact; ag-t2 met the weekly rule; ag-m1 (half-month, 7 days left) is not due.
+    assert by_recipient == [("ag-t1@ag.example.cn", "quota-reminder:town-weekly:ag-t1:2024-W23:ag-t1@ag.example.cn")]
+    d = sent[0]
+    assert d.channel == "email" and d.language == "zh-CN"
+    assert d.subject == "【提醒】二道江乡「各乡镇每周至少报送一条简报信息」2024-W23 还差 1 篇，剩 1 天"
+    assert "目标 1，目前完成 0" in d.body_text
+    again = send_reminders(session, settings, now=datetime(2024, 6, 8, 18, tzinfo=SH))
+    assert [x.id for x in again] == [d.id]
+    assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_monthly_and_quarterly_reports_with_ranking(session: Session) -> None:
+    world(session)
+    settings = load_settings(environ={}).settings
+    assert due_reports(settings, datetime(2024, 7, 1, 9, tzinfo=SH)) == ["2024-06", "2024-Q2"]
+    assert due_reports(settings, datetime(2024, 8, 3, 9, tzinfo=SH)) == ["2024-07"]
+    for day, adoption in ((date(2024, 4, 2), "standalone"), (date(2024, 6, 20), "combined")):
+        register(session, unit="ag-t1", outlet="ag-bulletin", title=f"二道江乡简报 {day}", published=day,
+                 kind="bulletin", adoption=adoption, char_count=900, now=datetime(2024, 6, 30, tzinfo=SH))
+    sent = send_period_reports(session, settings, now=datetime(2024, 7, 1, 9, tzinfo=SH))
+    keys = sorted(d.idempotency_key for d in sent)
+    # ag-t1 reports to itself; ag-t2 and ag-m1 have no contacts: the office (parent) hears.
+    assert "quota-report:2024-Q2:ag-t1:ag-t1@ag.example.cn" in keys
+    assert "quota-report:2024-Q2:ag-t2:sh@ag.example.cn" in keys
+    assert "quota-report:2024-06:ag-m1:sh@ag.example.cn" in keys
+    q2 = next(d for d in sent if d.idempotency_key == "quota-report:2024-Q2:ag-t1:ag-t1@ag.example.cn")
+    assert "信息采用积分 · 2024-Q2: 13/30" in q2.body_text and "名次 1/2" in q2.body_text
+    assert len(send_period_reports(session, settings, now=datetime(2024, 7, 2, 9, tzinfo=SH))) == len(sent)
+    assert session.scalar(select(func.count()).select_from(Delivery)) == len(sent)
