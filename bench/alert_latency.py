@@ -41,14 +41,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TARGET_P95_SECONDS = 45.0
 PLACES = ["那大镇", "和庆镇", "南丰镇", "大成镇", "雅星镇", "兰洋镇", "光村镇", "木棠镇", "峨蔓镇", "三都街道",
           "王五镇", "东成镇", "中和镇", "排浦镇", "海头镇", "新州镇", "白马井镇", "洋浦"]
+NAMES = ["陈女士", "李先生", "王大爷", "符阿姨", "吴先生", "羊女士", "黎师傅", "郑同学", "许老伯", "周女士", "林先生",
+         "何大姐", "谢先生", "邢阿婆", "唐女士", "梁先生", "蔡老师", "黄大哥", "冯女士", "钟先生"]
+# Sentence templates with slots: every trial's piece is a different story (the pipeline's near-
+# duplicate check must not fold it into an earlier trial's story, which would update that alert).
 SENTENCES = [
-    "多名居民向本报反映，执行干警在现场推搡围观群众。", "一位老人称在拉扯中摔倒，手臂擦伤。",
-    "有网友上传了现场视频，引发大量转发和评论。", "被执行人家属表示事先没有收到任何通知。",
-    "现场有人质疑执行程序是否合法。", "记者多次致电法院执行局，截至发稿未获回复。",
-    "附近商户说当天上午道路被临时封闭。", "有村民称执行人员态度粗暴，言语过激。",
-    "当事人表示将向上级法院和纪检部门投诉。", "律师认为强制腾退应当依法保障被执行人基本生活。",
-    "视频中可见多名身穿制服的人员与群众发生争执。", "多位受访者要求公开执法记录仪视频。",
+    "{name}向本报反映，{hour}点左右执行干警在现场推搡围观群众。", "{name}说，一位{age}岁老人在拉扯中摔倒，手臂擦伤。",
+    "网友“{handle}”上传了一段{sec}秒的现场视频，引发大量转发。", "{name}表示，{month}月以来家里从未收到任何书面通知。",
+    "现场有{n}名群众质疑执行程序是否合法。", "记者于{hour}时许致电法院执行局，截至发稿未获回复。",
+    "附近经营{shop}的{name}说，当天上午{road}被临时封闭。", "{name}称执行人员态度粗暴，还没收了{item}。",
+    "{name}表示将向海南省高级人民法院和纪检部门投诉。", "{name}的代理律师认为，强制腾退应保障被执行人基本生活。",
+    "视频中可见{n}名身穿制服的人员与群众在{road}发生争执。", "{name}等{n}位受访者要求公开执法记录仪视频。",
+    "据{name}回忆，执行车辆共{n}辆，{hour}点前后离开。", "{name}说自家{item}在搬离过程中损坏，损失约{money}元。",
+    "有村民在{road}拉起横幅，写着“还我家园”。", "{name}表示，腾退前承诺的过渡安置房至今没有落实。",
+    "当地{shop}老板{name}说，从没见过这么大的阵仗。", "{name}称孩子受到惊吓，第二天没有去上学。",
+    "有自称知情人的网友“{handle}”发帖称，现场有人被带走。", "{name}说，自己签字时并不清楚文书内容。",
 ]
+PLACEHOLDERS = {
+    "shop": ["小卖部", "粉店", "五金店", "药店", "理发店", "早餐店", "修车铺", "茶店"],
+    "road": ["中兴大街", "文化路", "人民大道", "军屯路", "先锋路", "解放路", "东风路", "伏波大道"],
+    "item": ["电动车", "冰箱", "手机", "衣柜", "渔具", "货架", "电视机", "摩托车"],
+    "handle": ["儋州老乡", "那大人", "海岛阿明", "椰风吹", "小城故事", "路人甲乙", "南丰小哥", "白马井渔民"],
+}
 RULES_YAML = """
 rules:
   - name: dz-negative
@@ -91,11 +105,9 @@ class Site:
 
     def publish(self, n: int, rng: random.Random) -> str:
         place = PLACES[n % len(PLACES)]
-        picked = rng.sample(SENTENCES, 5)
-        token = hashlib.sha256(f"{n}-{rng.random()}".encode()).hexdigest()[:8]
-        title = f"{place}居民称儋州法院执行干警强制腾退时暴力执法（{token}）"
-        text = (f"{datetime.now(UTC):%m月%d日}，儋州市人民法院在{place}一处房屋强制腾退现场，"
-                + "".join(picked) + f"涉事房屋编号{token}，涉及{rng.randint(2, 40)}户居民。")
+        token = hashlib.sha256(f"{n}-{rng.random()}".encode()).hexdigest()[:6]
+        title = f"{place}居民称儋州法院执行干警强制腾退时暴力执法（读者来信{token}）"
+        text = f"{place}消息：" + piece_text(n, rng)
         with self.lock:
             self.items.append({"title": title, "text": text, "link": f"{self.url[:-8]}/a/{token}.html",
                                "date": format_datetime(datetime.now(UTC))})
@@ -114,6 +126,27 @@ class Site:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+
+def sentence_block(n: int, rng: random.Random) -> list[str]:
+    """Four templates for trial ``n``; any two trials share at most one (lines of the plane Z5 x Z5)."""
+    if n >= 25:
+        return rng.sample(SENTENCES, 4)
+    a, b = divmod(n, 5)
+    picked = [SENTENCES[g * 5 + (a * g + b) % 5] for g in range(4)]
+    rng.shuffle(picked)
+    return picked
+
+
+def piece_text(n: int, rng: random.Random) -> str:
+    def fill(template: str) -> str:
+        values = {k: rng.choice(v) for k, v in PLACEHOLDERS.items()}
+        values.update(name=rng.choice(NAMES), hour=rng.randint(6, 18), age=rng.randint(60, 90),
+                      sec=rng.randint(10, 300), month=rng.randint(1, 12), n=rng.randint(3, 40),
+                      money=rng.randint(2, 90) * 100)
+        return template.format(**values)
+
+    return "".join(fill(t) for t in sentence_block(n, rng))
 
 
 STATE: dict[str, Any] = {}
