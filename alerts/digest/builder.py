@@ -239,9 +239,12 @@ def make_extract(text: str, max_sentences: int = 3) -> str:
 def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: str = "zh-CN") -> list[str]:
     """Short human lines from a classification's ``reasons``.
 
-    The classifier stores a summary and/or matched terms and weighted factors; this reads the
-    common shapes and never fails on an unknown one (it shows ``key: value`` then).
+    Reads what the classifier stores (``summary``, flat ``matched_terms``, ``factors`` with their
+    ``contribution``; nested ``risk``/``sentiment`` for older rows) and never fails on an unknown
+    shape (it shows ``key: value`` then).
     """
+    from alerts.digest.i18n import factor_label, strings
+
     if not reasons:
         return []
     lines: list[str] = []
@@ -256,28 +259,36 @@ def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: st
         if isinstance(value, dict):
             value = [t for terms in value.values() for t in (terms if isinstance(terms, list) else [terms])]
         if isinstance(value, list) and value:
+            terms = [str(v.get("term", v)) if isinstance(v, dict) else str(v) for v in value[:8]]
             if language == "zh-CN":
-                lines.append("「" + "」「".join(str(v) for v in value[:8]) + "」")
+                lines.append(f"{strings(language)['matched']}「" + "」「".join(terms) + "」")
             else:
-                lines.append(", ".join(f"“{v}”" for v in value[:8]))
-    for key in ("factors", "risk_factors"):
-        value = reasons.get(key)
-        if isinstance(value, dict):
-            value = [{"name": k, "weight": v} for k, v in value.items()]
-        if isinstance(value, list):
-            for factor in value[:limit]:
-                if isinstance(factor, dict):
-                    name = factor.get("label") or factor.get("name") or factor.get("factor")
-                    weight = factor.get("weight", factor.get("value"))
-                    lines.append(f"{name} ({weight})" if weight is not None else str(name))
-                else:
-                    lines.append(str(factor))
-    for key in ("sentiment", "risk", "topics"):
-        value = reasons.get(key)
-        if isinstance(value, dict):
-            lines.extend(explain_reasons(value, limit, language))
-        elif isinstance(value, str) and value.strip():
-            lines.append(value.strip())
+                lines.append(f"{strings(language)['matched']}: " + ", ".join(f"“{v}”" for v in terms))
+            break
+    factors = reasons.get("factors") or reasons.get("risk_factors")
+    if not factors and isinstance(reasons.get("risk"), dict):
+        factors = reasons["risk"].get("factors")
+    if isinstance(factors, dict):
+        factors = [{"name": k, "weight": v} for k, v in factors.items()]
+    if isinstance(factors, list):
+        def weight(f: Any) -> float:
+            if not isinstance(f, dict):
+                return 0.0
+            value = f.get("contribution", f.get("weight", f.get("value", 0)))
+            return float(value) if isinstance(value, int | float) else 0.0
+
+        shown = [f for f in sorted(factors, key=weight, reverse=True) if not isinstance(f, dict) or weight(f) > 0]
+        for factor in shown[:3]:
+            if isinstance(factor, dict):
+                name = str(factor.get("label") or factor.get("name") or factor.get("factor") or "?")
+                lines.append(f"{factor_label(name, language)} {weight(factor):g}")
+            else:
+                lines.append(str(factor))
+    if not lines:
+        for key in ("risk", "sentiment"):
+            value = reasons.get(key)
+            if isinstance(value, dict) and isinstance(value.get("summary"), str):
+                lines.append(value["summary"])
     if not lines:
         lines = [f"{k}: {v}" for k, v in reasons.items() if isinstance(v, str | int | float)]
     seen: set[str] = set()
