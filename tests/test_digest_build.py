@@ -89,6 +89,17 @@ def test_chart_series_covers_14_local_days(world: Session) -> None:
     assert python_path.headline.previous_pieces == data.headline.previous_pieces == 2
 
 
+def test_database_counts_agree_with_the_rows(world: Session) -> None:
+    from alerts.digest.builder import _counts, _ScopeFilter
+
+    period = daily_period(DAY, ZH_DEF.local_send_time, ZH_DEF.timezone)
+    flt = _ScopeFilter(world, ZH_DEF.scope)
+    h = _zh(world).headline
+    # pieces, negative, high or critical: the 4 reposts of the story are negative and high/critical.
+    assert _counts(world, flt, [period.start, period.end]) == [(h.pieces, h.negative, h.high_risk)] == [(8, 5, 4)]
+    assert _counts(world, flt, [period.previous().start, period.start, period.end]) == [(2, 1, 0), (8, 5, 4)]
+
+
 def test_vietnamese_scope_sees_only_vietnamese_coverage(world: Session) -> None:
     period = daily_period(DAY, VI_DEF.local_send_time, VI_DEF.timezone)
     data = build_for_definition(world, VI_DEF, period, now=NOW)

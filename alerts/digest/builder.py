@@ -395,24 +395,43 @@ def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: dateti
 
 def _counts(session: Session, flt: _ScopeFilter, bounds: list[datetime]) -> list[tuple[int, int, int]]:
     """(pieces, negative, high risk) in each interval ``bounds[i] <= published_at < bounds[i+1]``,
-    counted by the database in one grouped scan of the ``published_at`` index range."""
+    counted by the database in one grouped scan of the ``published_at`` index range.
+
+    Each piece's classification is looked up per row through ``(article_id, is_current)`` as a
+    correlated subquery that returns one small code (1 = negative, +2 = high risk). A plain join
+    lets PostgreSQL's default cost settings pick a hash join over the whole classifications
+    table (measured: 0.75 s at 1M rows against 0.13-0.2 s for the per-row lookups of 14 days).
+    ``OFFSET 0`` keeps the subquery from being pulled up, so the lookup runs once per row.
+    """
     if len(bounds) < 2:
         return []
     bucket = case(*[(Article.published_at < b, i) for i, b in enumerate(bounds[1:])], else_=len(bounds) - 1)
-    stmt = (
+    flag = (
         select(
-            bucket.label("bucket"),
-            func.count().label("pieces"),
-            func.sum(case((Classification.sentiment == SentimentLabel.NEGATIVE, 1), else_=0)).label("negative"),
-            func.sum(case((Classification.risk_level.in_(HIGH_RISK), 1), else_=0)).label("high"),
+            case((Classification.sentiment == SentimentLabel.NEGATIVE, 1), else_=0)
+            + case((Classification.risk_level.in_(HIGH_RISK), 2), else_=0)
         )
-        .select_from(Article)
-        .outerjoin(Classification, and_(Classification.article_id == Article.id, Classification.is_current.is_(True)))
-        .where(Article.published_at >= bounds[0], Article.published_at < bounds[-1])
-        .group_by("bucket")
+        .where(Classification.article_id == Article.id, Classification.is_current.is_(True))
+        .limit(1)
+        .scalar_subquery()
     )
+    inner = (
+        flt.apply(
+            select(bucket.label("bucket"), flag.label("flag")).where(
+                Article.published_at >= bounds[0], Article.published_at < bounds[-1]
+            )
+        )
+        .offset(0)
+        .subquery()
+    )
+    stmt = select(
+        inner.c.bucket,
+        func.count().label("pieces"),
+        func.sum(case((inner.c.flag.in_((1, 3)), 1), else_=0)).label("negative"),
+        func.sum(case((inner.c.flag >= 2, 1), else_=0)).label("high"),
+    ).group_by(inner.c.bucket)
     out = [(0, 0, 0)] * (len(bounds) - 1)
-    for row in session.execute(flt.apply(stmt)):
+    for row in session.execute(stmt):
         if 0 <= row.bucket < len(out):
             out[row.bucket] = (int(row.pieces), int(row.negative or 0), int(row.high or 0))
     return out
