@@ -116,7 +116,6 @@ def build_email(message: OutgoingMessage, from_address: str) -> EmailMessage:
     msg["Date"] = format_datetime(message.created_at)
     msg["Message-ID"] = message.message_id
     msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = one_line(message.language, 16)
     msg["X-Presswatch-Delivery"] = str(message.id)
     if message.in_doubt:
         # The same Message-ID as the copy that may already have arrived: mail clients collapse it.
@@ -145,6 +144,8 @@ def build_email(message: OutgoingMessage, from_address: str) -> EmailMessage:
             _decode_b64(att, f"attachment {filename}"), maintype=maintype, subtype=subtype, filename=filename,
             params={"charset": charset} if charset else {},
         )
+    # Last: set_content/add_alternative move Content-* headers into the first body part.
+    msg["Content-Language"] = one_line(message.language, 16)
     return msg
 
 

@@ -181,6 +181,62 @@ def evaluate_cmd() -> None:
     console.print(f"alerts: {stats}")
 
 
+@alerts_app.command("plan-add")
+def plan_add(
+    name: str = typer.Argument(..., help="Plan name, e.g. 那大镇某小区强制腾退."),
+    action_at: str = typer.Option(..., "--at", help="Action time, ISO 8601 with offset: 2026-11-25T09:00+08:00."),
+    keyword: list[str] = typer.Option([], "--keyword", "-k", help="Keyword to watch (repeatable)."),
+    place: str = typer.Option("", "--place"),
+    party: list[str] = typer.Option([], "--party", help="A party to the case (repeatable)."),
+    before_hours: float = typer.Option(24, "--before-hours"),
+    after_hours: float = typer.Option(72, "--after-hours"),
+    min_risk: str = typer.Option("medium", "--min-risk", help="Threshold while the window is open."),
+    poll: list[str] = typer.Option([], "--poll", help="SOURCE=MINUTES: poll a source faster (repeatable)."),
+) -> None:
+    """Record a risk plan (三同步): a tighter monitoring window around a planned high-risk action."""
+    from datetime import datetime
+
+    from alerts.plans import PlanError, create_plan
+    from models.db import get_engine, session_scope
+    from presswatch.cli import CliError, console
+
+    try:
+        when = datetime.fromisoformat(action_at)
+        polls = {k: int(v) for k, _, v in (p.partition("=") for p in poll)}
+    except ValueError as exc:
+        raise CliError(f"bad --at or --poll: {exc}") from None
+    with session_scope(get_engine()) as session:
+        try:
+            plan = create_plan(session, name=name, action_at=when, keywords=keyword, place=place, parties=party,
+                               before_hours=before_hours, after_hours=after_hours,
+                               overrides={"min_risk": min_risk, "poll_minutes": polls})
+        except PlanError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"risk plan #{plan.id} {plan.name}: window {plan.window_start:%Y-%m-%d %H:%M} - "
+                      f"{plan.window_end:%Y-%m-%d %H:%M} UTC")
+
+
+@alerts_app.command("plans")
+def plans_list() -> None:
+    """Risk plans and their monitoring windows."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from alerts.plans import refresh_states
+    from models import RiskPlan, utcnow
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
+
+    with session_scope(get_engine()) as session:
+        refresh_states(session, utcnow())
+        table = Table("id", "plan", "state", "action (UTC)", "window (UTC)", "keywords", "tighter rules")
+        for plan in session.scalars(select(RiskPlan).order_by(RiskPlan.action_at)):
+            table.add_row(str(plan.id), plan.name, plan.state, f"{plan.action_at:%m-%d %H:%M}",
+                          f"{plan.window_start:%m-%d %H:%M} - {plan.window_end:%m-%d %H:%M}",
+                          ", ".join(plan.keywords or []), f"min_risk {(plan.overrides or {}).get('min_risk')}")
+        console.print(table)
+
+
 cases_app = typer.Typer(help="Alert cases: acknowledge, assign, respond, resolve, dismiss.", no_args_is_help=True)
 corrections_app = typer.Typer(help="Correction requests (cải chính) to outlets.", no_args_is_help=True)
 

@@ -73,7 +73,7 @@ def add_event(session: Session, alert: Alert, action: str, *, actor: str = "syst
 
 
 def _classification_reasons(item: AlertItem) -> dict[str, Any]:
-    out: dict[str, Any] = {"risk": f"{item.risk_level} ({item.risk_score:.2f})", "sentiment": item.sentiment}
+    out: dict[str, Any] = {"risk": item.risk_level, "risk_score": f"{item.risk_score:.2f}", "sentiment": item.sentiment}
     if item.topics:
         out["topics"] = list(item.topics)
     for key, value in (item.reasons or {}).items():
@@ -94,6 +94,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
             state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now), notified_count=0,
             reason={
                 "rule": rule.name, "why": [decision.reason], "classification": _classification_reasons(item),
+                "why_parts": [[code, values] for code, values in decision.parts],
                 "risk_level": item.risk_level, "article_ids": [item.article_id], "article_count": 1,
                 "outlets": [item.outlet_name] if item.outlet_name else [], "outlet": item.outlet_name,
                 "url": item.url, "excerpt": item.text[:300],
@@ -122,6 +123,8 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
     if RiskLevel(item.risk_level).rank > RiskLevel(old_risk).rank:
         reason["risk_level"] = item.risk_level
         reason["why"] = [*list(reason.get("why") or []), f"risk rose {old_risk} → {item.risk_level}: {decision.reason}"]
+        reason["why_parts"] = [["risk_rose", {"from": old_risk, "to": item.risk_level}],
+                               *[[code, values] for code, values in decision.parts]]
         reason["classification"] = _classification_reasons(item)
         alert.reason = reason
         new_severity = higher(str(alert.severity), item.risk_level)
@@ -248,7 +251,9 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
         state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now),
         reason={"why": [f"{event.consecutive_failures} consecutive failures; last success {since}",
                         f"last error: {event.reason}"],
-                "source": event.source_key, "consecutive_failures": event.consecutive_failures},
+                "source": event.source_key, "consecutive_failures": event.consecutive_failures,
+                "why_parts": [["source_failing", {"source": event.source_key, "count": str(event.consecutive_failures),
+                                                  "since": since, "error": event.reason[:200]}]]},
     )
     session.add(alert)
     session.flush()

@@ -5,7 +5,7 @@
   open a transaction inside the classifier's), and this job, ticking every
   ``EVALUATE_TICK_SECONDS``, evaluates at once while work is waiting, and otherwise every
   ``scheduler.classify_interval_seconds`` as a safety net (classification done by another process
-  publishes nothing here).
+  publishes nothing here). Messages it queues are delivered at once, not at the next delivery tick.
 - ``alerts-deliver``: sends what is due in the outbox every ``scheduler.delivery_interval_seconds``.
 - ``alerts-sla``: escalates cases past their deadline and closes expired risk-plan windows.
 
@@ -63,7 +63,12 @@ def evaluate_job() -> None:
     if not waiting and now - _state["last_run"] < settings.scheduler.classify_interval_seconds:
         return
     _state["last_run"] = now
-    evaluate_new(get_engine(), settings)
+    stats = evaluate_new(get_engine(), settings)
+    if stats.notifications:
+        # Do not wait for the next delivery tick: "found early, reported early".
+        from alerts.delivery import deliver_pending
+
+        deliver_pending(get_engine(), settings)
 
 
 def deliver_job() -> None:

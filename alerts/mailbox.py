@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from email.message import Message
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
@@ -34,8 +34,10 @@ class Received:
     at: float  # time.monotonic() when the server accepted it
 
     @property
-    def message(self) -> Message:
-        return message_from_bytes(self.data, policy=default_policy)
+    def message(self) -> EmailMessage:
+        msg = message_from_bytes(self.data, policy=default_policy)
+        assert isinstance(msg, EmailMessage)  # the default policy builds EmailMessage objects
+        return msg
 
     @property
     def message_id(self) -> str:

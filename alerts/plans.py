@@ -12,7 +12,7 @@ closes itself: states move planned -> open -> closed as time passes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +41,7 @@ def create_plan(
 
     if action_at.tzinfo is None:
         raise PlanError("action time needs a time zone")
+    action_at = action_at.astimezone(UTC)
     if not keywords and not (overrides or {}).get("watch_queries"):
         raise PlanError("a plan needs keywords (or overrides.watch_queries) to watch for")
     overrides = dict(overrides or {})

@@ -41,6 +41,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "low": "低", "medium": "中", "high": "高", "critical": "紧急",
         "story": "负面报道", "surge": "舆情激增", "source_failing": "信息源异常", "quota_shortfall": "任务进度",
         "escalation_subject": "案件超时升级", "escalation_note": "该案件已超过处置时限，现升级由您处理。",
+        "negative": "负面", "neutral": "中性", "positive": "正面",
+        "why_risk": "风险等级{level}（规则阈值：{min}）", "why_sentiment": "情感倾向：{value}",
+        "why_topics": "话题：{names}", "why_tier": "媒体级别：{tier}", "why_source": "信息源：{source}",
+        "why_language": "语言：{lang}", "why_query": "命中监测词：{terms}", "why_risk_rose": "风险由{from}升至{to}",
+        "reason_risk": "风险评估", "reason_sentiment": "情感", "reason_topics": "话题",
+        "reason_matched_terms": "命中词", "reason_factors": "风险因素", "reason_risk_score": "风险分值",
+        "why_surge_hour": "近1小时负面报道{count}篇，往日同一时段平均{baseline}篇（监测词：{query}）",
+        "why_surge_day": "近24小时负面报道{count}篇，此前14天日均{baseline}篇（监测词：{query}）",
+        "why_source_failing": "信息源 {source} 连续{count}次抓取失败，上次成功：{since}；错误：{error}",
     },
     "vi": {
         "prefix": "Cảnh báo dư luận", "batch_subject": "{n} cảnh báo mới (mức cao nhất: {top})",
@@ -57,6 +66,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "quota_shortfall": "Tiến độ chỉ tiêu",
         "escalation_subject": "Vụ việc quá hạn được chuyển cấp",
         "escalation_note": "Vụ việc đã quá hạn xử lý và được chuyển đến đồng chí.",
+        "negative": "tiêu cực", "neutral": "trung tính", "positive": "tích cực",
+        "why_risk": "Mức rủi ro {level} (ngưỡng của quy tắc: {min})", "why_sentiment": "Sắc thái: {value}",
+        "why_topics": "Chủ đề: {names}", "why_tier": "Cấp cơ quan báo chí: {tier}", "why_source": "Nguồn: {source}",
+        "why_language": "Ngôn ngữ: {lang}", "why_query": "Từ khóa khớp: {terms}",
+        "why_risk_rose": "Rủi ro tăng từ {from} lên {to}",
+        "reason_risk": "Đánh giá rủi ro", "reason_sentiment": "Sắc thái", "reason_topics": "Chủ đề",
+        "reason_matched_terms": "Từ khớp", "reason_factors": "Yếu tố rủi ro", "reason_risk_score": "Điểm rủi ro",
+        "why_surge_hour": "{count} tin tiêu cực trong 1 giờ qua; trung bình cùng giờ những ngày trước: {baseline} "
+                          "(từ khóa: {query})",
+        "why_surge_day": "{count} tin tiêu cực trong 24 giờ qua; trung bình 14 ngày trước: {baseline}/ngày "
+                         "(từ khóa: {query})",
+        "why_source_failing": "Nguồn {source} lỗi {count} lần liên tiếp; lần thành công gần nhất: {since}; "
+                              "lỗi: {error}",
     },
     "en": {
         "prefix": "Press alert", "batch_subject": "{n} new alerts (highest: {top})",
@@ -72,6 +94,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "quota_shortfall": "Quota progress",
         "escalation_subject": "Overdue case escalated",
         "escalation_note": "This case passed its deadline and is now yours.",
+        "negative": "negative", "neutral": "neutral", "positive": "positive",
+        "why_risk": "risk {level} (rule threshold: {min})", "why_sentiment": "sentiment: {value}",
+        "why_topics": "topics: {names}", "why_tier": "outlet tier: {tier}", "why_source": "source: {source}",
+        "why_language": "language: {lang}", "why_query": "watch terms matched: {terms}",
+        "why_risk_rose": "risk rose from {from} to {to}",
+        "reason_risk": "risk", "reason_sentiment": "sentiment", "reason_topics": "topics",
+        "reason_matched_terms": "matched terms", "reason_factors": "risk factors", "reason_risk_score": "risk score",
+        "why_surge_hour": "{count} negative pieces in the last hour; same hour on previous days: {baseline} on average "
+                          "(watch query: {query})",
+        "why_surge_day": "{count} negative pieces in the last 24 hours; previous 14 days: {baseline} a day "
+                         "(watch query: {query})",
+        "why_source_failing": "source {source} failed {count} times in a row; last success: {since}; error: {error}",
     },
 }
 COLORS = {"low": "#888888", "medium": "#d08c00", "high": "#d9480f", "critical": "#c00000"}
@@ -92,11 +126,26 @@ def safe_url(url: Any) -> str:
     return text if text.lower().startswith(("http://", "https://")) and " " not in text else ""
 
 
-def why_lines(reason: Mapping[str, Any]) -> list[str]:
-    """The rule's decision and the classifier's reasons, as short lines."""
-    lines: list[str] = []
-    for entry in reason.get("why") or []:
-        lines.append(inert(entry, MAX_WHY_CHARS))
+def _localized_parts(parts: Any, language: str) -> list[str]:
+    t = strings(language)
+    lines = []
+    for part in parts or []:
+        try:
+            code, values = part
+            shown = {k: t.get(str(v), str(v)) for k, v in dict(values).items()}
+            lines.append(inert(t["why_" + str(code)].format(**shown), MAX_WHY_CHARS))
+        except (KeyError, ValueError, TypeError):
+            continue  # an unknown part from a newer version: the English "why" still says it
+    return lines
+
+
+def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
+    """The rule's decision and the classifier's reasons, as short lines in ``language``."""
+    t = strings(language)
+    lines = _localized_parts(reason.get("why_parts"), language)
+    if not lines:
+        for entry in reason.get("why") or []:
+            lines.append(inert(entry, MAX_WHY_CHARS))
     classification = reason.get("classification") or {}
     if isinstance(classification, Mapping):
         for key, value in classification.items():
@@ -105,9 +154,10 @@ def why_lines(reason: Mapping[str, Any]) -> list[str]:
             elif isinstance(value, list | tuple):
                 shown = ", ".join(inert(v if not isinstance(v, Mapping) else _short(v), 60) for v in value[:8])
             else:
-                shown = inert(value, 120)
+                shown = inert(t.get(str(value), value), 120)
             if shown:
-                lines.append(inert(f"{key}: {shown}", MAX_WHY_CHARS))
+                label = t.get(f"reason_{key}", str(key))
+                lines.append(inert(f"{label}: {shown}", MAX_WHY_CHARS))
     return lines[:MAX_WHY_LINES]
 
 
@@ -153,7 +203,7 @@ def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None =
         severity_text=t.get(str(alert.severity), str(alert.severity)), color=COLORS.get(str(alert.severity), "#333"),
         title=inert(alert.title, MAX_TITLE_CHARS), outlet=inert(reason.get("outlet", ""), 80),
         published=local_time(datetime.fromisoformat(published), language, tz) if isinstance(published, str) else "",
-        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason),
+        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language),
         excerpt=inert(reason.get("excerpt", ""), MAX_EXCERPT_CHARS),
         deadline=local_time(alert.deadline_at, language, tz), escalated=escalated,
     )

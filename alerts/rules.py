@@ -140,6 +140,7 @@ class Decision:
     fire: bool
     reason: str
     matched: tuple[str, ...] = ()  # the conditions that held (for the alert's "why")
+    parts: tuple[tuple[str, dict[str, str]], ...] = ()  # the same as (code, values), rendered per language
 
     def __bool__(self) -> bool:
         return self.fire
@@ -161,37 +162,44 @@ def would_alert(item: AlertItem, rule: RuleSpec) -> Decision:
         return Decision(False, f"rule {rule.name} is disabled")
     c = rule.conditions
     matched: list[str] = []
+    parts: list[tuple[str, dict[str, str]]] = []  # the same, as (code, values) for localized text
     min_risk = c.get("min_risk")
     if min_risk:
         if RiskLevel(item.risk_level).rank < RiskLevel(min_risk).rank:
             return Decision(False, f"risk {item.risk_level} is below {min_risk}")
         matched.append(f"risk {item.risk_level} ≥ {min_risk}")
+        parts.append(("risk", {"level": item.risk_level, "min": str(min_risk)}))
     sentiments = c.get("sentiment")
     if sentiments:
         if item.sentiment not in sentiments:
             return Decision(False, f"sentiment {item.sentiment} not in {', '.join(sentiments)}")
         matched.append(f"sentiment {item.sentiment}")
+        parts.append(("sentiment", {"value": item.sentiment}))
     topics = c.get("topics")
     if topics:
         hit = [t for t in topics if t in item.topics]
         if not hit:
             return Decision(False, f"none of the topics {', '.join(topics)}")
         matched.append("topics " + ", ".join(hit))
+        parts.append(("topics", {"names": ", ".join(hit)}))
     tiers = c.get("tiers")
     if tiers:
         if item.outlet_tier not in tiers:
             return Decision(False, f"outlet tier {item.outlet_tier or '?'} not in {', '.join(tiers)}")
         matched.append(f"outlet tier {item.outlet_tier}")
+        parts.append(("tier", {"tier": item.outlet_tier}))
     sources = c.get("sources")
     if sources:
         if item.source_key not in sources and item.outlet_key not in sources:
             return Decision(False, f"source {item.source_key or '?'} not in {', '.join(sources)}")
         matched.append(f"source {item.source_key}")
+        parts.append(("source", {"source": item.source_name or item.source_key}))
     languages = c.get("languages")
     if languages:
         if not any(item.lang == lang or item.lang.startswith(lang + "-") for lang in languages):
             return Decision(False, f"language {item.lang} not in {', '.join(languages)}")
         matched.append(f"language {item.lang}")
+        parts.append(("language", {"lang": item.lang}))
     if c.get("mentions_org") is not None and bool(c["mentions_org"]) != item.mentions_org:
         wanted = "does not mention the organization" if c["mentions_org"] else "mentions the organization"
         return Decision(False, wanted)
@@ -217,7 +225,8 @@ def would_alert(item: AlertItem, rule: RuleSpec) -> Decision:
         if not ok:
             return Decision(False, "watch query did not match")
         matched.append("query: " + ", ".join(dict.fromkeys(hits)))
-    return Decision(True, "; ".join(matched) or "no conditions (fires on everything)", tuple(matched))
+        parts.append(("query", {"terms": ", ".join(dict.fromkeys(hits))}))
+    return Decision(True, "; ".join(matched) or "no conditions (fires on everything)", tuple(matched), tuple(parts))
 
 
 # --------------------------------------------------------------------------------------------

@@ -123,7 +123,9 @@ def detect_surges(session: Session, settings: Settings, *, now: datetime) -> Sur
                 state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now),
                 reason={"why": [n.text()], "numbers": {"count": n.count, "baseline": round(n.baseline, 2),
                                                        "window": n.window, "ratio_needed": n.ratio_needed},
-                        "watch_query": wq.name, "query": wq.query},
+                        "watch_query": wq.name, "query": wq.query,
+                        "why_parts": [[f"surge_{n.window}", {"count": str(n.count), "baseline": f"{n.baseline:.1f}",
+                                                             "query": wq.name}]]},
             )
             session.add(alert)
             session.flush()

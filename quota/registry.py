@@ -369,14 +369,20 @@ def propose_from_articles(
         unit_id: int | None = None
         authors: list[str] = []
         matched = ""
+        own_org = art.outlet_id in own_channels
         for name, uid in people:
-            if name in line and _named_as_person(line, name):
+            if name in line and _named_as_person(line, name) and (
+                len(name) >= SPECIFIC_NAME_CHARS or own_org or _org_named(tree, uid, line, include_self=True)
+            ):
                 unit_id, matched = uid, name
                 authors.append(name)
                 break
         if unit_id is None:
             for name, uid in names:
-                if name in line:
+                if name in line and (
+                    tree.units[uid].parent_id is None or len(name) >= SPECIFIC_NAME_CHARS
+                    or _org_named(tree, uid, line, include_self=False)
+                ):
                     unit_id, matched = uid, name
                     break
         if unit_id is None and art.outlet_id in own_channels:
@@ -403,6 +409,28 @@ def propose_from_articles(
         out.append(Proposal(reg, matched))
     session.flush()
     return out
+
+
+# Names shorter than this ("执行局", "新闻宣传科", "张三") are generic: every court has an 执行局
+# and many a correspondent is called 张三. They are accepted only when the line also names the
+# unit's organization (an ancestor, or the unit itself for a person). Longer names ("儋州市人民法院
+# 执行局", "Chi cục THADS huyện Văn Lâm", "Nguyễn Văn An") are specific enough on their own.
+SPECIFIC_NAME_CHARS = 6
+
+
+def _org_named(tree: Hierarchy, unit_id: int, line: str, *, include_self: bool) -> bool:
+    now = utcnow()
+    current: int | None = unit_id if include_self else (tree.state(unit_id, now) or tree.units[unit_id]).parent_id
+    seen: set[int] = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        st = tree.state(current, now)
+        is_root = (st.parent_id if st else tree.units[current].parent_id) is None
+        # A generic ancestor name ("执行局") does not name the organization; a root or a long one does.
+        if any(n in line for n in tree.names(current) if is_root or len(n) >= SPECIFIC_NAME_CHARS):
+            return True
+        current = st.parent_id if st else tree.units[current].parent_id
+    return False
 
 
 def _named_as_person(line: str, name: str) -> bool:

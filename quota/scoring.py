@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     String,
     and_,
     case,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
     text,
 )
@@ -123,6 +125,27 @@ def _agg_ids(dialect: str, col: ColumnElement[Any]) -> ColumnElement[str]:
     return func.group_concat(as_text, literal(","))
 
 
+def _ts(dialect: str, instant: datetime) -> str:
+    """An inline timestamp literal as each backend stores it (UTC; SQLite keeps naive text)."""
+    utc = instant.astimezone(UTC)
+    if dialect == "postgresql":
+        return f"TIMESTAMPTZ '{utc.isoformat()}'"
+    return f"'{utc.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
+
+
+def _bucket_sql(dialect: str, bounds: Sequence[tuple[datetime, datetime]]) -> ColumnElement[Any]:
+    """Index of the period a registration's publication instant falls in (-1 for none).
+
+    Rendered as inline literals: the bounds are instants computed here, never user text, and a
+    52-week CASE with bound parameters costs more to compile than the query takes to run.
+    """
+    col = "registrations.published_at"
+    whens = " ".join(
+        f"WHEN {col} >= {_ts(dialect, s)} AND {col} < {_ts(dialect, e)} THEN {i}" for i, (s, e) in enumerate(bounds)
+    )
+    return literal_column(f"(CASE {whens} ELSE -1 END)", type_=Integer)
+
+
 def _states(rule: QuotaRule) -> tuple[RegistrationState, ...]:
     if rule.review_required:
         states: tuple[RegistrationState, ...] = (RegistrationState.LEADER_APPROVED,)
@@ -139,10 +162,7 @@ def _count(
     """(target unit id, window index) -> (pieces, points, registration ids), in one query."""
     dialect = session.get_bind().dialect.name
     r = Registration
-    bucket = case(
-        *[(and_(r.published_at >= s, r.published_at < e), literal(i)) for i, (s, e) in enumerate(bounds)],
-        else_=literal(-1),
-    )
+    bucket = _bucket_sql(dialect, bounds)
     sources = sorted(mapping)
     identity = all(k == v for k, v in mapping.items())
     unit_col: ColumnElement[Any] = r.__table__.c.unit_id
@@ -267,22 +287,25 @@ def status(
                 mapping = {k: v for k, v in mapping.items() if v == unit_filter}
             if mapping:
                 groups.setdefault(tuple(sorted(mapping.items())), []).append(w)
+        rule_id, rule_key, rule_name, measure, target = rule.id, rule.key, rule.name, rule.measure, rule.target
         for key, ws in groups.items():
             mapping = dict(key)
+            targets = sorted(set(mapping.values()))
             bounds = [w.utc_bounds(rule.timezone) for w in ws]
             counted = _count(session, rule, bounds, mapping)
             for i, w in enumerate(ws):
                 ref = min(bounds[i][1], now) - timedelta(microseconds=1)
-                for uid in sorted(set(mapping.values())):
+                current = w.contains(today)
+                days_left = w.days_left(today) if current else None
+                for uid in targets:
                     st = tree.state(uid, ref)
                     n, pts, ids = counted.get((uid, i), (0, 0.0, []))
-                    current = w.contains(today)
                     rows.append(StatusRow(
-                        rule_id=rule.id, rule_key=rule.key, rule_name=rule.name, measure=rule.measure, window=w,
+                        rule_id=rule_id, rule_key=rule_key, rule_name=rule_name, measure=measure, window=w,
                         unit_id=uid, unit_code=tree.units[uid].code,
                         unit_name=st.name if st else tree.units[uid].name, unit_path=tree.path(uid, ref),
-                        target=rule.target, count=n, points=pts, registration_ids=ids, current=current,
-                        days_left=w.days_left(today) if current else None,
+                        target=target, count=n, points=pts, registration_ids=ids, current=current,
+                        days_left=days_left,
                     ))
     rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
     if store and rows:
@@ -294,14 +317,35 @@ def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | No
     """Upsert rows into the scores cache (unique rule / unit / period start)."""
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
+    rules_tz = {rid: tz for rid, tz in session.execute(select(QuotaRule.id, QuotaRule.timezone))}
+    bounds = [r.window.utc_bounds(rules_tz[r.rule_id]) for r in rows]
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        # One statement over one JSON document: tens of thousands of rows in one round trip, and
+        # json.dumps is far cheaper than adapting eight Python lists to PostgreSQL arrays.
+        doc = json.dumps([
+            {"r": r.rule_id, "u": r.unit_id, "s": b[0].isoformat(), "e": b[1].isoformat(), "c": r.count,
+             "p": r.points, "t": r.target, "ev": r.registration_ids}
+            for r, b in zip(rows, bounds, strict=True)
+        ])
+        session.execute(
+            text(
+                "INSERT INTO scores (rule_id, unit_id, period_start, period_end, count, points, target, evidence,"
+                " computed_at) SELECT r, u, s, e, c, p, t, ev, :now FROM jsonb_to_recordset(CAST(:doc AS jsonb))"
+                " AS x(r integer, u integer, s timestamptz, e timestamptz, c integer, p float8, t float8, ev jsonb)"
+                " ON CONFLICT (rule_id, unit_id, period_start) DO UPDATE SET period_end = EXCLUDED.period_end,"
+                " count = EXCLUDED.count, points = EXCLUDED.points, target = EXCLUDED.target,"
+                " evidence = EXCLUDED.evidence, computed_at = EXCLUDED.computed_at"
+                # Unchanged figures are not rewritten (most past periods, on every run).
+                " WHERE (scores.count, scores.points, scores.target, scores.period_end, scores.evidence)"
+                " IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.points, EXCLUDED.target, EXCLUDED.period_end,"
+                " EXCLUDED.evidence)"
+            ),
+            {"now": now, "doc": doc},
+        )
+        return
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        ins: Any = pg_insert(Score)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        ins = sqlite_insert(Score)
+    ins = sqlite_insert(Score)
     stmt = ins.on_conflict_do_update(
         index_elements=["rule_id", "unit_id", "period_start"],
         set_={
@@ -309,15 +353,11 @@ def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | No
             "target": ins.excluded.target, "evidence": ins.excluded.evidence, "computed_at": ins.excluded.computed_at,
         },
     )
-    rules_tz = {rid: tz for rid, tz in session.execute(select(QuotaRule.id, QuotaRule.timezone))}
-    payload = []
-    for r in rows:
-        start, end = r.window.utc_bounds(rules_tz[r.rule_id])
-        payload.append({
-            "rule_id": r.rule_id, "unit_id": r.unit_id, "period_start": start, "period_end": end,
-            "count": r.count, "points": r.points, "target": r.target, "evidence": r.registration_ids,
-            "computed_at": now,
-        })
+    payload = [
+        {"rule_id": r.rule_id, "unit_id": r.unit_id, "period_start": b[0], "period_end": b[1], "count": r.count,
+         "points": r.points, "target": r.target, "evidence": r.registration_ids, "computed_at": now}
+        for r, b in zip(rows, bounds, strict=True)
+    ]
     for i in range(0, len(payload), 2000):
         session.execute(stmt, payload[i : i + 2000])
 

@@ -9,9 +9,11 @@ periods before the move. Functions take a session and never commit.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -153,11 +155,27 @@ class Hierarchy:
         self.units = {u.id: u for u in session.scalars(select(Unit))}
         self.by_code = {u.code: u for u in self.units.values()}
         self._history: dict[int, list[UnitHistory]] = {}
+        changes: set[datetime] = set()
         for row in session.scalars(select(UnitHistory).order_by(UnitHistory.unit_id, UnitHistory.valid_from)):
             self._history.setdefault(row.unit_id, []).append(row)
+            changes.add(row.valid_from)
+            if row.valid_to is not None:
+                changes.add(row.valid_to)
+        # Between two consecutive change instants the tree is the same: answers are cached per span.
+        self._changes = sorted(changes)
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _epoch(self, at: datetime) -> int:
+        return bisect.bisect_right(self._changes, at)
 
     def state(self, unit_id: int, at: datetime) -> UnitState | None:
         """The unit's name and parent at ``at``; None if it did not exist yet."""
+        key = ("state", unit_id, self._epoch(at))
+        if key not in self._cache:
+            self._cache[key] = self._state(unit_id, at)
+        return self._cache[key]
+
+    def _state(self, unit_id: int, at: datetime) -> UnitState | None:
         unit = self.units[unit_id]
         rows = self._history.get(unit_id)
         if not rows:  # created outside add_unit: only its present state is known
@@ -174,13 +192,20 @@ class Hierarchy:
         out.update(r.name for r in self._history.get(unit_id, []))
         return {n for n in out if n}
 
+    def _children(self, at: datetime) -> dict[int, list[int]]:
+        key = ("children", self._epoch(at))
+        if key not in self._cache:
+            children: dict[int, list[int]] = {}
+            for uid in self.units:
+                st = self.state(uid, at)
+                if st is not None and st.parent_id is not None:
+                    children.setdefault(st.parent_id, []).append(uid)
+            self._cache[key] = children
+        return self._cache[key]
+
     def descendants(self, unit_id: int, at: datetime) -> set[int]:
         """Units under ``unit_id`` (transitively) at ``at``, not including itself."""
-        children: dict[int, list[int]] = {}
-        for uid in self.units:
-            st = self.state(uid, at)
-            if st is not None and st.parent_id is not None:
-                children.setdefault(st.parent_id, []).append(uid)
+        children = self._children(at)
         out: set[int] = set()
         stack = list(children.get(unit_id, []))
         while stack:
@@ -192,16 +217,23 @@ class Hierarchy:
 
     def members(self, kind: UnitKind | None, under: int | None, at: datetime) -> list[int]:
         """Active units of ``kind`` (any kind if None) existing at ``at``, under ``under`` if given."""
+        key = ("members", kind, under, self._epoch(at))
+        if key in self._cache:
+            return list(self._cache[key])
         pool = self.descendants(under, at) if under is not None else set(self.units)
-        return sorted(
+        self._cache[key] = out = sorted(
             uid for uid in pool
             if self.units[uid].active
             and (kind is None or self.units[uid].kind == kind)
             and self.state(uid, at) is not None
         )
+        return list(out)
 
     def path(self, unit_id: int, at: datetime) -> str:
         """"儋州市人民法院 / 执行局 / 执行一队" as the tree stood at ``at``."""
+        key = ("path", unit_id, self._epoch(at))
+        if key in self._cache:
+            return self._cache[key]
         parts: list[str] = []
         seen: set[int] = set()
         current: int | None = unit_id
@@ -212,4 +244,5 @@ class Hierarchy:
                 break
             parts.append(st.name)
             current = st.parent_id
-        return " / ".join(reversed(parts))
+        self._cache[key] = path = " / ".join(reversed(parts))
+        return path

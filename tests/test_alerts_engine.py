@@ -82,7 +82,9 @@ def test_one_alert_per_story_reposts_update_and_rising_risk_escalates(session: S
     assert by_lang["vi"].subject.startswith("[Cảnh báo dư luận · Cao] ")
     assert "Lý do cảnh báo" in by_lang["vi"].body_text
     zh = by_lang["zh-CN"].body_text
-    assert "预警原因" in zh and "risk high ≥ medium" in zh and "暴力执法" in zh and "outlet_reach" in zh
+    assert "预警原因" in zh and "风险等级高（规则阈值：中）" in zh and "情感倾向：负面" in zh
+    assert "命中监测词：儋州法院" in zh and "命中词: 暴力执法" in zh and "outlet_reach" in zh
+    assert "Mức rủi ro Cao (ngưỡng của quy tắc: Trung bình)" in by_lang["vi"].body_text
     assert by_lang["en"].channel == "wecom" and by_lang["en"].body_html is None
 
     # Reposts in two more outlets: the alert is updated, nobody is messaged again.
@@ -200,6 +202,7 @@ def test_surge_raises_its_own_alert_with_the_numbers(session: Session) -> None:
     assert "4 negative in the last 1h" in hour.reason["why"][0]
     mails = [d for d in deliveries(session) if d.alert_id == hour.id and d.language == "zh-CN"]
     assert mails and "舆情激增" in mails[0].body_text
+    assert "近1小时负面报道4篇，往日同一时段平均0.1篇" in mails[0].body_text
     # The same hour is not alerted twice.
     assert detect_surges(session, SETTINGS, now=now + timedelta(minutes=5)).raised == 0
 
@@ -225,7 +228,8 @@ def test_failing_source_raises_an_alert_once(session: Session) -> None:
                                  now=NOON + timedelta(minutes=15))
     assert again is not None and again.id == alert.id and again.reason["consecutive_failures"] == 4
     zh = [d for d in deliveries(session) if d.language == "zh-CN"]
-    assert len(zh) == 1 and "信息源异常" in zh[0].body_text and "HTTP 503" in zh[0].body_text
+    assert len(zh) == 1 and "信息源异常" in zh[0].body_text and "连续3次抓取失败" in zh[0].body_text
+    assert "HTTP 503" in zh[0].body_text
 
 
 def test_risk_plan_opens_a_tighter_window_and_closes_itself(session: Session) -> None:

@@ -92,3 +92,30 @@ def test_bad_input_is_one_clear_line(cli: CliRunner, args: list[str], message: s
     result = cli.invoke(app, args)
     assert isinstance(result.exception, CliError), result.output
     assert message in str(result.exception)
+
+
+def test_jobs_run_against_the_configured_database(cli: CliRunner) -> None:
+    from sqlalchemy import select
+
+    import quota.jobs
+    from models import Delivery, Registration
+    from models.db import get_engine, session_scope
+    from presswatch.service import build_scheduler
+    from settings import get_settings
+
+    run(cli, "quota", "load")
+    run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", date.today().isoformat(),
+        "--title", "执行一队集中执行")
+    jobs = quota.jobs.scheduled_jobs(get_settings())
+    assert [j.id for j in jobs] == ["quota-match", "quota-daily"]
+    scheduler = build_scheduler(get_settings(), jobs)
+    assert {j.id for j in scheduler.get_jobs()} == {"quota-match", "quota-daily"}
+    quota.jobs.match_job()
+    quota.jobs.daily_job()
+    quota.jobs.daily_job()  # idempotent: the same reminders and reports, not new ones
+    with session_scope(get_engine()) as session:
+        reg = session.scalar(select(Registration))
+        assert reg is not None and reg.verification["attempts"] == 2  # at registration, then by the job
+        keys = [d.idempotency_key for d in session.scalars(select(Delivery))]
+        assert len(keys) == len(set(keys))
+        assert all(k.startswith(("quota-reminder:", "quota-report:")) for k in keys)

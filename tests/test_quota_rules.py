@@ -231,9 +231,9 @@ def test_court_weekly_cases_by_topic_with_boundaries_and_reposts(session: Sessio
     # The same piece reposted (转载) by the provincial paper, same story: counted once.
     a3 = crawled(session, "fazhi-shibao", "https://fzsb.example.cn/z/3.html", "儋州：执行不能案件通报（第12期）",
                  at(2024, 5, 14, 9), ["执行不能"], byline="来源：儋州法院", story_id=story.id)
-    # A piece naming nobody of ours.
+    # Another court's enforcement bureau and a namesake correspondent: generic names, not ours.
     crawled(session, "jinri-danzhou", "https://jrdz.example.cn/c/4.html", "某县法院执行不能案件",
-            at(2024, 5, 14, 9), ["执行不能"], byline="来源：某县人民法院")
+            at(2024, 5, 14, 9), ["执行不能"], byline="来源：某县人民法院执行局 通讯员 张三")
     proposals = propose_from_articles(session, now=at(2024, 5, 20))
     by_article = {p.registration.article_id: (p.registration.unit_id, p.matched) for p in proposals}
     assert set(by_article) == {a1.id, a2.id, a3.id}

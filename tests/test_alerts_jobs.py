@@ -1,0 +1,73 @@
+"""The scheduled jobs: an ArticleClassified event leads to evaluation and immediate delivery (no slow
+timer), and the risk-plan CLI."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alerts.mailbox import LocalMailbox
+from models.enums import RiskLevel, SentimentLabel
+from presswatch.events import ArticleClassified, bus
+from tests import factories
+
+RULES = """
+rules:
+  - name: dz
+    when: {min_risk: medium, sentiment: [negative], query: 儋州法院}
+    recipients: [{name: 王五, address: wangwu@dz-court.example.cn, language: zh-CN}]
+"""
+
+
+def test_classified_event_triggers_evaluation_and_delivery(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alerts.jobs as jobs
+    import settings as settings_mod
+    from models.db import get_engine, session_scope
+
+    # Subscriptions made here must not outlive the test (other tests publish events too).
+    monkeypatch.setattr(bus, "_handlers", defaultdict(list, {k: list(v) for k, v in bus._handlers.items()}))
+    monkeypatch.setattr(jobs, "_subscribed", threading.Event())
+
+    (tmp_path / "alert_rules.yaml").write_text(RULES, encoding="utf-8")
+    with LocalMailbox() as box:
+        settings_mod.configure(None, {
+            "db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "alert_rules.yaml"),
+            "alerts.smtp_host": box.host, "alerts.smtp_port": box.port,
+            "alerts.from_address": "presswatch@dz-court.example.cn",
+            "scheduler.classify_interval_seconds": 3600,
+        })
+        ids = {j.id for j in jobs.scheduled_jobs(settings_mod.get_settings())}
+        assert ids == {"alerts-evaluate", "alerts-deliver", "alerts-sla"}
+        with session_scope(get_engine()) as session:
+            art = factories.article(session, title="儋州法院执行干警被指暴力执法")
+            factories.classification(session, art, risk_level=RiskLevel.HIGH, sentiment=SentimentLabel.NEGATIVE)
+            article_id = art.id
+        jobs._state.update(last_event=0.0, last_run=1e12)  # nothing waiting, fallback not due
+        jobs.evaluate_job()
+        assert box.wait_for(1, timeout_seconds=0.3) == []
+        bus.publish(ArticleClassified(article_id=article_id, risk_level="high", sentiment="negative"))
+        jobs.evaluate_job()
+        [mail] = box.wait_for(1, timeout_seconds=5)
+        assert mail.message["Subject"] == "【舆情预警·高】儋州法院执行干警被指暴力执法"
+
+
+def test_plan_cli(fresh_db_url: str) -> None:
+    from presswatch.cli import app, console
+
+    console.width = 250
+    runner = CliRunner()
+    base = ["--set", f"db.url={fresh_db_url}"]
+    result = runner.invoke(app, [*base, "alerts", "plan-add", "那大镇强制腾退", "--at", "2030-01-05T09:00+08:00",
+                                 "-k", "那大镇", "-k", "强制腾退", "--poll", "jinri-danzhou=5"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "window 2030-01-04 01:00 - 2030-01-08 01:00 UTC" in result.output
+    result = runner.invoke(app, [*base, "alerts", "plans"], catch_exceptions=False)
+    assert "那大镇强制腾退" in result.output and "planned" in result.output
+    bad = runner.invoke(app, [*base, "alerts", "plan-add", "x", "--at", "tomorrow", "-k", "a"])
+    assert bad.exit_code != 0
