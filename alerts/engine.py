@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
-from alerts.notify import notify
+from alerts.notify import notify, refresh_pending
 from alerts.plans import tightened_rules
 from alerts.rules import AlertItem, Decision, RuleSpec, active_rules, ensure_rules_loaded, load_items, would_alert
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
@@ -145,6 +145,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
         _publish(alert, is_update=True)
         return alert
     alert.reason = reason
+    refresh_pending(session, alert, rule, now)
     add_event(session, alert, "updated",
               note=f"repost in {item.outlet_name or item.source_key}" if new_outlet else "another piece of the story",
               data={"article_id": item.article_id, "article_count": len(article_ids), "outlets": len(outlets)})

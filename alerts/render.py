@@ -255,10 +255,8 @@ def render_alerts(alerts: Sequence[Any], language: str, *, escalated_ids: Sequen
     subject = subject_for(views, language, [str(a.severity) for a in alerts])
     t = strings(language)
     context = {"t": t, "alerts": views, "count": len(views), "batch": len(views) > 1, "lang": language,
-               "subject": subject}
+               "subject": subject, "note": inert(note, 500)}
     env = environment()
     text = env.get_template("alert.txt.j2").render(**context)
     html = env.get_template("alert.html.j2").render(**context)
-    if note:
-        text = f"{inert(note, 500)}\n\n{text}"
     return Rendered(subject=subject, text=text, html=html)

@@ -181,8 +181,16 @@ def test_quiet_hours_delay_except_critical(session: Session) -> None:
     piece(session, title="儋州法院夜间紧急", story=factories.story(session), at=night, risk=RiskLevel.CRITICAL)
     evaluate_pending(session, SETTINGS, now=night)
     zh = {d.subject: d for d in deliveries(session) if d.language == "zh-CN"}
-    assert zh["【舆情预警·高】儋州法院夜间投诉"].next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    held = zh["【舆情预警·高】儋州法院夜间投诉"]
+    assert held.next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
     assert zh["【舆情预警·紧急】儋州法院夜间紧急"].next_attempt_at <= night + timedelta(seconds=5)
+    # A repost while the message waits: it goes out with the latest spread, still once.
+    story_id = session.scalars(select(Alert.story_id).where(Alert.title == "儋州法院夜间投诉")).one()
+    piece(session, title="儋州法院夜间投诉", story=session.get(Story, story_id), outlet="法制时报", at=night)
+    evaluate_pending(session, SETTINGS, now=night + timedelta(minutes=5))
+    session.refresh(held)
+    assert "法制时报" in held.body_text and "2 篇报道" in held.body_text
+    assert len([d for d in deliveries(session) if d.language == "zh-CN"]) == 2
 
 
 def test_surge_raises_its_own_alert_with_the_numbers(session: Session) -> None:
