@@ -169,15 +169,13 @@ def test_cmd(
 def evaluate_cmd() -> None:
     """Evaluate newly classified pieces now (the service does this after each classify batch)."""
     from alerts.engine import evaluate_new
-    from alerts.rules import RulesError
-    from models.db import get_engine
-    from presswatch.cli import CliError, console
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
     from settings import get_settings
 
-    try:
-        stats = evaluate_new(get_engine(), get_settings())
-    except RulesError as exc:
-        raise CliError(str(exc)) from None
+    with session_scope(get_engine()) as session:
+        _load_rules_or_fail(session)
+    stats = evaluate_new(get_engine(), get_settings())
     console.print(f"alerts: {stats}")
 
 

@@ -25,7 +25,16 @@ from sqlalchemy.orm import Session
 
 from alerts.notify import notify, refresh_pending
 from alerts.plans import tightened_rules
-from alerts.rules import AlertItem, Decision, RuleSpec, active_rules, ensure_rules_loaded, load_items, would_alert
+from alerts.rules import (
+    AlertItem,
+    Decision,
+    RulesError,
+    RuleSpec,
+    active_rules,
+    ensure_rules_loaded,
+    load_items,
+    would_alert,
+)
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
@@ -41,6 +50,7 @@ CURSOR_OVERLAP = 50
 OVERLAP_AGE = timedelta(minutes=5)
 MAX_TITLE_CHARS = 500
 CLOSED_STATES = (CaseState.RESOLVED, CaseState.DISMISSED)
+_rules_errors_logged: set[str] = set()
 
 
 @dataclass
@@ -215,8 +225,15 @@ def evaluate_new(engine: Engine, settings: Settings, *, now: datetime | None = N
     """One evaluation pass in its own transaction: rules file synced, new classifications, surges."""
     from alerts.surge import detect_surges
 
+    try:
+        with session_scope(engine) as session:
+            ensure_rules_loaded(session, settings)
+    except RulesError as exc:
+        # A typo in the rules file must not stop alerting: keep the last good rules, say why (once).
+        if str(exc) not in _rules_errors_logged:
+            _rules_errors_logged.add(str(exc))
+            log.error("alert rules file not applied, the previous rules stay in force: %s", exc)
     with session_scope(engine) as session:
-        ensure_rules_loaded(session, settings)
         stats = evaluate_pending(session, settings, now=now)
         stats.raised += detect_surges(session, settings, now=now or utcnow()).raised
     if stats.raised or stats.updated or stats.escalated:
