@@ -92,7 +92,9 @@ def notify(
     tz = str(opts.get("timezone") or "Asia/Shanghai")
     window = timedelta(minutes=float(opts.get("merge_window_minutes") or 0))
     limit = int(opts.get("rate_limit_per_hour") or 0)
+    rule_tz = tz
     for recipient in recipients if recipients is not None else rule.recipients:
+        tz = recipient.timezone or rule_tz
         not_before = (None if critical else quiet_until(now, str(opts.get("quiet_hours") or ""), tz)) or now
         hold_until: datetime | None = None
         if not critical:

@@ -263,3 +263,20 @@ def test_risk_plan_opens_a_tighter_window_and_closes_itself(session: Session) ->
     piece(session, title=calm_title + "（后）", risk=RiskLevel.LOW, story=factories.story(session), at=after)
     assert evaluate_pending(session, SETTINGS, now=after).raised == 0
     assert refresh_states(session, after) == [] and plan.state == "closed"
+
+
+def test_quiet_hours_follow_the_recipients_time_zone(session: Session) -> None:
+    doc = {**RULES, "groups": {"dz": {"recipients": [
+        {"name": "王五", "address": "wangwu@dz-court.example.cn", "language": "zh-CN"},
+        {"name": "An", "address": "an@hy.example.vn", "language": "vi", "timezone": "Asia/Ho_Chi_Minh"},
+    ]}}}
+    load(session, doc, quiet_hours="23:00-07:00")
+    night = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai, 22:30 in Hà Nội
+    piece(session, title="儋州法院夜间投诉", story=factories.story(session), at=night)
+    evaluate_pending(session, SETTINGS, now=night)
+    by_lang = {d.language: d for d in deliveries(session)}
+    assert by_lang["zh-CN"].next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    assert by_lang["vi"].next_attempt_at == night
+    with pytest.raises(Exception, match="not a known time zone"):
+        parse_rules({"rules": [{"name": "x", "recipients": [{"address": "a@b.cn", "timezone": "Mars/Base"}]}]},
+                    SETTINGS)
