@@ -242,7 +242,7 @@ def main() -> int:
     except ImportError:
         STATE["classifier"] = "keyword stand-in (classify.service not available yet)"
 
-    workdir = Path(tempfile.mkdtemp(prefix="pw-bench-latency-"))
+    workdir = Path(tempfile.mkdtemp(prefix="presswatch-alert-latency-"))
     (workdir / "alert_rules.yaml").write_text(RULES_YAML, encoding="utf-8")
     box = LocalMailbox().start()
     site = Site()
