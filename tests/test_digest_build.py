@@ -81,6 +81,12 @@ def test_chart_series_covers_14_local_days(world: Session) -> None:
     by_day = {p.day: (p.pieces, p.negative) for p in data.series}
     assert by_day[date(2024, 5, 13)] == (8, 5)
     assert by_day[date(2024, 5, 12)] == (2, 1)
+    # The same numbers when the scope has to be applied in Python (topics live in JSON): only the
+    # unclassified piece of 5/13 (no topics) drops out.
+    topics = ["执行工作", "失信被执行人", "拒执罪", "执行不能"]
+    python_path = _zh(world, scope=ZH_DEF.scope.model_copy(update={"topics": topics}))
+    assert {p.day: (p.pieces, p.negative) for p in python_path.series} == {**by_day, date(2024, 5, 13): (7, 5)}
+    assert python_path.headline.previous_pieces == data.headline.previous_pieces == 2
 
 
 def test_vietnamese_scope_sees_only_vietnamese_coverage(world: Session) -> None:

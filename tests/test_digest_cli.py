@@ -67,6 +67,8 @@ def test_unknown_digest_and_bad_date_are_clear_errors(world_db: Path) -> None:
     result = runner.invoke(app, ["digest", "send", "nope"])
     assert isinstance(result.exception, CliError)
     assert "no digest named 'nope' (known: dz-daily, hy-daily)" in str(result.exception)
+    result = runner.invoke(app, ["digest", "send", "dz-daily", "--date", "2999-01-01"])
+    assert isinstance(result.exception, CliError) and "is due at 2999-01-01 07:30 CST" in str(result.exception)
     result = runner.invoke(app, ["digest", "preview", "--date", "14/05/2024"])
     assert isinstance(result.exception, CliError) and "--date must be YYYY-MM-DD" in str(result.exception)
 
@@ -113,3 +115,13 @@ def test_the_service_schedules_the_digest_check() -> None:
     job = jobs["digest-send-due"]
     assert job.trigger == "interval" and job.trigger_args == {"seconds": 60} and job.run_at_start
     assert callable(resolve(job.func))
+
+
+def test_init_writes_the_sample_digests_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.digest.definitions import load_definitions
+
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'init.db'}")
+    settings_mod.reset_settings_cache()
+    result = runner.invoke(app, ["init", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    assert [d.name for d in load_definitions(tmp_path / "site" / "digests.yaml")] == ["dz-daily", "hy-daily"]

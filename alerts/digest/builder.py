@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.digest.definitions import SECTIONS, DigestDefinition, Limits, Scope
@@ -331,6 +331,11 @@ class _ScopeFilter:
     def needs_text(self) -> bool:
         return bool(self.queries)
 
+    @property
+    def python_only(self) -> bool:
+        """Parts of the scope that only Python can apply (topics in JSON, watch queries on text)."""
+        return bool(self.topics or self.queries)
+
     def keep(self, topics: list[str], doc: dict[str, str] | None) -> bool:
         if self.topics and not self.topics.intersection(topics):
             return False
@@ -375,6 +380,31 @@ def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: dateti
             )
         )
     return rows
+
+
+def _counts(session: Session, flt: _ScopeFilter, bounds: list[datetime]) -> list[tuple[int, int, int]]:
+    """(pieces, negative, high risk) in each interval ``bounds[i] <= published_at < bounds[i+1]``,
+    counted by the database in one grouped scan of the ``published_at`` index range."""
+    if len(bounds) < 2:
+        return []
+    bucket = case(*[(Article.published_at < b, i) for i, b in enumerate(bounds[1:])], else_=len(bounds) - 1)
+    stmt = (
+        select(
+            bucket.label("bucket"),
+            func.count().label("pieces"),
+            func.sum(case((Classification.sentiment == SentimentLabel.NEGATIVE, 1), else_=0)).label("negative"),
+            func.sum(case((Classification.risk_level.in_(HIGH_RISK), 1), else_=0)).label("high"),
+        )
+        .select_from(Article)
+        .outerjoin(Classification, and_(Classification.article_id == Article.id, Classification.is_current.is_(True)))
+        .where(Article.published_at >= bounds[0], Article.published_at < bounds[-1])
+        .group_by("bucket")
+    )
+    out = [(0, 0, 0)] * (len(bounds) - 1)
+    for row in session.execute(flt.apply(stmt)):
+        if 0 <= row.bucket < len(out):
+            out[row.bucket] = (int(row.pieces), int(row.negative or 0), int(row.high or 0))
+    return out
 
 
 def _case_states(session: Session, article_ids: Sequence[int], story_ids: Sequence[int]) -> dict[str, str]:
@@ -454,16 +484,35 @@ def build_digest(
     now = (now or datetime.now(UTC)).astimezone(zone)
     flt = _ScopeFilter(session, scope)
 
-    # One range read covers the chart's days, this period and the previous one.
     previous = period.previous()
     last_day = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
     days = [last_day - timedelta(days=i) for i in range(chart_days - 1, -1, -1)] if chart_days else []
-    window_start = min([previous.start, period.start] + ([day_bounds(days[0], period.tz)[0]] if days else []))
-    window_end = max([period.end] + ([day_bounds(days[-1], period.tz)[1]] if days else []))
-    rows = _load_rows(session, flt, window_start, window_end)
 
-    current = [r for r in rows if period.start <= r.published_at < period.end]
-    before = [r for r in rows if previous.start <= r.published_at < previous.end]
+    if flt.python_only:
+        # Topic or watch-query scope: rows are filtered in Python, so one range read covers the
+        # chart's days, this period and the previous one.
+        window_start = min([previous.start, period.start] + ([day_bounds(days[0], period.tz)[0]] if days else []))
+        window_end = max([period.end] + ([day_bounds(days[-1], period.tz)[1]] if days else []))
+        rows = _load_rows(session, flt, window_start, window_end)
+        current = [r for r in rows if period.start <= r.published_at < period.end]
+        before = [r for r in rows if previous.start <= r.published_at < previous.end]
+        prev_counts = (
+            len(before), sum(r.sentiment == "negative" for r in before), sum(r.risk in HIGH_RISK for r in before)
+        )
+        per_day: dict[date, list[int]] = {d: [0, 0] for d in days}
+        for r in rows:
+            d = r.published_at.astimezone(zone).date()
+            if d in per_day:
+                per_day[d][0] += 1
+                per_day[d][1] += r.sentiment == "negative"
+        series = [DayPoint(d, *per_day[d]) for d in days]
+    else:
+        # Otherwise only this period's rows travel; the previous period and the chart's days are
+        # counted by the database (one grouped range scan each).
+        current = _load_rows(session, flt, period.start, period.end)
+        prev_counts = _counts(session, flt, [previous.start, previous.end])[0]
+        bounds = [day_bounds(days[0], period.tz)[0]] + [day_bounds(d, period.tz)[1] for d in days] if days else []
+        series = [DayPoint(d, c[0], c[1]) for d, c in zip(days, _counts(session, flt, bounds), strict=True)]
 
     risk_counts = Counter(r.risk for r in current)
     headline = Headline(
@@ -473,24 +522,14 @@ def build_digest(
         outlets=len({r.outlet_id for r in current if r.outlet_id is not None}),
         stories=len({r.story_id or -r.id for r in current}),
         own_pieces=0,
-        previous_pieces=len(before),
-        previous_negative=sum(r.sentiment == "negative" for r in before),
-        previous_high_risk=sum(r.risk in HIGH_RISK for r in before),
+        previous_pieces=prev_counts[0],
+        previous_negative=prev_counts[1],
+        previous_high_risk=prev_counts[2],
     )
     data = DigestData(
         name=name, title=title or strings(language)["digest_title"], language=language, tz=period.tz,
-        period=period, generated_at=now, sections=list(sections), headline=headline,
+        period=period, generated_at=now, sections=list(sections), headline=headline, series=series,
     )
-
-    # Chart: pieces and negative pieces per local day.
-    if days:
-        per_day: dict[date, list[int]] = {d: [0, 0] for d in days}
-        for r in rows:
-            d = r.published_at.astimezone(zone).date()
-            if d in per_day:
-                per_day[d][0] += 1
-                per_day[d][1] += r.sentiment == "negative"
-        data.series = [DayPoint(d, *per_day[d]) for d in days]
 
     # Flagged items, worst first; a story's reposts appear once (its worst piece, with the spread).
     flagged_rows: list[_Row] = []

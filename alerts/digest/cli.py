@@ -161,7 +161,10 @@ def send(
     reason = disabled_reasons(settings).get("email")
     if reason and definition.recipients:
         console.print(f"[yellow]{reason}[/]: the digest is queued and goes out once email is configured")
-    result = send_digest(get_engine(), settings, definition, period)
+    try:
+        result = send_digest(get_engine(), settings, definition, period)
+    except DigestError as exc:
+        raise CliError(str(exc)) from None
     messages = {
         "sent": f"sent to {result.queued} recipient(s)",
         "queued": f"queued for {result.queued} recipient(s) (delivery pending; see presswatch alerts outbox)",

@@ -84,6 +84,11 @@ def queue_digest(
     """Build, save and queue one digest for ``period`` unless its record already exists."""
     from alerts import outbox
 
+    if period.end > (now or datetime.now(UTC)):
+        raise DigestError(
+            f"the {definition.name} digest of {period.label} is due at {period.local_end():%Y-%m-%d %H:%M %Z}; "
+            "sending it early would block the real one (use digest preview to look at it now)"
+        )
     stem = re.sub(r"[^\w.-]+", "-", f"{definition.name}-{period.label}")
     try:
         with session_scope(engine) as session:
