@@ -77,6 +77,15 @@ class ClassifySettings(_Group):
     models_dir: str = Field("", description="Trained models; empty uses the models shipped with the package.")
     batch_size: int = Field(256, ge=1)
     taxonomy_file: str = Field("", description="Topic taxonomy YAML; empty uses the bundled one.")
+    org_queries: list[str] = Field(
+        default_factory=list,
+        description="Watch queries naming the organization and its officials (risk factor), besides the "
+        "watch_queries rows with purpose org/official; e.g. '儋州法院 OR 儋州市人民法院'.",
+    )
+    max_articles_per_run: int = Field(2000, ge=1, description="Articles the scheduled job classifies per run.")
+    shared_data_dir: str = Field(
+        "/work/shared/data", description="The labelled public data sets 'presswatch train' (no --data) learns from."
+    )
 
 
 class AlertsSettings(_Group):

