@@ -200,11 +200,11 @@ def crawl_job() -> None:
         return
     with session_scope(get_engine()) as session:
         if STATE["classifier"] == "classify.service.classify_pending":
-            from classify.service import classify_pending  # type: ignore[import-not-found,unused-ignore]
+            from classify.service import classify_pending  # publishes ArticleClassified itself
 
-            events = classify_pending(session, settings)
-        else:
-            events = _stand_in_classify(session)
+            classify_pending(session, settings)
+            return
+        events = _stand_in_classify(session)
     for event in events:
         bus.publish(event)
 
