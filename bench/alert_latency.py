@@ -140,7 +140,7 @@ def sentence_block(n: int, rng: random.Random) -> list[str]:
 
 def piece_text(n: int, rng: random.Random) -> str:
     def fill(template: str) -> str:
-        values = {k: rng.choice(v) for k, v in PLACEHOLDERS.items()}
+        values: dict[str, object] = {k: rng.choice(v) for k, v in PLACEHOLDERS.items()}
         values.update(name=rng.choice(NAMES), hour=rng.randint(6, 18), age=rng.randint(60, 90),
                       sec=rng.randint(10, 300), month=rng.randint(1, 12), n=rng.randint(3, 40),
                       money=rng.randint(2, 90) * 100)
