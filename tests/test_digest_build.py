@@ -156,3 +156,13 @@ def test_explain_reasons_reads_common_shapes_and_never_fails() -> None:
     assert explain_reasons({"risk": {"summary": "负面"}}) == ["负面"]
     assert explain_reasons({"odd": 3}) == ["odd: 3"]
     assert explain_reasons(None) == []
+
+
+def test_top_stories_via_the_database_join_match_the_in_list_path(
+    world: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alerts.digest.builder as builder
+
+    expected = [(s.title, s.outlets) for s in _zh(world).stories]
+    monkeypatch.setattr(builder, "_IN_CHUNK", 1)  # "many stories": the subquery path
+    assert [(s.title, s.outlets) for s in _zh(world).stories] == expected

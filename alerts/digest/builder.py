@@ -547,7 +547,7 @@ def build_digest(
     for r in current:
         if r.story_id is not None:
             story_rows[r.story_id].append(r)
-    top_stories = _top_stories(session, list(story_rows), limits.stories)
+    top_stories = _top_stories(session, list(story_rows), limits.stories, flt, period)
 
     states = _case_states(
         session,
@@ -601,20 +601,25 @@ def build_digest(
     return data
 
 
-def _top_stories(session: Session, story_ids: list[int], limit: int) -> dict[int, Story]:
+def _top_stories(
+    session: Session, story_ids: list[int], limit: int, flt: _ScopeFilter, period: Period
+) -> dict[int, Story]:
     """The ``limit`` stories with the widest spread among ``story_ids`` (carried by 2+ outlets or pieces)."""
     if not story_ids or not limit:
         return {}
-    best: list[Story] = []
-    for chunk in _chunks(sorted(story_ids)):
-        best.extend(
-            session.scalars(
-                select(Story)
-                .where(Story.id.in_(chunk), or_(Story.outlet_count > 1, Story.article_count > 1))
-                .order_by(Story.outlet_count.desc(), Story.article_count.desc(), Story.id)
-                .limit(limit)
-            )
+    wanted = select(Story).where(or_(Story.outlet_count > 1, Story.article_count > 1))
+    order = (Story.outlet_count.desc(), Story.article_count.desc(), Story.id)
+    if len(story_ids) <= _IN_CHUNK or flt.python_only:
+        best: list[Story] = []
+        for chunk in _chunks(sorted(story_ids)):
+            best.extend(session.scalars(wanted.where(Story.id.in_(chunk)).order_by(*order).limit(limit)))
+    else:
+        # Many stories (a long report period): let the database join the period's pieces to their
+        # stories instead of sending thousands of ids back in IN lists.
+        in_period = flt.apply(
+            select(Article.story_id).where(Article.published_at >= period.start, Article.published_at < period.end)
         )
+        best = list(session.scalars(wanted.where(Story.id.in_(in_period)).order_by(*order).limit(limit)))
     best.sort(key=lambda s: (-s.outlet_count, -s.article_count, s.id))
     return {s.id: s for s in best[:limit]}
 

@@ -18,11 +18,13 @@ from presswatch.demo import DemoContext
 EXAMPLE = Path(__file__).resolve().parents[2] / "presswatch" / "templates" / "digests.example.yaml"
 
 
-def _demo_mailbox(state: dict[str, Any]) -> Any:
+def _demo_mailbox(ctx: DemoContext) -> Any:
+    """The alerts step's loopback mailbox: in ``ctx.state``, or the owner of a registered cleanup."""
     from alerts.mailbox import LocalMailbox
 
-    for value in state.values():
-        if isinstance(value, LocalMailbox):
+    candidates = [*ctx.state.values(), *(getattr(c, "__self__", None) for c in ctx.cleanups)]
+    for value in candidates:
+        if isinstance(value, LocalMailbox) and value._controller is not None:  # still running
             return value
     return None
 
@@ -34,7 +36,7 @@ def run(ctx: DemoContext) -> None:
     from alerts.digest.sender import queue_digest, refresh_status
 
     ctx.heading("Digest · 每日舆情简报 · Điểm tin báo chí hàng ngày")
-    mailbox = _demo_mailbox(ctx.state)
+    mailbox = _demo_mailbox(ctx)
     alerts_update: dict[str, Any] = {"digest_output_dir": str(ctx.workdir / "digests")}
     if mailbox is not None:
         alerts_update.update({"smtp_host": mailbox.host, "smtp_port": mailbox.port, "smtp_security": "none"})
@@ -55,15 +57,16 @@ def run(ctx: DemoContext) -> None:
             with session_scope(ctx.engine) as session:
                 _data, rendered = build_and_render(session, settings, definition, period, now)
             html_path = save_html(rendered, Path(settings.alerts.digest_output_dir), f"{definition.name}-today")
-            stats = rendered.stats
+            stats, subject = rendered.stats, rendered.subject
         else:
-            html_path, stats = result.html_path, result.stats
+            html_path, stats, subject = result.html_path, result.stats, result.subject
             if result.digest_id is not None:
                 sent_ids.append(result.digest_id)
         ctx.console.print(
             f"[bold]{definition.title}[/] ({definition.language}, {period.local_start():%m-%d %H:%M}–"
             f"{period.local_end():%m-%d %H:%M} {definition.timezone})"
         )
+        ctx.console.print(f"  {subject}", highlight=False)
         ctx.console.print(
             f"  pieces {stats['pieces']} (previous 24 h: {stats['previous_pieces']}) · negative "
             f"{fmt_percent(stats['negative_share'])} · high/critical risk {stats['high_risk']} · "
@@ -75,6 +78,7 @@ def run(ctx: DemoContext) -> None:
     if can_send and sent_ids:
         from alerts.delivery import deliver_pending
 
+        before = len(mailbox.messages) if mailbox is not None else 0
         stats_ = deliver_pending(ctx.engine, settings)
         states = [refresh_status(ctx.engine, digest_id) for digest_id in sent_ids]
         ctx.console.print(
@@ -83,7 +87,10 @@ def run(ctx: DemoContext) -> None:
             highlight=False,
         )
         if mailbox is not None:
-            ctx.console.print(f"the demo mailbox now holds {len(mailbox.wait_for(stats_.sent))} message(s)")
+            arrived = mailbox.wait_for(before + stats_.sent)[before:]
+            ctx.console.print(f"收件箱 · hộp thư · the demo mailbox received {len(arrived)} digest email(s):")
+            for received in arrived:
+                ctx.console.print(f"  → {', '.join(received.rcpt_tos)}: {received.message['Subject']}", highlight=False)
     elif not can_send:
         ctx.console.print("no demo SMTP server from the alerts step: open the HTML files above in a browser")
     ctx.state["digest_html"] = sorted(str(p) for p in Path(settings.alerts.digest_output_dir).glob("*.html"))

@@ -48,6 +48,7 @@ class SendResult:
     html_path: Path | None = None
     queued: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    subject: str = ""
 
 
 def output_dir(settings: Settings) -> Path:
@@ -120,7 +121,9 @@ def queue_digest(
                         body_text=rendered.text, body_html=rendered.html, payload=payload, digest_id=record.id,
                     )
                     queued += 1
-            return SendResult(definition.name, period, status, record.id, html_path, queued, rendered.stats)
+            return SendResult(
+                definition.name, period, status, record.id, html_path, queued, rendered.stats, rendered.subject
+            )
     except IntegrityError:
         log.info("digest %s for %s was recorded by another worker", definition.name, period.label)
         with session_scope(engine) as session:
