@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from classify import lang as langmod
-from classify.learned import ModelFileError, TextModel, doc_features
+from classify.learned import ModelFileError, TextModel, config_groups, group_features, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
 from classify.query import PreparedDoc, Query, QuerySyntaxError, parse_query
 from classify.taxonomy import Taxonomy, load_taxonomy
@@ -201,13 +201,7 @@ class Classifier:
         scored_idx = [i for i, p in enumerate(prepared) if p["lang"] in langmod.SUPPORTED]
         probs: dict[str, Any] = {}
         if scored_idx:
-            token_lists = [tokens(prepared[i]["scored"], prepared[i]["lang"]) for i in scored_idx]
-            for task, model in self.models.items():
-                feats = [
-                    doc_features(prepared[i]["scored"], prepared[i]["lang"], model.config, toks)
-                    for i, toks in zip(scored_idx, token_lists, strict=True)
-                ]
-                probs[task] = model.predict_proba_features(feats)
+            probs = self._model_probs([prepared[i] for i in scored_idx])
         results: list[Result] = []
         row_of = {doc_i: k for k, doc_i in enumerate(scored_idx)}
         for i, p in enumerate(prepared):
@@ -215,6 +209,28 @@ class Classifier:
             model_probs = {task: arr[k] for task, arr in probs.items()} if k is not None else None
             results.append(self._result(p, model_probs, contexts[i] or Context()))
         return results
+
+    def _model_probs(self, docs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Every model's probabilities for these documents. Each feature group (words, bigrams,
+        character n-grams) is built and hashed once and shared by the models that use it."""
+        groups_of = {
+            task: set(config_groups(m.config, "zh")) | set(config_groups(m.config, "vi"))
+            for task, m in self.models.items()
+        }
+        width = max(m.config.n_features for m in self.models.values())
+        per_doc = []
+        for d in docs:
+            wanted = {g for m in self.models.values() for g in config_groups(m.config, d["lang"])}
+            per_doc.append(group_features(d["scored"], tokens(d["scored"], d["lang"]), wanted))
+        all_groups = set().union(*groups_of.values())
+        hashed = {g: hash_counts([feats.get(g, []) for feats in per_doc], width) for g in sorted(all_groups)}
+        out = {}
+        for task, model in self.models.items():
+            counts = None
+            for g in sorted(groups_of[task]):
+                counts = hashed[g] if counts is None else counts + hashed[g]
+            out[task] = model.predict_proba_counts(counts)
+        return out
 
     # ------------------------------------------------------------------ steps
     def _prepare(self, doc: Mapping[str, Any]) -> dict[str, Any]:

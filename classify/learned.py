@@ -44,50 +44,102 @@ class FeatureConfig:
     zh_word_bigrams: bool = True
 
 
-def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> list[str]:
-    """The feature strings of one document (before hashing); ``toks`` if already tokenized."""
-    toks = tokens(text, lang) if toks is None else toks
-    feats = ["w:" + t for t in toks]
+def config_groups(config: FeatureConfig, lang: str) -> tuple[str, ...]:
+    """The feature groups a model with ``config`` uses for a document in ``lang``.
+
+    Groups: ``w`` words, ``b`` Chinese word bigrams, ``c<n>`` Chinese character n-grams, ``v<n>``
+    Vietnamese character n-grams inside syllables. The classifier computes and hashes each group
+    once per document and shares it between the models.
+    """
+    groups = ["w"]
     if lang.startswith("zh"):
         if config.zh_word_bigrams:  # "不|满意", "没有|收到": negation and degree in context
-            feats.extend(f"b:{a}|{b}" for a, b in itertools.pairwise(toks))
+            groups.append("b")
         lo, hi = config.char_ngrams
-        chars = "".join(text.lower().split())  # every visible character: punctuation (！！！) carries tone
-        for n in range(max(lo, 1), hi + 1) if hi else ():
-            feats.extend("c:" + chars[i : i + n] for i in range(len(chars) - n + 1))
+        if hi:
+            groups.extend(f"c{n}" for n in range(max(lo, 1), hi + 1))
     else:
         lo, hi = config.vi_char_ngrams
         if hi:
+            groups.extend(f"v{n}" for n in range(max(lo, 1), hi + 1))
+    return tuple(groups)
+
+
+def group_features(text: str, toks: list[str], groups: Iterable[str]) -> dict[str, list[str]]:
+    """The feature strings of one document, per group (the strings are what gets hashed)."""
+    out: dict[str, list[str]] = {}
+    chars: str | None = None
+    for group in groups:
+        if group == "w":
+            out[group] = ["w:" + t for t in toks]
+        elif group == "b":
+            out[group] = [f"b:{a}|{b}" for a, b in itertools.pairwise(toks)]
+        elif group[0] == "c":
+            if chars is None:
+                chars = "".join(text.lower().split())  # every visible character: punctuation (！！！) carries tone
+            n = int(group[1:])
+            out[group] = ["c:" + chars[i : i + n] for i in range(len(chars) - n + 1)]
+        elif group[0] == "v":
+            n = int(group[1:])
+            feats: list[str] = []
             for tok in toks:
-                if "_" in tok:
-                    continue
-                padded = f" {tok} "
-                for n in range(lo, hi + 1):
+                if "_" not in tok:
+                    padded = f" {tok} "
                     feats.extend("c:" + padded[i : i + n] for i in range(len(padded) - n + 1))
-    return feats
+            out[group] = feats
+    return out
 
 
-def _vectorizer(config: FeatureConfig) -> Any:
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    return HashingVectorizer(
-        n_features=config.n_features, analyzer=_identity, alternate_sign=False, norm=None, dtype=np.float32
-    )
+def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> list[str]:
+    """The feature strings of one document (before hashing); ``toks`` if already tokenized."""
+    toks = tokens(text, lang) if toks is None else toks
+    groups = group_features(text, toks, config_groups(config, lang))
+    return [f for feats in groups.values() for f in feats]
 
 
 def _identity(x: list[str]) -> list[str]:
     return x
 
 
-def vectorize(feature_lists: Iterable[list[str]], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
-    """Hashed, log-scaled, IDF-weighted (when given), L2-normalized sparse matrix."""
+def hash_counts(feature_lists: Iterable[list[str]], n_features: int) -> Any:
+    """Raw hashed counts (CSR, float32). Indices are murmurhash3 modulo ``n_features``, so counts
+    hashed into a larger power of two fold exactly into a smaller one (see :func:`fold`)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(
+        n_features=n_features, analyzer=_identity, alternate_sign=False, norm=None, dtype=np.float32
+    )
+    return vec.transform(feature_lists)
+
+
+def fold(counts: Any, n_features: int) -> Any:
+    if counts.shape[1] == n_features:
+        return counts
+    from scipy.sparse import csr_matrix
+
+    if counts.shape[1] % n_features:
+        raise ValueError("feature spaces must be powers of two")
+    out = csr_matrix(
+        (counts.data.copy(), counts.indices % n_features, counts.indptr.copy()), shape=(counts.shape[0], n_features)
+    )
+    out.sum_duplicates()
+    return out
+
+
+def weight(counts: Any, idf: np.ndarray | None) -> Any:
+    """Log-scaled, IDF-weighted (when given), L2-normalized copy of hashed counts."""
     from sklearn.preprocessing import normalize
 
-    matrix = _vectorizer(config).transform(feature_lists)
+    matrix = counts.copy()
     matrix.data = np.log1p(matrix.data)
     if idf is not None:
         matrix.data *= idf[matrix.indices]
     return normalize(matrix, copy=False)
+
+
+def vectorize(feature_lists: Iterable[list[str]], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
+    """Hashed, log-scaled, IDF-weighted (when given), L2-normalized sparse matrix."""
+    return weight(hash_counts(feature_lists, config.n_features), idf)
 
 
 def fit_idf(matrix: Any) -> np.ndarray:
@@ -122,7 +174,13 @@ class TextModel:
         """(n_docs, n_classes) probabilities (softmax, or per-class sigmoid when multi-label)."""
         if not features:
             return np.zeros((0, len(self.classes)))
-        x = vectorize(features, self.config, self.idf)
+        return self.predict_proba_counts(hash_counts(features, self.config.n_features))
+
+    def predict_proba_counts(self, counts: Any) -> np.ndarray:
+        """Probabilities from raw hashed counts (of this model's feature groups, any power-of-two width)."""
+        if counts.shape[0] == 0:
+            return np.zeros((0, len(self.classes)))
+        x = weight(fold(counts, self.config.n_features), self.idf)
         scores = np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
         if self.multilabel:
             return 1.0 / (1.0 + np.exp(-scores))

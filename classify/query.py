@@ -109,7 +109,7 @@ def has_cjk(text: str) -> bool:
 class PreparedDoc:
     """A document normalized once, for matching many queries against it."""
 
-    __slots__ = ("_positions", "_stripped", "lang", "texts")
+    __slots__ = ("_memo", "_positions", "_stripped", "lang", "texts")
 
     def __init__(self, doc: Mapping[str, str | None]) -> None:
         self.texts: dict[str, str] = {}
@@ -120,6 +120,9 @@ class PreparedDoc:
         self.lang = normalize(lang).strip() if isinstance(lang, str) else ""
         self._stripped: dict[str, str] = {}
         self._positions: dict[str, list[int]] = {}
+        # Term results, keyed by (pattern, stripped, fields): many rules share terms, and explain()
+        # asks the same terms again.
+        self._memo: dict[tuple[str, bool, tuple[str, ...]], bool] = {}
 
     def field_text(self, name: str, stripped: bool) -> str:
         text = self.texts.get(name, "")
@@ -197,12 +200,16 @@ class Term(Node):
     position: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _stripped: bool = field(init=False, repr=False, compare=False)
+    _needle: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         norm = normalize(self.raw)
         stripped = strip_marks(norm)
         object.__setattr__(self, "_stripped", stripped == norm)
         object.__setattr__(self, "_pattern", _term_pattern(norm, self.prefix))
+        # A plain substring every match must contain (the longest word): a fast C-level test
+        # that rules out most documents before the regular expression runs.
+        object.__setattr__(self, "_needle", max(norm.split(), key=len) if norm.split() else "")
 
     @property
     def label(self) -> str:
@@ -220,7 +227,17 @@ class Term(Node):
     def matches(self, doc: PreparedDoc) -> bool:
         if self.fields == ("lang",):
             return self._lang_match(doc)
-        return any(self._pattern.search(doc.field_text(name, self._stripped)) for name in self.fields)
+        key = (self._pattern.pattern, self._stripped, self.fields)
+        hit = doc._memo.get(key)
+        if hit is None:
+            hit = False
+            for name in self.fields:
+                text = doc.field_text(name, self._stripped)
+                if self._needle in text and self._pattern.search(text):
+                    hit = True
+                    break
+            doc._memo[key] = hit
+        return hit
 
     def matched_terms(self, doc: PreparedDoc) -> Iterator[str]:
         if self.matches(doc):

@@ -55,13 +55,14 @@ class Taxonomy:
 
     def rule_hits(self, doc: PreparedDoc) -> dict[str, RuleHit]:
         out: dict[str, RuleHit] = {}
+        title_doc: _TitleOnly | None = None
         for key, topic in self.topics.items():
             if topic.rule is None:
                 continue
             terms = topic.rule.explain(doc)
             if not terms:
                 continue
-            title_doc = _TitleOnly(doc)
+            title_doc = title_doc or _TitleOnly(doc)
             in_title = topic.rule.matches(title_doc)
             base = RULE_SCORE_TITLE if in_title else RULE_SCORE_BODY
             score = min(RULE_SCORE_MAX, base + RULE_SCORE_PER_EXTRA_TERM * (len(terms) - 1))
@@ -77,6 +78,7 @@ class _TitleOnly(PreparedDoc):
         self.lang = doc.lang
         self._stripped = {k: v for k, v in doc._stripped.items() if k != "text"}
         self._positions = {k: v for k, v in doc._positions.items() if k != "text"}
+        self._memo = {}
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:

@@ -216,3 +216,15 @@ def test_shipped_models_are_small_and_record_their_training_data() -> None:
         assert len(model.meta["data_sha256"]) == 64
         assert model.meta["trained_on"] and model.meta["train_rows"] > 100
     assert total < 20 * 1024 * 1024
+
+
+def test_shared_feature_hashing_matches_each_model_alone(clf: Classifier) -> None:
+    """The classifier hashes each feature group once for all models; the result must equal each
+    model scoring the document on its own (as in training)."""
+    docs = [NEGATIVE_ZH, POSITIVE_ZH, NEGATIVE_VI, NEUTRAL_VI]
+    prepared = [{"scored": f"{d.get('title', '')}\n{d['text']}" if d.get("title") else d["text"],
+                 "lang": d["lang"][:2]} for d in docs]
+    shared = clf._model_probs(prepared)
+    for task, model in clf.models.items():
+        alone = model.predict_proba([p["scored"] for p in prepared], [p["lang"] for p in prepared])
+        assert abs(shared[task] - alone).max() < 1e-9, task
