@@ -186,7 +186,7 @@ class DigestData:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     id: int
     published_at: datetime
@@ -204,8 +204,14 @@ def _values(value: Any) -> str:
 
 def topic_names(topics: Any) -> list[str]:
     """Topic names from a classification's ``topics`` ([{name, score}] or plain strings)."""
+    if not topics:
+        return []
+    try:  # the stored shape, fast: a report reads tens of thousands of these
+        return [str(t["name"]) for t in topics if t["name"]]
+    except (TypeError, KeyError):
+        pass
     out: list[str] = []
-    for topic in topics or []:
+    for topic in topics:
         if isinstance(topic, dict):
             name = topic.get("name") or topic.get("topic") or topic.get("label")
             if name:
