@@ -353,6 +353,10 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             flags.append("near_repost")
             p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
                                             "containment": round(match.containment, 3)}
+        elif p.fingerprint.size < dedupe.CONTAINMENT_MIN_SHINGLES:  # a short post: does it carry a headline?
+            story_id = dedupe.find_story_by_headline(session, p.match_text, p.lang, p.published_at)
+            if story_id is not None:
+                flags.append("headline_repost")
 
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
