@@ -97,6 +97,45 @@ def find_story_by_headline(session: Session, post_match_text: str, lang: str, pu
     return best[1] if best else None
 
 
+# A post at most this long (a Weibo post is <= 140 characters before "全文") is a short post.
+SHORT_POST_MAX_CHARS = 300
+
+
+def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
+                       published_at: datetime) -> list[int]:
+    """When a story's first full article arrives after short posts that carry its headline (the
+    Weibo 转发 crawled first), move those posts into the story. Returns the moved article ids.
+
+    Only single-post stories with no alert on them are absorbed (an alert keeps its story)."""
+    from sqlalchemy import delete, func, update
+
+    from models import Alert, Story
+
+    headline = _grams(headline_match, lang)
+    if len(headline) < TITLE_MIN_GRAMS:
+        return []
+    alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
+    rows = session.execute(
+        select(Article.id, Article.story_id, Article.match_text)
+        .join(Story, Story.id == Article.story_id)
+        .where(
+            Story.id != story_id, Story.article_count == 1, Story.lang == lang,
+            Story.last_seen_at >= published_at - timedelta(days=RECENT_STORY_DAYS),
+            Story.last_seen_at <= published_at + timedelta(days=RECENT_STORY_DAYS),
+            func.length(Article.text) <= SHORT_POST_MAX_CHARS, Story.id.not_in(alerted),
+        )
+        .limit(RECENT_STORY_LIMIT)
+    ).all()
+    moved: list[int] = []
+    for article_id, old_story, match_text in rows:
+        if len(headline & _grams(match_text or "", lang)) / len(headline) >= TITLE_IN_POST_SHARE:
+            session.execute(update(Article).where(Article.id == article_id).values(story_id=story_id)
+                            .execution_options(synchronize_session=False))
+            session.execute(delete(Story).where(Story.id == old_story).execution_options(synchronize_session=False))
+            moved.append(article_id)
+    return moved
+
+
 @dataclass(frozen=True)
 class NearMatch:
     article_id: int

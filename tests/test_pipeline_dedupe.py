@@ -178,3 +178,23 @@ def test_short_posts_join_the_story_whose_headline_they_carry(session: Session, 
     assert results["paraphrase"].story_id == story.story_id
     assert results["unrelated"].story_id not in (story.story_id, other.story_id)
     assert results["unrelated"].is_new_story
+
+
+def test_posts_crawled_before_the_article_are_absorbed_into_its_story(session: Session, tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path)}).settings
+    title, body = _load()["zh_a_original"]
+    early = process_item(session, RawItem(
+        url="https://weibo.example.cn/early", source_key="weibo", fetched_at=NOW,
+        text="转发 今日儋州：那大镇居民称法院强制腾房现场发生冲突 一老人倒地受伤。#儋州强制腾房#",
+        published=(NOW - timedelta(minutes=30)).isoformat()), settings, now=NOW)
+    assert early.is_new_story
+    article = process_item(session, RawItem(url="https://jr.example.cn/1.html", source_key="jr",
+                                            fetched_at=NOW + timedelta(hours=1), title=title, text=body,
+                                            published=(NOW - timedelta(hours=1)).isoformat()),
+                           settings, now=NOW + timedelta(hours=1))
+    post = session.get(Article, early.article_id, populate_existing=True)
+    assert post is not None and post.story_id == article.story_id
+    assert session.get(Story, early.story_id, populate_existing=True) is None
+    story = session.get(Story, article.story_id, populate_existing=True)
+    assert story is not None and story.article_count == 2
+    assert story.first_article_id == article.article_id  # published an hour before the post
