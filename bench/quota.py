@@ -184,6 +184,7 @@ def build(session: Session, n_units: int, n_rules: int, n_regs: int, n_articles:
     session.execute(QuotaRule.__table__.insert(), rules)
     session.commit()
     session.execute(text("ANALYZE"))
+    session.commit()  # statistics gathered inside a transaction are rolled back with it
 
 
 def main() -> None:
@@ -197,20 +198,29 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--keep", action="store_true", help="Keep the database (its URL is printed).")
+    ap.add_argument("--reuse", metavar="URL", help="Time a database an earlier --keep run built (no build).")
     args = ap.parse_args()
 
-    name = f"pw_bench_quota_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
+    if args.reuse:
+        url, name, args.keep = args.reuse, make_url(args.reuse).database or "", True
+    else:
+        name = f"pw_bench_quota_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
         engine = make_engine(url)
-        print(f"database {name}: building {args.units} units, {args.rules} rules, {args.registrations} "
-              f"registrations, {args.articles} articles", flush=True)
-        with Session(engine) as session:
-            build(session, args.units, args.rules, args.registrations, args.articles, args.seed)
+        if not args.reuse:
+            upgrade(url)
+            print(f"database {name}: building {args.units} units, {args.rules} rules, {args.registrations} "
+                  f"registrations, {args.articles} articles", flush=True)
+            with Session(engine) as session:
+                build(session, args.units, args.rules, args.registrations, args.articles, args.seed)
+        with engine.connect() as conn:
+            sizes = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                     for t in ("units", "quota_rules", "registrations", "articles", "classifications")}
+        print("sizes: " + ", ".join(f"{k} {v}" for k, v in sizes.items()), flush=True)
 
         from quota.scoring import status
 
@@ -233,6 +243,7 @@ def main() -> None:
             print(f"quota status, {label}: {len(rows)} rows, {evidence} evidence ids; "
                   f"best {min(times):.2f} s, worst {max(times):.2f} s over {args.repeat} runs", flush=True)
         engine.dispose()
+        print(f"load average while running: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     finally:
         if args.keep:
             print(f"kept {url}")

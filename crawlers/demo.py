@@ -14,11 +14,11 @@ from presswatch.demo import DemoContext
 
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "sources.example.yaml"
 STATUS = {
-    "ok": "[green]正常 · bình thường · ok[/]",
-    "empty": "[yellow]无内容 · trống · empty[/]",
-    "failed": "[red]失败 · lỗi · failed[/]",
+    "ok": "[green]正常\nbình thường\nok[/]",
+    "empty": "[yellow]无内容\ntrống\nempty[/]",
+    "failed": "[red]失败\nlỗi\nfailed[/]",
 }
-HEALTH = {"ok": "健康 · tốt · healthy", "warning": "注意 · cảnh báo · warning", "failing": "故障 · hỏng · failing"}
+HEALTH = {"ok": "健康\ntốt\nhealthy", "warning": "注意\ncảnh báo\nwarning", "failing": "故障\nhỏng\nfailing"}
 
 
 def run(ctx: DemoContext) -> None:
@@ -57,12 +57,12 @@ def run(ctx: DemoContext) -> None:
     ctx.state["raw_items"] = raw_items
 
     names = {s.key: s.name for s in registry.sources}
-    table = Table("来源 · Nguồn · Source", "状态 · Trạng thái · Status", "页面 · Trang · Pages",
-                  "条目 · Mục · Listed", "新 · Mới · New", "健康 · Tình trạng · Health")
+    table = Table("来源\nNguồn\nSource", "状态\nTrạng thái\nStatus", "页面\nTrang\nPages",
+                  "条目\nMục\nListed", "新\nMới\nNew", "健康\nTình trạng\nHealth", show_lines=True)
     for r in reports:
-        table.add_row(f"{names.get(r.key, r.key)} ({r.key})", STATUS.get(r.status, r.status), str(r.pages_fetched),
-                      str(r.items_found), str(r.items_new), HEALTH.get(r.health, r.health) +
-                      (f"\n{r.reason}" if r.reason else ""))
+        table.add_row(f"{names.get(r.key, r.key)}\n[dim]{r.key}[/]", STATUS.get(r.status, r.status),
+                      str(r.pages_fetched), str(r.items_found), str(r.items_new),
+                      HEALTH.get(r.health, r.health) + (f"\n{r.reason}" if r.reason else ""))
     ctx.console.print(table)
     total = sum(r.items_new for r in reports)
     ctx.console.print(f"采集 {total} 篇 · thu thập {total} bài · {total} pieces crawled → {stored_by}")

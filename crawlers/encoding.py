@@ -85,7 +85,7 @@ def _strict(body: bytes, codec: str) -> str | None:
 
 
 def _is_multibyte_utf8(body: bytes) -> bool:
-    return any(b >= 0x80 for b in body[:65536]) and _strict(body, "utf-8") is not None
+    return not body.isascii() and _strict(body, "utf-8") is not None
 
 
 def nfc(text: str) -> str:
@@ -112,7 +112,7 @@ def decode_body(body: bytes, content_type: str | None = None, forced: str | None
         if decoded is not None:
             return Decoded(nfc(decoded), label, how)
 
-    if not any(b >= 0x80 for b in body):
+    if body.isascii():
         return Decoded(body.decode("ascii"), "ascii", "detected")
     text = _strict(body, "utf-8")
     if text is not None:

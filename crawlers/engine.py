@@ -14,9 +14,10 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from crawlers.plan import CrawlPlan, Outcome
 from presswatch.items import RawItem
@@ -39,7 +40,6 @@ def run_plans(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnItem,
 
     from crawlers.settings import scrapy_settings
     from crawlers.spiders import SPIDERS
-    from models.enums import SourceKind
 
     # Scrapy logs through the root logger here (the CLI configured it): keep its chatter at
     # WARNING unless the user asked for debug output (-vv).
@@ -54,8 +54,7 @@ def run_plans(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnItem,
     handlers: list[Any] = []  # Scrapy's signals hold receivers weakly: keep the closures alive
 
     for plan in plans:
-        kind = SourceKind(plan.decl["kind"])
-        crawler = process.create_crawler(SPIDERS[kind])
+        crawler = process.create_crawler(SPIDERS[plan.decl["kind"]])
         outcome = outcomes[plan.source_key]
 
         def _scraped(item: Any, response: Any = None, spider: Any = None, *, _o: Outcome = outcome) -> None:
@@ -80,32 +79,56 @@ def run_plans_isolated(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnIt
                        timeout_seconds: float | None = None) -> dict[str, Outcome]:
     """:func:`run_plans` in a child process; items reach ``on_item`` here, in the caller's process.
 
-    Items the child wrote before dying are still delivered (and the crash is recorded on every
-    source's outcome), so a crash never loses the good items of the run.
+    Items stream back through a pipe while the crawl runs (the caller's sink works in parallel
+    with the crawler). Items the child sent before dying are still delivered, and the crash is
+    recorded on every source's outcome, so a crash never loses the good items of the run.
     """
     with tempfile.TemporaryDirectory(prefix="presswatch-crawl-") as tmp:
-        job, out = Path(tmp) / "job.pkl", Path(tmp) / "out.pkl"
+        job, errors = Path(tmp) / "job.pkl", Path(tmp) / "stderr.txt"
         job.write_bytes(pickle.dumps({"plans": plans, "crawl": cfg.model_dump(mode="python"),
                                       "log_level": logging.getLogger().getEffectiveLevel()}))
         env = dict(os.environ)
         env.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
-        try:
-            proc = subprocess.run([sys.executable, "-m", "crawlers.engine", str(job), str(out)], env=env,
-                                  capture_output=True, text=True, timeout=timeout_seconds)
-            failure = None if proc.returncode == 0 else f"crawl process exited {proc.returncode}: " \
-                                                         f"{proc.stderr.strip().splitlines()[-1:] or ''}"
-            if proc.stderr.strip():
-                log.debug("crawl process stderr:\n%s", proc.stderr)
-        except subprocess.TimeoutExpired:
-            failure = f"crawl process killed after {timeout_seconds} s"
         outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
-        for kind, payload in _read_stream(out):
-            if kind == "item":
-                on_item(payload)
-            elif kind == "outcome":
-                outcomes[payload.source_key] = payload
+        read_fd, write_fd = os.pipe()
+        with errors.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "crawlers.engine", str(job), str(write_fd)], env=env,
+                                    pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+        os.close(write_fd)
+        killed = threading.Event()
+
+        def _kill() -> None:
+            killed.set()
+            proc.kill()
+
+        watchdog = threading.Timer(timeout_seconds, _kill) if timeout_seconds else None
+        if watchdog:
+            watchdog.start()
+        try:
+            with os.fdopen(read_fd, "rb", buffering=1 << 16) as stream:
+                for kind, payload in _read_stream(stream):
+                    if kind == "item":
+                        on_item(payload)
+                    elif kind == "outcome":
+                        outcomes[payload.source_key] = payload
+            returncode = proc.wait()
+        finally:
+            if watchdog:
+                watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stderr = errors.read_text(encoding="utf-8", errors="replace").strip()
+        if stderr:
+            log.debug("crawl process stderr:\n%s", stderr)
+        failure = None
+        if killed.is_set():
+            failure = f"crawl process killed after {timeout_seconds} s"
+        elif returncode != 0:
+            failure = f"crawl process exited {returncode}: {(stderr.splitlines() or [''])[-1][:300]}"
         if failure:
             log.error("%s", failure)
             for outcome in outcomes.values():
@@ -113,27 +136,23 @@ def run_plans_isolated(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnIt
         return outcomes
 
 
-def _read_stream(path: Path) -> Iterator[tuple[str, Any]]:
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        while True:
-            try:
-                yield pickle.load(fh)
-            except EOFError:
-                return
-            except (pickle.UnpicklingError, ValueError):  # a half-written last record after a crash
-                return
+def _read_stream(stream: BinaryIO) -> Iterator[tuple[str, Any]]:
+    while True:
+        try:
+            yield pickle.load(stream)
+        except EOFError:
+            return
+        except (pickle.UnpicklingError, ValueError):  # a half-written last record after a crash
+            return
 
 
-def _child_main(job_path: str, out_path: str) -> int:
+def _child_main(job_path: str, out_fd: str) -> int:
     job = pickle.loads(Path(job_path).read_bytes())
     logging.basicConfig(level=job["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = CrawlSettings.model_validate(job["crawl"])
-    with open(out_path, "wb") as out:
+    with os.fdopen(int(out_fd), "wb", buffering=1 << 16) as out:
         def on_item(item: RawItem) -> None:
             pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
-            out.flush()
 
         outcomes = run_plans(job["plans"], cfg, on_item, log_level=job["log_level"])
         for outcome in outcomes.values():

@@ -21,12 +21,12 @@ class BackoffMiddleware:
     def from_crawler(cls, crawler: Crawler) -> BackoffMiddleware:
         return cls(crawler.settings.getfloat("BACKOFF_BASE_SECONDS", 1.0))
 
-    async def process_request(self, request: Request, spider: Any = None) -> None:
+    def process_request(self, request: Request, spider: Any = None) -> Any:
+        # Synchronous on the common path (no retry): no coroutine per request.
         tries = int(request.meta.get("retry_times", 0))
         if tries and self.base_seconds > 0:
-            from scrapy.utils.defer import maybe_deferred_to_future
             from twisted.internet import reactor
             from twisted.internet.task import deferLater
 
-            await maybe_deferred_to_future(deferLater(reactor, self.base_seconds * 2 ** (tries - 1), lambda: None))
+            return deferLater(reactor, self.base_seconds * 2 ** (tries - 1), lambda: None)
         return None

@@ -23,18 +23,27 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from models import Outlet, Source
-from models.enums import OutletChannel, OutletTier, SourceKind
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from models import Source
 
 log = logging.getLogger(__name__)
+
+# The vocabularies of models.enums (SourceKind, OutletTier, OutletChannel), repeated as Literals so
+# this module (loaded by every crawl process) does not import the ORM; a test keeps them equal.
+Kind = Literal["feed", "html", "sitemap", "json_api", "import"]
+Tier = Literal["central", "provincial", "prefecture", "county", "own_channel", "other"]
+Channel = Literal["newspaper", "website", "tv", "news_app", "wechat", "weibo", "social", "portal", "other"]
+KINDS: tuple[str, ...] = get_args(Kind)
+TIERS: tuple[str, ...] = get_args(Tier)
+CHANNELS: tuple[str, ...] = get_args(Channel)
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 
@@ -70,8 +79,8 @@ class _Decl(BaseModel):
 class OutletDecl(_Decl):
     key: str = Field(pattern=KEY_PATTERN)
     name: str
-    tier: OutletTier = OutletTier.OTHER
-    channel: OutletChannel = OutletChannel.WEBSITE
+    tier: Tier = "other"
+    channel: Channel = "website"
     language: str = "zh"
     domains: list[str] = Field(default_factory=list)
     reach: float = Field(1.0, gt=0)
@@ -113,7 +122,7 @@ class JsonFields(_Decl):
 class SourceDecl(_Decl):
     key: str = Field(pattern=KEY_PATTERN)
     name: str
-    kind: SourceKind
+    kind: Kind
     outlet: str | None = None
     language: str = "zh"
     timezone: str = "Asia/Shanghai"
@@ -172,11 +181,11 @@ class SourceDecl(_Decl):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SourceDecl:
-        if self.kind != SourceKind.IMPORT and not self.start_urls:
-            raise ValueError(f"kind {self.kind.value} needs start_urls")
-        if self.kind == SourceKind.HTML and self.selectors is None:
+        if self.kind != "import" and not self.start_urls:
+            raise ValueError(f"kind {self.kind} needs start_urls")
+        if self.kind == "html" and self.selectors is None:
             raise ValueError("kind html needs selectors (at least selectors.links)")
-        if self.kind == SourceKind.JSON_API and self.fields is None:
+        if self.kind == "json_api" and self.fields is None:
             raise ValueError("kind json_api needs a fields mapping")
         # An import source without path/start_urls is fed only by `presswatch import`.
         return self
@@ -261,6 +270,11 @@ def sync_registry(session: Session, registry: Registry, *, disable_missing: bool
     ``disable_missing`` disables sources in the table that the file no longer declares (they keep
     their history; articles keep pointing at them).
     """
+    from sqlalchemy import select
+
+    from models import Outlet, Source
+    from models.enums import OutletChannel, OutletTier, SourceKind
+
     outlets = {o.key: o for o in session.scalars(select(Outlet)).all()}
     for decl in registry.outlets:
         outlet = outlets.get(decl.key)
@@ -268,7 +282,7 @@ def sync_registry(session: Session, registry: Registry, *, disable_missing: bool
             outlet = Outlet(key=decl.key, name=decl.name)
             session.add(outlet)
             outlets[decl.key] = outlet
-        outlet.name, outlet.tier, outlet.channel = decl.name, decl.tier, decl.channel
+        outlet.name, outlet.tier, outlet.channel = decl.name, OutletTier(decl.tier), OutletChannel(decl.channel)
         outlet.language, outlet.domains, outlet.reach = decl.language, list(decl.domains), decl.reach
         if not outlet.domains:
             hosts = sorted({
@@ -281,10 +295,10 @@ def sync_registry(session: Session, registry: Registry, *, disable_missing: bool
     for src in registry.sources:
         row: Source | None = sources.get(src.key)
         if row is None:
-            row = Source(key=src.key, name=src.name, kind=src.kind)
+            row = Source(key=src.key, name=src.name, kind=SourceKind(src.kind))
             session.add(row)
             sources[src.key] = row
-        row.name, row.kind, row.language, row.timezone = src.name, src.kind, src.language, src.timezone
+        row.name, row.kind, row.language, row.timezone = src.name, SourceKind(src.kind), src.language, src.timezone
         row.enabled, row.interval_minutes = src.enabled, src.interval_minutes
         row.outlet_id = outlets[src.outlet].id if src.outlet else None
         if row.config != src.config():

@@ -89,7 +89,7 @@ def build_plan(session: Session, row: Source, settings: Settings) -> tuple[Crawl
         max_depth=settings.crawl.max_list_depth if decl.max_depth is None else max(decl.max_depth, 1),
     )
     ready: list[RawItem] = []
-    if decl.kind == SourceKind.IMPORT and decl.path:
+    if decl.kind == "import" and decl.path:
         from crawlers.imports import read_import_file, row_item
 
         batch = read_import_file(decl.path)
@@ -197,7 +197,7 @@ def ensure_import_source(session: Session, key: str, language: str) -> Source:
     row = session.scalar(select(Source).where(Source.key == key))
     if row is None:
         tz = "Asia/Ho_Chi_Minh" if language == "vi" else "Asia/Shanghai"
-        decl = SourceDecl(key=key, name=f"manual import ({key})", kind=SourceKind.IMPORT, language=language,
+        decl = SourceDecl(key=key, name=f"manual import ({key})", kind="import", language=language,
                           start_urls=[], path=None, timezone=tz)
         row = Source(key=key, name=decl.name, kind=SourceKind.IMPORT, language=language, timezone=decl.timezone,
                      config=decl.model_dump(mode="json", exclude_none=True))

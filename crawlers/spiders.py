@@ -25,7 +25,6 @@ from crawlers.encoding import Decoded, decode_body, nfc, to_utf8_xml
 from crawlers.plan import CrawlPlan, Outcome
 from crawlers.registry import SourceDecl, _is_xpath
 from crawlers.urls import url_hashes
-from models.enums import SourceKind
 from presswatch.items import RawItem
 
 KEPT_HEADERS = ("content-type", "content-language", "last-modified", "etag", "date", "content-encoding")
@@ -115,15 +114,15 @@ def select_all(sel: Selector, expr: str) -> list[str]:
             out.append(root)
         elif hasattr(root, "get") and root.get("href") is not None:
             out.append(root.get("href"))
-        else:
-            out.append(" ".join(t.strip() for t in match.xpath(".//text()").getall() if t.strip()))
+        elif hasattr(root, "itertext"):  # an element: its text (lxml directly: this runs per paragraph)
+            out.append(" ".join(t.strip() for t in root.itertext() if t.strip()))
     return [s.strip() for s in out if s and s.strip()]
 
 
 class SourceSpider(scrapy.Spider):
     """Shared machinery: the plan, the outcome, requests with errbacks, raw items from responses."""
 
-    kind: SourceKind
+    kind: str
     name = "presswatch"
 
     def __init__(self, plan: CrawlPlan, outcome: Outcome, timeout_seconds: float = 20.0, **kwargs: Any) -> None:
@@ -235,7 +234,7 @@ class SourceSpider(scrapy.Spider):
 class FeedSpider(SourceSpider):
     """RSS 0.9x/1.0/2.0 and Atom through feedparser, on bytes we fetched; conditional GET."""
 
-    kind = SourceKind.FEED
+    kind = "feed"
 
     async def start(self) -> Any:
         for url in self.decl.start_urls:
@@ -296,7 +295,7 @@ class FeedSpider(SourceSpider):
 class HtmlSpider(SourceSpider):
     """List pages -> article links (declared selectors, link pattern), pagination to a set depth."""
 
-    kind = SourceKind.HTML
+    kind = "html"
 
     async def start(self) -> Any:
         for url in self.decl.start_urls:
@@ -329,7 +328,7 @@ class HtmlSpider(SourceSpider):
 class SitemapSpider(SourceSpider):
     """Sitemaps, news sitemaps and sitemap indexes; the newest URLs are fetched first."""
 
-    kind = SourceKind.SITEMAP
+    kind = "sitemap"
 
     async def start(self) -> Any:
         for url in self.decl.start_urls:
@@ -393,7 +392,7 @@ class SitemapSpider(SourceSpider):
 class JsonApiSpider(SourceSpider):
     """A JSON endpoint of posts with a declared field mapping; paged through a query parameter."""
 
-    kind = SourceKind.JSON_API
+    kind = "json_api"
 
     async def start(self) -> Any:
         for url in self.decl.start_urls:
@@ -455,7 +454,7 @@ class JsonApiSpider(SourceSpider):
 class UrlListSpider(SourceSpider):
     """Fetch a given list of article URLs (imports of links staff saw elsewhere)."""
 
-    kind = SourceKind.IMPORT
+    kind = "import"
 
     async def start(self) -> Any:
         urls = list(self.plan.urls) or list(self.decl.start_urls)
@@ -467,6 +466,6 @@ class UrlListSpider(SourceSpider):
                 yield self.follow_article(url)
 
 
-SPIDERS: dict[SourceKind, type[SourceSpider]] = {
+SPIDERS: dict[str, type[SourceSpider]] = {
     cls.kind: cls for cls in (FeedSpider, HtmlSpider, SitemapSpider, JsonApiSpider, UrlListSpider)
 }

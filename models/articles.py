@@ -46,6 +46,9 @@ class Article(Base):
         Index("ix_articles_story_id", "story_id"),
         Index("ix_articles_source_id_published_at", "source_id", "published_at"),
         Index("ix_articles_outlet_id_published_at", "outlet_id", "published_at"),
+        # Covering index: quota scoring maps registered articles to their story (one piece per
+        # story) with an index-only scan instead of reading every article row.
+        Index("ix_articles_id_story_id", "id", "story_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

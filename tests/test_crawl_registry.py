@@ -58,6 +58,15 @@ def test_bad_declarations_fail_naming_source_and_field(mutate, expected: str) ->
     assert str(err.value).startswith("sources.yaml:")
 
 
+def test_registry_vocabularies_match_the_models() -> None:
+    from crawlers.registry import CHANNELS, KINDS, TIERS
+    from models.enums import OutletChannel
+
+    assert set(KINDS) == {k.value for k in SourceKind}
+    assert set(TIERS) == {t.value for t in OutletTier}
+    assert set(CHANNELS) == {c.value for c in OutletChannel}
+
+
 def test_missing_and_unparsable_files(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="not found"):
         load_registry(tmp_path / "nope.yaml")

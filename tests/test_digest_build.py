@@ -89,12 +89,23 @@ def test_chart_series_covers_14_local_days(world: Session) -> None:
     assert python_path.headline.previous_pieces == data.headline.previous_pieces == 2
 
 
+def test_database_counts_agree_with_the_rows(world: Session) -> None:
+    from alerts.digest.builder import _counts, _ScopeFilter
+
+    period = daily_period(DAY, ZH_DEF.local_send_time, ZH_DEF.timezone)
+    flt = _ScopeFilter(world, ZH_DEF.scope)
+    h = _zh(world).headline
+    # pieces, negative, high or critical: the 4 reposts of the story are negative and high/critical.
+    assert _counts(world, flt, [period.start, period.end]) == [(h.pieces, h.negative, h.high_risk)] == [(8, 5, 4)]
+    assert _counts(world, flt, [period.previous().start, period.start, period.end]) == [(2, 1, 0), (8, 5, 4)]
+
+
 def test_vietnamese_scope_sees_only_vietnamese_coverage(world: Session) -> None:
     period = daily_period(DAY, VI_DEF.local_send_time, VI_DEF.timezone)
     data = build_for_definition(world, VI_DEF, period, now=NOW)
     assert data.headline.pieces == 3
     assert [i.title for i in data.flagged] == ["Khiếu nại đông người về cưỡng chế thi hành án ở Văn Lâm"]
-    assert data.flagged[0].reasons[1] == "“khiếu nại đông người”, “cưỡng chế”"
+    assert data.flagged[0].reasons[1] == "Từ khóa khớp: “khiếu nại đông người”, “cưỡng chế”"
     assert [p.unit for p in data.own_pieces] == ["Chi cục THADS huyện Văn Lâm"]
     assert data.sources_healthy and data.sources_total == 2
 
@@ -152,8 +163,22 @@ def test_extract_takes_two_or_three_sentences() -> None:
 
 
 def test_explain_reasons_reads_common_shapes_and_never_fails() -> None:
-    assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"]}, language="en") == ["“a”", "reach (2.5)"]
-    assert explain_reasons({"risk": {"summary": "负面"}}) == ["负面"]
+    # The classifier's shape (classify.engine): flat matched_terms and factors with contributions.
+    stored = {
+        "matched_terms": ["暴力执法", "强制腾退"],
+        "factors": [
+            {"factor": "sensitive_terms", "weight": 0.35, "value": 1.0, "contribution": 0.35},
+            {"factor": "names_organization", "weight": 0.2, "value": 0.9, "contribution": 0.18},
+            {"factor": "source_reach", "weight": 0.1, "value": 0.0, "contribution": 0.0},
+        ],
+        "sentiment": {"label": "negative", "score": -0.7},
+        "risk": {"level": "high", "score": 0.71},
+    }
+    assert explain_reasons(stored) == ["命中词「暴力执法」「强制腾退」", "敏感词 0.35", "指向本单位 0.18"]
+    assert explain_reasons(stored, language="vi")[1:] == ["từ ngữ nhạy cảm 0.35", "nêu tên đơn vị 0.18"]
+    assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"]}, language="en") == ["matched: “a”", "reach 2.5"]
+    assert explain_reasons({"risk": {"factors": [{"factor": "spread_velocity", "contribution": 0.2}]}},
+                           language="en") == ["spread 0.2"]
     assert explain_reasons({"odd": 3}) == ["odd: 3"]
     assert explain_reasons(None) == []
 
@@ -164,5 +189,6 @@ def test_top_stories_via_the_database_join_match_the_in_list_path(
     import alerts.digest.builder as builder
 
     expected = [(s.title, s.outlets) for s in _zh(world).stories]
+    assert expected
     monkeypatch.setattr(builder, "_IN_CHUNK", 1)  # "many stories": the subquery path
     assert [(s.title, s.outlets) for s in _zh(world).stories] == expected

@@ -186,7 +186,7 @@ class DigestData:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     id: int
     published_at: datetime
@@ -204,8 +204,14 @@ def _values(value: Any) -> str:
 
 def topic_names(topics: Any) -> list[str]:
     """Topic names from a classification's ``topics`` ([{name, score}] or plain strings)."""
+    if not topics:
+        return []
+    try:  # the stored shape, fast: a report reads tens of thousands of these
+        return [str(t["name"]) for t in topics if t["name"]]
+    except (TypeError, KeyError):
+        pass
     out: list[str] = []
-    for topic in topics or []:
+    for topic in topics:
         if isinstance(topic, dict):
             name = topic.get("name") or topic.get("topic") or topic.get("label")
             if name:
@@ -239,9 +245,12 @@ def make_extract(text: str, max_sentences: int = 3) -> str:
 def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: str = "zh-CN") -> list[str]:
     """Short human lines from a classification's ``reasons``.
 
-    The classifier stores a summary and/or matched terms and weighted factors; this reads the
-    common shapes and never fails on an unknown one (it shows ``key: value`` then).
+    Reads what the classifier stores (``summary``, flat ``matched_terms``, ``factors`` with their
+    ``contribution``; nested ``risk``/``sentiment`` for older rows) and never fails on an unknown
+    shape (it shows ``key: value`` then).
     """
+    from alerts.digest.i18n import factor_label, strings
+
     if not reasons:
         return []
     lines: list[str] = []
@@ -256,28 +265,36 @@ def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: st
         if isinstance(value, dict):
             value = [t for terms in value.values() for t in (terms if isinstance(terms, list) else [terms])]
         if isinstance(value, list) and value:
+            terms = [str(v.get("term", v)) if isinstance(v, dict) else str(v) for v in value[:8]]
             if language == "zh-CN":
-                lines.append("「" + "」「".join(str(v) for v in value[:8]) + "」")
+                lines.append(f"{strings(language)['matched']}「" + "」「".join(terms) + "」")
             else:
-                lines.append(", ".join(f"“{v}”" for v in value[:8]))
-    for key in ("factors", "risk_factors"):
-        value = reasons.get(key)
-        if isinstance(value, dict):
-            value = [{"name": k, "weight": v} for k, v in value.items()]
-        if isinstance(value, list):
-            for factor in value[:limit]:
-                if isinstance(factor, dict):
-                    name = factor.get("label") or factor.get("name") or factor.get("factor")
-                    weight = factor.get("weight", factor.get("value"))
-                    lines.append(f"{name} ({weight})" if weight is not None else str(name))
-                else:
-                    lines.append(str(factor))
-    for key in ("sentiment", "risk", "topics"):
-        value = reasons.get(key)
-        if isinstance(value, dict):
-            lines.extend(explain_reasons(value, limit, language))
-        elif isinstance(value, str) and value.strip():
-            lines.append(value.strip())
+                lines.append(f"{strings(language)['matched']}: " + ", ".join(f"“{v}”" for v in terms))
+            break
+    factors = reasons.get("factors") or reasons.get("risk_factors")
+    if not factors and isinstance(reasons.get("risk"), dict):
+        factors = reasons["risk"].get("factors")
+    if isinstance(factors, dict):
+        factors = [{"name": k, "weight": v} for k, v in factors.items()]
+    if isinstance(factors, list):
+        def weight(f: Any) -> float:
+            if not isinstance(f, dict):
+                return 0.0
+            value = f.get("contribution", f.get("weight", f.get("value", 0)))
+            return float(value) if isinstance(value, int | float) else 0.0
+
+        shown = [f for f in sorted(factors, key=weight, reverse=True) if not isinstance(f, dict) or weight(f) > 0]
+        for factor in shown[:3]:
+            if isinstance(factor, dict):
+                name = str(factor.get("label") or factor.get("name") or factor.get("factor") or "?")
+                lines.append(f"{factor_label(name, language)} {weight(factor):g}")
+            else:
+                lines.append(str(factor))
+    if not lines:
+        for key in ("risk", "sentiment"):
+            value = reasons.get(key)
+            if isinstance(value, dict) and isinstance(value.get("summary"), str):
+                lines.append(value["summary"])
     if not lines:
         lines = [f"{k}: {v}" for k, v in reasons.items() if isinstance(v, str | int | float)]
     seen: set[str] = set()
@@ -384,24 +401,43 @@ def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: dateti
 
 def _counts(session: Session, flt: _ScopeFilter, bounds: list[datetime]) -> list[tuple[int, int, int]]:
     """(pieces, negative, high risk) in each interval ``bounds[i] <= published_at < bounds[i+1]``,
-    counted by the database in one grouped scan of the ``published_at`` index range."""
+    counted by the database in one grouped scan of the ``published_at`` index range.
+
+    Each piece's classification is looked up per row through ``(article_id, is_current)`` as a
+    correlated subquery that returns one small code (1 = negative, +2 = high risk). A plain join
+    lets PostgreSQL's default cost settings pick a hash join over the whole classifications
+    table (measured: 0.75 s at 1M rows against 0.13-0.2 s for the per-row lookups of 14 days).
+    ``OFFSET 0`` keeps the subquery from being pulled up, so the lookup runs once per row.
+    """
     if len(bounds) < 2:
         return []
     bucket = case(*[(Article.published_at < b, i) for i, b in enumerate(bounds[1:])], else_=len(bounds) - 1)
-    stmt = (
+    flag = (
         select(
-            bucket.label("bucket"),
-            func.count().label("pieces"),
-            func.sum(case((Classification.sentiment == SentimentLabel.NEGATIVE, 1), else_=0)).label("negative"),
-            func.sum(case((Classification.risk_level.in_(HIGH_RISK), 1), else_=0)).label("high"),
+            case((Classification.sentiment == SentimentLabel.NEGATIVE, 1), else_=0)
+            + case((Classification.risk_level.in_(HIGH_RISK), 2), else_=0)
         )
-        .select_from(Article)
-        .outerjoin(Classification, and_(Classification.article_id == Article.id, Classification.is_current.is_(True)))
-        .where(Article.published_at >= bounds[0], Article.published_at < bounds[-1])
-        .group_by("bucket")
+        .where(Classification.article_id == Article.id, Classification.is_current.is_(True))
+        .limit(1)
+        .scalar_subquery()
     )
+    inner = (
+        flt.apply(
+            select(bucket.label("bucket"), flag.label("flag")).where(
+                Article.published_at >= bounds[0], Article.published_at < bounds[-1]
+            )
+        )
+        .offset(0)
+        .subquery()
+    )
+    stmt = select(
+        inner.c.bucket,
+        func.count().label("pieces"),
+        func.sum(case((inner.c.flag.in_((1, 3)), 1), else_=0)).label("negative"),
+        func.sum(case((inner.c.flag >= 2, 1), else_=0)).label("high"),
+    ).group_by(inner.c.bucket)
     out = [(0, 0, 0)] * (len(bounds) - 1)
-    for row in session.execute(flt.apply(stmt)):
+    for row in session.execute(stmt):
         if 0 <= row.bucket < len(out):
             out[row.bucket] = (int(row.pieces), int(row.negative or 0), int(row.high or 0))
     return out

@@ -92,7 +92,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "risk": "风险",
         "url": "链接",
         "extract": "摘要",
-        "matched": "命中",
+        "matched": "命中词",
         "no_change": "持平",
     },
     "vi": {
@@ -179,7 +179,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "risk": "Rủi ro",
         "url": "Đường dẫn",
         "extract": "Trích dẫn",
-        "matched": "Khớp",
+        "matched": "Từ khóa khớp",
         "no_change": "không đổi",
     },
     "en": {
@@ -270,6 +270,22 @@ STRINGS: dict[str, dict[str, str]] = {
         "no_change": "no change",
     },
 }
+
+
+# Risk factors the classifier reports (classify.engine), as a reader would name them.
+FACTOR_LABELS: dict[str, dict[str, str]] = {
+    "negative_sentiment": {"zh-CN": "负面情感", "vi": "sắc thái tiêu cực", "en": "negative sentiment"},
+    "sensitive_terms": {"zh-CN": "敏感词", "vi": "từ ngữ nhạy cảm", "en": "sensitive terms"},
+    "hostility_model": {"zh-CN": "敌意言论", "vi": "ngôn từ thù địch", "en": "hostile language"},
+    "names_organization": {"zh-CN": "指向本单位", "vi": "nêu tên đơn vị", "en": "names the organization"},
+    "source_reach": {"zh-CN": "媒体影响力", "vi": "tầm ảnh hưởng của nguồn", "en": "outlet reach"},
+    "spread_velocity": {"zh-CN": "传播速度", "vi": "tốc độ lan truyền", "en": "spread"},
+    "risk_model": {"zh-CN": "风险模型", "vi": "mô hình rủi ro", "en": "risk model"},
+}
+
+
+def factor_label(name: str, language: str) -> str:
+    return FACTOR_LABELS.get(name, {}).get(language, name)
 
 
 def strings(language: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ indexed reads). Exporters:
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,8 @@ def export_pdf(data: DigestData, path: Path, font_file: str = "") -> Path:
     from alerts.digest.chart import render_chart
     from alerts.digest.fonts import cjk_font_path
 
+    # fontTools logs every subsetting step at INFO; that is noise in a report command's output.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     t = strings(data.language)
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
