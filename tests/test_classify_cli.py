@@ -156,8 +156,11 @@ def test_evaluate_shipped_models_on_the_heldout_hand_set() -> None:
     assert 0 <= report["macro_f1"] <= 1
 
 
-def test_label_command_validates_and_stores(tmp_path: Path) -> None:
+def test_label_command_validates_and_stores(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy.orm import Session
+
+    # An absolute, per-test database URL: get_engine() caches engines by URL per process.
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'label.db'}")
 
     from models.db import get_engine
     from tests import factories
@@ -192,6 +195,7 @@ def test_train_without_data_uses_shared_sets_hand_set_and_staff_labels(tmp_path:
         picked = lines[:150] + lines[-150:]  # both labels (the files are grouped by label or split)
         (shared / name / f"{name}.jsonl").write_text("\n".join(picked) + "\n", encoding="utf-8")
     monkeypatch.setenv("PRESSWATCH_CLASSIFY__SHARED_DATA_DIR", str(shared))
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'train.db'}")  # per test: engines are cached
     with Session(get_engine()) as s, s.begin():
         art = factories.article(s, title="执行局召开会议", text="执行局召开执行工作推进会。")
         add_label(s, art.id, "sentiment", "neutral", author="王五")
