@@ -101,7 +101,7 @@ def find_story_by_headline(session: Session, post_match_text: str, lang: str, pu
 SHORT_POST_MAX_CHARS = 300
 # Every new story looks back at this many of the most recent single-post stories (newest first,
 # through ix_stories_last_seen_at): the cost per article stays flat however many stories exist.
-ABSORB_CANDIDATES = 200
+ABSORB_CANDIDATES = 50
 
 
 def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
