@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import typer
+from rich.markup import escape as esc  # crawled text is shown literally, never as rich markup
 
 alerts_app = typer.Typer(help="Alert rules, evaluation and the delivery outbox.", no_args_is_help=True)
 
@@ -50,9 +51,9 @@ def outbox(
             elif not why and row.status == "pending":
                 why = "waiting for its first attempt"
             table.add_row(
-                str(row.id), str(row.status), row.channel, row.recipient[:60], str(row.attempts),
+                str(row.id), str(row.status), row.channel, esc(row.recipient[:60]), str(row.attempts),
                 row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if row.status != "sent" else "",
-                row.subject[:50], why[:120],
+                esc(row.subject[:50]), esc(why[:120]),
             )
         console.print(table)
 
@@ -159,7 +160,7 @@ def test_cmd(
                 stories.add(item.story_id or f"a{item.article_id}")
             if decision.fire or show_all:
                 table.add_row("yes" if decision.fire else "no", str(item.article_id), item.risk_level, item.sentiment,
-                              item.source_key, item.title[:40], decision.reason[:100])
+                              esc(item.source_key), esc(item.title[:40]), esc(decision.reason[:100]))
         console.print(table)
         console.print(f"rule {rule}: would fire on {fired} of {len(items)} pieces classified in the last {since} "
                       f"({len(stories)} alerts, one per story); nothing was sent")
@@ -169,15 +170,13 @@ def test_cmd(
 def evaluate_cmd() -> None:
     """Evaluate newly classified pieces now (the service does this after each classify batch)."""
     from alerts.engine import evaluate_new
-    from alerts.rules import RulesError
-    from models.db import get_engine
-    from presswatch.cli import CliError, console
+    from models.db import get_engine, session_scope
+    from presswatch.cli import console
     from settings import get_settings
 
-    try:
-        stats = evaluate_new(get_engine(), get_settings())
-    except RulesError as exc:
-        raise CliError(str(exc)) from None
+    with session_scope(get_engine()) as session:
+        _load_rules_or_fail(session)
+    stats = evaluate_new(get_engine(), get_settings())
     console.print(f"alerts: {stats}")
 
 
@@ -281,7 +280,8 @@ def cases_list(
         for a in rows:
             late = a.deadline_at is not None and a.deadline_at < now and a.state in ("new", "acknowledged")
             deadline = a.deadline_at.strftime("%m-%d %H:%M") if a.deadline_at else ""
-            table.add_row(f"#{a.id}", str(a.state), str(a.severity), str(a.kind), a.title[:40], a.assignee or "",
+            table.add_row(f"#{a.id}", str(a.state), str(a.severity), str(a.kind), esc(a.title[:40]),
+                          esc(a.assignee or ""),
                           f"[red]{deadline} overdue[/]" if late else deadline,
                           str((a.reason or {}).get("article_count", "")))
         console.print(table)

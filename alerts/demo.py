@@ -76,7 +76,7 @@ def _seed_fixture(session: Session) -> None:
         ))
 
 
-def _excerpt(text: str, lines: int = 13) -> str:
+def _excerpt(text: str, lines: int = 18) -> str:
     kept = [line for line in text.splitlines() if line.strip()][:lines]
     return "\n".join("    " + line[:110] for line in kept)
 

@@ -16,6 +16,7 @@ the cursor may re-read a few rows after a crash. Surges and failing sources rais
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,9 +24,18 @@ from typing import Any
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
-from alerts.notify import notify
+from alerts.notify import notify, refresh_pending
 from alerts.plans import tightened_rules
-from alerts.rules import AlertItem, Decision, RuleSpec, active_rules, ensure_rules_loaded, load_items, would_alert
+from alerts.rules import (
+    AlertItem,
+    Decision,
+    RulesError,
+    RuleSpec,
+    active_rules,
+    ensure_rules_loaded,
+    load_items,
+    would_alert,
+)
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
@@ -41,6 +51,7 @@ CURSOR_OVERLAP = 50
 OVERLAP_AGE = timedelta(minutes=5)
 MAX_TITLE_CHARS = 500
 CLOSED_STATES = (CaseState.RESOLVED, CaseState.DISMISSED)
+_rules_errors_logged: set[str] = set()
 
 
 @dataclass
@@ -73,11 +84,35 @@ def add_event(session: Session, alert: Alert, action: str, *, actor: str = "syst
 
 
 def _classification_reasons(item: AlertItem) -> dict[str, Any]:
+    """The classifier's reasons, condensed for a message: level, score, terms, the weightiest factors."""
+    r = item.reasons or {}
     out: dict[str, Any] = {"risk": item.risk_level, "risk_score": f"{item.risk_score:.2f}", "sentiment": item.sentiment}
     if item.topics:
         out["topics"] = list(item.topics)
-    for key, value in (item.reasons or {}).items():
-        out[str(key)] = value
+    terms: list[str] = [str(t.get("term") if isinstance(t, Mapping) else t) for t in r.get("matched_terms") or []]
+    sentiment = r.get("sentiment")
+    if isinstance(sentiment, Mapping) and isinstance(sentiment.get("lexicon"), Mapping):
+        terms += [str(t.get("term")) for t in sentiment["lexicon"].get("terms") or [] if isinstance(t, Mapping)]
+    for topic in r.get("topics") or []:
+        if isinstance(topic, Mapping):
+            terms += [str(t) for t in topic.get("rule_terms") or []]
+    if terms:
+        out["matched_terms"] = list(dict.fromkeys(t for t in terms if t))[:10]
+    risk = r.get("risk")
+    factors = risk.get("factors") if isinstance(risk, Mapping) else r.get("factors")
+    if isinstance(factors, list):
+        weighty = sorted((f for f in factors if isinstance(f, Mapping) and float(f.get("contribution") or 0) > 0),
+                         key=lambda f: -float(f.get("contribution") or 0))
+        out["factors"] = [{"factor": str(f.get("factor")), "contribution": round(float(f["contribution"]), 2)}
+                          for f in weighty[:4]]
+    elif isinstance(factors, Mapping):
+        out["factors"] = dict(factors)
+    mentions = [str(m.get("query")) for m in r.get("mentions") or [] if isinstance(m, Mapping) and m.get("query")]
+    if mentions:
+        out["mentions"] = mentions
+    notes = [n for n in r.get("notes") or [] if n]
+    if notes:
+        out["notes"] = notes[:3]
     return out
 
 
@@ -145,6 +180,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
         _publish(alert, is_update=True)
         return alert
     alert.reason = reason
+    refresh_pending(session, alert, rule, now)
     add_event(session, alert, "updated",
               note=f"repost in {item.outlet_name or item.source_key}" if new_outlet else "another piece of the story",
               data={"article_id": item.article_id, "article_count": len(article_ids), "outlets": len(outlets)})
@@ -214,8 +250,15 @@ def evaluate_new(engine: Engine, settings: Settings, *, now: datetime | None = N
     """One evaluation pass in its own transaction: rules file synced, new classifications, surges."""
     from alerts.surge import detect_surges
 
+    try:
+        with session_scope(engine) as session:
+            ensure_rules_loaded(session, settings)
+    except RulesError as exc:
+        # A typo in the rules file must not stop alerting: keep the last good rules, say why (once).
+        if str(exc) not in _rules_errors_logged:
+            _rules_errors_logged.add(str(exc))
+            log.error("alert rules file not applied, the previous rules stay in force: %s", exc)
     with session_scope(engine) as session:
-        ensure_rules_loaded(session, settings)
         stats = evaluate_pending(session, settings, now=now)
         stats.raised += detect_surges(session, settings, now=now or utcnow()).raised
     if stats.raised or stats.updated or stats.escalated:

@@ -92,7 +92,9 @@ def notify(
     tz = str(opts.get("timezone") or "Asia/Shanghai")
     window = timedelta(minutes=float(opts.get("merge_window_minutes") or 0))
     limit = int(opts.get("rate_limit_per_hour") or 0)
+    rule_tz = tz
     for recipient in recipients if recipients is not None else rule.recipients:
+        tz = recipient.timezone or rule_tz
         not_before = (None if critical else quiet_until(now, str(opts.get("quiet_hours") or ""), tz)) or now
         hold_until: datetime | None = None
         if not critical:
@@ -160,3 +162,29 @@ def _add_to_batch(
         batch.body_html = rendered.html if recipient.channel == "email" else None
         batch.payload = payload
     return 1
+
+
+def refresh_pending(session: Session, alert: Alert, rule: RuleSpec, now: datetime) -> int:
+    """Re-render messages about ``alert`` that are still waiting (quiet hours, a merge window), so the
+    officer reads the latest spread when they go out. Messages that may be in flight are left alone."""
+    tz = str(rule.options.get("timezone") or "Asia/Shanghai")
+    waiting = session.scalars(
+        select(Delivery).where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.attempts == 0,
+            Delivery.next_attempt_at > now + timedelta(seconds=5),
+        )
+    ).all()
+    refreshed = 0
+    for delivery in waiting:
+        ids = list((delivery.payload or {}).get("alert_ids") or [])
+        if alert.id not in ids:
+            continue
+        alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)))
+        rendered = render_alerts(alerts, delivery.language, tz=tz)
+        delivery.subject = rendered.subject
+        delivery.body_text = rendered.text
+        if delivery.body_html is not None:
+            delivery.body_html = rendered.html
+        refreshed += 1
+    return refreshed

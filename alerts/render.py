@@ -50,6 +50,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "why_surge_hour": "近1小时负面报道{count}篇，往日同一时段平均{baseline}篇（监测词：{query}）",
         "why_surge_day": "近24小时负面报道{count}篇，此前14天日均{baseline}篇（监测词：{query}）",
         "why_source_failing": "信息源 {source} 连续{count}次抓取失败，上次成功：{since}；错误：{error}",
+        "reason_mentions": "点名", "reason_notes": "备注",
+        "factor_sensitive_terms": "敏感词", "factor_negative_sentiment": "负面情感",
+        "factor_names_organization": "点名本单位",
+        "factor_hostility_model": "敌意言论", "factor_source_reach": "媒体影响力", "factor_spread_velocity": "传播速度",
     },
     "vi": {
         "prefix": "Cảnh báo dư luận", "batch_subject": "{n} cảnh báo mới (mức cao nhất: {top})",
@@ -79,6 +83,10 @@ STRINGS: dict[str, dict[str, str]] = {
                          "(từ khóa: {query})",
         "why_source_failing": "Nguồn {source} lỗi {count} lần liên tiếp; lần thành công gần nhất: {since}; "
                               "lỗi: {error}",
+        "reason_mentions": "Nêu tên", "reason_notes": "Ghi chú",
+        "factor_sensitive_terms": "từ nhạy cảm", "factor_negative_sentiment": "sắc thái tiêu cực",
+        "factor_names_organization": "nêu tên cơ quan", "factor_hostility_model": "ngôn từ thù địch",
+        "factor_source_reach": "tầm ảnh hưởng nguồn", "factor_spread_velocity": "tốc độ lan truyền",
     },
     "en": {
         "prefix": "Press alert", "batch_subject": "{n} new alerts (highest: {top})",
@@ -106,6 +114,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "why_surge_day": "{count} negative pieces in the last 24 hours; previous 14 days: {baseline} a day "
                          "(watch query: {query})",
         "why_source_failing": "source {source} failed {count} times in a row; last success: {since}; error: {error}",
+        "reason_mentions": "names", "reason_notes": "notes",
+        "factor_sensitive_terms": "sensitive terms", "factor_negative_sentiment": "negative sentiment",
+        "factor_names_organization": "names the organization", "factor_hostility_model": "hostile language",
+        "factor_source_reach": "outlet reach", "factor_spread_velocity": "spread velocity",
     },
 }
 COLORS = {"low": "#888888", "medium": "#d08c00", "high": "#d9480f", "critical": "#c00000"}
@@ -149,7 +161,13 @@ def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
     classification = reason.get("classification") or {}
     if isinstance(classification, Mapping):
         for key, value in classification.items():
-            if isinstance(value, Mapping):
+            if key == "factors" and isinstance(value, list):
+                shown = ", ".join(
+                    f"{t.get('factor_' + str(f.get('factor')), inert(f.get('factor'), 40))} "
+                    f"{inert(f.get('contribution'), 8)}"
+                    for f in value[:6] if isinstance(f, Mapping)
+                )
+            elif isinstance(value, Mapping):
                 shown = ", ".join(f"{inert(k, 40)} {inert(v, 20)}" for k, v in list(value.items())[:6])
             elif isinstance(value, list | tuple):
                 shown = ", ".join(inert(v if not isinstance(v, Mapping) else _short(v), 60) for v in value[:8])
@@ -255,10 +273,8 @@ def render_alerts(alerts: Sequence[Any], language: str, *, escalated_ids: Sequen
     subject = subject_for(views, language, [str(a.severity) for a in alerts])
     t = strings(language)
     context = {"t": t, "alerts": views, "count": len(views), "batch": len(views) > 1, "lang": language,
-               "subject": subject}
+               "subject": subject, "note": inert(note, 500)}
     env = environment()
     text = env.get_template("alert.txt.j2").render(**context)
     html = env.get_template("alert.html.j2").render(**context)
-    if note:
-        text = f"{inert(note, 500)}\n\n{text}"
     return Rendered(subject=subject, text=text, html=html)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from sqlalchemy import select
@@ -57,13 +58,15 @@ class Recipient:
     address: str  # an email address, or the webhook URL for chat channels
     language: str = "zh-CN"
     channel: str = "email"
+    timezone: str = ""  # for quiet hours and times in the message; empty: the rule's time zone
 
     @property
     def key(self) -> str:
         return f"{self.channel}:{self.address}"
 
     def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "address": self.address, "language": self.language, "channel": self.channel}
+        return {"name": self.name, "address": self.address, "language": self.language, "channel": self.channel,
+                "timezone": self.timezone}
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class RuleSpec:
             Recipient(
                 name=str(r.get("name", "")), address=str(r["address"]),
                 language=str(r.get("language", "zh-CN")), channel=str(r.get("channel", "email")),
+                timezone=str(r.get("timezone", "")),
             )
             for r in row.recipients or []
         )
@@ -305,7 +309,13 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
     for n, r in enumerate(raw or []):
         if not isinstance(r, Mapping) or not r.get("address"):
             raise RulesError(f"{where}: recipients[{n}] needs at least an address")
-        _check_keys(f"{where}: recipients[{n}]", r, {"name", "address", "language", "channel", "channels"})
+        _check_keys(f"{where}: recipients[{n}]", r, {"name", "address", "language", "channel", "channels", "timezone"})
+        tz = str(r.get("timezone", ""))
+        if tz:
+            try:
+                ZoneInfo(tz)
+            except (ValueError, KeyError, ZoneInfoNotFoundError):
+                raise RulesError(f"{where}: recipients[{n}] timezone {tz!r} is not a known time zone") from None
         language = str(r.get("language", "zh-CN"))
         if language not in LANGUAGES:
             raise RulesError(f"{where}: recipients[{n}] language {language!r} not in {', '.join(LANGUAGES)}")
@@ -314,7 +324,7 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
             if channel not in CHANNELS:
                 raise RulesError(f"{where}: recipients[{n}] channel {channel!r} not in {', '.join(CHANNELS)}")
             out.append({"name": str(r.get("name", r["address"])), "address": str(r["address"]),
-                        "language": language, "channel": str(channel)})
+                        "language": language, "channel": str(channel), "timezone": tz})
     return out
 
 

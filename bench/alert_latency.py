@@ -140,7 +140,7 @@ def sentence_block(n: int, rng: random.Random) -> list[str]:
 
 def piece_text(n: int, rng: random.Random) -> str:
     def fill(template: str) -> str:
-        values = {k: rng.choice(v) for k, v in PLACEHOLDERS.items()}
+        values: dict[str, object] = {k: rng.choice(v) for k, v in PLACEHOLDERS.items()}
         values.update(name=rng.choice(NAMES), hour=rng.randint(6, 18), age=rng.randint(60, 90),
                       sec=rng.randint(10, 300), month=rng.randint(1, 12), n=rng.randint(3, 40),
                       money=rng.randint(2, 90) * 100)
@@ -200,11 +200,11 @@ def crawl_job() -> None:
         return
     with session_scope(get_engine()) as session:
         if STATE["classifier"] == "classify.service.classify_pending":
-            from classify.service import classify_pending  # type: ignore[import-not-found,unused-ignore]
+            from classify.service import classify_pending  # publishes ArticleClassified itself
 
-            events = classify_pending(session, settings)
-        else:
-            events = _stand_in_classify(session)
+            classify_pending(session, settings)
+            return
+        events = _stand_in_classify(session)
     for event in events:
         bus.publish(event)
 
@@ -242,7 +242,7 @@ def main() -> int:
     except ImportError:
         STATE["classifier"] = "keyword stand-in (classify.service not available yet)"
 
-    workdir = Path(tempfile.mkdtemp(prefix="pw-bench-latency-"))
+    workdir = Path(tempfile.mkdtemp(prefix="presswatch-alert-latency-"))
     (workdir / "alert_rules.yaml").write_text(RULES_YAML, encoding="utf-8")
     box = LocalMailbox().start()
     site = Site()

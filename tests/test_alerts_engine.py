@@ -181,8 +181,16 @@ def test_quiet_hours_delay_except_critical(session: Session) -> None:
     piece(session, title="儋州法院夜间紧急", story=factories.story(session), at=night, risk=RiskLevel.CRITICAL)
     evaluate_pending(session, SETTINGS, now=night)
     zh = {d.subject: d for d in deliveries(session) if d.language == "zh-CN"}
-    assert zh["【舆情预警·高】儋州法院夜间投诉"].next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    held = zh["【舆情预警·高】儋州法院夜间投诉"]
+    assert held.next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
     assert zh["【舆情预警·紧急】儋州法院夜间紧急"].next_attempt_at <= night + timedelta(seconds=5)
+    # A repost while the message waits: it goes out with the latest spread, still once.
+    story_id = session.scalars(select(Alert.story_id).where(Alert.title == "儋州法院夜间投诉")).one()
+    piece(session, title="儋州法院夜间投诉", story=session.get(Story, story_id), outlet="法制时报", at=night)
+    evaluate_pending(session, SETTINGS, now=night + timedelta(minutes=5))
+    session.refresh(held)
+    assert "法制时报" in held.body_text and "2 篇报道" in held.body_text
+    assert len([d for d in deliveries(session) if d.language == "zh-CN"]) == 2
 
 
 def test_surge_raises_its_own_alert_with_the_numbers(session: Session) -> None:
@@ -255,3 +263,20 @@ def test_risk_plan_opens_a_tighter_window_and_closes_itself(session: Session) ->
     piece(session, title=calm_title + "（后）", risk=RiskLevel.LOW, story=factories.story(session), at=after)
     assert evaluate_pending(session, SETTINGS, now=after).raised == 0
     assert refresh_states(session, after) == [] and plan.state == "closed"
+
+
+def test_quiet_hours_follow_the_recipients_time_zone(session: Session) -> None:
+    doc = {**RULES, "groups": {"dz": {"recipients": [
+        {"name": "王五", "address": "wangwu@dz-court.example.cn", "language": "zh-CN"},
+        {"name": "An", "address": "an@hy.example.vn", "language": "vi", "timezone": "Asia/Ho_Chi_Minh"},
+    ]}}}
+    load(session, doc, quiet_hours="23:00-07:00")
+    night = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai, 22:30 in Hà Nội
+    piece(session, title="儋州法院夜间投诉", story=factories.story(session), at=night)
+    evaluate_pending(session, SETTINGS, now=night)
+    by_lang = {d.language: d for d in deliveries(session)}
+    assert by_lang["zh-CN"].next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    assert by_lang["vi"].next_attempt_at == night
+    with pytest.raises(Exception, match="not a known time zone"):
+        parse_rules({"rules": [{"name": "x", "recipients": [{"address": "a@b.cn", "timezone": "Mars/Base"}]}]},
+                    SETTINGS)

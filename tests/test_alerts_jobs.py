@@ -71,3 +71,25 @@ def test_plan_cli(fresh_db_url: str) -> None:
     assert "那大镇强制腾退" in result.output and "planned" in result.output
     bad = runner.invoke(app, [*base, "alerts", "plan-add", "x", "--at", "tomorrow", "-k", "a"])
     assert bad.exit_code != 0
+
+
+def test_broken_rules_file_keeps_the_last_good_rules(fresh_db_url: str, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from alerts.engine import evaluate_new
+    from alerts.rules import active_rules
+    from models.db import make_engine, session_scope, upgrade
+    from settings import load_settings
+
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    rules = tmp_path / "alert_rules.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    settings = load_settings(environ={}, overrides={"db.url": fresh_db_url, "alerts.rules_file": str(rules)}).settings
+    evaluate_new(engine, settings)
+    rules.write_text(RULES.replace("min_risk: medium", "min_risk: severe"), encoding="utf-8")
+    with caplog.at_level("ERROR", logger="alerts.engine"):
+        evaluate_new(engine, settings)
+    assert "previous rules stay in force" in caplog.text and "severe" in caplog.text
+    with session_scope(engine) as session:
+        assert [r.conditions["min_risk"] for r in active_rules(session)] == ["medium"]
+    engine.dispose()

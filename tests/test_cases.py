@@ -83,7 +83,7 @@ def test_overdue_case_escalates_along_the_chain(session: Session) -> None:
     assert alert.deadline_at == late + timedelta(minutes=120)
     [mail] = session.scalars(select(Delivery).where(Delivery.id > before)).all()
     assert mail.recipient == "kezhang@dz-court.example.cn"
-    assert "已超过处置时限" in mail.body_text
+    assert "已超过处置时限" in mail.body_text and "已超过处置时限" in (mail.body_html or "")
     # Second level, in Vietnamese; then nobody is left.
     later = late + timedelta(minutes=121)
     assert cases.escalate_overdue(session, now=later).escalated == 1
