@@ -353,6 +353,10 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             flags.append("near_repost")
             p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
                                             "containment": round(match.containment, 3)}
+        elif p.fingerprint.size < dedupe.CONTAINMENT_MIN_SHINGLES:  # a short post: does it carry a headline?
+            story_id = dedupe.find_story_by_headline(session, p.match_text, p.lang, p.published_at)
+            if story_id is not None:
+                flags.append("headline_repost")
 
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
@@ -374,6 +378,10 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         story_id = stories.create_story(session, article_id=article_id, title=p.title, lang=p.lang,
                                         outlet_id=info.outlet_id, seen_at=p.published_at)
         session.connection().execute(sql["set_story"], {"b_article": article_id, "b_story": story_id})
+        if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:  # a full article: absorb earlier 转发 posts
+            headline = p.match_text.split("\n", 1)[0]
+            if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
+                stories.recount_story(session, story_id)
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)

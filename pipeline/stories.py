@@ -76,6 +76,25 @@ def add_to_story(session: Session, story_id: int, *, article_id: int, outlet_id:
     session.connection().execute(_ADD, params)
 
 
+def recount_story(session: Session, story_id: int) -> None:
+    """Recompute a story's counters and first publisher from its articles (after a merge)."""
+    rows = session.execute(
+        select(Article.id, Article.outlet_id, Article.title, Article.published_at, Article.fetched_at)
+        .where(Article.story_id == story_id)
+    ).all()
+    if not rows:
+        return
+    first = min(rows, key=lambda r: (r.published_at or r.fetched_at, r.id))
+    seen = [r.published_at or r.fetched_at for r in rows]
+    session.execute(
+        update(Story).where(Story.id == story_id).values(
+            article_count=len(rows), first_article_id=first.id, first_outlet_id=first.outlet_id,
+            first_seen_at=min(seen), last_seen_at=max(seen), outlet_count=count_outlets(session, story_id),
+            updated_at=utcnow(),
+        ).execution_options(synchronize_session=False)
+    )
+
+
 def count_outlets(session: Session, story_id: int) -> int:
     return int(session.scalar(select(_outlet_count_expr()).where(Story.id == story_id)) or 1)
 

@@ -152,3 +152,50 @@ def test_band_keys_are_stable_across_processes(rows: int) -> None:
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env=subprocess_env(PYTHONHASHSEED=str(seed))).stdout for seed in (1, 2)}
     assert len(outs) == 1 and rows == 2
+
+
+def test_short_posts_join_the_story_whose_headline_they_carry(session: Session, tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path)}).settings
+    title, body = _load()["zh_a_original"]
+    other_title, other_body = _load()["zh_z_other_enforcement"]
+    story = process_item(session, RawItem(url="https://jr.example.cn/1.html", source_key="jr", fetched_at=NOW,
+                                          title=title, text=body, published=NOW.isoformat()), settings, now=NOW)
+    other = process_item(session, RawItem(url="https://dc.example.cn/2.html", source_key="dc", fetched_at=NOW,
+                                          title=other_title, text=other_body, published=NOW.isoformat()),
+                         settings, now=NOW)
+    posts = {
+        "quote": "转发 今日儋州：那大镇居民称法院强制腾房现场发生冲突 一老人倒地受伤。法院回应正在核查。",
+        "paraphrase": ("【转发】#儋州强制腾房# 那大镇居民称法院强制腾房发生冲突，一老人倒地受伤！"
+                       "@儋州市人民法院 请给个说法。"),
+        "unrelated": "儋州法院今天召开党组会议，传达学习全省法院院长会议精神，部署年底各项工作。",
+    }
+    results = {
+        name: process_item(session, RawItem(url=f"https://weibo.example.cn/{name}", source_key="weibo",
+                                            fetched_at=NOW + timedelta(hours=1), text=text), settings,
+                           now=NOW + timedelta(hours=1))
+        for name, text in posts.items()
+    }
+    assert results["quote"].story_id == story.story_id and "headline_repost" in results["quote"].flags
+    assert results["paraphrase"].story_id == story.story_id
+    assert results["unrelated"].story_id not in (story.story_id, other.story_id)
+    assert results["unrelated"].is_new_story
+
+
+def test_posts_crawled_before_the_article_are_absorbed_into_its_story(session: Session, tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path)}).settings
+    title, body = _load()["zh_a_original"]
+    early = process_item(session, RawItem(
+        url="https://weibo.example.cn/early", source_key="weibo", fetched_at=NOW,
+        text="转发 今日儋州：那大镇居民称法院强制腾房现场发生冲突 一老人倒地受伤。#儋州强制腾房#",
+        published=(NOW - timedelta(minutes=30)).isoformat()), settings, now=NOW)
+    assert early.is_new_story
+    article = process_item(session, RawItem(url="https://jr.example.cn/1.html", source_key="jr",
+                                            fetched_at=NOW + timedelta(hours=1), title=title, text=body,
+                                            published=(NOW - timedelta(hours=1)).isoformat()),
+                           settings, now=NOW + timedelta(hours=1))
+    post = session.get(Article, early.article_id, populate_existing=True)
+    assert post is not None and post.story_id == article.story_id
+    assert session.get(Story, early.story_id, populate_existing=True) is None
+    story = session.get(Story, article.story_id, populate_existing=True)
+    assert story is not None and story.article_count == 2
+    assert story.first_article_id == article.article_id  # published an hour before the post
