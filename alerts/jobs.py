@@ -82,12 +82,10 @@ def deliver_job() -> None:
 
 
 def sla_job() -> None:
-    from alerts.cases import escalate_overdue
+    from alerts.cases import escalate_overdue, overdue_corrections
     from alerts.plans import refresh_states
     from models import utcnow
     from models.db import get_engine, session_scope
-
-    from alerts.cases import overdue_corrections
 
     with session_scope(get_engine()) as session:
         stats = escalate_overdue(session)
