@@ -105,7 +105,7 @@ def main() -> None:
     results = []
     # Chinese
     rj = zh_tokenizer()
-    rj_rate, _ = rate(lambda d: [rj.cut(t) for t in d], zh)
+    rj_rate, _ = rate(lambda d: [len(rj.cut(t)) for t in d], zh)
     import jieba
 
     jieba.setLogLevel(60)
@@ -114,7 +114,7 @@ def main() -> None:
     for word, freq, tag in _user_dict_entries():
         jt.add_word(word, freq, tag)
     jdocs = zh[: args.jieba_docs] if args.jieba_docs else zh
-    j_rate, _ = rate(lambda d: [list(jt.cut(t)) for t in d], jdocs)
+    j_rate, _ = rate(lambda d: [len(list(jt.cut(t))) for t in d], jdocs)
     import re
 
     han = re.compile("[\u4e00-\u9fff]")
@@ -130,14 +130,14 @@ def main() -> None:
     )
 
     # Vietnamese
-    syl_rate, _ = rate(lambda d: [syllables_vi(t) for t in d], vi)
-    tok_rate, _ = rate(lambda d: [tokens_vi(t) for t in d], vi)
+    syl_rate, _ = rate(lambda d: [len(syllables_vi(t)) for t in d], vi)
+    tok_rate, _ = rate(lambda d: [len(tokens_vi(t)) for t in d], vi)
     refs = [("syllables (used)", syl_rate), ("syllables + bigrams (used)", tok_rate)]
     if args.pyvi_docs:
         try:
             from pyvi import ViTokenizer
 
-            pv_rate, _ = rate(lambda d: [ViTokenizer.tokenize(t) for t in d], vi[: args.pyvi_docs])
+            pv_rate, _ = rate(lambda d: [len(ViTokenizer.tokenize(t)) for t in d], vi[: args.pyvi_docs])
             refs.append((f"pyvi word segmenter (reference, {min(args.pyvi_docs, len(vi))} texts)", pv_rate))
         except ImportError:
             refs.append(("pyvi not installed", 0.0))

@@ -147,11 +147,8 @@ def train_cmd(
     models: Path | None = typer.Option(None, "--models", help="Where to save the model(s)."),
 ) -> None:
     """Train a task's model from JSONL examples, or (no --data) retrain the defaults incl. staff labels."""
-    from rich.console import Console
-
     from settings import get_settings
 
-    console = Console()
     settings = get_settings()
     target = models or Path(settings.classify.models_dir or Path(settings.data_dir) / "models")
     if data is not None:
@@ -166,7 +163,7 @@ def train_cmd(
             model = train_from_file(task, data, target)
         except ValueError as exc:
             raise _cli_error(str(exc)) from None
-        console.print(
+        typer.echo(
             f"trained {task} on {model.meta['train_rows']} examples ({', '.join(model.classes)}) "
             f"in {model.meta['train_seconds']} s -> {target / (task + '.npz')}"
         )
@@ -187,13 +184,13 @@ def train_cmd(
     except FileNotFoundError as exc:
         raise _cli_error(str(exc)) from None
     for name, model in trained.items():
-        console.print(
+        typer.echo(
             f"trained {name} on {model.meta['train_rows']} examples ({'; '.join(model.meta['trained_on'])}) "
             f"in {model.meta['train_seconds']} s"
         )
-    console.print(f"saved to {target} ({len(labels)} stored staff labels used)")
+    typer.echo(f"saved to {target} ({len(labels)} stored staff labels used)")
     if not models and not settings.classify.models_dir:
-        console.print(f"use them with --set classify.models_dir={target} (or in presswatch.toml)")
+        typer.echo(f"use them with --set classify.models_dir={target} (or in presswatch.toml)")
 
 
 def evaluate_cmd(

@@ -7,6 +7,7 @@ first publisher and how fast it spread (articles per hour).
 
 from __future__ import annotations
 
+from rich.markup import escape
 from sqlalchemy import func, select
 
 from models import Article, Story
@@ -33,12 +34,12 @@ def run(ctx: DemoContext) -> None:
             return
         for s in spreads:
             ctx.console.print(
-                f"[bold]#{s.story_id} {s.title[:50]}[/]\n"
-                f"   转载 {s.reposts} 次 · {len(s.outlets) or 1} 家媒体 · 首发 {s.first_outlet or '-'} "
+                f"[bold]#{s.story_id} {escape(s.title[:60])}[/]\n"
+                f"   转载 {s.reposts} 次 · {len(s.outlets) or 1} 家媒体 · 首发 {escape(s.first_outlet or '-')} "
                 f"{s.first_seen_at:%m-%d %H:%M} UTC · 峰值 {s.peak_per_hour} 篇/小时 "
                 f"(reposts {s.reposts}, outlets {len(s.outlets) or 1}, peak {s.peak_per_hour}/h) "
                 f"{sparkline([n for _, n in s.per_hour][-24:])}\n"
-                f"   媒体 · báo · outlets: {', '.join(s.outlets) or '-'}",
+                f"   媒体 · báo · outlets: {escape(', '.join(s.outlets) or '-')}",
                 highlight=False,
             )
         ctx.state["pipeline_story_ids"] = [s.story_id for s in spreads]

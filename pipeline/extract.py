@@ -14,6 +14,7 @@ falls back to the generic extraction (and the result says so in ``notes``), neve
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,14 +51,20 @@ _SOURCE_VI = re.compile(r"Nguồn\s*[:：]\s*(?P<org>[^\n|]{2,120})", re.IGNOREC
 _AUTHOR_VI = re.compile(
     r"(?:Tác giả|Tác giả bài viết|Bài và ảnh|Bài, ảnh|PV)\s*[:：]\s*(?P<names>[^\n|]{2,80})", re.IGNORECASE
 )
-_SOURCE_LINE = re.compile(
-    r"[^\n]{0,80}(?:来\s*源\s*[:：]|通讯员|记者|作\s*者\s*[:：]|Nguồn\s*[:：]|Tác giả\s*[:：])[^\n]{0,120}",
-    re.IGNORECASE,
-)
+_SOURCE_KEY = re.compile(r"来\s*源\s*[:：]|通讯员|记者|作\s*者\s*[:：]|Nguồn\s*[:：]|Tác giả\s*[:：]", re.IGNORECASE)
+# Source lines and bylines sit under the headline or at the very start or end of the text; only
+# those lines are searched (searching a whole 200,000-character text costs more than extracting it).
+BYLINE_HEAD_LINES = 3
+BYLINE_TAIL_LINES = 5
 _TITLE_SPLIT = re.compile(r"\s*(?:[_|｜—–]|--|\s-\s)\s*")
 _ROLE_WORDS = {"通讯员", "记者", "编辑", "来源", "摄影", "实习生", "作者", "责任编辑", "发布", "时间", "本报", "本网"}
 # A Vietnamese article ends with its author's name on a line of its own ("Nguyễn Văn An").
 _VI_NAME_LINE = re.compile(r"^(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*\.?\s){1,4}[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*$")
+
+
+# trafilatura logs "discarding data" at WARNING for every page whose main text it finds too short
+# (social posts, notices); the pipeline reports what it dropped itself, with the reason.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 @dataclass
@@ -199,12 +206,24 @@ def _title(tree: Any) -> str:
     return heads[0] if heads else ""
 
 
+def byline_zone(text: str) -> str:
+    """The first and last few lines of ``text`` (each cut to 300 characters)."""
+    lines = [ln[:300] for ln in text.split("\n") if ln.strip()]
+    if len(lines) > BYLINE_HEAD_LINES + BYLINE_TAIL_LINES:
+        lines = lines[:BYLINE_HEAD_LINES] + lines[-BYLINE_TAIL_LINES:]
+    return "\n".join(lines)
+
+
 def find_bylines(text: str, into: Extracted) -> None:
-    """Fill source line, source organization, correspondents, reporters and authors from ``text``."""
+    """Fill source line, source organization, correspondents, reporters and authors from ``text``
+    (the caller passes the byline zone: info lines under the headline, start and end of the text)."""
     if into.source_line is None:
-        line = _SOURCE_LINE.search(text)
-        if line:
-            into.source_line = line.group(0).strip(" \t()（）[]【】")[:500]
+        key = _SOURCE_KEY.search(text)
+        if key:
+            start = text.rfind("\n", 0, key.start()) + 1
+            end = text.find("\n", key.end())
+            line = text[max(start, key.start() - 80): end if end >= 0 else len(text)]
+            into.source_line = line.strip(" \t()（）[]【】")[:500] or None
     if into.source_org is None:
         org = _SOURCE_CN.search(text) or _SOURCE_VI.search(text)
         if org:
@@ -280,7 +299,7 @@ def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any]
         out.published_raw = _labelled_date(page_text, out.title)
 
     byline_text = clean_text(_select_text(tree, selectors["byline"])) if selectors.get("byline") else ""
-    find_bylines("\n".join(filter(None, [byline_text, _info_lines(page_text, out.title), out.text])), out)
+    find_bylines("\n".join(filter(None, [byline_text, _info_lines(page_text, out.title), byline_zone(out.text)])), out)
     return out
 
 

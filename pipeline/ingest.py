@@ -2,7 +2,7 @@
 
 ``process_item`` handles one item inside the caller's session and returns what happened
 (``stored`` / ``updated`` / ``duplicate`` / ``dropped`` with a reason); it never commits.
-``ingest_items`` runs items one transaction each, publishes ``ArticleStored`` after each commit,
+``ingest_items`` runs items in short transactions, publishes ``ArticleStored`` after the commit,
 and counts every outcome: an item is never lost silently (a bug on one item is logged, counted as
 an error and the run goes on).
 
@@ -19,8 +19,10 @@ Idempotency, layer by layer (the database decides last):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -28,15 +30,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Source, utcnow
 from pipeline import dates, dedupe, fingerprint, normalize, stories
 from pipeline.decode import NotText, decode_body
-from pipeline.extract import BadSelector, Extracted, extract_html, find_bylines
+from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines
 from pipeline.snapshots import store_snapshot
-from pipeline.upsert import insert_ignore
 from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
 from presswatch.events import ArticleStored, EventBus
 from presswatch.items import RawItem
@@ -227,14 +228,14 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     title = normalize.clean_title(item.title or "") or ex.title
     text = normalize.clean_text(item.text) if item.text else ex.text
     if item.text and not ex.byline:
-        find_bylines(text, ex)
+        find_bylines(byline_zone(text), ex)
     if not text and item.html is None and item.body is None and not item.text and not title:
         raise Dropped("empty: no title, text or page")
     max_chars = settings.pipeline.max_text_chars
     if len(text) > max_chars:
         text = text[:max_chars]
         flags.append("text_truncated")
-    letters = sum(1 for ch in (title + text)[:2000] if ch.isalnum())
+    letters = sum(map(str.isalnum, (title + text)[:2000]))
     if letters < MIN_CONTENT_LETTERS:
         raise Dropped("empty: no article text (empty or navigation-only page)" if html else "empty: no text")
     if not text:
@@ -252,7 +253,8 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
         lang = declared
     if normalize.has_traditional(title + text[:2000]):
         flags.append("traditional_script")
-    match_text = normalize.match_form(title + "\n" + text)
+    body_match = normalize.match_form(text) if text else ""
+    match_text = normalize.match_form(title) + "\n" + body_match
 
     tz = item.timezone or info.timezone or DEFAULT_TZ_BY_LANG.get(lang) or settings.pipeline.default_timezone
     fetched_at = item.fetched_at if item.fetched_at.tzinfo else item.fetched_at.replace(tzinfo=now.tzinfo)
@@ -278,7 +280,7 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
         extra["source_org"] = ex.source_org
     byline = ex.byline or (normalize.clean_title(item.author) if item.author else None)
 
-    body_for_hash = normalize.match_form(text) if text else normalize.match_form(title)
+    body_for_hash = body_match or normalize.match_form(title)
     fp = fingerprint.fingerprint(body_for_hash, lang)
     bands = fp.band_keys() if fp.size >= dedupe.MIN_SHINGLES_FOR_LSH else []
     snap, snap_type, snap_enc = _item_snapshot(item)
@@ -304,12 +306,28 @@ def process_item(session: Session, item: RawItem, settings: Settings, *, lookup:
     return store_prepared(session, prepared, settings, info)
 
 
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """Statements built once per dialect: SQLAlchemy then reuses their compiled form (building and
+    compiling a 22-column INSERT per article cost more than running it)."""
+    from pipeline.upsert import insert_for_dialect
+
+    return {
+        "by_url": select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
+        .where(Article.url_hash == bindparam("h")),
+        "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
+        .where(Article.content_hash == bindparam("c")).order_by(Article.id).limit(5),
+        "insert": insert_for_dialect(dialect, Article).on_conflict_do_nothing(index_elements=["url_hash"])
+        .returning(Article.id),
+        "set_story": update(Article).where(Article.id == bindparam("b_article")).values(story_id=bindparam("b_story"))
+        .execution_options(synchronize_session=False),
+    }
+
+
 def store_prepared(session: Session, p: Prepared, settings: Settings, info: SourceInfo) -> ProcessResult:
     """Dedupe and store a prepared item (the database part of the pipeline)."""
-    existing = session.execute(
-        select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
-        .where(Article.url_hash == p.url_hash)
-    ).first()
+    sql = _statements(session.get_bind().dialect.name)
+    existing = session.connection().execute(sql["by_url"], {"h": p.url_hash}).first()
     if existing is not None:
         if existing.content_hash == p.content_hash:
             return ProcessResult(DUPLICATE, p.url, reason="same_url: already stored with the same content",
@@ -318,10 +336,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
 
     flags = list(p.flags)
     story_id: int | None = None
-    same = session.execute(
-        select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
-        .where(Article.content_hash == p.content_hash).order_by(Article.id).limit(5)
-    ).all()
+    same = session.connection().execute(sql["by_content"], {"c": p.content_hash}).all()
     for row in same:
         # Same outlet: by id when both are known, by host otherwise (imports of unregistered sources).
         if (row.outlet_id == info.outlet_id if row.outlet_id is not None and info.outlet_id is not None
@@ -338,20 +353,22 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             flags.append("near_repost")
             p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
                                             "containment": round(match.containment, 3)}
+        elif p.fingerprint.size < dedupe.CONTAINMENT_MIN_SHINGLES:  # a short post: does it carry a headline?
+            story_id = dedupe.find_story_by_headline(session, p.match_text, p.lang, p.published_at)
+            if story_id is not None:
+                flags.append("headline_repost")
 
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
-    inserted = session.execute(
-        insert_ignore(session, Article, ["url_hash"]).values(
-            source_id=info.source_id, outlet_id=info.outlet_id, story_id=story_id, url=p.url,
-            canonical_url=p.canonical_url, url_hash=p.url_hash, title=p.title, text=p.text,
-            match_text=p.match_text, lang=p.lang, byline=p.byline, source_line=p.source_line,
-            published_at=p.published_at, published_at_missing=p.published_at_missing, fetched_at=p.fetched_at,
-            stored_at=now, snapshot_id=snapshot_id, content_hash=p.content_hash, fingerprint=p.fingerprint.to_bytes(),
-            metrics=p.metrics, flags=flags, extra=p.extra,
-        ).returning(Article.id)
-    ).scalar_one_or_none()
+    inserted = session.connection().execute(sql["insert"], {
+        "source_id": info.source_id, "outlet_id": info.outlet_id, "story_id": story_id, "url": p.url,
+        "canonical_url": p.canonical_url, "url_hash": p.url_hash, "title": p.title, "text": p.text,
+        "match_text": p.match_text, "lang": p.lang, "byline": p.byline, "source_line": p.source_line,
+        "published_at": p.published_at, "published_at_missing": p.published_at_missing, "fetched_at": p.fetched_at,
+        "stored_at": now, "snapshot_id": snapshot_id, "content_hash": p.content_hash,
+        "fingerprint": p.fingerprint.to_bytes(), "metrics": p.metrics, "flags": flags, "extra": p.extra,
+    }).scalar_one_or_none()
     if inserted is None:
         return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
     article_id = int(inserted)
@@ -360,8 +377,11 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     if story_id is None:
         story_id = stories.create_story(session, article_id=article_id, title=p.title, lang=p.lang,
                                         outlet_id=info.outlet_id, seen_at=p.published_at)
-        session.execute(update(Article).where(Article.id == article_id).values(story_id=story_id)
-                        .execution_options(synchronize_session=False))
+        session.connection().execute(sql["set_story"], {"b_article": article_id, "b_story": story_id})
+        if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:  # a full article: absorb earlier 转发 posts
+            headline = p.match_text.split("\n", 1)[0]
+            if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
+                stories.recount_story(session, story_id)
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
@@ -388,30 +408,62 @@ def _update(session: Session, existing: Any, p: Prepared, settings: Settings) ->
                          story_id=existing.story_id, flags=flags)
 
 
+# Items per transaction. A commit costs about as much as storing one article on SQLite (WAL); 50
+# items keep a transaction well under a second, so another worker never waits long for the lock.
+BATCH_SIZE = 50
+
+
 def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings, bus: EventBus | None = None,
-                 now: datetime | None = None) -> IngestStats:
-    """Store ``items`` (one transaction each), publish ``ArticleStored`` after each commit, count outcomes."""
-    from models.db import session_factory
+                 now: datetime | None = None, batch_size: int = BATCH_SIZE) -> IngestStats:
+    """Store ``items``, publish ``ArticleStored`` for each after its commit, count every outcome.
+
+    Items go in batches of ``batch_size`` per transaction. When a batch fails (a bug on one item,
+    a lock timeout), it is rolled back and its items are redone one transaction each, so a bad item
+    costs only itself: it is counted as an error with its message, the others are stored.
+    """
     from presswatch.events import bus as default_bus
 
     bus = bus or default_bus
     stats = IngestStats()
     lookup = SourceLookup()
-    factory = session_factory(engine)
     started = time.monotonic()
+    batch: list[RawItem] = []
     for item in items:
-        try:
-            with factory.begin() as session:
-                result = process_item(session, item, settings, lookup=lookup, now=now)
-        except Exception as exc:  # one bad item must not stop the run; it is counted and logged
-            log.exception("pipeline failed on %s", getattr(item, "url", "?"))
-            stats.add_error(getattr(item, "url", "?"), f"{type(exc).__name__}: {exc}"[:300])
-            continue
+        batch.append(item)
+        if len(batch) >= max(1, batch_size):
+            _run_batch(batch, engine, settings, lookup, stats, bus, now)
+            batch = []
+    if batch:
+        _run_batch(batch, engine, settings, lookup, stats, bus, now)
+    stats.elapsed_seconds = time.monotonic() - started
+    return stats
+
+
+def _run_batch(batch: list[RawItem], engine: Engine, settings: Settings, lookup: SourceLookup, stats: IngestStats,
+               bus: EventBus, now: datetime | None) -> None:
+    from models.db import session_factory
+
+    factory = session_factory(engine)
+    results: list[ProcessResult] = []
+    try:
+        with factory.begin() as session:
+            for item in batch:
+                results.append(process_item(session, item, settings, lookup=lookup, now=now))
+    except Exception:
+        if len(batch) > 1:
+            log.warning("a batch of %d items failed; redoing them one by one", len(batch))
+            for item in batch:
+                _run_batch([item], engine, settings, lookup, stats, bus, now)
+            return
+        item = batch[0]
+        log.exception("pipeline failed on %s", getattr(item, "url", "?"))
+        exc = sys.exc_info()[1]
+        stats.add_error(getattr(item, "url", "?"), f"{type(exc).__name__}: {exc}"[:300])
+        return
+    for result in results:
         stats.add(result)
         if result.outcome == DROPPED:
             log.info("dropped %s: %s", result.url, result.reason)
         event = result.event
         if event is not None:
             bus.publish(event)
-    stats.elapsed_seconds = time.monotonic() - started
-    return stats

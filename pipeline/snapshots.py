@@ -9,6 +9,7 @@ renamed, so a crash never leaves half a file under the final name). ``purge_snap
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -16,12 +17,13 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from models import Snapshot, utcnow
-from pipeline.upsert import insert_ignore
+from pipeline.upsert import insert_for_dialect
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,6 @@ def store_snapshot(session: Session, body: bytes, *, settings: Settings, content
                    encoding: str | None = None) -> int:
     """Store ``body`` once; return the snapshot id (an existing one when the bytes were seen before)."""
     sha = hashlib.sha256(body).hexdigest()
-    existing = session.scalar(select(Snapshot.id).where(Snapshot.sha256 == sha))
-    if existing is not None:
-        return existing
     packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
     data: bytes | None = packed
     path: str | None = None
@@ -54,15 +53,22 @@ def store_snapshot(session: Session, body: bytes, *, settings: Settings, content
             tmp.write_bytes(packed)
             os.replace(tmp, target)
         data, path = None, str(target)
-    session.execute(
-        insert_ignore(session, Snapshot, ["sha256"]).values(
-            sha256=sha, content_type=(content_type or "")[:100] or None, encoding=(encoding or "")[:40] or None,
-            size_bytes=len(body), compression="gzip", data=data, path=path, created_at=utcnow(),
-        )
-    )
-    snap_id = session.scalar(select(Snapshot.id).where(Snapshot.sha256 == sha))
-    assert snap_id is not None  # inserted above or by a concurrent worker
-    return snap_id
+    snap_id = session.connection().execute(_insert_snapshot(session.get_bind().dialect.name), {
+        "sha256": sha, "content_type": (content_type or "")[:100] or None, "encoding": (encoding or "")[:40] or None,
+        "size_bytes": len(body), "compression": "gzip", "data": data, "path": path, "created_at": utcnow(),
+    }).scalar_one_or_none()
+    if snap_id is None:  # the same bytes were stored before (or by a concurrent worker just now)
+        snap_id = session.connection().execute(_SELECT_BY_SHA, {"sha": sha}).scalar_one()
+    return int(snap_id)
+
+
+_SELECT_BY_SHA = select(Snapshot.id).where(Snapshot.sha256 == bindparam("sha"))
+
+
+@functools.cache
+def _insert_snapshot(dialect: str) -> Any:
+    stmt = insert_for_dialect(dialect, Snapshot).on_conflict_do_nothing(index_elements=["sha256"])
+    return stmt.returning(Snapshot.id)
 
 
 def load_snapshot(session: Session, snapshot_id: int) -> bytes | None:

@@ -8,55 +8,95 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Article, Outlet, Story, utcnow
+from models import Article, Outlet, Story, UTCDateTime, utcnow
 
 
 def create_story(session: Session, *, article_id: int, title: str, lang: str, outlet_id: int | None,
                  seen_at: datetime) -> int:
-    story = Story(title=title[:2000] or "(untitled)", lang=lang, first_article_id=article_id,
-                  first_outlet_id=outlet_id, first_seen_at=seen_at, last_seen_at=seen_at,
-                  article_count=1, outlet_count=1)
-    session.add(story)
-    session.flush()
-    return story.id
+    now = utcnow()
+    story_id = session.connection().execute(_INSERT_STORY, {
+        "title": title[:2000] or "(untitled)", "lang": lang, "first_article_id": article_id,
+        "first_outlet_id": outlet_id, "first_seen_at": seen_at, "last_seen_at": seen_at,
+        "article_count": 1, "outlet_count": 1, "created_at": now, "updated_at": now,
+    }).scalar_one()
+    return int(story_id)
+
+
+_INSERT_STORY = insert(Story).returning(Story.id)
+
+
+def _outlet_count_expr() -> Any:
+    """Distinct outlets carrying the story; articles of unknown outlet count as one more."""
+    distinct = (
+        select(func.count(func.distinct(Article.outlet_id)))
+        .where(Article.story_id == Story.id).correlate(Story).scalar_subquery()
+    )
+    unknown = (
+        select(func.count()).where(Article.story_id == Story.id, Article.outlet_id.is_(None))
+        .correlate(Story).scalar_subquery()
+    )
+    return distinct + case((unknown > 0, 1), else_=0)
+
+
+def _add_statement() -> Any:
+    seen = bindparam("seen", type_=UTCDateTime())
+    earlier = seen < Story.first_seen_at
+    return (
+        update(Story)
+        .where(Story.id == bindparam("b_story"))
+        .values(
+            article_count=Story.article_count + 1,
+            last_seen_at=case((seen > Story.last_seen_at, seen), else_=Story.last_seen_at),
+            # A repost crawled first but published later must not stay the first publisher.
+            first_article_id=case((earlier, bindparam("b_article")), else_=Story.first_article_id),
+            first_outlet_id=case((earlier, bindparam("b_outlet", type_=Integer())), else_=Story.first_outlet_id),
+            title=case((earlier, bindparam("b_title")), else_=Story.title),
+            first_seen_at=case((earlier, seen), else_=Story.first_seen_at),
+            outlet_count=_outlet_count_expr(),
+            updated_at=bindparam("b_now", type_=UTCDateTime()),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_ADD = _add_statement()
 
 
 def add_to_story(session: Session, story_id: int, *, article_id: int, outlet_id: int | None,
                  seen_at: datetime, title: str) -> None:
-    """Count one more article in the story (atomic SQL increments: workers may add at once)."""
+    """Count one more article (already stored with ``story_id``) in the story: one UPDATE, atomic
+    on both backends, so workers adding reposts of the same story at once never lose a count."""
+    params = {"b_story": story_id, "seen": seen_at, "b_article": article_id, "b_outlet": outlet_id,
+              "b_title": title[:2000] or "(untitled)", "b_now": utcnow()}
+    session.connection().execute(_ADD, params)
+
+
+def recount_story(session: Session, story_id: int) -> None:
+    """Recompute a story's counters and first publisher from its articles (after a merge)."""
+    rows = session.execute(
+        select(Article.id, Article.outlet_id, Article.title, Article.published_at, Article.fetched_at)
+        .where(Article.story_id == story_id)
+    ).all()
+    if not rows:
+        return
+    first = min(rows, key=lambda r: (r.published_at or r.fetched_at, r.id))
+    seen = [r.published_at or r.fetched_at for r in rows]
     session.execute(
         update(Story).where(Story.id == story_id).values(
-            article_count=Story.article_count + 1, updated_at=utcnow(),
+            article_count=len(rows), first_article_id=first.id, first_outlet_id=first.outlet_id,
+            first_seen_at=min(seen), last_seen_at=max(seen), outlet_count=count_outlets(session, story_id),
+            updated_at=utcnow(),
         ).execution_options(synchronize_session=False)
     )
-    story = session.get(Story, story_id, populate_existing=True)
-    if story is None:
-        return
-    if seen_at > story.last_seen_at:
-        story.last_seen_at = seen_at
-    # A repost crawled first but published later must not become the first publisher.
-    if seen_at < story.first_seen_at:
-        story.first_seen_at = seen_at
-        story.first_article_id = article_id
-        story.first_outlet_id = outlet_id
-        story.title = title[:2000] or story.title
-    story.outlet_count = count_outlets(session, story_id)
-    session.flush()
 
 
 def count_outlets(session: Session, story_id: int) -> int:
-    """Distinct outlets carrying the story; articles of unknown outlet count as one more."""
-    distinct = session.scalar(
-        select(func.count(func.distinct(Article.outlet_id))).where(Article.story_id == story_id)
-    ) or 0
-    unknown = session.scalar(
-        select(func.count()).where(Article.story_id == story_id, Article.outlet_id.is_(None))
-    ) or 0
-    return max(1, distinct + (1 if unknown else 0))
+    return int(session.scalar(select(_outlet_count_expr()).where(Story.id == story_id)) or 1)
 
 
 @dataclass

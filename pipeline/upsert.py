@@ -13,7 +13,11 @@ from sqlalchemy.orm import Session
 
 
 def dialect_insert(session: Session, model: Any) -> Any:
-    name = session.get_bind().dialect.name
+    return insert_for_dialect(session.get_bind().dialect.name, model)
+
+
+def insert_for_dialect(name: str, model: Any) -> Any:
+    """The dialect's own INSERT construct (it has ``on_conflict_do_nothing`` / ``_do_update``)."""
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

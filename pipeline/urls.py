@@ -38,8 +38,8 @@ def canonical_url(url: str, host_map: Mapping[str, str] | None = None) -> str:
 
     ``host_map`` maps variant hosts to the canonical one (e.g. ``{"m.example.cn": "www.example.cn"}``),
     as a source declares in ``extra["host_map"]`` when its mobile and desktop pages are the same article.
-    The scheme is kept (an http and an https page are the same article on nearly every site, so it is
-    normalised to https), the path's case is kept (paths are case-sensitive on most servers).
+    The scheme is kept (the crawl stage's pre-fetch check hashes the same form), and so is the
+    path's case (paths are case-sensitive on most servers).
     """
     raw = (url or "").strip()
     try:
@@ -59,8 +59,6 @@ def canonical_url(url: str, host_map: Mapping[str, str] | None = None) -> str:
     netloc = host
     if port is not None and port != DEFAULT_PORTS.get(scheme):
         netloc = f"{host}:{port}"
-    if port is None or port == DEFAULT_PORTS.get(scheme):
-        scheme = "https"
     path = _MULTI_SLASH.sub("/", parts.path or "/")
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     query.sort()

@@ -51,6 +51,26 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models")
+
+
+def _configure_logging(verbose: int) -> None:
+    """Our own log lines at INFO when not on a terminal (they are the progress display there) or
+    with -v; libraries (alembic, scrapy, trafilatura, aiosmtpd ...) stay at WARNING unless -vv."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose >= 2 else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if verbose >= 2:
+        own_level = logging.DEBUG
+    elif verbose or not sys.stderr.isatty():
+        own_level = logging.INFO
+    else:
+        own_level = logging.WARNING
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own_level)
+
+
 @app.callback()
 def _main(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default ./presswatch.toml)."),
@@ -61,10 +81,7 @@ def _main(
     if version:
         console.print(f"presswatch {__version__}")
         raise typer.Exit()
-    level = logging.WARNING - 10 * min(verbose, 2)
-    if not sys.stderr.isatty():
-        level = min(level, logging.INFO)  # not on a terminal: log lines are the progress display
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(verbose)
     settings_mod.configure(config, _parse_overrides(set_))
     settings_mod.get_loaded_settings()  # fail early, with the key named, on bad config
 
@@ -172,4 +189,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run through the importable module, not this __main__ copy: stage commands raise
+    # presswatch.cli.CliError, which must be the class main() catches.
+    from presswatch.cli import main as _main_entry
+
+    _main_entry()

@@ -50,6 +50,30 @@ def _fill(template: str, **values: str) -> str:
     return template
 
 
+def cp1258(text: str) -> bytes:
+    """Encode Vietnamese as Windows-1258 sites do: precomposed base letters, combining tone marks."""
+    out = bytearray()
+    for ch in unicodedata.normalize("NFC", text):
+        try:
+            out += ch.encode("cp1258")
+            continue
+        except UnicodeEncodeError:
+            pass
+        base, *marks = unicodedata.normalize("NFD", ch)
+        for mark in marks:  # the letter cp1258 has precomposed (ê, ơ, ư, â, ă), then the tone mark
+            try:
+                head = unicodedata.normalize("NFC", base + mark).encode("cp1258")
+            except UnicodeEncodeError:
+                continue
+            base, marks = "", [m for m in marks if m != mark]
+            out += head
+            break
+        out += base.encode("cp1258")
+        for mark in marks:
+            out += mark.encode("cp1258")
+    return bytes(out)
+
+
 def fixture_site(req: Request) -> Reply:
     parts = urlsplit(req.path)
     path, base = parts.path, req.base_url
@@ -115,6 +139,12 @@ def fixture_site(req: Request) -> Reply:
         return Reply(200, _file("malformed.rss", base).encode(), {"Content-Type": "application/rss+xml"})
     if path == "/bomb/entities.rss":
         return Reply(200, _file("bomb.rss", base).encode(), {"Content-Type": "application/rss+xml"})
+    if path == "/rdf.xml":  # RSS 1.0 (RDF)
+        return Reply(200, _file("rss10.rdf", base).encode(), {"Content-Type": "application/rdf+xml"})
+    if path == "/big5/feed.rss":  # Traditional Chinese, Big5, declared correctly in the XML declaration
+        return Reply(200, _file("big5.rss", base).encode("big5"), {"Content-Type": "application/rss+xml"})
+    if path == "/vn1258/feed.rss":  # Windows-1258: base letters plus combining tone marks
+        return Reply(200, cp1258(_file("cp1258.rss", base)), {"Content-Type": "text/xml; charset=windows-1258"})
     if path == "/wrong/feed.rss":  # says utf-8 in its XML declaration, is GBK
         return Reply(200, _file("wrong_encoding.rss", base).encode("gbk"), {"Content-Type": "application/rss+xml"})
     return Reply(404, b"not found", {"Content-Type": "text/plain"})
@@ -154,6 +184,9 @@ def fixture_registry(base: str) -> dict:  # type: ignore[type-arg]
             feed("malformed", "/bad/malformed.rss"),
             feed("entity-bomb", "/bomb/entities.rss"),
             feed("wrong-encoding", "/wrong/feed.rss", fetch_articles=False),
+            feed("rss10", "/rdf.xml", fetch_articles=False),
+            feed("big5", "/big5/feed.rss", fetch_articles=False),
+            feed("cp1258", "/vn1258/feed.rss", language="vi", fetch_articles=False),
             feed("robots-blocked", "/blocked/feed.xml", fetch_articles=False),
             feed("robots-ignored", "/blocked/feed.xml", fetch_articles=False, obey_robots_txt=False),
         ],

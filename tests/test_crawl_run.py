@@ -229,6 +229,17 @@ def test_feed_with_wrong_declared_encoding(first: Run) -> None:
     assert item.title == "儋州法院执行局开展集中清理积案行动" and "一百余件" in (item.text or "")
 
 
+def test_rss10_big5_and_windows_1258_feeds(first: Run) -> None:
+    (rdf,) = first.of("rss10")
+    assert rdf.title == "县司法局开展法律援助进乡村活动" and rdf.author == "李四"
+    assert rdf.published == "2026-11-20T10:00:00+08:00"
+    (big5,) = first.of("big5")
+    assert big5.title == "法院執行處查扣被執行人財產" and "車輛兩部" in (big5.text or "")
+    (vi,) = first.of("cp1258")
+    assert vi.title == "Cưỡng chế thi hành án dân sự ở Hưng Yên"
+    assert unicodedata.is_normalized("NFC", vi.text or "") and "kê biên tài sản" in (vi.text or "")
+
+
 def test_robots_can_be_switched_off_per_source(first: Run) -> None:
     assert first.reports["robots-ignored"].status == "ok" and len(first.of("robots-ignored")) == 3
 
@@ -236,9 +247,9 @@ def test_robots_can_be_switched_off_per_source(first: Run) -> None:
 def test_one_crawl_run_row_per_source(world: World, first: Run) -> None:
     with session_scope(world.engine) as session:
         runs = session.scalars(select(CrawlRun)).all()
-        assert len(runs) >= len(first.reports) == 16
+        assert len(runs) >= len(first.reports) == 19
     finished = [e for e in first.events if isinstance(e, CrawlFinished)]
-    assert len(finished) == 16 and not [e for e in first.events if isinstance(e, SourceFailing)]
+    assert len(finished) == 19 and not [e for e in first.events if isinstance(e, SourceFailing)]
 
 
 def test_second_run_304_incremental_and_source_failing(world: World, first: Run) -> None:

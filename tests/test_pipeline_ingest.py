@@ -266,3 +266,20 @@ def test_published_dates_in_the_last_day_are_not_future(session: Session, tmp_pa
     art = session.get(Article, r.article_id)
     assert art is not None and abs(art.published_at - (fetched - timedelta(hours=3))) < timedelta(seconds=5)
     assert not art.flags or "future_published_at" not in art.flags
+
+
+def test_a_failing_item_costs_only_itself(engine: Engine, tmp_path: Path) -> None:
+    """A crawler bug (metrics that are not JSON) fails its own insert; the batch is redone item by item."""
+    tag = uuid.uuid4().hex
+    good = [_item(f"https://b.example.cn/{tag}/{n}.html", title=f"儋州法院执行快讯第{n}期",
+                  text=f"儋州法院执行局第{n}期执行快讯：本周执结案件{n + 30}件，执行到位金额{n + 100}万元。{tag}")
+            for n in range(3)]
+    bad = _item(f"https://b.example.cn/{tag}/bad.html", title="坏数据", metrics={"reposts": {1, 2}},
+                text="这一条的转发数是集合而不是数字，存储时会失败，但不能连累同一批的其他文章。")
+    try:
+        stats = ingest_items([good[0], bad, good[1], good[2]], engine=engine, settings=_settings(tmp_path),
+                             bus=EventBus(), batch_size=10)
+        assert (stats.stored, stats.errors) == (3, 1)
+        assert stats.problems[0][0].endswith("/bad.html") and stats.problems[0][1].startswith("error: ")
+    finally:
+        _cleanup(engine, tag)

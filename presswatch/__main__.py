@@ -1,0 +1,5 @@
+"""``python -m presswatch`` is the ``presswatch`` command."""
+
+from presswatch.cli import main
+
+main()
