@@ -79,3 +79,13 @@ def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "service stopped" in err
+
+
+def test_default_database_follows_the_working_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The relative default URL means ./var of where the command runs; engines must not leak between folders."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    for folder in (first, second):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert (folder / "var" / "presswatch.db").is_file()
