@@ -45,7 +45,9 @@ class Hit:
 
 
 def _norm(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    from classify.query import normalize_vi_tones
+
+    return normalize_vi_tones(unicodedata.normalize("NFKC", text).lower())
 
 
 def _alternation(terms: list[str], words: bool) -> re.Pattern[str] | None:

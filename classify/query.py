@@ -24,7 +24,8 @@ Matching rules, chosen for Chinese and Vietnamese:
 - Diacritics: a term typed without any diacritic (``cuong che``) also matches text with them
   (``cưỡng chế``), because people type Vietnamese without marks in a hurry; a term typed with
   diacritics matches only that spelling (``Hưng Yên`` does not match ``hung yen``), since the marks
-  distinguish words (``án`` judgment vs ``an`` safe).
+  distinguish words (``án`` judgment vs ``an`` safe). Both tone placements of oa / oe / uy match
+  (``hoà`` = ``hòa``, ``thuỷ`` = ``thủy``).
 - ``lang:zh`` matches ``zh``, ``zh-CN``, ``zh-Hant``...; ``source:`` matches the source key or name.
 
 ``NEAR/n`` counts words: Latin words by spaces, Chinese by the classifier's segmenter (jieba with
@@ -88,9 +89,25 @@ def _build_strip_table() -> dict[int, str]:
 _STRIP_TABLE = _build_strip_table()
 
 
+# Vietnamese has two tone-placement conventions for the open syllables oa, oe, uy: "hòa / hoà",
+# "thủy / thuỷ", "khỏe / khoẻ". Both sides are brought to the tone-on-first-vowel form; the
+# rewrite swaps two characters for two, so offsets stay valid.
+_TONE_SWAP = {
+    f"{v}{toned}": f"{unicodedata.normalize('NFC', v + mark)}{base}"
+    for v, base, toned_list in (("o", "a", "àáảãạ"), ("o", "e", "èéẻẽẹ"), ("u", "y", "ỳýỷỹỵ"))
+    for toned, mark in zip(toned_list, ("\u0300", "\u0301", "\u0309", "\u0303", "\u0323"), strict=True)
+}
+_TONE_RE = re.compile("(?:" + "|".join(_TONE_SWAP) + ")(?![^\\W\\d_])")
+
+
+def normalize_vi_tones(text: str) -> str:
+    """'hoà' -> 'hòa', 'thuỷ' -> 'thủy' (only where the cluster ends the syllable: 'toàn' stays)."""
+    return _TONE_RE.sub(lambda m: _TONE_SWAP[m.group()], text)
+
+
 def normalize(text: str) -> str:
-    """NFKC + case folding: the form both queries and documents are matched in."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """NFKC + case folding + one Vietnamese tone placement: the form queries and documents are matched in."""
+    return normalize_vi_tones(unicodedata.normalize("NFKC", text).casefold())
 
 
 def strip_marks(text: str) -> str:

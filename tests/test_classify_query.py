@@ -167,3 +167,14 @@ def test_syntax_errors_name_the_position(query: str, position: int, fragment: st
     assert info.value.position == position
     assert fragment in str(info.value)
     assert f"position {position}" in str(info.value)
+
+
+def test_vietnamese_tone_placement_conventions_match_each_other() -> None:
+    old_style = {"text": "Tổ hoà giải thôn và công trình thuỷ lợi; sức khoẻ người dân", "lang": "vi"}
+    new_style = {"text": "Tổ hòa giải thôn và công trình thủy lợi; sức khỏe người dân", "lang": "vi"}
+    for query in ('"hòa giải"', '"hoà giải"', "thủy NEAR/2 lợi", "khoẻ", "khỏe"):
+        q = parse_query(query)
+        assert q.matches(old_style) and q.matches(new_style), query
+    # only syllable-final clusters move: "toàn" is written one way
+    assert parse_query("toàn").matches({"text": "toàn bộ"})
+    assert not parse_query("hòa").matches({"text": "hoàn thành"})

@@ -165,7 +165,8 @@ def test_short_posts_join_the_story_whose_headline_they_carry(session: Session, 
                          settings, now=NOW)
     posts = {
         "quote": "转发 今日儋州：那大镇居民称法院强制腾房现场发生冲突 一老人倒地受伤。法院回应正在核查。",
-        "paraphrase": "【转发】#儋州强制腾房# 那大镇居民称法院强制腾房发生冲突，一老人倒地受伤！@儋州市人民法院 请给个说法。",
+        "paraphrase": ("【转发】#儋州强制腾房# 那大镇居民称法院强制腾房发生冲突，一老人倒地受伤！"
+                       "@儋州市人民法院 请给个说法。"),
         "unrelated": "儋州法院今天召开党组会议，传达学习全省法院院长会议精神，部署年底各项工作。",
     }
     results = {
