@@ -7,7 +7,8 @@
   ``scheduler.classify_interval_seconds`` as a safety net (classification done by another process
   publishes nothing here). Messages it queues are delivered at once, not at the next delivery tick.
 - ``alerts-deliver``: sends what is due in the outbox every ``scheduler.delivery_interval_seconds``.
-- ``alerts-sla``: escalates cases past their deadline and closes expired risk-plan windows.
+- ``alerts-sla``: escalates cases past their deadline, closes expired risk-plan windows, and reports
+  correction requests past their deadline.
 
 ``SourceFailing`` events raise an alert directly.
 """
@@ -81,7 +82,7 @@ def deliver_job() -> None:
 
 
 def sla_job() -> None:
-    from alerts.cases import escalate_overdue
+    from alerts.cases import escalate_overdue, overdue_corrections
     from alerts.plans import refresh_states
     from models import utcnow
     from models.db import get_engine, session_scope
@@ -89,6 +90,9 @@ def sla_job() -> None:
     with session_scope(get_engine()) as session:
         stats = escalate_overdue(session)
         refresh_states(session, utcnow())
+        late = [r.id for r in overdue_corrections(session)]
+    if late:
+        log.warning("correction requests past their deadline with no outcome: %s", ", ".join(f"#{i}" for i in late))
     if stats.escalated or stats.exhausted:
         log.info("cases: %s escalated, %s past deadline with no one left", stats.escalated, stats.exhausted)
 

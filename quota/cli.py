@@ -185,7 +185,8 @@ def quota_load(path: Path = typer.Argument(None, help="Quota file (default: quot
 
     s = get_settings().quota
     with _session() as session:
-        counts = load_quota(session, parse_quota_file(path or Path(s.rules_file)), s.timezone)
+        counts = load_quota(session, parse_quota_file(path or Path(s.rules_file)), s.timezone,
+                            get_settings().classify.taxonomy_file)
         console.print("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 

@@ -172,9 +172,31 @@ def _flatten_units(specs: list[UnitSpec], parent: str | None = None) -> list[Uni
     return out
 
 
-def load_quota(session: Session, spec: QuotaFile, default_timezone: str) -> dict[str, int]:
+def resolve_topic(name: str, taxonomy_file: str = "") -> str:
+    """The classifier's topic key for ``name``: a key ("unenforceable") or a label in any language
+    ("执行不能", "Cases that cannot be enforced"). Classifications store keys."""
+    from classify.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        taxonomy = load_taxonomy(taxonomy_file or None)
+    except TaxonomyError as exc:
+        raise QuotaError(f"cannot check topic '{name}': {exc}") from None
+    if name in taxonomy.topics:
+        return name
+    for key, topic in taxonomy.topics.items():
+        if name in topic.labels.values():
+            return key
+    raise QuotaError(f"unknown topic '{name}' (a classifier topic key or label, e.g. "
+                     + ", ".join(f"{k} / {t.labels.get('zh', k)}" for k, t in list(taxonomy.topics.items())[:4])
+                     + ", ...)")
+
+
+def load_quota(
+    session: Session, spec: QuotaFile, default_timezone: str, taxonomy_file: str = ""
+) -> dict[str, int]:
     """Upsert everything in ``spec``; returns how many rows of each kind were created or updated."""
     counts = {"units": 0, "people": 0, "outlets": 0, "rules": 0}
+    topics = {r.topic: resolve_topic(r.topic, taxonomy_file) for r in spec.rules if r.topic}
     units = _flatten_units(spec.units)
     codes = [u.code for u in units]
     dupes = sorted({c for c in codes if codes.count(c) > 1})
@@ -264,7 +286,7 @@ def load_quota(session: Session, spec: QuotaFile, default_timezone: str) -> dict
         rule.outlet_id = session.scalar(select(Outlet.id).where(Outlet.key == r.outlet)) if r.outlet else None
         rule.outlet_tier = r.outlet_tier
         rule.piece_kind = r.piece_kind
-        rule.topic = r.topic
+        rule.topic = topics[r.topic] if r.topic else None
         rule.max_chars = r.max_chars
         rule.measure = r.measure
         rule.target = r.target

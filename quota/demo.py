@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from models import Article, Outlet, Unit, utcnow
 from presswatch.demo import DemoContext
@@ -35,14 +35,16 @@ def run(ctx: DemoContext) -> None:
     now = utcnow()
     ctx.heading("宣传任务考核 · Chỉ tiêu tuyên truyền · Quotas: registration, rules, points")
     with session_scope(ctx.engine) as session:
-        counts = load_quota(session, parse_quota_file(TEMPLATE), tz)
+        counts = load_quota(session, parse_quota_file(TEMPLATE), tz, ctx.settings.classify.taxonomy_file)
         console.print(f"载入 quota.yaml：{counts['units']} 个单位、{counts['people']} 名通讯员、"
                       f"{counts['rules']} 条考核规则 · loaded {counts}", highlight=False)
 
         today = local_date(now, tz)
         arts = list(session.scalars(
             select(Article).join(Outlet, Outlet.id == Article.outlet_id)
-            .where(Outlet.key == "jinri-danzhou", Article.published_at.is_not(None))
+            .where(Outlet.key == "jinri-danzhou", Article.published_at.is_not(None),
+                   # the court's own pieces (its correspondents' bylines), as staff would register
+                   or_(Article.byline.like("%通讯员%"), Article.source_line.like("%儋州市人民法院%")))
             .order_by(Article.published_at.desc()).limit(2)
         ))
         console.print("\n[bold]1. 登记稿件 · Đăng ký tin bài · staff register pieces[/]")

@@ -93,3 +93,26 @@ def test_broken_rules_file_keeps_the_last_good_rules(fresh_db_url: str, tmp_path
     with session_scope(engine) as session:
         assert [r.conditions["min_risk"] for r in active_rules(session)] == ["medium"]
     engine.dispose()
+
+
+def test_sla_job_escalates_and_reports_late_corrections(fresh_db_url: str, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import timedelta
+
+    import alerts.jobs as jobs
+    import settings as settings_mod
+    from alerts.cases import request_correction
+    from models import Alert, utcnow
+    from models.db import get_engine, session_scope
+    from models.enums import AlertKind, CaseState
+
+    settings_mod.configure(None, {"db.url": fresh_db_url})
+    with session_scope(get_engine()) as session:
+        req = request_correction(session, outlet_key=None, piece_url="http://x.example/1", false_claim="不实",
+                                 actor="王五", now=utcnow() - timedelta(days=5))
+        session.add(Alert(dedupe_key="k", kind=AlertKind.STORY, severity=RiskLevel.HIGH, title="t",
+                          state=CaseState.NEW, deadline_at=utcnow() - timedelta(hours=1)))
+        req_id = req.id
+    with caplog.at_level("WARNING", logger="alerts.jobs"):
+        jobs.sla_job()
+    assert f"#{req_id}" in caplog.text and "past their deadline" in caplog.text

@@ -27,7 +27,7 @@ def test_demo_registers_proposes_and_prints_status(tmp_path: Path, fresh_db_url:
         a1 = factories.article(session, outlet_id=jrdz.id, url="http://127.0.0.1:8765/jrdz/content/a1.html",
                           title="儋州法院公布一批失信被执行人名单", byline="来源：儋州市人民法院 通讯员 张三",
                           published_at=now - timedelta(seconds=1))  # same week as "now"
-        factories.classification(session, a1, topics=[{"name": "失信被执行人", "score": 0.8}])
+        factories.classification(session, a1, topics=[{"name": "defaulter_blacklist", "score": 0.8}])
         factories.article(session, outlet_id=jrdz.id, url="http://127.0.0.1:8765/jrdz/content/a2.html",
                           title="执行二队成功执结一起劳动报酬案", byline="通讯员 李四",
                           published_at=now - timedelta(hours=30))

@@ -209,13 +209,17 @@ COURT = {
 }
 
 
+# The classifier stores topic keys; rules may name a topic by key or by label (执行不能).
+TOPIC_KEYS = {"失信被执行人": "defaulter_blacklist", "执行不能": "unenforceable"}
+
+
 def crawled(session: Session, outlet: str, url: str, title: str, when: datetime, topics: list[str],
             byline: str | None = None, story_id: int | None = None) -> Article:
     o = session.scalar(select(Outlet).where(Outlet.key == outlet))
     assert o is not None
     art = factories.article(session, outlet_id=o.id, url=url, title=title, published_at=when.astimezone(UTC),
                             byline=byline, story_id=story_id, text=title + "。" + "执行干警依法开展工作。" * 5)
-    factories.classification(session, art, topics=[{"name": t, "score": 0.9} for t in topics])
+    factories.classification(session, art, topics=[{"name": TOPIC_KEYS[t], "score": 0.9} for t in topics])
     return art
 
 
@@ -428,6 +432,9 @@ def test_quota_file_errors_name_the_entry(session: Session) -> None:
                                      "measure": "points"}]})
     with pytest.raises(QuotaError, match="period"):
         parse_quota_data({"rules": [{"key": "r3", "name": "x", "unit": "a", "target": 1, "period": "fortnight"}]})
+    with pytest.raises(QuotaError, match="unknown topic '执行难易'"):
+        load(session, {"rules": [{"key": "r5", "name": "x", "unit": "a", "target": 1, "period": "week",
+                                  "topic": "执行难易"}]})
     with pytest.raises(QuotaError, match="rule r4: unknown unit 'ghost'"):
         load(session, {"rules": [{"key": "r4", "name": "x", "unit": "ghost", "target": 1, "period": "week"}]})
     # Reloading with a new name records a rename, keeping the old name in history.
