@@ -99,6 +99,9 @@ def find_story_by_headline(session: Session, post_match_text: str, lang: str, pu
 
 # A post at most this long (a Weibo post is <= 140 characters before "全文") is a short post.
 SHORT_POST_MAX_CHARS = 300
+# Every new story looks back at this many of the most recent single-post stories (newest first,
+# through ix_stories_last_seen_at): the cost per article stays flat however many stories exist.
+ABSORB_CANDIDATES = 50
 
 
 def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
@@ -124,7 +127,8 @@ def absorb_short_posts(session: Session, story_id: int, headline_match: str, lan
             Story.last_seen_at <= published_at + timedelta(days=RECENT_STORY_DAYS),
             func.length(Article.text) <= SHORT_POST_MAX_CHARS, Story.id.not_in(alerted),
         )
-        .limit(RECENT_STORY_LIMIT)
+        .order_by(Story.last_seen_at.desc())
+        .limit(ABSORB_CANDIDATES)
     ).all()
     moved: list[int] = []
     for article_id, old_story, match_text in rows:
