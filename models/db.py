@@ -67,9 +67,21 @@ def get_engine() -> Engine:
     from settings import get_settings
 
     db = get_settings().db
-    engine = engine_for(db.url, db.echo)
+    engine = engine_for(absolute_sqlite_url(db.url), db.echo)
     _ensure_schema_once(engine)
     return engine
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """Resolve a relative SQLite path against the current directory, so one cached engine never
+    serves two different files (``sqlite:///var/presswatch.db`` means ./var of where you run it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return url
+    path = Path(parsed.database)
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(path.resolve())).render_as_string(hide_password=False)
 
 
 @functools.cache

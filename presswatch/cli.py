@@ -109,9 +109,10 @@ def init(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from models.db import current_revision, engine_for, upgrade
+    from models.db import absolute_sqlite_url, current_revision, engine_for, upgrade
 
-    engine = engine_for(settings_mod.get_settings().db.url)  # not get_engine(): that migrates to head
+    # Not get_engine(): that would migrate to head before we could ask for another revision.
+    engine = engine_for(absolute_sqlite_url(settings_mod.get_settings().db.url))
     upgrade(engine.url.render_as_string(hide_password=False), revision, engine=engine)
     console.print(f"database at revision {current_revision(engine)}")
 
@@ -119,9 +120,9 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database and the newest one this code knows."""
-    from models.db import current_revision, engine_for, head_revision
+    from models.db import absolute_sqlite_url, current_revision, engine_for, head_revision
 
-    engine = engine_for(settings_mod.get_settings().db.url)
+    engine = engine_for(absolute_sqlite_url(settings_mod.get_settings().db.url))
     console.print(f"database: {current_revision(engine) or '(empty)'}; code: {head_revision()}")
 
 

@@ -83,7 +83,9 @@ def run(ctx: DemoContext) -> None:
         else:
             console.print(f"  {len(proposals)} 条建议，状态 proposed：不会自动计入“仅限登记”的考核 · "
                           "not counted by registered-only rules until staff confirm")
-            first = proposals[0].registration
+            # The court's press section confirms one of the court's proposals.
+            first = next((p.registration for p in proposals if units[p.registration.unit_id].startswith("dz-")),
+                         proposals[0].registration)
             review(session, first.id, "submit", by="王五", note="demo: confirmed", now=now)
             console.print(f"  王五 确认了 #{first.id} → submitted", highlight=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -66,16 +66,36 @@ def test_unreachable_database_is_clear(tmp_path: Path) -> None:
 
 
 def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
-    env = subprocess_env()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "presswatch.cli", "run"], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "presswatch.cli", "run"], cwd=tmp_path, env=subprocess_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (tmp_path / "var" / "presswatch.db").exists():
-        time.sleep(0.2)
-    time.sleep(2)
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "service started" in line:
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    # SIGTERM only once the service says it runs (its signal handlers are installed by then).
+    assert started.wait(timeout=120), "".join(lines)
     proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "service stopped" in err
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    assert proc.returncode == 0, "".join(lines)
+    assert any("service stopped" in line for line in lines)
+
+
+def test_default_database_follows_the_working_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The relative default URL means ./var of where the command runs; engines must not leak between folders."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    for folder in (first, second):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        assert (folder / "var" / "presswatch.db").is_file()
