@@ -101,7 +101,8 @@ def find_story_by_headline(session: Session, post_match_text: str, lang: str, pu
 SHORT_POST_MAX_CHARS = 300
 # Every new story looks back at this many of the most recent single-post stories (newest first,
 # through ix_stories_last_seen_at): the cost per article stays flat however many stories exist.
-ABSORB_CANDIDATES = 50
+ABSORB_CANDIDATES = 20
+ABSORB_WINDOW_HOURS = 24  # a 转发 appears within hours of the piece it forwards
 
 
 def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
@@ -123,8 +124,8 @@ def absorb_short_posts(session: Session, story_id: int, headline_match: str, lan
         .join(Story, Story.id == Article.story_id)
         .where(
             Story.id != story_id, Story.article_count == 1, Story.lang == lang,
-            Story.last_seen_at >= published_at - timedelta(days=RECENT_STORY_DAYS),
-            Story.last_seen_at <= published_at + timedelta(days=RECENT_STORY_DAYS),
+            Story.last_seen_at >= published_at - timedelta(hours=ABSORB_WINDOW_HOURS),
+            Story.last_seen_at <= published_at + timedelta(hours=ABSORB_WINDOW_HOURS),
             func.length(Article.text) <= SHORT_POST_MAX_CHARS, Story.id.not_in(alerted),
         )
         .order_by(Story.last_seen_at.desc())
