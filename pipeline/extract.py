@@ -42,7 +42,9 @@ _DATE_SHAPE = re.compile(
     re.IGNORECASE,
 )
 _NAME = r"[\u4e00-\u9fff·]{2,4}"
-_NAMES = rf"{_NAME}(?:\s*[、，,和及]\s*{_NAME}|\s+{_NAME}(?=\s|$|[)）]))*"
+# A name ends at a boundary: "记者就此联系法院" names nobody.
+_NAME_END = r"(?=$|[\s、，,。；;:：)）\]】|/]|通讯员|记者|摄影|实习生)"
+_NAMES = rf"{_NAME}{_NAME_END}(?:\s*[、，,和及]\s*{_NAME}{_NAME_END}|\s+{_NAME}(?=\s|$|[)）]))*"
 _SOURCE_CN = re.compile(r"来\s*源\s*[:：]\s*(?P<org>[^\s　|)）\]】,，。;；]{2,40})")
 _CORRESPONDENT = re.compile(rf"通讯员\s*[:：]?\s*(?P<names>{_NAMES})")
 _REPORTER = re.compile(rf"(?<!通讯员)记者\s*[:：]?\s*(?P<names>{_NAMES})")
@@ -91,9 +93,10 @@ def compile_selector(selector: str) -> etree.XPath:
     try:
         if sel.startswith(("/", "(")):
             return etree.XPath(sel)
-        from cssselect import GenericTranslator
+        # parsel's translator also reads the Scrapy forms the source registry uses (h1::text, a::attr(href)).
+        from parsel.csstranslator import HTMLTranslator
 
-        return etree.XPath(GenericTranslator().css_to_xpath(sel))
+        return etree.XPath(HTMLTranslator().css_to_xpath(sel))
     except Exception as exc:  # cssselect and lxml raise several unrelated types
         raise BadSelector(f"bad selector {selector!r}: {exc}") from None
 

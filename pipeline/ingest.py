@@ -378,13 +378,15 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         story_id = stories.create_story(session, article_id=article_id, title=p.title, lang=p.lang,
                                         outlet_id=info.outlet_id, seen_at=p.published_at)
         session.connection().execute(sql["set_story"], {"b_article": article_id, "b_story": story_id})
-        if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:  # a full article: absorb earlier 转发 posts
-            headline = p.match_text.split("\n", 1)[0]
-            if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
-                stories.recount_story(session, story_id)
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
+    if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:
+        # A full article: fold in the short posts (Weibo 转发) crawled before it that carry its headline
+        # (each repost has its own headline, so each gets the chance).
+        headline = p.match_text.split("\n", 1)[0]
+        if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
+            stories.recount_story(session, story_id)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 
 
