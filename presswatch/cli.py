@@ -71,16 +71,21 @@ def _configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(own_level)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"presswatch {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (default ./presswatch.toml)."),
     set_: list[str] = typer.Option([], "--set", help="Override a setting: group.key=value (repeatable)."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=lambda v: _print_version(v)
+    ),
 ) -> None:
-    if version:
-        console.print(f"presswatch {__version__}")
-        raise typer.Exit()
     _configure_logging(verbose)
     settings_mod.configure(config, _parse_overrides(set_))
     settings_mod.get_loaded_settings()  # fail early, with the key named, on bad config

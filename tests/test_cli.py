@@ -99,3 +99,8 @@ def test_default_database_follows_the_working_directory(tmp_path: Path, monkeypa
         monkeypatch.chdir(folder)
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
         assert (folder / "var" / "presswatch.db").is_file()
+
+
+def test_version_needs_no_command() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("presswatch ")
