@@ -30,9 +30,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Person, Registration, utcnow
-from models.enums import Adoption, PieceKind, RegistrationState, enum_values
+from models.enums import Adoption, PieceKind, RegistrationState
 from quota.periods import zone
-from quota.units import Hierarchy, QuotaError, get_unit
+from quota.units import Hierarchy, QuotaError, get_unit, parse_enum
 
 # Titles at or above this SequenceMatcher ratio (after normalize_title) are the same piece. Set so
 # that a headline the outlet edited slightly (a prefix such as "儋州：" added) still matches while
@@ -92,17 +92,11 @@ def _host_on(host: str, domains: list[str]) -> bool:
 
 
 def parse_kind(value: str | PieceKind) -> PieceKind:
-    try:
-        return PieceKind(value)
-    except ValueError:
-        raise QuotaError(f"unknown piece kind '{value}' (one of: {', '.join(enum_values(PieceKind))})") from None
+    return parse_enum(PieceKind, value, "piece kind")
 
 
 def parse_adoption(value: str | Adoption) -> Adoption:
-    try:
-        return Adoption(value)
-    except ValueError:
-        raise QuotaError(f"unknown adoption '{value}' (one of: {', '.join(enum_values(Adoption))})") from None
+    return parse_enum(Adoption, value, "adoption")
 
 
 def get_outlet(session: Session, key: str) -> Outlet:

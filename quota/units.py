@@ -13,12 +13,13 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Unit, UnitHistory, utcnow
+from models.base import StrEnum
 from models.enums import UnitKind, enum_values
 
 # The first history row of a unit loaded without a start date: "since always".
@@ -29,11 +30,19 @@ class QuotaError(ValueError):
     """Bad input to the quota stage (unknown unit, URL of another outlet, ...): one clear line."""
 
 
-def parse_unit_kind(value: str) -> UnitKind:
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(enum_cls: type[E], value: str | E, what: str) -> E:
+    """``value`` as a member of ``enum_cls``, or a QuotaError listing the accepted values."""
     try:
-        return UnitKind(value)
+        return enum_cls(value)
     except ValueError:
-        raise QuotaError(f"unknown unit kind '{value}' (one of: {', '.join(enum_values(UnitKind))})") from None
+        raise QuotaError(f"unknown {what} '{value}' (one of: {', '.join(enum_values(enum_cls))})") from None
+
+
+def parse_unit_kind(value: str) -> UnitKind:
+    return parse_enum(UnitKind, value, "unit kind")
 
 
 def get_unit(session: Session, code: str) -> Unit:
