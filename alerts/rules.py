@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
 from models.enums import OutletTier, RiskLevel, SentimentLabel
+from presswatch.yamlfile import read_yaml
 from settings import Settings
 
 LANGUAGES = ("zh-CN", "vi", "en")
@@ -416,11 +416,7 @@ def read_rules_file(path: str | Path, settings: Settings) -> RulesFile:
     path = Path(path)
     if not path.is_file():
         raise RulesError(f"rules file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from None
-    return parse_rules(data, settings, where=str(path))
+    return parse_rules(read_yaml(path, RulesError) or {}, settings, where=str(path))
 
 
 

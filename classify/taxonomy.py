@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from classify.query import PreparedDoc, Query, QuerySyntaxError, parse_query
+from presswatch.yamlfile import read_yaml
 
 TAXONOMY_FILE = Path(__file__).parent / "data" / "taxonomy.yaml"
 
@@ -85,10 +84,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     file = Path(path) if path else TAXONOMY_FILE
     if not file.is_file():
         raise TaxonomyError(f"taxonomy file not found: {file}")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{file}: not valid YAML: {exc}") from None
+    data = read_yaml(file, TaxonomyError) or {}
     topics: dict[str, Topic] = {}
     for key, spec in (data.get("topics") or {}).items():
         spec = spec or {}

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from presswatch.yamlfile import parse_yaml, read_text
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -254,14 +255,10 @@ def load_registry(path: str | Path, replace: dict[str, str] | None = None) -> Re
     path = Path(path)
     if not path.is_file():
         raise RegistryError(f"sources file not found: {path} (presswatch init writes a sample)")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, RegistryError)
     for old, new in (replace or {}).items():
         text = text.replace(old, new)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
-    return parse_registry(raw, str(path))
+    return parse_registry(parse_yaml(text, str(path), RegistryError), str(path))
 
 
 def sync_registry(session: Session, registry: Registry, *, disable_missing: bool = False) -> dict[str, Source]:

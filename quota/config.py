@@ -13,13 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Outlet, Person, QuotaRule, Unit
 from models.enums import Measure, OutletChannel, OutletTier, Period, PieceKind, UnitKind
+from presswatch.yamlfile import read_yaml
 from quota.periods import PeriodError, zone
 from quota.units import QuotaError, add_unit, move_unit, rename_unit
 
@@ -135,11 +135,7 @@ def parse_quota_file(path: str | Path) -> QuotaFile:
     path = Path(path)
     if not path.is_file():
         raise QuotaError(f"quota file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise QuotaError(f"{path}: not valid YAML: {exc}") from None
-    return parse_quota_data(data, str(path))
+    return parse_quota_data(read_yaml(path, QuotaError) or {}, str(path))
 
 
 def parse_quota_data(data: Any, where: str = "quota file") -> QuotaFile:

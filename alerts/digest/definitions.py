@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from presswatch.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +169,7 @@ def load_definitions(path: str | Path) -> list[DigestDefinition]:
     if not path.is_file():
         log.info("no digest definitions: %s does not exist", path)
         return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DigestError(f"{path}: not valid YAML: {exc}") from None
-    except UnicodeDecodeError:
-        raise DigestError(f"{path}: not UTF-8 text") from None
-    return parse_definitions(data, str(path))
+    return parse_definitions(read_yaml(path, DigestError), str(path))
 
 
 def find_definition(definitions: list[DigestDefinition], name: str) -> DigestDefinition:
