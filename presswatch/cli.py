@@ -33,7 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors are never wrapped: a file path in a message must stay whole (and greppable) in logs.
+err_console = Console(stderr=True, soft_wrap=True)
 TEMPLATES = Path(__file__).parent / "templates"
 
 
