@@ -133,6 +133,11 @@ def build(session: Session, n_units: int, n_rules: int, n_regs: int, n_articles:
                 "verification": {}, "review_history": [], "created_at": now, "updated_at": now,
             })
         session.execute(Registration.__table__.insert(), rows)
+    # As registry.verify does: a verified registration carries its article's story.
+    session.execute(text(
+        "UPDATE registrations AS r SET story_id = a.story_id FROM articles AS a"
+        " WHERE a.id = r.article_id AND a.story_id IS NOT NULL"
+    ))
     print(f"  {n_regs} registrations: {time.perf_counter() - t0:.1f} s", flush=True)
 
     t0 = time.perf_counter()

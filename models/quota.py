@@ -133,6 +133,9 @@ class Registration(TimestampMixin, Base):
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Verification: the crawler found the piece on that outlet.
     article_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"), index=True)
+    # The story of that article (its reposts), copied when the article is matched: an article's
+    # story is fixed when it is stored, and counting one piece per story then reads no article rows.
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
     verified_at: Mapped[datetime | None]
     verification: Mapped[dict[str, Any]] = mapped_column(default=dict)  # method, score, matched fields
     review_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)

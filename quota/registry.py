@@ -286,6 +286,7 @@ def verify(session: Session, reg: Registration, now: datetime | None = None) -> 
     )
     info.pop("reason", None)
     reg.article_id = art.id
+    reg.story_id = art.story_id
     reg.verified_at = now
     if info.get("date_only") and art.published_at is not None:
         reg.published_at = art.published_at  # the crawled instant is more precise than a date
@@ -388,7 +389,7 @@ def propose_from_articles(
             url_hash=url_hash(canonical_url(art.canonical_url)), title=art.title, authors=authors,
             kind=PieceKind.NEWS, adoption=Adoption.NONE, published_at=art.published_at,
             char_count=len(art.text) if art.text else None, state=RegistrationState.PROPOSED,
-            registered_by="presswatch", registered_at=now, article_id=art.id, verified_at=now,
+            registered_by="presswatch", registered_at=now, article_id=art.id, story_id=art.story_id, verified_at=now,
             verification={
                 "status": "verified", "method": "byline" if matched != "own channel" else "own_channel",
                 "score": 1.0, "detail": f"{line or 'own channel'} → {matched}", "article_id": art.id,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Integer,
+    Select,
     String,
     and_,
     case,
@@ -42,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from models import Article, Classification, Outlet, QuotaRule, Registration, Score, utcnow
+from models import Classification, Outlet, QuotaRule, Registration, Score, utcnow
 from models.enums import Adoption, Measure, PieceKind, RegistrationState
 from quota.periods import Window, local_date, parse_span, windows_overlapping
 from quota.units import Hierarchy, QuotaError, get_unit
@@ -94,9 +95,9 @@ def weight_for(weights: dict[str, Any], kind: PieceKind, adoption: Adoption) -> 
 
 
 BASE = "quota_base"
-# The registrations of one status() call, joined with their articles ONCE (story, length), as a
-# temporary table; every rule's query then reads this narrow table instead of repeating the join
-# with the (large) articles table.
+# The registrations of one status() call with their piece key (story, article, URL or title), as a
+# narrow temporary table that every rule's query then reads. Registrations carry their article's
+# story and length, so no article row is read here.
 _base = table(
     BASE, column("id", Integer), column("unit_id", Integer), column("outlet_id", Integer), column("kind", String),
     column("adoption", String), column("state", String), column("verified_at", String),
@@ -192,12 +193,12 @@ def _create_base(session: Session, dialect: str, lo: datetime, hi: datetime, uni
         # Registrations get their length when verified (registry.verify), so no article text is read.
         " COALESCE(r.char_count, 0) AS chars,"
         # One piece = the story (reposts), else the article, else the URL, else outlet + title.
-        " COALESCE('s' || CAST(a.story_id AS VARCHAR), 'a' || CAST(r.article_id AS VARCHAR), 'u' || r.url_hash,"
+        " COALESCE('s' || CAST(r.story_id AS VARCHAR), 'a' || CAST(r.article_id AS VARCHAR), 'u' || r.url_hash,"
         " 't' || CAST(r.outlet_id AS VARCHAR) || ':' || r.title)"
         # Byte order: grouping by piece sorts on it, and locale-aware comparison is several times slower.
         + (' COLLATE "C"' if dialect == "postgresql" else "")
         + " AS piece"
-        " FROM registrations r LEFT JOIN articles a ON a.id = r.article_id"
+        " FROM registrations r"
         f" WHERE r.published_at >= {_ts(dialect, lo)} AND r.published_at < {_ts(dialect, hi)}"
         f" AND r.state <> '{RegistrationState.REJECTED.value}' AND r.unit_id IN ({ids})"
     ))
@@ -213,9 +214,14 @@ def _count(
     b = _base.c
     bucket = _bucket_sql(dialect, bounds)
     sources = sorted(mapping)
-    identity = all(k == v for k, v in mapping.items())
     unit_col: ColumnElement[Any] = b.unit_id
-    target: ColumnElement[Any] = unit_col if identity else case(mapping, value=unit_col, else_=unit_col)
+    target: ColumnElement[Any]
+    if all(k == v for k, v in mapping.items()):
+        target = unit_col
+    elif len(set(mapping.values())) == 1:  # one unit with its subunits: no per-row CASE over hundreds of ids
+        target = literal(next(iter(mapping.values())), type_=Integer)
+    else:
+        target = case(mapping, value=unit_col, else_=unit_col)
     lo, hi = min(s for s, _ in bounds), max(e for _, e in bounds)
     conds: list[ColumnElement[bool]] = [
         b.unit_id.in_(sources),
@@ -235,24 +241,38 @@ def _count(
         conds.append(b.chars <= rule.max_chars)
     if rule.topic:
         conds.append(_topic_condition(dialect, rule.topic))
-    inner = (
-        select(
-            target.label("u"), bucket.label("w"), b.piece.label("p"),
-            func.max(_weight_expr(rule)).label("wt"), _agg_ids(dialect, b.id).label("ids"),
+    query: Select[Any]
+    if rule.measure is Measure.POINTS:
+        # A piece scores its best weight once: group by piece first, then by unit and period.
+        inner = (
+            select(
+                target.label("u"), bucket.label("w"), b.piece.label("p"),
+                func.max(_weight_expr(rule)).label("wt"), _agg_ids(dialect, b.id).label("ids"),
+            )
+            .select_from(_base)
+            .where(*conds)
+            .group_by(target, bucket, b.piece)
+            .subquery()
         )
-        .select_from(_base)
-        .where(*conds)
-        .group_by(target, bucket, b.piece)
-        .subquery()
-    )
-    outer = select(
-        inner.c.u, inner.c.w, func.count(), func.sum(inner.c.wt), _agg_ids(dialect, inner.c.ids)
-    ).group_by(inner.c.u, inner.c.w)
+        query = select(
+            inner.c.u, inner.c.w, func.count(), func.sum(inner.c.wt), _agg_ids(dialect, inner.c.ids)
+        ).group_by(inner.c.u, inner.c.w)
+    else:
+        # Counting needs no per-piece weight: one grouping with a distinct count of pieces (about
+        # half the time of the two-level query on a year of registrations).
+        query = (
+            select(target, bucket, func.count(b.piece.distinct()), literal(None), _agg_ids(dialect, b.id))
+            .select_from(_base)
+            .where(*conds)
+            .group_by(target, bucket)
+        )
     out: dict[tuple[int, int], tuple[int, float, list[int]]] = {}
-    for u, w, n, pts, ids in session.execute(outer):
-        if w is None or int(w) < 0:
+    for u, w, n, pts, ids in session.execute(query).all():
+        if w is None or w < 0:
             continue
-        out[(int(u), int(w))] = (int(n), float(pts or 0.0), sorted(int(x) for x in str(ids).split(",") if x))
+        # A count rule's points are its pieces (weight 1 each), as the two-level query would give.
+        points = float(n if pts is None else pts)
+        out[(u, w)] = (n, points, sorted(map(int, ids.split(","))) if ids else [])
     return out
 
 
@@ -480,18 +500,17 @@ def evidence(session: Session, registration_ids: Iterable[int]) -> list[Evidence
     for i in range(0, len(ids), 1000):
         chunk = ids[i : i + 1000]
         q = (
-            select(Registration, Unit.code, Outlet.key, Article.story_id)
+            select(Registration, Unit.code, Outlet.key)
             .join(Unit, Unit.id == Registration.unit_id)
             .outerjoin(Outlet, Outlet.id == Registration.outlet_id)
-            .outerjoin(Article, Article.id == Registration.article_id)
             .where(Registration.id.in_(chunk))
             .order_by(Registration.published_at, Registration.id)
         )
-        for reg, code, okey, story_id in session.execute(q):
+        for reg, code, okey in session.execute(q):
             out.append(Evidence(
                 reg.id, code, okey, reg.title, reg.url, reg.published_at, reg.kind.value, reg.adoption.value,
                 reg.state.value, (reg.verification or {}).get("method", "") if reg.verified_at else "",
-                reg.article_id, story_id,
+                reg.article_id, reg.story_id,
             ))
     return out
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -66,3 +68,54 @@ def test_enum_values_are_checked(session: Session) -> None:
             "consecutive_failures, health, created_at, updated_at) VALUES "
             "('u', 'u', 'carrier-pigeon', 'zh', 'UTC', true, '{}', 0, 'ok', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         ))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own (migrations are run up and down on it), per backend."""
+    from tests.conftest import POSTGRES_URL, _create_pg_database, _drop_pg_database
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PRESSWATCH_TEST_POSTGRES_URL is not set")
+    url, name = _create_pg_database(POSTGRES_URL)
+    try:
+        yield url
+    finally:
+        from models.db import engine_for
+
+        engine_for.cache_clear()
+        _drop_pg_database(POSTGRES_URL, name)
+
+
+def test_migration_gives_existing_registrations_their_article_story(scratch_url: str) -> None:
+    """Registrations stored before 0008 get the story of their article, so counting stays one per story."""
+    from alembic import command
+
+    from models import Registration
+    from models.db import alembic_config, make_engine, upgrade
+    from tests import factories
+
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url)
+    with Session(engine) as s:
+        story = factories.story(s, title="执行不能案件通报")
+        in_story = factories.article(s, story_id=story.id)
+        alone = factories.article(s)
+        unit = factories.unit(s)
+        now = datetime.now(UTC)
+        for art in (in_story, alone, None):
+            s.add(Registration(unit_id=unit.id, title="t", published_at=now, article_id=art.id if art else None))
+        s.commit()
+        story_id = story.id
+    cfg = alembic_config(scratch_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007b")
+    upgrade(scratch_url, engine=engine)
+    with Session(engine) as s:
+        got = s.scalars(select(Registration.story_id).order_by(Registration.id)).all()
+    engine.dispose()
+    assert got == [story_id, None, None]
