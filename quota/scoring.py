@@ -5,9 +5,12 @@ rule's units in the periods, filtered by state (registered-only / review), outle
 kind, classifier topic, length and verification, are grouped first by PIECE and then by unit and
 period. A piece is the crawled story it belongs to (so a repost on another outlet is the same
 piece), else its article, else its URL, else outlet + title: registering it twice or registering a
-repost counts it once per rule; with points, the piece scores its best weight once. The periods are
-half-open UTC ranges of the organization's local midnights (:mod:`quota.periods`), so a piece
-exactly on a boundary lands in one period only, by its local publication time.
+repost counts it once per rule; with points, the piece scores its best weight once. A piece counts
+in the period of its FIRST registration the rule accepts, so a repost registered in the next week
+does not count the same story again there (registrations up to ``REPOST_HORIZON`` before the span
+are read to know that). The periods are half-open UTC ranges of the organization's local midnights
+(:mod:`quota.periods`), so a piece exactly on a boundary lands in one period only, by its local
+publication time.
 
 Every row carries the ids of the registrations behind it (``registration_ids``); the scores table
 caches rows with those ids as evidence. Rules about "every unit of a kind" use the hierarchy as it
@@ -26,7 +29,6 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Integer,
-    Select,
     String,
     and_,
     case,
@@ -47,6 +49,10 @@ from models import Classification, Outlet, QuotaRule, Registration, Score, utcno
 from models.enums import Adoption, Measure, PieceKind, RegistrationState
 from quota.periods import Window, local_date, parse_span, windows_overlapping
 from quota.units import Hierarchy, QuotaError, get_unit
+
+# How far before the requested span registrations are read to find a piece's first registration: a
+# repost of a story registered within a month of the first counts with it, never again on its own.
+REPOST_HORIZON = timedelta(days=31)
 
 ALL_COUNTED = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
 
@@ -148,13 +154,12 @@ def _ts(dialect: str, instant: datetime) -> str:
     return f"'{utc.replace(tzinfo=None).isoformat(sep=' ', timespec='microseconds')}'"
 
 
-def _bucket_sql(dialect: str, bounds: Sequence[tuple[datetime, datetime]]) -> ColumnElement[Any]:
-    """Index of the period a registration's publication instant falls in (-1 for none).
+def _bucket_sql(dialect: str, bounds: Sequence[tuple[datetime, datetime]], col: str) -> ColumnElement[Any]:
+    """Index of the period the instant in column ``col`` falls in (-1 for none).
 
     Rendered as inline literals: the bounds are instants computed here, never user text, and a
     52-week CASE with bound parameters costs more to compile than the query takes to run.
     """
-    col = f"{BASE}.published_at"
     whens = " ".join(
         f"WHEN {col} >= {_ts(dialect, s)} AND {col} < {_ts(dialect, e)} THEN {i}" for i, (s, e) in enumerate(bounds)
     )
@@ -207,12 +212,17 @@ def _create_base(session: Session, dialect: str, lo: datetime, hi: datetime, uni
 
 
 def _count(
-    session: Session, rule: QuotaRule, bounds: Sequence[tuple[datetime, datetime]], mapping: dict[int, int]
+    session: Session, rule: QuotaRule, bounds: Sequence[tuple[datetime, datetime]], mapping: dict[int, int],
+    base_units: set[int],
 ) -> dict[tuple[int, int], tuple[int, float, list[int]]]:
-    """(target unit id, window index) -> (pieces, points, registration ids), in one query."""
+    """(target unit id, window index) -> (pieces, points, registration ids), in one query.
+
+    The registrations the rule accepts are grouped by piece first (its first registration, its best
+    weight, all its registration ids), then the pieces by unit and by the period of that first
+    registration. Pieces first registered outside these windows count nowhere here.
+    """
     dialect = session.get_bind().dialect.name
     b = _base.c
-    bucket = _bucket_sql(dialect, bounds)
     sources = sorted(mapping)
     unit_col: ColumnElement[Any] = b.unit_id
     target: ColumnElement[Any]
@@ -222,13 +232,14 @@ def _count(
         target = literal(next(iter(mapping.values())), type_=Integer)
     else:
         target = case(mapping, value=unit_col, else_=unit_col)
-    lo, hi = min(s for s, _ in bounds), max(e for _, e in bounds)
+    hi = max(e for _, e in bounds)
     conds: list[ColumnElement[bool]] = [
-        b.unit_id.in_(sources),
-        literal_column(f"{BASE}.published_at >= {_ts(dialect, lo)} AND {BASE}.published_at < {_ts(dialect, hi)}",
-                       type_=Boolean),
+        # No lower bound: earlier registrations in the base table decide when a piece first appeared.
+        literal_column(f"{BASE}.published_at < {_ts(dialect, hi)}", type_=Boolean),
         b.state.in_([s.value for s in _states(rule)]),
     ]
+    if not base_units <= mapping.keys():  # the base table holds other units' registrations too
+        conds.append(b.unit_id.in_(sources))
     if rule.outlet_id is not None:
         conds.append(b.outlet_id == rule.outlet_id)
     elif rule.outlet_tier is not None:
@@ -241,38 +252,25 @@ def _count(
         conds.append(b.chars <= rule.max_chars)
     if rule.topic:
         conds.append(_topic_condition(dialect, rule.topic))
-    query: Select[Any]
-    if rule.measure is Measure.POINTS:
-        # A piece scores its best weight once: group by piece first, then by unit and period.
-        inner = (
-            select(
-                target.label("u"), bucket.label("w"), b.piece.label("p"),
-                func.max(_weight_expr(rule)).label("wt"), _agg_ids(dialect, b.id).label("ids"),
-            )
-            .select_from(_base)
-            .where(*conds)
-            .group_by(target, bucket, b.piece)
-            .subquery()
+    pieces = (
+        select(
+            target.label("u"), func.min(b.published_at).label("first_at"),
+            func.max(_weight_expr(rule)).label("wt"), _agg_ids(dialect, b.id).label("ids"),
         )
-        query = select(
-            inner.c.u, inner.c.w, func.count(), func.sum(inner.c.wt), _agg_ids(dialect, inner.c.ids)
-        ).group_by(inner.c.u, inner.c.w)
-    else:
-        # Counting needs no per-piece weight: one grouping with a distinct count of pieces (about
-        # half the time of the two-level query on a year of registrations).
-        query = (
-            select(target, bucket, func.count(b.piece.distinct()), literal(None), _agg_ids(dialect, b.id))
-            .select_from(_base)
-            .where(*conds)
-            .group_by(target, bucket)
-        )
+        .select_from(_base)
+        .where(*conds)
+        .group_by(target, b.piece)
+        .subquery("pieces")
+    )
+    bucket = _bucket_sql(dialect, bounds, "pieces.first_at")
+    query = select(
+        pieces.c.u, bucket, func.count(), func.sum(pieces.c.wt), _agg_ids(dialect, pieces.c.ids)
+    ).group_by(pieces.c.u, bucket)
     out: dict[tuple[int, int], tuple[int, float, list[int]]] = {}
     for u, w, n, pts, ids in session.execute(query).all():
         if w is None or w < 0:
             continue
-        # A count rule's points are its pieces (weight 1 each), as the two-level query would give.
-        points = float(n if pts is None else pts)
-        out[(u, w)] = (n, points, sorted(map(int, ids.split(","))) if ids else [])
+        out[(u, w)] = (n, float(pts or 0.0), sorted(map(int, ids.split(","))) if ids else [])
     return out
 
 
@@ -356,17 +354,18 @@ def status(
     if not plans:
         return []
     # Phase 2: one narrow table of the registrations involved, then one aggregate query per plan.
+    base_units = {u for p in plans for u in p[3]}
     _create_base(
         session, dialect,
-        min(bd[0] for p in plans for bd in p[4]), max(bd[1] for p in plans for bd in p[4]),
-        {u for p in plans for u in p[3]},
+        min(bd[0] for p in plans for bd in p[4]) - REPOST_HORIZON, max(bd[1] for p in plans for bd in p[4]),
+        base_units,
     )
     rows: list[StatusRow] = []
     try:
         for rule, today, ws, mapping, bounds in plans:
             rule_id, rule_key, rule_name, measure, target = rule.id, rule.key, rule.name, rule.measure, rule.target
             targets = sorted(set(mapping.values()))
-            counted = _count(session, rule, bounds, mapping)
+            counted = _count(session, rule, bounds, mapping, base_units)
             for i, w in enumerate(ws):
                 ref = min(bounds[i][1], now) - timedelta(microseconds=1)
                 current = w.contains(today)
@@ -394,12 +393,20 @@ def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | No
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
     rules_tz = {rid: tz for rid, tz in session.execute(select(QuotaRule.id, QuotaRule.timezone))}
-    bounds = [r.window.utc_bounds(rules_tz[r.rule_id]) for r in rows]
+    # Rows share their periods: each period's bounds are computed once, not once per unit.
+    by_window: dict[tuple[Window, str], tuple[datetime, datetime]] = {}
+    bounds = []
+    for r in rows:
+        key = (r.window, rules_tz[r.rule_id])
+        if key not in by_window:
+            by_window[key] = r.window.utc_bounds(key[1])
+        bounds.append(by_window[key])
     if dialect == "postgresql":
         # One statement over one JSON document: tens of thousands of rows in one round trip, and
         # json.dumps is far cheaper than adapting eight Python lists to PostgreSQL arrays.
+        iso = {b: (b[0].isoformat(), b[1].isoformat()) for b in by_window.values()}
         doc = json.dumps([
-            {"r": r.rule_id, "u": r.unit_id, "s": b[0].isoformat(), "e": b[1].isoformat(), "c": r.count,
+            {"r": r.rule_id, "u": r.unit_id, "s": iso[b][0], "e": iso[b][1], "c": r.count,
              "p": r.points, "t": r.target, "ev": r.registration_ids}
             for r, b in zip(rows, bounds, strict=True)
         ])

@@ -267,6 +267,34 @@ def test_court_weekly_cases_by_topic_with_boundaries_and_reposts(session: Sessio
     assert [(r.period, r.current, r.days_left) for r in cur] == [("2024-W21", True, 4)]
 
 
+def test_repost_in_the_next_week_does_not_count_the_story_again(session: Session) -> None:
+    """A story counts in the week of its first registration; its repost a day later, across the
+    Monday boundary, is evidence for that week, not a second case for the next one."""
+    load(session, COURT)
+    story = factories.story(session, title="执行不能案件通报")
+    first = crawled(session, "jinri-danzhou", "https://jrdz.example.cn/c/20.html", "执行不能案件通报（第13期）",
+                    at(2024, 5, 19, 22), ["执行不能"], byline="来源：儋州市人民法院", story_id=story.id)
+    repost = crawled(session, "fazhi-shibao", "https://fzsb.example.cn/z/21.html", "儋州：执行不能案件通报（第13期）",
+                     at(2024, 5, 20, 9), ["执行不能"], byline="来源：儋州法院", story_id=story.id)
+    proposals = propose_from_articles(session, now=at(2024, 5, 27))
+    ids = {p.registration.article_id: p.registration.id for p in proposals}
+    assert set(ids) == {first.id, repost.id}
+
+    rows = status(session, "2024-05", now=at(2024, 5, 27), rules=["cannot"])
+    w20, w21 = row(rows, "cannot", "dz-court", "2024-W20"), row(rows, "cannot", "dz-court", "2024-W21")
+    assert (w20.count, w20.registration_ids) == (1, sorted(ids.values()))
+    assert (w21.count, w21.registration_ids) == (0, [])
+    # Asked about the later week alone, the answer is the same: the story was first registered before it.
+    assert row(status(session, "2024-W21", now=at(2024, 5, 27), rules=["cannot"]), "cannot", "dz-court").count == 0
+    # A different case in that week does count there.
+    other = crawled(session, "jinri-danzhou", "https://jrdz.example.cn/c/22.html", "执行不能案件通报（第14期）",
+                    at(2024, 5, 21, 9), ["执行不能"], byline="来源：儋州市人民法院")
+    propose_from_articles(session, now=at(2024, 5, 27))
+    w21 = row(status(session, "2024-W21", now=at(2024, 5, 27), rules=["cannot"]), "cannot", "dz-court")
+    assert w21.count == 1 and len(w21.registration_ids) == 1
+    assert session.get(Registration, w21.registration_ids[0]).article_id == other.id  # type: ignore[union-attr]
+
+
 def test_unit_moved_and_renamed_mid_year_keeps_history(session: Session) -> None:
     from quota.units import move_unit, rename_unit
 
