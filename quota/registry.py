@@ -18,19 +18,20 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Person, Registration, utcnow
 from models.enums import Adoption, PieceKind, RegistrationState
+from pipeline.normalize import to_simplified
+from pipeline.urls import BadUrl, canonical_url, url_hash
 from quota.periods import zone
 from quota.units import Hierarchy, QuotaError, get_unit, parse_enum
 
@@ -47,26 +48,22 @@ MIN_TEXT_MATCH_CHARS = 8
 COUNTED_STATES = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
 
 
-def url_hash(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
-
-
-def canonical_url(url: str) -> str:
-    """Light canonical form for matching: lower-case scheme and host, no fragment, no trailing slash."""
-    parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
-
-
 def url_candidates(url: str) -> list[str]:
-    """Hashes the pipeline may have stored for this URL (as given, canonical, http/https)."""
-    canon = canonical_url(url)
-    forms = {url.strip(), canon}
-    for form in list(forms):
-        if form.startswith("http://"):
-            forms.add("https://" + form[7:])
-        elif form.startswith("https://"):
-            forms.add("http://" + form[8:])
+    """Hashes the pipeline may have stored for this URL: its canonical form (tracking parameters,
+    fragment, default port and host case removed; :mod:`pipeline.urls`), over http and https, and
+    the URL as given."""
+    forms = {url.strip()}
+    try:
+        canon = canonical_url(url)
+    except BadUrl:
+        canon = ""
+    for form in (canon, canon.rstrip("/") if canon.count("/") > 3 else ""):
+        if form:
+            forms.add(form)
+            if form.startswith("http://"):
+                forms.add("https://" + form[7:])
+            elif form.startswith("https://"):
+                forms.add("http://" + form[8:])
     return sorted(url_hash(f) for f in forms)
 
 
@@ -74,8 +71,9 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def normalize_title(text: str) -> str:
-    """NFKC, lower-case, no spaces or punctuation: "儋州法院：集中执行 " == "儋州法院集中执行"."""
-    return _PUNCT.sub("", unicodedata.normalize("NFKC", text or "").lower())
+    """NFKC, simplified Chinese, lower-case, no spaces or punctuation: "儋州法院：集中執行 " ==
+    "儋州法院集中执行" (a registration typed in traditional characters matches the crawled page)."""
+    return _PUNCT.sub("", to_simplified(unicodedata.normalize("NFKC", text or "")).lower())
 
 
 def _host(url: str) -> str:
@@ -144,8 +142,10 @@ def register(
     if url is None and not title:
         raise QuotaError("give the piece's URL or its title")
     if url is not None:
-        if urlsplit(url).scheme not in ("http", "https") or not _host(url):
-            raise QuotaError(f"not a web address: '{url}'")
+        try:
+            canonical_url(url)
+        except BadUrl:
+            raise QuotaError(f"not a web address: '{url}'") from None
         host = _host(url)
         if outlet_row.domains and not _host_on(host, outlet_row.domains):
             owner = next(
@@ -227,7 +227,10 @@ def find_article(session: Session, reg: Registration) -> tuple[Match | None, str
     """The stored article this registration is, and if none, why not."""
     if reg.url:
         hashes = url_candidates(reg.url)
-        canon = canonical_url(reg.url)
+        try:
+            canon = canonical_url(reg.url)
+        except BadUrl:
+            canon = reg.url
         art = session.scalar(
             select(Article).where(
                 or_(Article.url_hash.in_(hashes), Article.url == reg.url, Article.canonical_url.in_([reg.url, canon]))

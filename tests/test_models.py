@@ -119,3 +119,30 @@ def test_migration_gives_existing_registrations_their_article_story(scratch_url:
         got = s.scalars(select(Registration.story_id).order_by(Registration.id)).all()
     engine.dispose()
     assert got == [story_id, None, None]
+
+
+def test_migration_rehashes_registration_urls_in_the_pipeline_form(scratch_url: str) -> None:
+    """Registrations stored before 0009 get their URL hash in the form articles are keyed by."""
+    from models import Registration
+    from models.db import make_engine, upgrade
+    from pipeline.urls import canonical_url, url_hash
+
+    upgrade(scratch_url, "0008")
+    engine = make_engine(scratch_url)
+    pasted = "https://News.example.cn/a/1.html?utm_source=wechat&id=3#top"
+    with engine.begin() as conn:
+        unit_id = conn.execute(text(
+            "INSERT INTO units (code, name, kind, aliases, contacts, active, created_at, updated_at)"
+            " VALUES ('u1', 'U', 'section', '[]', '[]', true, :now, :now) RETURNING id"
+        ), {"now": datetime.now(UTC)}).scalar_one()
+        conn.execute(text(
+            "INSERT INTO registrations (unit_id, url, url_hash, title, authors, kind, adoption, published_at, state,"
+            " registered_by, registered_at, verification, review_history, created_at, updated_at)"
+            " VALUES (:u, :url, 'old-form', '', '[]', 'news', 'none', :now, 'submitted', '', :now, '{}', '[]',"
+            " :now, :now)"
+        ), {"u": unit_id, "url": pasted, "now": datetime.now(UTC)})
+    upgrade(scratch_url, engine=engine)
+    with Session(engine) as s:
+        got = s.scalar(select(Registration.url_hash))
+    engine.dispose()
+    assert got == url_hash(canonical_url("https://news.example.cn/a/1.html?id=3"))

@@ -385,6 +385,25 @@ def test_bad_registration_input_is_refused(session: Session, kw: dict[str, Any],
     assert session.scalar(select(Registration.id).order_by(Registration.id.desc()).limit(1)) == before
 
 
+def test_traditional_title_and_tracking_url_verify_against_the_crawled_page(session: Session) -> None:
+    load(session, COURT)
+    art = crawled(session, "jinri-danzhou", "https://jrdz.example.cn/c/30.html", "儋州法院集中清理涉民生执行案件",
+                  at(2024, 6, 3, 9), [])
+    # Typed in traditional characters (a Hong Kong / Taiwan repost's headline): same piece.
+    trad = reg(session, unit="dz-press", outlet="jinri-danzhou", title="儋州法院集中清理涉民生執行案件",
+               published=date(2024, 6, 3), now=at(2024, 6, 4))
+    assert trad.verification["method"] == "title" and trad.article_id == art.id
+    # Pasted from a WeChat share: tracking parameters and fragment do not make it another page.
+    shared = reg(session, unit="dz-exec-1", outlet="jinri-danzhou",
+                 url="HTTPS://JRDZ.example.cn/c/30.html?utm_source=wechat&scene=1#top",
+                 published=date(2024, 6, 3), now=at(2024, 6, 4))
+    assert shared.verification["method"] == "url" and shared.article_id == art.id
+    assert shared.url_hash == art.url_hash
+    bad = "htp:/jrdz.example.cn/c/30.html"
+    with pytest.raises(QuotaError, match="not a web address"):
+        reg(session, unit="dz-press", outlet="jinri-danzhou", url=bad, published=date(2024, 6, 3))
+
+
 def test_title_and_text_verification(session: Session) -> None:
     load(session, COURT)
     crawled(session, "jinri-danzhou", "https://jrdz.example.cn/c/20.html", "儋州：儋州法院集中清理涉民生执行案件",
