@@ -5,7 +5,8 @@ keywords. From ``window_start`` (before the action) to ``window_end`` (after it)
 the rules it targets (``overrides.rules``, default all) fire from a lower risk level
 (``overrides.min_risk``, default medium) and also on the plan's keywords and extra watch queries,
 OR-ed with their own query. Named sources may be polled faster (``overrides.poll_minutes``:
-``{source_key: minutes}``, read by the crawl scheduler through :func:`poll_overrides`). The window
+``{source_key: minutes}``; the crawl scheduler reads open plans' windows from the table, see
+``crawlers.run.plan_poll_minutes``). The window
 closes itself: states move planned -> open -> closed as time passes.
 """
 
@@ -48,6 +49,11 @@ def create_plan(
     min_risk = overrides.setdefault("min_risk", RiskLevel.MEDIUM.value)
     if min_risk not in [r.value for r in RiskLevel]:
         raise PlanError(f"min_risk {min_risk!r} is not one of low, medium, high, critical")
+    polls = overrides.get("poll_minutes") or {}
+    if not isinstance(polls, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in polls.items()
+    ):
+        raise PlanError(f"poll_minutes must map source keys to whole minutes >= 1, got {polls!r}")
     for text in [keywords_query(keywords), *overrides.get("queries", [])]:
         if text:
             try:
@@ -98,13 +104,4 @@ def tightened_rules(session: Session, rules: list[RuleSpec], now: datetime) -> l
                 continue
             rule = rule.tightened(str((plan.overrides or {}).get("min_risk", "medium")), plan_queries(session, plan))
         out.append(rule)
-    return out
-
-
-def poll_overrides(session: Session, now: datetime) -> dict[str, int]:
-    """Source key -> poll interval (minutes) demanded by open plans (the shortest wins)."""
-    out: dict[str, int] = {}
-    for plan in refresh_states(session, now):
-        for key, minutes in ((plan.overrides or {}).get("poll_minutes") or {}).items():
-            out[key] = min(int(minutes), out.get(key, 10**6))
     return out

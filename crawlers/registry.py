@@ -316,15 +316,23 @@ def decl_of(row: Source) -> SourceDecl:
     return SourceDecl.model_validate(row.config)
 
 
-def iter_due(rows: Iterable[Source], default_interval_minutes: int, now: Any) -> list[Source]:
-    """Enabled sources whose interval has passed since their last attempt."""
+def iter_due(
+    rows: Iterable[Source], default_interval_minutes: int, now: Any, faster: dict[str, int] | None = None
+) -> list[Source]:
+    """Enabled sources whose interval has passed since their last attempt.
+
+    ``faster`` maps source keys to a shorter interval in minutes (an open risk plan's polling).
+    """
     from datetime import timedelta
 
     due = []
     for row in rows:
         if not row.enabled:
             continue
-        interval = timedelta(minutes=row.interval_minutes or default_interval_minutes)
+        minutes = row.interval_minutes or default_interval_minutes
+        if faster and row.key in faster:
+            minutes = min(minutes, faster[row.key])
+        interval = timedelta(minutes=minutes)
         if row.last_attempt_at is None or now - row.last_attempt_at >= interval:
             due.append(row)
     return due

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from crawlers.plan import CrawlPlan, Outcome
 from crawlers.registry import decl_of, iter_due
-from models import Article, Outlet, Source
+from models import Article, Outlet, RiskPlan, Source
 from models.db import session_scope
 from models.enums import SourceKind
 from presswatch.events import bus
@@ -69,8 +69,26 @@ def select_sources(session: Session, settings: Settings, keys: Iterable[str] | N
         # Import sources without a file are fed by `presswatch import`, not by crawl runs.
         rows = [r for r in rows if r.enabled and (r.kind != SourceKind.IMPORT or r.config.get("path"))]
     if due_only:
-        rows = iter_due(rows, settings.scheduler.crawl_interval_minutes, now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        rows = iter_due(rows, settings.scheduler.crawl_interval_minutes, now, plan_poll_minutes(session, now))
     return rows
+
+
+def plan_poll_minutes(session: Session, now: datetime) -> dict[str, int]:
+    """Source key -> poll interval in minutes that risk plans (三同步) open at ``now`` ask for
+    (``overrides.poll_minutes``); the shortest wins. Plans are read from their table: the crawler
+    needs only their windows, not the alert rules they tighten."""
+    out: dict[str, int] = {}
+    plans = session.scalars(select(RiskPlan).where(RiskPlan.window_start <= now, RiskPlan.window_end > now))
+    for plan in plans:
+        for key, minutes in ((plan.overrides or {}).get("poll_minutes") or {}).items():
+            try:
+                wanted = max(1, int(minutes))
+            except (TypeError, ValueError):
+                log.warning("risk plan %s: poll_minutes for %s is not a number: %r", plan.name, key, minutes)
+                continue
+            out[key] = min(wanted, out.get(key, wanted))
+    return out
 
 
 def build_plan(session: Session, row: Source, settings: Settings) -> tuple[CrawlPlan, list[RawItem]]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from alerts.engine import evaluate_pending, source_failing_alert
 from alerts.notify import quiet_until
-from alerts.plans import create_plan, refresh_states
+from alerts.plans import PlanError, create_plan, refresh_states
 from alerts.rules import parse_rules, sync_rules
 from alerts.surge import detect_surges
 from models import Alert, AlertEvent, Article, Delivery, Story, WatchQuery
@@ -256,9 +256,12 @@ def test_risk_plan_opens_a_tighter_window_and_closes_itself(session: Session) ->
     assert plan.state == "open" and stats.raised == 1
     alert = session.scalars(select(Alert)).one()
     assert "(risk plan)" in alert.reason["why"][0]
-    from alerts.plans import poll_overrides
+    from crawlers.run import plan_poll_minutes
 
-    assert poll_overrides(session, during) == {"jinri-danzhou": 5}
+    assert plan_poll_minutes(session, during) == {"jinri-danzhou": 5}
+    assert plan_poll_minutes(session, action - timedelta(hours=25)) == {}  # before the window opens
+    with pytest.raises(PlanError, match="poll_minutes"):
+        create_plan(session, name="bad", action_at=action, keywords=["x"], overrides={"poll_minutes": {"a": "fast"}})
     after = action + timedelta(hours=49)
     piece(session, title=calm_title + "（后）", risk=RiskLevel.LOW, story=factories.story(session), at=after)
     assert evaluate_pending(session, SETTINGS, now=after).raised == 0

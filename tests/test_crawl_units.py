@@ -30,6 +30,8 @@ def test_due_sources_follow_their_interval() -> None:
         Source(key="off", kind=SourceKind.FEED, enabled=False, interval_minutes=1, last_attempt_at=None),
     ]
     assert [r.key for r in iter_due(rows, 15, now)] == ["never", "stale", "default"]
+    # An open risk plan polls "fresh" every 5 minutes: due now; a slower ask never slows a source down.
+    assert [r.key for r in iter_due(rows, 15, now, {"fresh": 5, "stale": 600})] == ["never", "fresh", "stale", "default"]
     (job,) = scheduled_jobs(Settings())
     assert job.func == "crawlers.jobs:crawl_due" and job.trigger == "interval"
 
