@@ -165,8 +165,10 @@ def test_news_sitemap_index_gzip_newest_first(world: World, first: Run) -> None:
     assert {i.title for i in items} == {"最新的稿件", "中间的稿件", "较早的稿件"}
     newest = next(i for i in items if i.title == "最新的稿件")
     assert newest.published == "2026-11-21T09:00:00+08:00"
-    article_order = [p for p in first.paths if p.startswith("/sm/art/")]
-    assert article_order[0] == "/sm/art/newest.html"
+    # Newest first is the order requests are SCHEDULED in (test_crawl_units); with concurrent
+    # requests the server may see them in any order, so only completeness is checked here.
+    assert sorted(p for p in first.paths if p.startswith("/sm/art/")) == [
+        "/sm/art/middle.html", "/sm/art/newest.html", "/sm/art/old.html"]
 
 
 def test_json_api_posts_with_paging_and_metrics(world: World, first: Run) -> None:

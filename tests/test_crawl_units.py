@@ -71,3 +71,23 @@ def test_outcome_status_separates_quiet_days_from_silence() -> None:
     assert failed.status == "failed" and failed.reason == "HTTP 500 at x"
     partial = Outcome("a", items_found=2, errors=["HTTP 404 at z", "timeout"])
     assert partial.status == "ok" and partial.reason == "HTTP 404 at z (+1 more)"
+
+
+def test_sitemap_schedules_the_newest_articles_first() -> None:
+    """The order requests are scheduled in (Scrapy pops the highest priority first); the live crawl
+    test cannot check it, because concurrent requests reach the server in any order."""
+    from scrapy.http import Request, XmlResponse
+
+    from crawlers.plan import CrawlPlan
+    from crawlers.registry import SourceDecl
+    from crawlers.spiders import SitemapSpider
+
+    base = "https://court.example.cn"
+    body = (Path(__file__).parent / "fixtures" / "crawl" / "news_sitemap.xml").read_text("utf-8").replace("{base}", base)
+    decl = SourceDecl(key="sm", name="sitemap", kind="sitemap", start_urls=[f"{base}/sitemap.xml"])
+    spider = SitemapSpider(CrawlPlan(source_key="sm", decl=decl.config()), Outcome(source_key="sm"))
+    response = XmlResponse(url=f"{base}/sitemap.xml", body=body.encode("utf-8"), encoding="utf-8")
+    requests = [r for r in spider.parse_sitemap(response) if isinstance(r, Request)]
+    by_priority = [r.url.removeprefix(base) for r in sorted(requests, key=lambda r: -r.priority)]
+    assert by_priority == ["/sm/art/newest.html", "/sm/art/middle.html", "/sm/art/old.html"]  # listed old first
+    assert requests[0].meta["prefill"]["title"] == "最新的稿件"
