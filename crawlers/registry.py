@@ -43,6 +43,7 @@ Kind = Literal["feed", "html", "sitemap", "json_api", "import"]
 Tier = Literal["central", "provincial", "prefecture", "county", "own_channel", "other"]
 Channel = Literal["newspaper", "website", "tv", "news_app", "wechat", "weibo", "social", "portal", "other"]
 KINDS: tuple[str, ...] = get_args(Kind)
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 TIERS: tuple[str, ...] = get_args(Tier)
 CHANNELS: tuple[str, ...] = get_args(Channel)
 
@@ -140,6 +141,21 @@ class SourceDecl(_Decl):
     selectors: HtmlSelectors | None = None
     fields: JsonFields | None = None
     path: str | None = Field(None, description="import: a file of URLs (.txt), CSV or JSONL.")
+    host_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variant host -> canonical host when both serve the same article (m. / www.).",
+    )
+
+    @field_validator("host_map")
+    @classmethod
+    def _hosts(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for variant, canonical in value.items():
+            for host in (variant, canonical):
+                if not _HOST.fullmatch(host.strip().lower()):
+                    raise ValueError(f"not a host name: {host!r} (write the host alone, e.g. m.example.cn)")
+            out[variant.strip().lower()] = canonical.strip().lower()
+        return out
 
     @field_validator("start_urls")
     @classmethod

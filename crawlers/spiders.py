@@ -155,7 +155,7 @@ class SourceSpider(scrapy.Spider):
             yield entry_item
 
     def seen(self, url: str) -> bool:
-        return not self.decl.pages_change and bool(url_hashes(url) & self.plan.known_hashes)
+        return not self.decl.pages_change and bool(url_hashes(url, self.decl.host_map) & self.plan.known_hashes)
 
     def wanted(self, url: str) -> bool:
         return urlsplit(url).scheme in ("http", "https") and (self.link_re is None or bool(self.link_re.search(url)))

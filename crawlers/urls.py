@@ -9,26 +9,29 @@ database), so the crawler can use it without loading the rest of the pipeline.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from pipeline.urls import BadUrl
 from pipeline.urls import canonical_url as _canonical
 from pipeline.urls import url_hash as _hash_canonical
 
 
-def canonical_url(url: str) -> str:
-    """The pipeline's canonical form; a URL it cannot canonicalize (a ``urn:`` import) stays as given."""
+def canonical_url(url: str, host_map: Mapping[str, str] | None = None) -> str:
+    """The pipeline's canonical form (``host_map``: the source's variant hosts, e.g. mobile pages);
+    a URL it cannot canonicalize (a ``urn:`` import) stays as given."""
     try:
-        return _canonical(url)
+        return _canonical(url, host_map)
     except BadUrl:
         return url.strip()
 
 
-def url_hash(url: str) -> str:
+def url_hash(url: str, host_map: Mapping[str, str] | None = None) -> str:
     """sha256 hex of the canonical URL (``Article.url_hash``)."""
-    return _hash_canonical(canonical_url(url))
+    return _hash_canonical(canonical_url(url, host_map))
 
 
-def url_hashes(url: str) -> set[str]:
-    """Hashes under which ``url`` may already be stored: its canonical form, and the URL as given
-    (rows stored before a canonicalization rule was added keep their old key)."""
-    return {url_hash(url), hashlib.sha256(url.encode("utf-8")).hexdigest()}
+def url_hashes(url: str, host_map: Mapping[str, str] | None = None) -> set[str]:
+    """Hashes under which ``url`` may already be stored: its canonical form (with the source's host
+    map, as the pipeline stores it), and the URL as given (rows stored before a canonicalization
+    rule was added keep their old key)."""
+    return {url_hash(url, host_map), hashlib.sha256(url.encode("utf-8")).hexdigest()}

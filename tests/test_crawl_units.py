@@ -91,3 +91,16 @@ def test_sitemap_schedules_the_newest_articles_first() -> None:
     by_priority = [r.url.removeprefix(base) for r in sorted(requests, key=lambda r: -r.priority)]
     assert by_priority == ["/sm/art/newest.html", "/sm/art/middle.html", "/sm/art/old.html"]  # listed old first
     assert requests[0].meta["prefill"]["title"] == "最新的稿件"
+
+
+def test_host_map_is_declared_per_source_and_checked() -> None:
+    from pydantic import ValidationError
+
+    from crawlers.registry import SourceDecl
+
+    decl = SourceDecl(key="s", name="s", kind="feed", start_urls=["https://x.cn/rss"],
+                      host_map={" M.X.cn ": "www.x.cn"})
+    assert decl.host_map == {"m.x.cn": "www.x.cn"} and decl.config()["host_map"] == {"m.x.cn": "www.x.cn"}
+    with pytest.raises(ValidationError, match=r"not a host name: 'https://m\.x\.cn/'"):
+        SourceDecl(key="s", name="s", kind="feed", start_urls=["https://x.cn/rss"],
+                   host_map={"https://m.x.cn/": "www.x.cn"})

@@ -283,3 +283,28 @@ def test_a_failing_item_costs_only_itself(engine: Engine, tmp_path: Path) -> Non
         assert stats.problems[0][0].endswith("/bad.html") and stats.problems[0][1].startswith("error: ")
     finally:
         _cleanup(engine, tag)
+
+
+def test_mobile_and_desktop_pages_of_a_source_with_a_host_map_are_one_article(
+    session: Session, tmp_path: Path
+) -> None:
+    from crawlers.registry import SourceDecl
+
+    decl = SourceDecl(key="dz-mobile", name="儋州法院网", kind="html", start_urls=["https://www.dzcourt.gov.cn/"],
+                      selectors={"links": "a::attr(href)"}, host_map={"M.DZCOURT.gov.cn": "www.dzcourt.gov.cn"})
+    factories.source(session, key="dz-mobile", kind="html", config=decl.config())
+    settings = _settings(tmp_path)
+    text = "儋州法院召开执行工作推进会，通报今年以来执行工作情况，部署下一阶段重点任务。会议要求各执行团队加大执行力度。"
+    desktop = process_item(session, _item("https://www.dzcourt.gov.cn/fyxw/88.html", source="dz-mobile",
+                                          title="执行工作推进会", text=text, published="2024-05-14 09:00"),
+                           settings, now=NOW)
+    mobile = process_item(session, _item("https://m.dzcourt.gov.cn/fyxw/88.html", source="dz-mobile",
+                                         title="执行工作推进会", text=text, published="2024-05-14 09:00"),
+                          settings, now=NOW)
+    assert (desktop.outcome, mobile.outcome) == ("stored", "duplicate") and mobile.reason.startswith("same_url")
+    # The crawler's pre-fetch check hashes the mobile link the same way, so it is not fetched again.
+    from crawlers.urls import url_hashes
+
+    stored = session.scalar(select(Article.url_hash).where(Article.id == desktop.article_id))
+    assert stored in url_hashes("https://m.dzcourt.gov.cn/fyxw/88.html", decl.host_map)
+    assert stored not in url_hashes("https://m.dzcourt.gov.cn/fyxw/88.html")
