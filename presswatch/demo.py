@@ -23,8 +23,10 @@ DEMO_STEPS = (
     ("pipeline", "pipeline.demo:run"),
     ("classify", "classify.demo:run"),
     ("alerts", "alerts.demo:run"),
-    ("digest", "alerts.digest.demo:run"),
+    # Quota registration before the digest, so the digest's "own pieces" section shows what the
+    # units registered today.
     ("quota", "quota.demo:run"),
+    ("digest", "alerts.digest.demo:run"),
 )
 
 

@@ -46,7 +46,7 @@ def test_demo_step_saves_and_sends_through_the_alerts_mailbox(ctx: DemoContext) 
     assert sorted(r for m in received for r in m.rcpt_tos) == [
         "lanhdao@thads.example.vn", "leader@court.example.cn", "press@court.example.cn"
     ]
-    assert "the demo mailbox received 3 digest email(s)" in out
+    assert "the demo mailbox received 3 email(s)" in out
     files = sorted(p.name for p in (ctx.workdir / "digests").glob("*.html"))
     assert len(files) == 2 and files[0].startswith("dz-daily-") and files[1].startswith("hy-daily-")
 

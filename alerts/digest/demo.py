@@ -88,7 +88,8 @@ def run(ctx: DemoContext) -> None:
         )
         if mailbox is not None:
             arrived = mailbox.wait_for(before + stats_.sent)[before:]
-            ctx.console.print(f"收件箱 · hộp thư · the demo mailbox received {len(arrived)} digest email(s):")
+            # The outbox also carries what earlier steps queued (the quota step's reminders).
+            ctx.console.print(f"收件箱 · hộp thư · the demo mailbox received {len(arrived)} email(s):")
             for received in arrived:
                 ctx.console.print(f"  → {', '.join(received.rcpt_tos)}: {received.message['Subject']}", highlight=False)
     elif not can_send:

@@ -1,0 +1,34 @@
+"""`presswatch demo` end to end, as a newcomer runs it (`make demo`): offline, on the bundled
+demo site, every stage shows its work, in order, and the digest sees what the quota step registered."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import subprocess_env
+
+
+def test_demo_runs_every_stage_offline(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from presswatch.cli import main; main()", "demo"],
+        env=subprocess_env(CI="true", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""),
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    crawled = re.search(r"(\d+) pieces crawled", out)
+    stored = re.search(r"(\d+) articles\s+stored, grouped into (\d+) stories", out)
+    assert crawled and stored, out[:3000]
+    assert int(crawled.group(1)) > 0 and int(stored.group(2)) < int(stored.group(1))  # reposts grouped
+    assert re.search(r"classified (\d+) stored articles", out)
+    raised = re.search(r"raised (\d+)", out)
+    assert raised and int(raised.group(1)) > 0
+    # Quotas before the digest: the digest's own-pieces count includes today's registrations.
+    assert out.index("Quotas: registration") < out.index("Digest · 每日舆情简报")
+    own = [int(n) for n in re.findall(r"own pieces (\d+)", out)]
+    assert own and own[0] > 0, out[-3000:]
+    assert re.search(r"the demo mailbox received \d+ email\(s\)", out)
