@@ -103,6 +103,11 @@ class AlertsSettings(_Group):
     rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
     quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
     webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_secrets_file: str = Field(
+        "",
+        description="YAML: webhook URL -> signing secret (DingTalk 加签 SEC…, Feishu 签名校验, generic JSON HMAC);"
+        " empty: robots are called unsigned.",
+    )
     smtp_ca_file: str = Field("", description="Extra CA bundle (PEM) for STARTTLS/SSL; empty: the system's.")
     retry_base_seconds: float = Field(30.0, gt=0, description="First retry delay; doubles each attempt.")
     retry_max_seconds: float = Field(3600.0, gt=0, description="Cap on the retry delay.")

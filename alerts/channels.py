@@ -287,6 +287,18 @@ def build_channels(settings: Settings) -> ChannelSet:
     except ChannelDisabled as exc:
         disabled[EMAIL_CHANNEL] = str(exc)
         announce_disabled(str(exc))
-    for kind in WEBHOOK_KINDS:
-        channels[kind] = WebhookChannel(kind=kind, timeout_seconds=settings.alerts.webhook_timeout_seconds)
+    from alerts.webhooks import WebhookSecretsError, load_webhook_secrets
+
+    try:
+        secrets = load_webhook_secrets(settings.alerts.webhook_secrets_file)
+    except WebhookSecretsError as exc:
+        # Unsigned calls to signed robots would be refused: hold webhook messages until it is fixed.
+        for kind in WEBHOOK_KINDS:
+            disabled[kind] = str(exc)
+        announce_disabled(str(exc))
+    else:
+        for kind in WEBHOOK_KINDS:
+            channels[kind] = WebhookChannel(
+                kind=kind, timeout_seconds=settings.alerts.webhook_timeout_seconds, secrets=secrets
+            )
     return ChannelSet(channels=channels, disabled=disabled)

@@ -8,16 +8,31 @@ text (not markdown) keeps a hostile crawled title from rendering as a link or a 
 
 Success is the service's own verdict: HTTP 2xx and, for WeCom/DingTalk/Feishu, ``errcode``/``code``
 0 in the JSON answer. 429, 5xx, timeouts and the vendors' rate-limit codes are transient.
+
+Signed robots: a DingTalk robot with 加签 and a Feishu robot with 签名校验 refuse calls without a
+fresh signature. ``alerts.webhook_secrets_file`` (YAML, webhook URL -> secret; kept out of the
+database and the rules file) gives each robot's secret, and every attempt (retries included) is
+signed at send time, as each service documents: DingTalk adds ``timestamp`` (ms) and ``sign`` =
+base64(HMAC-SHA256(secret, "timestamp\\nsecret")) to the URL; Feishu adds ``timestamp`` (s) and
+``sign`` = base64(HMAC-SHA256(key="timestamp\\nsecret", message="")) to the body. A generic JSON
+receiver gets ``X-Presswatch-Timestamp`` and ``X-Presswatch-Signature: sha256=<hex HMAC-SHA256(secret,
+"timestamp." + body)>``.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from alerts.channels import OutgoingMessage, PermanentError, TransientError
 from alerts.outbox import WEBHOOK_CHANNELS
@@ -94,10 +109,61 @@ def _vendor_verdict(kind: str, body: bytes) -> None:
     raise PermanentError(f"{kind} refused the message: {code} {msg}")
 
 
+class WebhookSecretsError(ValueError):
+    """The webhook secrets file is unreadable or malformed; the message names the file."""
+
+
+def load_webhook_secrets(path: str) -> dict[str, str]:
+    """Webhook URL -> signing secret, from ``alerts.webhook_secrets_file`` ({} when unset)."""
+    from presswatch.yamlfile import read_yaml
+
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise WebhookSecretsError(f"webhook secrets file {file} does not exist (alerts.webhook_secrets_file)")
+    data = read_yaml(file, WebhookSecretsError) or {}
+    if not isinstance(data, dict):
+        raise WebhookSecretsError(f"{file}: expected a mapping of webhook URL -> secret")
+    out: dict[str, str] = {}
+    for url, secret in data.items():
+        parts = urlsplit(str(url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise WebhookSecretsError(f"{file}: {str(url)[:80]!r} is not a webhook URL")
+        if not isinstance(secret, str) or not secret.strip():
+            raise WebhookSecretsError(f"{file}: the secret for {parts.netloc}{parts.path} must be a non-empty string")
+        out[str(url).strip()] = secret.strip()
+    return out
+
+
+def _hmac_b64(key: bytes, message: bytes) -> str:
+    return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode("ascii")
+
+
+def sign_request(
+    kind: str, url: str, payload: dict[str, Any], secret: str, now: float
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The URL, payload and extra headers of a call signed with ``secret`` at ``now`` (epoch s)."""
+    if kind == "dingtalk":
+        ts = str(int(now * 1000))
+        sign = quote_plus(_hmac_b64(secret.encode("utf-8"), f"{ts}\n{secret}".encode()))
+        return f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}", payload, {}
+    if kind == "feishu":
+        ts = str(int(now))
+        return url, {"timestamp": ts, "sign": _hmac_b64(f"{ts}\n{secret}".encode(), b""), **payload}, {}
+    if kind == "json":
+        ts = str(int(now))
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        digest = hmac.new(secret.encode("utf-8"), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return url, payload, {"X-Presswatch-Timestamp": ts, "X-Presswatch-Signature": f"sha256={digest}"}
+    return url, payload, {}  # WeCom group robots and Slack incoming webhooks have no signing
+
+
 @dataclass
 class WebhookChannel:
     kind: str
     timeout_seconds: float
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -108,12 +174,18 @@ class WebhookChannel:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise PermanentError(f"{self.kind} webhook URL must be http(s): {url[:80]!r}")
-        body = json.dumps(build_payload(self.kind, message), ensure_ascii=False).encode("utf-8")
+        payload = build_payload(self.kind, message)
+        extra_headers: dict[str, str] = {}
+        secret = self.secrets.get(url.strip())
+        if secret:
+            url, payload, extra_headers = sign_request(self.kind, url, payload, secret, time.time())
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "presswatch-alerts/0.1",
             "Idempotency-Key": message.idempotency_key,
             "X-Presswatch-Message-Id": message.message_id,
+            **extra_headers,
         }
         if message.in_doubt:
             headers["X-Presswatch-Resent"] = "in-doubt"

@@ -106,7 +106,7 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers.items()), "json": json.loads(body)}
+                    {"path": self.path, "headers": dict(self.headers.items()), "json": json.loads(body), "body": body}
                 )
                 raw = json.dumps(receiver.answer).encode()
                 self.send_response(receiver.status)

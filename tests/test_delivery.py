@@ -375,6 +375,64 @@ def test_webhooks_post_the_documented_shape_through_the_outbox(
         receiver.stop()
 
 
+def test_signed_robots_get_a_fresh_signature_their_service_accepts(engine: Engine, tmp_path: Path) -> None:
+    """DingTalk 加签, Feishu 签名校验 and the generic JSON HMAC, verified the way each receiver does."""
+    import hashlib
+    import hmac
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    receiver = WebhookReceiver(answer={"errcode": 0, "code": 0}).start()
+    secrets = {"dingtalk": "SECdz0123456789abcdef", "feishu": "fs-secret-8f3a", "json": "json-secret-42"}
+    urls = {kind: receiver.url(f"/{kind}?access_token=t-{kind}") for kind in secrets}
+    unsigned = receiver.url("/wecom?key=plain")
+    secrets_file = tmp_path / "webhook_secrets.yaml"
+    secrets_file.write_text("".join(f'"{urls[k]}": "{v}"\n' for k, v in secrets.items()), encoding="utf-8")
+    try:
+        settings = settings_for(None, webhook_secrets_file=str(secrets_file))
+        for kind, url in urls.items():
+            _enqueue(engine, f"k-signed-{kind}", channel=kind, recipient=url, subject="【舆情预警】", body_text="正文")
+        _enqueue(engine, "k-unsigned-wecom", channel="wecom", recipient=unsigned)
+        before = time.time()
+        stats = deliver_pending(engine, settings)
+        assert stats.sent == 4, stats.errors
+        got = {r["path"].split("?")[0].strip("/"): r for r in receiver.requests}
+
+        ding = parse_qs(urlsplit(got["dingtalk"]["path"]).query)
+        ts, secret = ding["timestamp"][0], secrets["dingtalk"]
+        assert ding["access_token"] == ["t-dingtalk"] and abs(int(ts) / 1000 - before) < 60
+        expected = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
+        assert ding["sign"] == [expected.decode()]
+
+        feishu = got["feishu"]["json"]
+        ts, secret = feishu["timestamp"], secrets["feishu"]
+        expected = base64.b64encode(hmac.new(f"{ts}\n{secret}".encode(), b"", hashlib.sha256).digest())
+        assert feishu["sign"] == expected.decode() and feishu["content"]["text"].startswith("【舆情预警】")
+
+        generic = got["json"]
+        ts = generic["headers"]["X-Presswatch-Timestamp"]
+        mac = hmac.new(secrets["json"].encode(), ts.encode() + b"." + generic["body"], hashlib.sha256).hexdigest()
+        assert generic["headers"]["X-Presswatch-Signature"] == f"sha256={mac}"
+
+        assert "timestamp" not in got["wecom"]["path"] and "X-Presswatch-Signature" not in got["wecom"]["headers"]
+    finally:
+        receiver.stop()
+
+
+def test_a_broken_webhook_secrets_file_holds_webhooks_and_says_why(engine: Engine, tmp_path: Path) -> None:
+    bad = tmp_path / "secrets.yaml"
+    bad.write_text("- just a list\n", encoding="utf-8")
+    row_id = _enqueue(engine, "k-held-dingtalk", channel="dingtalk", recipient="https://oapi.example.cn/robot/send")
+    for path, why in ((bad, "expected a mapping"), (tmp_path / "missing.yaml", "does not exist")):
+        stats = deliver_pending(engine, settings_for(None, webhook_secrets_file=str(path)))
+        assert stats.waiting_disabled == 1 and stats.sent == 0
+        from alerts.delivery import disabled_reasons
+
+        reasons = disabled_reasons(settings_for(None, webhook_secrets_file=str(path)))
+        assert why in reasons["dingtalk"] and str(path) in reasons["dingtalk"]
+    assert _row(engine, row_id).status == DeliveryStatus.PENDING
+
+
 def test_webhook_errors_retry_or_dead_letter(engine: Engine) -> None:
     receiver = WebhookReceiver(status=503).start()
     try:
