@@ -56,6 +56,27 @@ def test_flagged_items_worst_first_reposts_once_with_case_state_and_reasons(worl
     assert data.flagged[1].case_state is None
 
 
+def test_a_piece_an_alert_rule_fired_on_is_flagged_even_when_calm(world: Session) -> None:
+    """A watch rule (e.g. an official's name at low risk) fired on a positive piece: the duty team
+    saw it, so the digest lists it too; once the case is dismissed as a false alarm, it does not."""
+    from sqlalchemy import select
+
+    from models import Alert, Article
+    from models.enums import AlertKind, CaseState, RiskLevel
+
+    art = world.scalars(select(Article).where(Article.title == "儋州法院公布第五批失信被执行人名单")).one()
+    alert = Alert(dedupe_key="watch-defaulters", kind=AlertKind.STORY, article_id=art.id, story_id=art.story_id,
+                  severity=RiskLevel.LOW, title=art.title, state=CaseState.NEW)
+    world.add(alert)
+    world.flush()
+    flagged = {i.title: i for i in _zh(world).flagged}
+    assert art.title in flagged and flagged[art.title].case_state == "new"
+    assert len(flagged) == 3  # the two flagged by risk and sentiment stay
+    alert.state = CaseState.DISMISSED
+    world.flush()
+    assert art.title not in {i.title for i in _zh(world).flagged}
+
+
 def test_top_stories_by_spread_topics_own_pieces_and_source_health(world: Session) -> None:
     data = _zh(world)
     assert [(s.title, s.outlets, s.articles, s.period_articles, s.case_state) for s in data.stories] == [

@@ -52,7 +52,7 @@ def test_preview_by_name_in_another_language_uses_the_default_title(world_db: Pa
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Daily press digest" in out.read_text(encoding="utf-8")
-    assert "High-risk and negative coverage" in out.read_text(encoding="utf-8")
+    assert "Needs attention" in out.read_text(encoding="utf-8")
 
 
 def test_send_without_smtp_queues_once(world_db: Path) -> None:
@@ -78,13 +78,13 @@ def test_monthly_report_as_xlsx(world_db: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "monthly", "--month", "2024-05", "--out", str(out)])
     assert result.exit_code == 0, result.output
     wb = load_workbook(out)
-    assert wb.sheetnames == ["概况", "每日报道量", "高风险与负面报道", "传播最广的事件", "话题分布", "主要媒体",
+    assert wb.sheetnames == ["概况", "每日报道量", "需关注报道（高风险、负面、已预警）", "传播最广的事件", "话题分布", "主要媒体",
                              "本单位发稿（计入考核）", "信息源状态"]
     summary = {row[0]: row[1] for row in wb["概况"].iter_rows(min_row=2, values_only=True)}
     assert summary["报道总数"] == 21 and summary["高风险"] == 4
     days = list(wb["每日报道量"].iter_rows(min_row=2, values_only=True))
     assert len(days) == 31 and days[12] == ("2024-05-13", 8, 5, "62.5%")
-    flagged = wb["高风险与负面报道"]
+    flagged = wb["需关注报道（高风险、负面、已预警）"]
     assert flagged["C2"].value == "网传儋州法院执行人员强制腾房时暴力执法"
     assert flagged["I2"].hyperlink is not None and flagged["I2"].hyperlink.target.startswith("https://")
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from alerts.digest.definitions import SECTIONS, DigestDefinition, Limits, Scope
 from alerts.digest.periods import Period, day_bounds
 from models import Alert, Article, Classification, Outlet, Registration, Source, Story, Unit, WatchQuery
-from models.enums import RegistrationState, SentimentLabel
+from models.enums import CaseState, RegistrationState, SentimentLabel
 
 RISK_ORDER = {"critical": 3, "high": 2, "medium": 1, "low": 0}
 HIGH_RISK = ("high", "critical")
@@ -493,8 +493,26 @@ def _flag_key(row: _Row) -> tuple[int, int, float, datetime]:
     return (RISK_ORDER.get(row.risk, -1), row.sentiment == "negative", row.risk_score, row.published_at)
 
 
-def is_flagged(row: _Row) -> bool:
-    return row.risk in HIGH_RISK or row.sentiment == SentimentLabel.NEGATIVE.value
+def is_flagged(row: _Row, alerted: frozenset[str] = frozenset()) -> bool:
+    """High or critical risk, negative, or an alert rule fired on the piece or its story (a case
+    not dismissed as a false alarm): what the duty team saw in real time, the digest shows too."""
+    return (
+        row.risk in HIGH_RISK or row.sentiment == SentimentLabel.NEGATIVE.value
+        or f"a{row.id}" in alerted or (row.story_id is not None and f"s{row.story_id}" in alerted)
+    )
+
+
+def _alerted(session: Session, rows: Sequence[_Row]) -> frozenset[str]:
+    """``"a<id>"`` / ``"s<id>"`` keys of the rows' articles and stories with a live alert."""
+    out: set[str] = set()
+    article_ids = sorted({r.id for r in rows})
+    story_ids = sorted({r.story_id for r in rows if r.story_id is not None})
+    live = Alert.state != CaseState.DISMISSED
+    for chunk in _chunks(article_ids):
+        out.update(f"a{i}" for i in session.scalars(select(Alert.article_id).where(Alert.article_id.in_(chunk), live)))
+    for chunk in _chunks(story_ids):
+        out.update(f"s{i}" for i in session.scalars(select(Alert.story_id).where(Alert.story_id.in_(chunk), live)))
+    return frozenset(out)
 
 
 def build_digest(
@@ -570,7 +588,8 @@ def build_digest(
     # Flagged items, worst first; a story's reposts appear once (its worst piece, with the spread).
     flagged_rows: list[_Row] = []
     seen_stories: set[int] = set()
-    for r in sorted((r for r in current if is_flagged(r)), key=_flag_key, reverse=True):
+    alerted = _alerted(session, current)
+    for r in sorted((r for r in current if is_flagged(r, alerted)), key=_flag_key, reverse=True):
         if r.story_id is not None:
             if r.story_id in seen_stories:
                 continue
