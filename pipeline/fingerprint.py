@@ -1,6 +1,6 @@
 """Content fingerprints: exact content hash, and MinHash signatures with LSH band keys for reposts.
 
-Shingles are runs of ``SHINGLE_WORDS_ZH`` jieba words for Chinese and ``SHINGLE_SYLLABLES_VI``
+Shingles are runs of ``SHINGLE_WORDS_ZH`` jieba words (segmented by rjieba) for Chinese and ``SHINGLE_SYLLABLES_VI``
 syllables for Vietnamese (other languages: runs of words), taken from the matching form of the
 text (width-folded, simplified), so a traditional-script or full-width repost shingles the same.
 The signature is ``NUM_PERM`` 32-bit minima of multiply-shift hashes over crc32 shingle ids: stable
@@ -28,6 +28,7 @@ import logging
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,19 +53,28 @@ _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @functools.cache
-def _jieba() -> object:
-    import jieba
+def _segmenter() -> Callable[[str], list[str]]:
+    """jieba's precise mode without HMM, run by rjieba (the Rust port: same algorithm, same bundled
+    dictionary, ~15x faster). Measured identical to ``jieba.lcut(text, HMM=False)`` on the 4,000
+    texts of ``bench/pipeline.py``, the fixture and seed texts and 20,000 random strings mixing Han
+    (extension A and the U+9FD6.. block included), Latin, digits, punctuation and spaces, so stored
+    fingerprints stay valid (``tests/test_pipeline_dedupe.py`` keeps checking it). No user
+    dictionary here: fingerprints must not change when the classifier's dictionary does."""
+    try:
+        import rjieba
+    except ImportError:  # a declared dependency; the fallback only keeps odd platforms working
+        import jieba
 
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    return jieba
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        return functools.partial(jieba.lcut, HMM=False)
+    return functools.partial(rjieba.cut, hmm=False)
 
 
 def tokens(text: str, lang: str) -> list[str]:
-    """Words (Chinese, via jieba, precise mode without HMM) or syllables/words (everything else)."""
+    """Words (Chinese, jieba's precise mode without HMM) or syllables/words (everything else)."""
     if lang == "zh" or (lang == "und" and _HAN.search(text)):
-        cut = _jieba().lcut(text, HMM=False)  # type: ignore[attr-defined]
-        return [w for w in cut if _WORD.search(w)]
+        return [w for w in _segmenter()(text) if _WORD.search(w)]
     return _WORD.findall(text)
 
 

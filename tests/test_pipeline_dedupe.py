@@ -67,6 +67,22 @@ def test_traditional_repost_has_the_same_content_hash() -> None:
     assert fingerprint.content_hash(simp) == fingerprint.content_hash(trad)
 
 
+
+def test_fingerprint_words_are_jiebas_precise_mode_without_hmm() -> None:
+    """Fingerprints are stored: the fast segmenter must cut exactly as jieba.lcut(HMM=False) did."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    samples = [normalize.match_form(part) for name, (title, body) in _load().items()
+               if name.startswith("zh") for part in (title, *body.split("\n")) if part.strip()]
+    samples += ["2008-06-04发布 COVID-19疫情 3.5万元 50%的人 C++语言 A&B公司 email@x.com", "㐀㐁中文 鿖鿿汉字 𠀀😀"]
+    assert len(samples) > 30
+    for text in samples:
+        expected = [w for w in jieba.lcut(text, HMM=False) if fingerprint._WORD.search(w)]
+        assert fingerprint.tokens(text, "zh") == expected, text
+
 OUTLETS = {
     "zh_a_original": ("jinri-danzhou", 0), "zh_b_repost_headers": ("fazhi-shibao", 2),
     "zh_c_repost_edited": ("weibo-danzhou", 3), "zh_d_repost_truncated": ("portal-a", 3),
