@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, JSONType, TimestampMixin, utcnow
@@ -34,6 +34,14 @@ class Story(TimestampMixin, Base):
     )
 
 
+# A post at most this long (a Weibo post is <= 140 characters before "全文") is a short post; the
+# pipeline folds short posts crawled before the article they forward into its story.
+SHORT_POST_MAX_CHARS = 300
+# Written out as SQL (not a bound parameter) so that both planners can match a query's condition
+# to the partial index below; a query must use exactly this text.
+SHORT_POST_SQL = f"length(articles.text) <= {SHORT_POST_MAX_CHARS}"
+
+
 class Article(Base):
     """One published piece at one canonical URL."""
 
@@ -49,6 +57,11 @@ class Article(Base):
         # Covering index: quota scoring maps registered articles to their story (one piece per
         # story) with an index-only scan instead of reading every article row.
         Index("ix_articles_id_story_id", "id", "story_id"),
+        # Short posts by publication time (partial: a few rows among many articles): each new story
+        # looks up the recent ones to absorb (pipeline.dedupe.absorb_short_posts) without reading
+        # every recent article's text to measure it.
+        Index("ix_articles_short_post_published_at", "published_at",
+              sqlite_where=text(SHORT_POST_SQL), postgresql_where=text(SHORT_POST_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

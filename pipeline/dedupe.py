@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, select, union_all
+from sqlalchemy import CompoundSelect, bindparam, select, text, union_all
 from sqlalchemy.orm import Session
 
-from models import Article, FingerprintBand
+from models import Article, FingerprintBand, UTCDateTime
+from models.articles import SHORT_POST_SQL
 from pipeline.fingerprint import Fingerprint
 
 NEAR_DUP_JACCARD = 0.25
@@ -97,12 +98,37 @@ def find_story_by_headline(session: Session, post_match_text: str, lang: str, pu
     return best[1] if best else None
 
 
-# A post at most this long (a Weibo post is <= 140 characters before "全文") is a short post.
-SHORT_POST_MAX_CHARS = 300
-# Every new story looks back at this many of the most recent single-post stories (newest first,
-# through ix_stories_last_seen_at): the cost per article stays flat however many stories exist.
+# Every new story looks back at this many of the most recent single-post stories (newest first):
+# the cost per article stays flat however many stories exist.
 ABSORB_CANDIDATES = 20
 ABSORB_WINDOW_HOURS = 24  # a 转发 appears within hours of the piece it forwards
+
+
+@functools.cache
+def _absorb_candidates() -> Any:
+    """Short posts (``models.articles.SHORT_POST_SQL``) published within the window whose story
+    holds only them and has no alert.
+
+    The search starts from the partial index of short posts by publication time: measuring the
+    text of every recent article (most of them full articles) cost more than the rest of storing
+    one, and grew with the number stored. A single-post story was last seen when its post was
+    published, so the window on ``Article.published_at`` selects the same posts as the one on
+    ``Story.last_seen_at``, which stays as the exact condition."""
+    from models import Alert, Story
+
+    lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+    alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
+    return (
+        select(Article.id, Article.story_id, Article.match_text)
+        .join(Story, Story.id == Article.story_id)
+        .where(
+            text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi,
+            Story.id != bindparam("story_id"), Story.article_count == 1, Story.lang == bindparam("lang"),
+            Story.last_seen_at >= lo, Story.last_seen_at <= hi, Story.id.not_in(alerted),
+        )
+        .order_by(Story.last_seen_at.desc())
+        .limit(ABSORB_CANDIDATES)
+    )
 
 
 def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
@@ -111,26 +137,17 @@ def absorb_short_posts(session: Session, story_id: int, headline_match: str, lan
     Weibo 转发 crawled first), move those posts into the story. Returns the moved article ids.
 
     Only single-post stories with no alert on them are absorbed (an alert keeps its story)."""
-    from sqlalchemy import delete, func, update
+    from sqlalchemy import delete, update
 
-    from models import Alert, Story
+    from models import Story
 
     headline = _grams(headline_match, lang)
     if len(headline) < TITLE_MIN_GRAMS:
         return []
-    alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
-    rows = session.execute(
-        select(Article.id, Article.story_id, Article.match_text)
-        .join(Story, Story.id == Article.story_id)
-        .where(
-            Story.id != story_id, Story.article_count == 1, Story.lang == lang,
-            Story.last_seen_at >= published_at - timedelta(hours=ABSORB_WINDOW_HOURS),
-            Story.last_seen_at <= published_at + timedelta(hours=ABSORB_WINDOW_HOURS),
-            func.length(Article.text) <= SHORT_POST_MAX_CHARS, Story.id.not_in(alerted),
-        )
-        .order_by(Story.last_seen_at.desc())
-        .limit(ABSORB_CANDIDATES)
-    ).all()
+    window = timedelta(hours=ABSORB_WINDOW_HOURS)
+    rows = session.connection().execute(_absorb_candidates(), {
+        "story_id": story_id, "lang": lang, "lo": published_at - window, "hi": published_at + window,
+    }).all()
     moved: list[int] = []
     for article_id, old_story, match_text in rows:
         if len(headline & _grams(match_text or "", lang)) / len(headline) >= TITLE_IN_POST_SHARE:

@@ -215,3 +215,16 @@ def test_posts_crawled_before_the_article_are_absorbed_into_its_story(session: S
     story = session.get(Story, article.story_id, populate_existing=True)
     assert story is not None and story.article_count == 2
     assert story.first_article_id == article.article_id  # published an hour before the post
+
+
+def test_absorb_lookup_reads_the_short_post_index(session: Session) -> None:
+    """The absorb step must not measure every recent article's text (it did: the cost grew with
+    the number stored); its query starts from the partial index of short posts."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("the plan is checked on SQLite (PostgreSQL plans by table statistics)")
+    sql = dedupe._absorb_candidates().compile(session.get_bind())
+    params = {"story_id": 1, "lang": "zh", "lo": NOW, "hi": NOW}
+    plan = session.connection().exec_driver_sql(
+        f"EXPLAIN QUERY PLAN {sql}", tuple(sql.construct_params(params)[k] for k in sql.positiontup or ())
+    ).all()
+    assert any("ix_articles_short_post_published_at" in str(row) for row in plan), plan
