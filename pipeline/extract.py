@@ -13,6 +13,7 @@ falls back to the generic extraction (and the result says so in ``notes``), neve
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import re
@@ -163,13 +164,22 @@ def _trafilatura_config() -> Any:
     return config
 
 
+@functools.cache
+def _trafilatura_options() -> Any:
+    """trafilatura's options, built once: building them reads a dozen values through configparser,
+    which cost as much per page as a fifth of the extraction itself."""
+    from trafilatura.settings import Extractor
+
+    return Extractor(config=_trafilatura_config(), output_format="python", fast=True, precision=True,
+                     comments=False, tables=True, with_metadata=False)
+
+
 def _main_text(tree: Any, url: str | None, prune: list[str]) -> str:
     import trafilatura
 
-    doc = trafilatura.bare_extraction(
-        tree, url=url, fast=True, include_comments=False, include_tables=True, favor_precision=True,
-        with_metadata=False, prune_xpath=prune or None, config=_trafilatura_config(),
-    )
+    options = copy.copy(_trafilatura_options())
+    options.url = options.source = url
+    doc = trafilatura.bare_extraction(tree, url=url, prune_xpath=prune or None, options=options)
     text = getattr(doc, "text", None) if doc is not None else None
     return text or ""
 
