@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Source, utcnow
@@ -306,6 +306,60 @@ def process_item(session: Session, item: RawItem, settings: Settings, *, lookup:
     return store_prepared(session, prepared, settings, info)
 
 
+SAME_CONTENT_ROWS = 5  # stored articles with the same text read per item (the outlet test needs only a few)
+
+
+def _by_contents_statement() -> Any:
+    """The first ``SAME_CONTENT_ROWS`` articles (by id) of each of many content hashes, in one query."""
+    ranked = select(
+        Article.content_hash, Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url,
+        func.row_number().over(partition_by=Article.content_hash, order_by=Article.id).label("rank"),
+    ).where(Article.content_hash.in_(bindparam("cs", expanding=True))).subquery()
+    return select(ranked.c.content_hash, ranked.c.id, ranked.c.story_id, ranked.c.outlet_id, ranked.c.url,
+                  ranked.c.canonical_url).where(ranked.c.rank <= SAME_CONTENT_ROWS).order_by(ranked.c.id)
+
+
+@dataclass
+class BatchLookups:
+    """The by-URL and by-content lookups of a whole batch, read in two queries at its start.
+
+    Storing an item used to begin with two single-row queries; in a batch they are answered from
+    here. An answer is used only while nothing in the batch could have changed it: a URL or content
+    hash that an earlier item of the batch wrote is looked up again live, and after a merge of
+    short posts (which moves articles between stories) every lookup goes live.
+    """
+
+    by_url: dict[str, Any] = field(default_factory=dict)
+    by_content: dict[str, list[Any]] = field(default_factory=dict)
+    written_urls: set[str] = field(default_factory=set)
+    written_contents: set[str] = field(default_factory=set)
+    stale: bool = False
+
+    @classmethod
+    def fetch(cls, session: Session, prepared: list[Prepared]) -> BatchLookups:
+        out = cls()
+        if not prepared:
+            return out
+        sql = _statements(session.get_bind().dialect.name)
+        conn = session.connection()
+        for row in conn.execute(sql["by_urls"], {"hs": sorted({p.url_hash for p in prepared})}):
+            out.by_url[row.url_hash] = row
+        for row in conn.execute(sql["by_contents"], {"cs": sorted({p.content_hash for p in prepared})}):
+            out.by_content.setdefault(row.content_hash, []).append(row)
+        return out
+
+    def url_row(self, url_hash: str) -> Any:
+        """The stored row at this URL hash, None when there is none, ``_LIVE`` when unsure."""
+        return _LIVE if self.stale or url_hash in self.written_urls else self.by_url.get(url_hash)
+
+    def content_rows(self, content_hash: str) -> Any:
+        """The first stored rows with this content hash, or ``_LIVE`` when unsure."""
+        return _LIVE if self.stale or content_hash in self.written_contents else self.by_content.get(content_hash, [])
+
+
+_LIVE: Any = object()  # "ask the database": the batch's answer may be out of date
+
+
 @functools.cache
 def _statements(dialect: str) -> dict[str, Any]:
     """Statements built once per dialect: SQLAlchemy then reuses their compiled form (building and
@@ -316,7 +370,10 @@ def _statements(dialect: str) -> dict[str, Any]:
         "by_url": select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
         .where(Article.url_hash == bindparam("h")),
         "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
-        .where(Article.content_hash == bindparam("c")).order_by(Article.id).limit(5),
+        .where(Article.content_hash == bindparam("c")).order_by(Article.id).limit(SAME_CONTENT_ROWS),
+        "by_urls": select(Article.url_hash, Article.id, Article.content_hash, Article.story_id, Article.flags,
+                          Article.extra).where(Article.url_hash.in_(bindparam("hs", expanding=True))),
+        "by_contents": _by_contents_statement(),
         "insert": insert_for_dialect(dialect, Article).on_conflict_do_nothing(index_elements=["url_hash"])
         .returning(Article.id),
         "set_story": update(Article).where(Article.id == bindparam("b_article")).values(story_id=bindparam("b_story"))
@@ -324,19 +381,29 @@ def _statements(dialect: str) -> dict[str, Any]:
     }
 
 
-def store_prepared(session: Session, p: Prepared, settings: Settings, info: SourceInfo) -> ProcessResult:
-    """Dedupe and store a prepared item (the database part of the pipeline)."""
+def store_prepared(session: Session, p: Prepared, settings: Settings, info: SourceInfo,
+                   known: BatchLookups | None = None) -> ProcessResult:
+    """Dedupe and store a prepared item (the database part of the pipeline). ``known``: the batch's
+    lookups (``ingest_items``); without it, each lookup is a query."""
     sql = _statements(session.get_bind().dialect.name)
-    existing = session.connection().execute(sql["by_url"], {"h": p.url_hash}).first()
+    conn = session.connection()
+    existing: Any = known.url_row(p.url_hash) if known is not None else _LIVE
+    if existing is _LIVE:
+        existing = conn.execute(sql["by_url"], {"h": p.url_hash}).first()
     if existing is not None:
         if existing.content_hash == p.content_hash:
             return ProcessResult(DUPLICATE, p.url, reason="same_url: already stored with the same content",
                                  article_id=existing.id, story_id=existing.story_id)
+        if known is not None:
+            known.written_urls.add(p.url_hash)
+            known.written_contents.update((existing.content_hash, p.content_hash))
         return _update(session, existing, p, settings)
 
     flags = list(p.flags)
     story_id: int | None = None
-    same = session.connection().execute(sql["by_content"], {"c": p.content_hash}).all()
+    same: Any = known.content_rows(p.content_hash) if known is not None else _LIVE
+    if same is _LIVE:
+        same = conn.execute(sql["by_content"], {"c": p.content_hash}).all()
     for row in same:
         # Same outlet: by id when both are known, by host otherwise (imports of unregistered sources).
         if (row.outlet_id == info.outlet_id if row.outlet_id is not None and info.outlet_id is not None
@@ -361,7 +428,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
-    inserted = session.connection().execute(sql["insert"], {
+    inserted = conn.execute(sql["insert"], {
         "source_id": info.source_id, "outlet_id": info.outlet_id, "story_id": story_id, "url": p.url,
         "canonical_url": p.canonical_url, "url_hash": p.url_hash, "title": p.title, "text": p.text,
         "match_text": p.match_text, "lang": p.lang, "byline": p.byline, "source_line": p.source_line,
@@ -369,6 +436,9 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         "stored_at": now, "snapshot_id": snapshot_id, "content_hash": p.content_hash,
         "fingerprint": p.fingerprint.to_bytes(), "metrics": p.metrics, "flags": flags, "extra": p.extra,
     }).scalar_one_or_none()
+    if known is not None:
+        known.written_urls.add(p.url_hash)
+        known.written_contents.add(p.content_hash)
     if inserted is None:
         return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
     article_id = int(inserted)
@@ -377,7 +447,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     if story_id is None:
         story_id = stories.create_story(session, article_id=article_id, title=p.title, lang=p.lang,
                                         outlet_id=info.outlet_id, seen_at=p.published_at)
-        session.connection().execute(sql["set_story"], {"b_article": article_id, "b_story": story_id})
+        conn.execute(sql["set_story"], {"b_article": article_id, "b_story": story_id})
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
@@ -387,6 +457,8 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         headline = p.match_text.split("\n", 1)[0]
         if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
             stories.recount_story(session, story_id)
+            if known is not None:
+                known.stale = True  # articles changed story: the batch's rows say otherwise
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 
 
@@ -449,8 +521,17 @@ def _run_batch(batch: list[RawItem], engine: Engine, settings: Settings, lookup:
     results: list[ProcessResult] = []
     try:
         with factory.begin() as session:
+            # The pure part first, so that the batch's lookups go in two queries, not two per item.
+            work: list[tuple[SourceInfo, Prepared | ProcessResult]] = []
             for item in batch:
-                results.append(process_item(session, item, settings, lookup=lookup, now=now))
+                info = lookup.get(session, item.source_key, item.outlet_key)
+                try:
+                    work.append((info, prepare(item, settings, info=info, now=now)))
+                except Dropped as dropped:
+                    work.append((info, ProcessResult(DROPPED, item.url, reason=dropped.reason)))
+            known = BatchLookups.fetch(session, [p for _, p in work if isinstance(p, Prepared)])
+            for info, p in work:
+                results.append(store_prepared(session, p, settings, info, known) if isinstance(p, Prepared) else p)
     except Exception:
         if len(batch) > 1:
             log.warning("a batch of %d items failed; redoing them one by one", len(batch))

@@ -7,7 +7,9 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -308,3 +310,60 @@ def test_mobile_and_desktop_pages_of_a_source_with_a_host_map_are_one_article(
     stored = session.scalar(select(Article.url_hash).where(Article.id == desktop.article_id))
     assert stored in url_hashes("https://m.dzcourt.gov.cn/fyxw/88.html", decl.host_map)
     assert stored not in url_hashes("https://m.dzcourt.gov.cn/fyxw/88.html")
+
+
+def test_a_batch_stores_exactly_what_items_one_by_one_would(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """``ingest_items`` answers a batch's URL and content lookups from two queries at its start;
+    items that depend on earlier items of the same batch (same URL, same text, an edit, a merge of
+    short posts) must come out as they do one transaction per item."""
+    from models.db import make_engine, upgrade
+
+    stories = FIXTURES / "stories"
+    title, body = (stories / "zh_a_original.txt").read_text(encoding="utf-8").split("\n", 1)
+    other_title, other_body = (stories / "zh_z_other_enforcement.txt").read_text(encoding="utf-8").split("\n", 1)
+    post = "转发 今日儋州：那大镇居民称法院强制腾房现场发生冲突 一老人倒地受伤。#儋州强制腾房#"
+    early = (NOW - timedelta(minutes=30)).isoformat()
+    first_call = [_item("https://dc.example.cn/z.html", title=other_title, text=other_body),
+                  _item("https://weibo.example.cn/p1", source="weibo", text=post, published=early)]
+    second_call = [
+        _item("https://dc.example.cn/z.html", title=other_title, text=other_body),  # stored by the first call
+        _item("https://b.example.cn/z.html", source="fazhi-shibao", title=other_title, text=other_body),
+        _item("https://jr.example.cn/1.html", source="jinri-danzhou", title=title, text=body),  # absorbs p1
+        _item("https://weibo2.example.cn/p2", source="weibo2", text=post, published=early),  # after the merge
+        _item("https://jr.example.cn/1.html", source="jinri-danzhou", title=title, text=body),  # same URL again
+        _item("https://jr.example.cn/1.html", source="jinri-danzhou", title=title, text=body + "\n（编辑更正）"),
+        _item("https://jr.example.cn/1-print.html", source="jinri-danzhou", title=title, text=body),  # old text
+        _item("https://fz.example.cn/9.html", source="fazhi-shibao", title=title,
+              text=body + "\n（编辑更正）"),  # the edited text, from another outlet
+    ]
+
+    def run(batch_size: int) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        url = f"sqlite:///{tmp_path / f'b{batch_size}.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        settings = load_settings(environ={}, overrides={
+            "pipeline.snapshot_dir": str(tmp_path / f"snap{batch_size}")}).settings
+        try:
+            ingest_items(first_call, engine=engine, settings=settings, bus=EventBus(), now=NOW)
+            stats = ingest_items(second_call, engine=engine, settings=settings, bus=EventBus(), now=NOW,
+                                 batch_size=batch_size)
+            with Session(engine) as s:
+                articles = [tuple(r) for r in s.execute(select(
+                    Article.id, Article.url, Article.story_id, Article.flags, Article.content_hash).order_by(Article.id))]
+                story_rows = [tuple(r) for r in s.execute(select(
+                    Story.id, Story.article_count, Story.first_article_id, Story.outlet_count).order_by(Story.id))]
+            return f"{stats.summary()} {sorted(stats.reasons.items())}", articles, story_rows
+        finally:
+            engine.dispose()
+
+    batched, one_by_one = run(50), run(1)
+    assert batched == one_by_one
+    assert "redoing them one by one" not in caplog.text  # the batch went through as one transaction
+    summary, articles, _story_rows = batched
+    assert summary.startswith("8 items: 5 stored, 1 updated, 2 duplicate"), summary
+    story_of = {url: story for _id, url, story, _flags, _hash in articles}
+    assert story_of["https://weibo.example.cn/p1"] == story_of["https://jr.example.cn/1.html"]
+    assert story_of["https://weibo2.example.cn/p2"] == story_of["https://jr.example.cn/1.html"]
+    assert story_of["https://b.example.cn/z.html"] == story_of["https://dc.example.cn/z.html"]
+    assert story_of["https://fz.example.cn/9.html"] == story_of["https://jr.example.cn/1.html"]
