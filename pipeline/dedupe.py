@@ -228,17 +228,28 @@ def _candidates_query(n_keys: int) -> CompoundSelect[Any]:
 def _insert_bands(dialect: str) -> Any:
     from pipeline.upsert import insert_for_dialect
 
-    return insert_for_dialect(dialect, FingerprintBand).on_conflict_do_nothing(
-        index_elements=["band_key", "article_id"]
-    )
+    insert = insert_for_dialect(dialect, FingerprintBand)
+    if dialect == "postgresql":
+        # All of an article's keys in one statement: psycopg runs an executemany as one statement
+        # per row on the server (24 per article, ~10% of the store time measured on PostgreSQL).
+        from sqlalchemy import BigInteger, Integer, func
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        rows = select(func.unnest(bindparam("keys", type_=ARRAY(BigInteger()))),
+                      bindparam("article_id", type_=Integer()))
+        insert = insert.from_select(["band_key", "article_id"], rows)
+    return insert.on_conflict_do_nothing(index_elements=["band_key", "article_id"])
 
 
 def store_bands(session: Session, article_id: int, band_keys: list[int]) -> None:
-    if band_keys:
-        session.connection().execute(
-            _insert_bands(session.get_bind().dialect.name),
-            [{"band_key": key, "article_id": article_id} for key in set(band_keys)],
-        )
+    if not band_keys:
+        return
+    dialect = session.get_bind().dialect.name
+    keys = sorted(set(band_keys))
+    if dialect == "postgresql":
+        session.connection().execute(_insert_bands(dialect), {"keys": keys, "article_id": article_id})
+    else:  # SQLite runs an executemany in-process, row by row, without round trips
+        session.connection().execute(_insert_bands(dialect), [{"band_key": k, "article_id": article_id} for k in keys])
 
 
 def replace_bands(session: Session, article_id: int, band_keys: list[int]) -> None:
