@@ -1,8 +1,9 @@
 """Content fingerprints: exact content hash, and MinHash signatures with LSH band keys for reposts.
 
-Shingles are runs of ``SHINGLE_WORDS_ZH`` jieba words (segmented by rjieba) for Chinese and ``SHINGLE_SYLLABLES_VI``
-syllables for Vietnamese (other languages: runs of words), taken from the matching form of the
-text (width-folded, simplified), so a traditional-script or full-width repost shingles the same.
+Shingles are runs of ``SHINGLE_WORDS_ZH`` jieba words (cut by rjieba) for Chinese and
+``SHINGLE_SYLLABLES_VI`` syllables for Vietnamese (other languages: runs of words), taken from the
+matching form of the text (width-folded, simplified), so a traditional-script or full-width repost
+shingles the same.
 The signature is ``NUM_PERM`` 32-bit minima of multiply-shift hashes over crc32 shingle ids: stable
 across processes and restarts (Python's ``hash()`` is salted per process, so it is never used).
 
