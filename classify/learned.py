@@ -291,8 +291,12 @@ def train_model(
     c: float = 4.0,
     use_idf: bool = True,
     meta: dict[str, Any] | None = None,
+    features: Sequence[list[str]] | None = None,
 ) -> TextModel:
-    """Fit a model for ``task`` on ``examples`` (single-label, or multi-label when labels are tuples)."""
+    """Fit a model for ``task`` on ``examples`` (single-label, or multi-label when labels are tuples).
+
+    ``features``: the examples' :func:`doc_features` under ``config`` when already computed (cross-validation).
+    """
     from sklearn.linear_model import LogisticRegression
 
     if not examples:
@@ -300,7 +304,8 @@ def train_model(
     config = config or FeatureConfig()
     started = time.perf_counter()
     is_multi = multilabel if multilabel is not None else any(isinstance(e.label, tuple) for e in examples)
-    features = [doc_features(e.text, e.lang, config) for e in examples]
+    if features is None:
+        features = [doc_features(e.text, e.lang, config) for e in examples]
     raw = vectorize(features, config)
     idf = fit_idf(raw) if use_idf else None
     x = vectorize(features, config, idf)
