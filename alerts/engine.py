@@ -206,7 +206,7 @@ def evaluate_items(session: Session, items: list[AlertItem], rules: list[RuleSpe
     for item in items:
         stats.evaluated += 1
         for rule in rules:
-            decision = would_alert(item, rule)
+            decision = would_alert(item, rule, now)
             if decision.fire:
                 alert = story_alert(session, rule, item, decision, now, stats)
                 if alert is not None and alert.id not in stats.alert_ids:

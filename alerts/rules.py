@@ -31,8 +31,11 @@ from settings import Settings
 LANGUAGES = ("zh-CN", "vi", "en")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "json")
 
-# Built-in defaults: the bottom of the cascade.
-BUILTIN_CONDITIONS: dict[str, Any] = {"min_risk": "high"}
+# Built-in defaults: the bottom of the cascade. max_age_hours: a piece already older than this
+# when it is evaluated is coverage from the past (a new source's first crawl, a sitemap backfill,
+# an imported archive, old pieces re-classified by a new model), not news for the duty team; 72 h
+# still covers a Friday-evening piece first crawled on Monday morning. null/0 switches it off.
+BUILTIN_CONDITIONS: dict[str, Any] = {"min_risk": "high", "max_age_hours": 72}
 BUILTIN_OPTIONS: dict[str, Any] = {
     "timezone": "Asia/Shanghai",
     "quiet_hours": "",
@@ -43,7 +46,8 @@ BUILTIN_OPTIONS: dict[str, Any] = {
     "escalation": [],  # people to hand an overdue case to, in order: [{name, address, language, channel}]
 }
 CONDITION_KEYS = frozenset(
-    {"min_risk", "sentiment", "topics", "query", "watch_queries", "tiers", "sources", "languages", "mentions_org"}
+    {"min_risk", "sentiment", "topics", "query", "watch_queries", "tiers", "sources", "languages", "mentions_org",
+     "max_age_hours"}
 )
 OPTION_KEYS = frozenset(BUILTIN_OPTIONS)
 
@@ -91,6 +95,7 @@ class AlertItem:
     reasons: Mapping[str, Any] = field(default_factory=dict)
     url: str = ""
     published_at: datetime | None = None
+    classified_at: datetime | None = None  # when the live alerter saw (or would have seen) it
 
     def query_doc(self) -> dict[str, str]:
         return {"title": self.title, "text": self.text, "source": f"{self.source_key} {self.source_name}",
@@ -150,6 +155,10 @@ class Decision:
         return self.fire
 
 
+def _age(hours: float) -> str:
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} h"
+
+
 def _query_matches(text: str, doc: Mapping[str, str]) -> list[str] | None:
     from classify.query import cached_query
 
@@ -160,11 +169,21 @@ def _query_matches(text: str, doc: Mapping[str, str]) -> list[str] | None:
     return [] if query.matches(doc) else None
 
 
-def would_alert(item: AlertItem, rule: RuleSpec) -> Decision:
-    """Does ``rule`` fire on ``item``? Always says why (which condition held or failed)."""
+def would_alert(item: AlertItem, rule: RuleSpec, now: datetime | None = None) -> Decision:
+    """Does ``rule`` fire on ``item``? Always says why (which condition held or failed).
+
+    ``now`` is when the item is evaluated (the live alerter passes its clock); without it, the
+    item's classification time, which is when the live alerter saw it (the dry run's answer).
+    """
     if not rule.enabled:
         return Decision(False, f"rule {rule.name} is disabled")
     c = rule.conditions
+    max_age = c.get("max_age_hours")
+    seen = now or item.classified_at
+    if max_age and seen is not None and item.published_at is not None:
+        age_hours = (seen - item.published_at).total_seconds() / 3600
+        if age_hours > float(max_age):
+            return Decision(False, f"published {_age(age_hours)} before it was evaluated (max_age_hours {max_age})")
     matched: list[str] = []
     parts: list[tuple[str, dict[str, str]]] = []  # the same, as (code, values) for localized text
     min_risk = c.get("min_risk")
@@ -265,7 +284,7 @@ def item_from_rows(c: Classification, a: Article, s: Source | None, o: Outlet | 
         outlet_key=o.key if o else "", outlet_name=o.name if o else (s.name if s else ""),
         outlet_tier=str(o.tier) if o else "", risk_level=str(c.risk_level), risk_score=float(c.risk_score or 0),
         sentiment=str(c.sentiment), topics=topics, mentions_org=bool(c.mentions_org),
-        reasons=dict(c.reasons or {}), url=a.url, published_at=a.published_at,
+        reasons=dict(c.reasons or {}), url=a.url, published_at=a.published_at, classified_at=c.created_at,
     )
 
 
@@ -286,6 +305,10 @@ def _validate_conditions(where: str, cond: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(cond)
     if "min_risk" in out and out["min_risk"] is not None and out["min_risk"] not in [r.value for r in RiskLevel]:
         raise RulesError(f"{where}: min_risk {out['min_risk']!r} is not one of low, medium, high, critical")
+    if out.get("max_age_hours") is not None:
+        value = out["max_age_hours"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise RulesError(f"{where}: max_age_hours must be hours >= 0 (0 or null: no limit), got {value!r}")
     for key, allowed in (("sentiment", [s.value for s in SentimentLabel]), ("tiers", [t.value for t in OutletTier])):
         if key in out:
             values = [out[key]] if isinstance(out[key], str) else list(out[key] or [])

@@ -67,6 +67,16 @@ def deliveries(session: Session) -> list[Delivery]:
     return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
+def test_an_archive_of_old_negative_coverage_raises_nothing(session: Session) -> None:
+    """Importing last month's coverage (or a new source's first crawl) must not page the leaders."""
+    load(session)
+    piece(session, story=factories.story(session), title="儋州法院执行干警被指暴力执法（旧闻）", at=NOON - timedelta(days=30))
+    stats = evaluate_pending(session, SETTINGS, now=NOON)
+    assert stats.evaluated == 1 and stats.raised == 0 and deliveries(session) == []
+    piece(session, story=factories.story(session), at=NOON - timedelta(hours=5))
+    assert evaluate_pending(session, SETTINGS, now=NOON).raised == 1
+
+
 def test_one_alert_per_story_reposts_update_and_rising_risk_escalates(session: Session) -> None:
     load(session)
     story = factories.story(session, title="暴力执法")

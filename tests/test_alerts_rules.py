@@ -93,6 +93,22 @@ def test_vietnamese_item_and_query() -> None:
     assert would_alert(piece, rule).fire
 
 
+def test_old_coverage_does_not_alert() -> None:
+    """A new source's first crawl or an imported archive brings old negative pieces: not news."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    rule = spec(min_risk="high", max_age_hours=72)
+    assert would_alert(item(published_at=now - timedelta(hours=30)), rule, now).fire
+    old = would_alert(item(published_at=now - timedelta(days=30)), rule, now)
+    assert not old.fire and old.reason == "published 30 days before it was evaluated (max_age_hours 72)"
+    # Without a clock (the dry run), the time the item was classified is when it was seen.
+    seen_fresh = item(published_at=now - timedelta(days=30), classified_at=now - timedelta(days=29, hours=23))
+    assert would_alert(seen_fresh, rule).fire
+    assert would_alert(item(published_at=now - timedelta(days=30)), spec(min_risk="high", max_age_hours=0), now).fire
+    assert would_alert(item(published_at=None), rule, now).fire  # undated: the fetch time stands in
+
+
 def test_cascade_rule_over_group_over_global_over_default() -> None:
     doc = {
         "defaults": {"when": {"min_risk": "medium"}, "options": {"merge_window_minutes": 5}},
@@ -106,7 +122,7 @@ def test_cascade_rule_over_group_over_global_over_default() -> None:
     }
     parsed = parse_rules(doc, SETTINGS)
     plain, grouped = parsed.rules
-    assert plain["conditions"] == {"min_risk": "medium", "sentiment": ["negative"]}
+    assert plain["conditions"] == {"min_risk": "medium", "sentiment": ["negative"], "max_age_hours": 72}
     assert plain["options"]["merge_window_minutes"] == 5
     assert plain["options"]["quiet_hours"] == "22:00-06:00"  # from settings (global)
     assert plain["options"]["origins"]["options.quiet_hours"] == "global"
@@ -127,6 +143,7 @@ def test_cascade_rule_over_group_over_global_over_default() -> None:
         ({"rules": [{"name": "x", "when": {"min_risk": "severe"}}]}, "min_risk 'severe' is not one of"),
         ({"rules": [{"name": "x", "when": {"query": "儋州 AND (执行"}}]}, "query:"),
         ({"rules": [{"name": "x", "group": "nope"}]}, "unknown group 'nope'"),
+        ({"rules": [{"name": "x", "when": {"max_age_hours": "3 days"}}]}, "max_age_hours must be hours >= 0"),
         ({"rules": [{"name": "x", "recipients": [{"address": "a@b.cn", "language": "fr"}]}]}, "language 'fr'"),
         ({"rules": [{"name": "x"}, {"name": "x"}]}, "duplicate name"),
         ({"rules": [{"name": "x"}], "surge": {"notify_rule": "y"}}, "surge.notify_rule 'y' is not a rule"),
