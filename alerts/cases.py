@@ -10,12 +10,17 @@ that is still new/acknowledged past its deadline to the next person on the rule'
 notifies them, and gives them a fresh deadline.
 
 Correction requests (cải chính) to outlets that published false information are tracked the same
-way, with their history kept on the row.
+way, with their history kept on the row. A request is linked to the stored article at its URL (the
+pipeline's canonical URL and ``url_hash``) and to that article's outlet; a request still open past
+its deadline sends one overdue message to the people answering for its case
+(:func:`follow_up_corrections`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +30,7 @@ from sqlalchemy.orm import Session
 from alerts.engine import add_event, sla_deadline
 from alerts.notify import notify
 from alerts.rules import Recipient, RuleSpec
-from models import Alert, AlertEvent, AlertRule, CorrectionRequest, Label, Outlet, utcnow
+from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
 from models.enums import AlertKind, CaseState, CorrectionState
 
 OPEN_STATES = (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.RESPONDING)
@@ -145,6 +150,26 @@ def list_cases(session: Session, *, states: tuple[CaseState, ...] | None = OPEN_
     return list(session.scalars(stmt))
 
 
+def escalation_recipient(person: Mapping[str, Any]) -> Recipient:
+    """A person on a rule's ``escalation:`` list as a message recipient."""
+    return Recipient(
+        name=str(person.get("name", person["address"])), address=str(person["address"]),
+        language=str(person.get("language", "zh-CN")), channel=str(person.get("channel", "email")),
+        timezone=str(person.get("timezone", "")),
+    )
+
+
+def responsible_recipients(alert: Alert, rule: RuleSpec) -> tuple[Recipient, ...]:
+    """Who answers for a case now: its assignee when the rule can reach them (one of its recipients,
+    or the person an escalation handed the case to), otherwise the rule's recipients."""
+    if alert.assignee:
+        people = [*rule.recipients, *(escalation_recipient(p) for p in rule.options.get("escalation") or [])]
+        mine = {p.key: p for p in people if p.name == alert.assignee}  # every channel they are reached on
+        if mine:
+            return tuple(mine.values())
+    return rule.recipients
+
+
 @dataclass
 class EscalationStats:
     escalated: int = 0
@@ -170,11 +195,7 @@ def escalate_overdue(session: Session, *, now: datetime | None = None) -> Escala
                 add_event(session, alert, "sla_missed", note="deadline passed; no one left to escalate to")
                 stats.exhausted += 1
             continue
-        person = chain[alert.escalation_level]
-        recipient = Recipient(
-            name=str(person.get("name", person["address"])), address=str(person["address"]),
-            language=str(person.get("language", "zh-CN")), channel=str(person.get("channel", "email")),
-        )
+        recipient = escalation_recipient(chain[alert.escalation_level])
         before = alert.assignee
         alert.escalation_level += 1
         alert.assignee = recipient.name
@@ -197,21 +218,73 @@ def _log(req: CorrectionRequest, action: str, actor: str, note: str | None = Non
                                               "note": note, **data}]
 
 
+def find_article(session: Session, url: str) -> Article | None:
+    """The stored article at ``url``, looked up the way the pipeline stores it: the sha256 of the
+    canonical URL (with the host map of a source that declares the URL's host), or of the URL as
+    given (rows stored before a canonicalization rule was added)."""
+    from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
+
+    raw = (url or "").strip()
+    if not raw:
+        return None
+    hashes = {hashlib.sha256(raw.encode("utf-8")).hexdigest()}
+    try:
+        hashes.add(url_hash(canonical_url(raw)))
+    except BadUrl:
+        pass  # not an http(s) link (a print edition, a broadcast): nothing crawled to find
+    else:
+        host = host_of(raw)
+        for config in session.scalars(select(Source.config)):
+            host_map = (config or {}).get("host_map")
+            if isinstance(host_map, dict) and host in host_map:
+                hashes.add(url_hash(canonical_url(raw, host_map)))
+    return session.scalars(select(Article).where(Article.url_hash.in_(sorted(hashes))).order_by(Article.id)).first()
+
+
+def _outlet_of_case(session: Session, alert: Alert) -> int | None:
+    if alert.article_id is not None:
+        outlet_id = session.scalar(select(Article.outlet_id).where(Article.id == alert.article_id))
+        if outlet_id is not None:
+            return outlet_id
+    if alert.source_id is not None:
+        return session.scalar(select(Source.outlet_id).where(Source.id == alert.source_id))
+    return None
+
+
 def request_correction(session: Session, *, outlet_key: str | None, piece_url: str, false_claim: str, actor: str,
                        article_id: int | None = None, alert_id: int | None = None, deadline_days: float = 3,
                        now: datetime | None = None) -> CorrectionRequest:
+    """Record a correction request. The piece is linked to the stored article at ``piece_url`` (or
+    ``article_id``); the outlet is ``outlet_key`` if given, else the article's, else the case's. A URL
+    not stored yet is accepted (the piece may not be crawled). How the link was made is in the
+    first history entry (``article_id``, ``outlet_from``: given / article / case / none)."""
     now = now or utcnow()
     outlet = session.scalar(select(Outlet).where(Outlet.key == outlet_key)) if outlet_key else None
     if outlet_key and outlet is None:
         raise CaseError(f"no outlet with key {outlet_key!r}")
-    req = CorrectionRequest(outlet_id=outlet.id if outlet else None, article_id=article_id, alert_id=alert_id,
-                            piece_url=piece_url, false_claim=false_claim, state=CorrectionState.REQUESTED,
-                            requested_at=now, deadline_at=now + timedelta(days=deadline_days))
+    alert = get_case(session, alert_id) if alert_id is not None else None
+    if article_id is not None:
+        article = session.get(Article, article_id)
+        if article is None:
+            raise CaseError(f"no article #{article_id}")
+    else:
+        article = find_article(session, piece_url)
+    outlet_from = "given" if outlet else "none"
+    if outlet is None and article is not None and article.outlet_id is not None:
+        outlet, outlet_from = session.get(Outlet, article.outlet_id), "article"
+    if outlet is None and alert is not None:
+        case_outlet = _outlet_of_case(session, alert)
+        if case_outlet is not None:
+            outlet, outlet_from = session.get(Outlet, case_outlet), "case"
+    req = CorrectionRequest(outlet_id=outlet.id if outlet else None, article_id=article.id if article else None,
+                            alert_id=alert_id, piece_url=piece_url, false_claim=false_claim,
+                            state=CorrectionState.REQUESTED, requested_at=now,
+                            deadline_at=now + timedelta(days=deadline_days))
     session.add(req)
-    _log(req, "requested", actor, false_claim)
+    _log(req, "requested", actor, false_claim, article_id=req.article_id, outlet_from=outlet_from)
     session.flush()
-    if alert_id is not None:
-        add_event(session, get_case(session, alert_id), "correction_requested", actor=actor,
+    if alert is not None:
+        add_event(session, alert, "correction_requested", actor=actor,
                   note=f"correction request #{req.id} to {outlet.name if outlet else piece_url}")
     return req
 
@@ -237,3 +310,70 @@ def overdue_corrections(session: Session, now: datetime | None = None) -> list[C
     now = now or utcnow()
     return list(session.scalars(select(CorrectionRequest).where(
         CorrectionRequest.state == CorrectionState.REQUESTED, CorrectionRequest.deadline_at < now)))
+
+
+@dataclass
+class CorrectionFollowUp:
+    overdue: list[int] = field(default_factory=list)  # requests found past their deadline this run
+    messages: int = 0  # outbox rows queued for them
+    unrouted: list[int] = field(default_factory=list)  # overdue, but no case or rule says whom to tell
+
+
+def _case_for(session: Session, req: CorrectionRequest) -> Alert | None:
+    """The request's case, or else the latest alert on its article or the article's story."""
+    if req.alert_id is not None:
+        return session.get(Alert, req.alert_id)
+    if req.article_id is None:
+        return None
+    article = session.get(Article, req.article_id)
+    if article is None:
+        return None
+    cond = Alert.article_id == article.id
+    if article.story_id is not None:
+        cond = cond | (Alert.story_id == article.story_id)
+    return session.scalars(select(Alert).where(cond).order_by(Alert.id.desc()).limit(1)).first()
+
+
+def follow_up_corrections(session: Session, *, now: datetime | None = None) -> CorrectionFollowUp:
+    """Requests still open past their deadline: each gets ONE overdue message per person answering
+    for its case (:func:`responsible_recipients`), in their language, through the outbox (key
+    ``correction-overdue:<id>:<recipient>``), and an ``overdue`` history entry so later runs skip it."""
+    from alerts.notify import _recipient_hash, quiet_until
+    from alerts.outbox import enqueue
+    from alerts.render import render_correction_overdue
+
+    now = now or utcnow()
+    result = CorrectionFollowUp()
+    for req in overdue_corrections(session, now):
+        if any(h.get("action") == "overdue" for h in req.history or []):
+            continue
+        result.overdue.append(req.id)
+        alert = _case_for(session, req)
+        row = session.get(AlertRule, alert.rule_id) if alert is not None and alert.rule_id else None
+        if alert is None or row is None:
+            result.unrouted.append(req.id)
+            _log(req, "overdue", "system", "deadline passed; no case or rule to say whom to tell", notified=[])
+            continue
+        rule = RuleSpec.from_row(row)
+        outlet = session.get(Outlet, req.outlet_id) if req.outlet_id else None
+        opts = rule.options
+        sent: list[str] = []
+        for recipient in responsible_recipients(alert, rule):
+            tz = recipient.timezone or str(opts.get("timezone") or "Asia/Shanghai")
+            rendered = render_correction_overdue(req, outlet.name if outlet else "", alert.id, recipient.language,
+                                                 tz=tz)
+            enqueue(
+                session, idempotency_key=f"correction-overdue:{req.id}:{_recipient_hash(recipient)}",
+                channel=recipient.channel, recipient=recipient.address, language=recipient.language,
+                subject=rendered.subject, body_text=rendered.text, body_html=None,
+                payload={"kind": "correction-overdue", "correction_id": req.id, "case_id": alert.id,
+                         "recipient_name": recipient.name},
+                alert_id=alert.id,
+                not_before=quiet_until(now, str(opts.get("quiet_hours") or ""), tz) or now,
+            )
+            sent.append(recipient.address)
+            result.messages += 1
+        _log(req, "overdue", "system", "deadline passed with no outcome", notified=sent)
+        add_event(session, alert, "correction_overdue",
+                  note=f"correction request #{req.id} passed its deadline; told {', '.join(sent) or 'nobody'}")
+    return result

@@ -402,21 +402,30 @@ def corrections_request(
     false_claim: str = typer.Option(..., "--claim", help="What is false."),
     outlet: str = typer.Option(None, "--outlet", help="Outlet key."),
     case: int = typer.Option(None, "--case", help="The alert case it belongs to."),
+    article: int = typer.Option(None, "--article", help="The stored article (default: looked up by the URL)."),
     deadline_days: float = typer.Option(3, "--deadline-days"),
     actor: str = typer.Option(None, "--as"),
 ) -> None:
-    """Record a correction request sent to an outlet."""
+    """Record a correction request sent to an outlet (linked to the stored piece and its outlet)."""
     from alerts.cases import CaseError, request_correction
+    from models import Outlet
     from models.db import get_engine, session_scope
     from presswatch.cli import CliError, console
 
     with session_scope(get_engine()) as session:
         try:
             req = request_correction(session, outlet_key=outlet, piece_url=piece_url, false_claim=false_claim,
-                                     actor=_actor(actor), alert_id=case, deadline_days=deadline_days)
+                                     actor=_actor(actor), article_id=article, alert_id=case,
+                                     deadline_days=deadline_days)
         except CaseError as exc:
             raise CliError(str(exc)) from None
-        console.print(f"correction request #{req.id} recorded; deadline {req.deadline_at:%Y-%m-%d %H:%M} UTC")
+        piece = f"stored article #{req.article_id}" if req.article_id else "piece not crawled yet"
+        row = session.get(Outlet, req.outlet_id) if req.outlet_id else None
+        source = {"given": "--outlet", "article": "from the article", "case": f"from case #{case}"}
+        how = source.get(str((req.history or [{}])[0].get("outlet_from")), "")
+        who = f"outlet {row.name} ({how})" if row else "outlet unknown (give --outlet)"
+        console.print(f"correction request #{req.id} recorded; {piece}; {esc(who)}; "
+                      f"deadline {req.deadline_at:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 
 @corrections_app.command("close")

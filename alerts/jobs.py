@@ -7,8 +7,8 @@
   ``scheduler.classify_interval_seconds`` as a safety net (classification done by another process
   publishes nothing here). Messages it queues are delivered at once, not at the next delivery tick.
 - ``alerts-deliver``: sends what is due in the outbox every ``scheduler.delivery_interval_seconds``.
-- ``alerts-sla``: escalates cases past their deadline, closes expired risk-plan windows, and reports
-  correction requests past their deadline.
+- ``alerts-sla``: escalates cases past their deadline, closes expired risk-plan windows, and sends
+  one overdue message (and logs one line) for each correction request past its deadline.
 
 ``SourceFailing`` events raise an alert directly.
 """
@@ -18,10 +18,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from presswatch.events import ArticleClassified, SourceFailing, bus
 from presswatch.service import ScheduledJob
 from settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from alerts.cases import CorrectionFollowUp, EscalationStats
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +88,27 @@ def deliver_job() -> None:
         log.info("delivery: %s", stats)
 
 
-def sla_job() -> None:
-    from alerts.cases import escalate_overdue, overdue_corrections
+def sla_check(session: Session, now: datetime) -> tuple[EscalationStats, CorrectionFollowUp]:
+    """One SLA round in ``session``: escalations, risk-plan windows, overdue correction requests."""
+    from alerts.cases import escalate_overdue, follow_up_corrections
     from alerts.plans import refresh_states
+
+    stats = escalate_overdue(session, now=now)
+    refresh_states(session, now)
+    return stats, follow_up_corrections(session, now=now)
+
+
+def sla_job() -> None:
     from models import utcnow
     from models.db import get_engine, session_scope
 
     with session_scope(get_engine()) as session:
-        stats = escalate_overdue(session)
-        refresh_states(session, utcnow())
-        late = [r.id for r in overdue_corrections(session)]
-    if late:
-        log.warning("correction requests past their deadline with no outcome: %s", ", ".join(f"#{i}" for i in late))
+        stats, corrections = sla_check(session, utcnow())
+    if corrections.overdue:
+        unrouted = f"; nobody to tell for {', '.join(f'#{i}' for i in corrections.unrouted)}" \
+            if corrections.unrouted else ""
+        log.warning("correction requests past their deadline with no outcome: %s (%s overdue messages queued%s)",
+                    ", ".join(f"#{i}" for i in corrections.overdue), corrections.messages, unrouted)
     if stats.escalated or stats.exhausted:
         log.info("cases: %s escalated, %s past deadline with no one left", stats.escalated, stats.exhausted)
 

@@ -41,6 +41,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "low": "低", "medium": "中", "high": "高", "critical": "紧急",
         "story": "负面报道", "surge": "舆情激增", "source_failing": "信息源异常", "quota_shortfall": "任务进度",
         "escalation_subject": "案件超时升级", "escalation_note": "该案件已超过处置时限，现升级由您处理。",
+        "correction_subject": "【更正请求逾期】{outlet}：更正请求 #{id}",
+        "correction_intro": "更正请求 #{id} 已超过时限（{deadline}），{outlet}尚未刊登更正。请督促该媒体更正，"
+                            "或在系统中登记结果：presswatch corrections close {id} corrected|refused|no_response",
+        "correction_outlet": "该媒体", "correction_piece": "原稿", "correction_claim": "不实内容",
+        "correction_requested": "提出时间",
         "negative": "负面", "neutral": "中性", "positive": "正面",
         "why_risk": "风险等级{level}（规则阈值：{min}）", "why_sentiment": "情感倾向：{value}",
         "why_topics": "话题：{names}", "why_tier": "媒体级别：{tier}", "why_source": "信息源：{source}",
@@ -70,6 +75,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "quota_shortfall": "Tiến độ chỉ tiêu",
         "escalation_subject": "Vụ việc quá hạn được chuyển cấp",
         "escalation_note": "Vụ việc đã quá hạn xử lý và được chuyển đến đồng chí.",
+        "correction_subject": "[Cải chính quá hạn] {outlet}: yêu cầu #{id}",
+        "correction_intro": "Yêu cầu cải chính #{id} đã quá hạn ({deadline}) nhưng {outlet} chưa đăng cải chính. "
+                            "Đề nghị đôn đốc cơ quan báo chí cải chính, hoặc ghi lại kết quả: "
+                            "presswatch corrections close {id} corrected|refused|no_response",
+        "correction_outlet": "cơ quan báo chí", "correction_piece": "Bài viết",
+        "correction_claim": "Thông tin sai sự thật", "correction_requested": "Ngày yêu cầu",
         "negative": "tiêu cực", "neutral": "trung tính", "positive": "tích cực",
         "why_risk": "Mức rủi ro {level} (ngưỡng của quy tắc: {min})", "why_sentiment": "Sắc thái: {value}",
         "why_topics": "Chủ đề: {names}", "why_tier": "Cấp cơ quan báo chí: {tier}", "why_source": "Nguồn: {source}",
@@ -102,6 +113,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "quota_shortfall": "Quota progress",
         "escalation_subject": "Overdue case escalated",
         "escalation_note": "This case passed its deadline and is now yours.",
+        "correction_subject": "[Correction overdue] {outlet}: request #{id}",
+        "correction_intro": "Correction request #{id} passed its deadline ({deadline}) and {outlet} has not published "
+                            "a correction. Follow up with the outlet, or record the outcome: "
+                            "presswatch corrections close {id} corrected|refused|no_response",
+        "correction_outlet": "the outlet", "correction_piece": "Piece", "correction_claim": "False claim",
+        "correction_requested": "Requested",
         "negative": "negative", "neutral": "neutral", "positive": "positive",
         "why_risk": "risk {level} (rule threshold: {min})", "why_sentiment": "sentiment: {value}",
         "why_topics": "topics: {names}", "why_tier": "outlet tier: {tier}", "why_source": "source: {source}",
@@ -278,3 +295,21 @@ def render_alerts(alerts: Sequence[Any], language: str, *, escalated_ids: Sequen
     text = env.get_template("alert.txt.j2").render(**context)
     html = env.get_template("alert.html.j2").render(**context)
     return Rendered(subject=subject, text=text, html=html)
+
+
+def render_correction_overdue(req: Any, outlet_name: str, case_id: int | None, language: str, *,
+                              tz: str | None = None) -> Rendered:
+    """The overdue message for a correction request (a ``models.CorrectionRequest``), plain text."""
+    t = strings(language)
+    outlet = inert(outlet_name, 80) or t["correction_outlet"]
+    subject = one_line(t["correction_subject"].format(outlet=outlet, id=req.id), MAX_SUBJECT_CHARS)
+    lines = [t["correction_intro"].format(id=req.id, outlet=outlet, deadline=local_time(req.deadline_at, language, tz)),
+             ""]
+    piece = safe_url(req.piece_url) or inert(req.piece_url, MAX_URL_CHARS)
+    lines.append(f"{t['correction_piece']}: {piece}")
+    lines.append(f"{t['correction_claim']}: {inert(req.false_claim, 500)}")
+    lines.append(f"{t['correction_requested']}: {local_time(req.requested_at, language, tz)}")
+    if case_id is not None:
+        lines.append(f"{t['case_label']}: #{case_id}")
+    lines += ["", t["footer"]]
+    return Rendered(subject=subject, text="\n".join(lines) + "\n", html="")

@@ -115,4 +115,6 @@ def test_sla_job_escalates_and_reports_late_corrections(fresh_db_url: str, tmp_p
         req_id = req.id
     with caplog.at_level("WARNING", logger="alerts.jobs"):
         jobs.sla_job()
+        jobs.sla_job()  # a minute later: the same overdue request is not reported again
     assert f"#{req_id}" in caplog.text and "past their deadline" in caplog.text
+    assert caplog.text.count("past their deadline") == 1 and "nobody to tell" in caplog.text

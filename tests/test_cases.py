@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from alerts import cases
 from alerts.engine import evaluate_pending
-from models import Alert, CorrectionRequest, Delivery, Label
+from models import Alert, Article, CorrectionRequest, Delivery, Label
 from models.db import session_scope
 from models.enums import CaseState, CorrectionState, RiskLevel
 from presswatch.cli import app
@@ -129,7 +129,9 @@ def test_cases_cli(fresh_db_url: str) -> None:
     db_url = fresh_db_url
     try:
         with session_scope(engine) as session:
-            alert_id = raise_one(session).id
+            alert = raise_one(session)
+            alert_id = alert.id
+            stored_url = session.get(Article, alert.article_id).url  # type: ignore[union-attr]
             factories.outlet(session, key=f"o-{alert_id}-cli", name="法制时报")
         from presswatch.cli import console
 
@@ -155,7 +157,9 @@ def test_cases_cli(fresh_db_url: str) -> None:
         assert bad.exit_code != 0
         out = run("corrections", "request", "http://fz.example/1.html", "--claim", "不实", "--outlet",
                   f"o-{alert_id}-cli", "--case", str(alert_id), "--as", "王五")
-        assert "correction request #" in out
+        assert "correction request #" in out and "piece not crawled yet" in out and "outlet 法制时报 (--outlet)" in out
+        linked = run("corrections", "request", stored_url + "?utm_source=share", "--claim", "不实", "--as", "王五")
+        assert f"stored article #{alert.article_id}" in linked and "outlet 今日儋州 (from the article)" in linked
         req_id = out.split("#", 1)[1].split()[0]
         assert "法制时报" in run("corrections", "list")
         assert "refused" in run("corrections", "close", req_id, "refused", "--note", "编辑部拒绝")
@@ -163,3 +167,98 @@ def test_cases_cli(fresh_db_url: str) -> None:
             assert session.get(CorrectionRequest, int(req_id)).state == CorrectionState.REFUSED  # type: ignore[union-attr]
     finally:
         engine.dispose()
+
+
+def test_correction_request_links_the_stored_article_and_its_outlet(session: Session) -> None:
+    paper = factories.outlet(session, key="jinri-dz", name="今日儋州")
+    stored = factories.article(session, url="https://www.jinri.example/news/7.html", outlet_id=paper.id)
+    # The URL as shared: tracking parameters, a fragment, an upper-case host: same canonical URL.
+    req = cases.request_correction(session, outlet_key=None, actor="王五", false_claim="不实",
+                                   piece_url="https://WWW.jinri.example/news/7.html?utm_source=wx&spm=1#top")
+    assert (req.article_id, req.outlet_id) == (stored.id, paper.id)
+    assert req.history[0]["outlet_from"] == "article"
+    # A mobile URL, through the host map a source declares.
+    factories.source(session, outlet_id=paper.id, config={"host_map": {"m.jinri.example": "www.jinri.example"}})
+    mobile = cases.request_correction(session, outlet_key=None, actor="王五", false_claim="不实",
+                                      piece_url="https://m.jinri.example/news/7.html")
+    assert mobile.article_id == stored.id
+    # Not crawled yet: accepted, no article; the outlet comes from the case if there is one.
+    alert = raise_one(session)
+    later = cases.request_correction(session, outlet_key=None, actor="王五", false_claim="不实",
+                                     piece_url="https://www.jinri.example/news/8.html", alert_id=alert.id)
+    case_outlet = session.get(Article, alert.article_id).outlet_id  # type: ignore[union-attr]
+    assert later.article_id is None and later.outlet_id == case_outlet and later.history[0]["outlet_from"] == "case"
+    # An explicit outlet wins; a print edition (no URL) is accepted unlinked.
+    other = factories.outlet(session, key="fzsb", name="法制时报")
+    given = cases.request_correction(session, outlet_key="fzsb", actor="王五", false_claim="不实",
+                                     piece_url="https://www.jinri.example/news/7.html")
+    assert (given.article_id, given.outlet_id) == (stored.id, other.id)
+    printed = cases.request_correction(session, outlet_key="fzsb", actor="王五", false_claim="不实",
+                                       piece_url="法制时报 2026-11-20 第3版")
+    assert printed.article_id is None
+    with pytest.raises(cases.CaseError, match="no article"):
+        cases.request_correction(session, outlet_key=None, actor="王五", false_claim="x", piece_url="y",
+                                 article_id=10**9)
+    with pytest.raises(cases.CaseError, match="no case"):
+        cases.request_correction(session, outlet_key=None, actor="王五", false_claim="x", piece_url="y",
+                                 alert_id=10**9)
+
+
+def overdue_mail(session: Session) -> list[Delivery]:
+    return list(session.scalars(select(Delivery).where(Delivery.idempotency_key.like("correction-overdue:%"))
+                                .order_by(Delivery.id)))
+
+
+def test_overdue_correction_sends_one_message_in_the_recipients_language(session: Session) -> None:
+    from alerts.jobs import sla_check
+
+    load(session)  # no escalation list: the rule's three recipients answer for the case
+    piece(session, story=factories.story(session))
+    evaluate_pending(session, SETTINGS, now=NOON)
+    alert = session.scalars(select(Alert)).one()
+    req = cases.request_correction(session, outlet_key=None, piece_url="http://jinri.example/a.html",
+                                   false_claim="报道称执行干警殴打群众", actor="王五", alert_id=alert.id, now=NOON)
+    assert req.outlet_id is not None
+    _, before = sla_check(session, NOON + timedelta(days=2))
+    assert before.overdue == [] and overdue_mail(session) == []
+    late = NOON + timedelta(days=3, minutes=1)
+    _, first = sla_check(session, late)
+    _, second = sla_check(session, late + timedelta(minutes=1))
+    assert (first.overdue, first.messages) == ([req.id], 3) and (second.overdue, second.messages) == ([], 0)
+    mails = {m.language: m for m in overdue_mail(session)}
+    assert set(mails) == {"zh-CN", "vi", "en"}
+    assert mails["zh-CN"].recipient == "wangwu@dz-court.example.cn"
+    assert "更正请求逾期" in mails["zh-CN"].subject and "今日儋州" in mails["zh-CN"].subject
+    assert "尚未刊登更正" in mails["zh-CN"].body_text and "报道称执行干警殴打群众" in mails["zh-CN"].body_text
+    assert "Cải chính quá hạn" in mails["vi"].subject and "chưa đăng cải chính" in mails["vi"].body_text
+    assert mails["en"].channel == "wecom" and "Correction overdue" in mails["en"].subject
+    assert all(m.idempotency_key.startswith(f"correction-overdue:{req.id}:") for m in mails.values())
+    assert [h["action"] for h in req.history] == ["requested", "overdue"]
+    assert "correction_overdue" in [e.action for e in cases.history(session, alert.id)]
+
+
+def test_overdue_correction_goes_to_the_assignee(session: Session) -> None:
+    from alerts.jobs import sla_check
+
+    alert = raise_one(session)
+    cases.assign(session, alert.id, "Nguyễn Văn An", actor="王五")
+    cases.set_response_line(session, alert.id, "Đã xác minh", actor="Nguyễn Văn An")  # responding: no escalation
+    req = cases.request_correction(session, outlet_key=None, piece_url="http://jinri.example/b.html",
+                                   false_claim="không đúng sự thật", actor="王五", alert_id=alert.id, now=NOON)
+    for minutes in (0, 1):
+        sla_check(session, NOON + timedelta(days=4, minutes=minutes))
+    [mail] = overdue_mail(session)
+    assert (mail.recipient, mail.language) == ("an@hy.example.vn", "vi")
+    assert f"#{req.id}" in mail.subject and "quá hạn" in mail.body_text
+
+
+def test_escalated_case_hands_the_overdue_correction_to_the_escalation(session: Session) -> None:
+    from alerts.jobs import sla_check
+
+    alert = raise_one(session)
+    cases.request_correction(session, outlet_key=None, piece_url="http://jinri.example/c.html",
+                             false_claim="不实", actor="王五", alert_id=alert.id, now=NOON)
+    sla_check(session, NOON + timedelta(days=4))  # the case escalates to 科长 and the request is overdue
+    assert alert.assignee == "科长"
+    [mail] = overdue_mail(session)
+    assert (mail.recipient, mail.language) == ("kezhang@dz-court.example.cn", "zh-CN")
