@@ -13,18 +13,21 @@ Correction requests (cải chính) to outlets that published false information a
 way, with their history kept on the row. A request is linked to the stored article at its URL (the
 pipeline's canonical URL and ``url_hash``) and to that article's outlet; a request still open past
 its deadline sends one overdue message to the people answering for its case
-(:func:`follow_up_corrections`).
+(:func:`follow_up_corrections`). When the outlet later publishes a piece that says 更正 / cải chính
+and names the original piece, the request is closed as corrected with that piece's link
+(:func:`detect_published_corrections`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from alerts.engine import add_event, sla_deadline
@@ -317,6 +320,7 @@ class CorrectionFollowUp:
     overdue: list[int] = field(default_factory=list)  # requests found past their deadline this run
     messages: int = 0  # outbox rows queued for them
     unrouted: list[int] = field(default_factory=list)  # overdue, but no case or rule says whom to tell
+    published: list[int] = field(default_factory=list)  # closed: the outlet published the correction
 
 
 def _case_for(session: Session, req: CorrectionRequest) -> Alert | None:
@@ -377,3 +381,55 @@ def follow_up_corrections(session: Session, *, now: datetime | None = None) -> C
         add_event(session, alert, "correction_overdue",
                   note=f"correction request #{req.id} passed its deadline; told {', '.join(sent) or 'nobody'}")
     return result
+
+
+# A correction notice says so: 更正 (声明) / 勘误 / cải chính / đính chính, in match_text's form.
+CORRECTION_MARKERS = tuple(unicodedata.normalize("NFC", m) for m in ("更正", "勘误", "cải chính", "đính chính"))
+MIN_TITLE_CHARS = 5  # a shorter original title would be found in unrelated notices
+
+
+def detect_published_corrections(session: Session) -> list[int]:
+    """Close open requests whose outlet has since stored a correction notice: a piece stored after
+    the request whose text says 更正 / 勘误 / cải chính / đính chính and names the original piece (its
+    title, or its link). The request becomes ``corrected`` with the notice's URL; returns their ids."""
+    from pipeline.normalize import match_form
+
+    closed: list[int] = []
+    open_requests = session.scalars(select(CorrectionRequest).where(
+        CorrectionRequest.state == CorrectionState.REQUESTED, CorrectionRequest.outlet_id.is_not(None),
+    ).order_by(CorrectionRequest.id)).all()
+    for req in open_requests:
+        names: list[str] = []
+        original = session.get(Article, req.article_id) if req.article_id else None
+        if original is not None:
+            title = match_form(original.title).strip()
+            if len(title) >= MIN_TITLE_CHARS:
+                names.append(title)
+        url = (req.piece_url or "").strip()
+        if url.lower().startswith(("http://", "https://")):
+            names.append(match_form(url))
+        if not names:
+            continue
+        stmt = select(Article.id, Article.url, Article.match_text).where(
+            Article.outlet_id == req.outlet_id,
+            Article.stored_at >= (req.requested_at or req.created_at),
+            or_(*(Article.match_text.contains(m) for m in CORRECTION_MARKERS)),
+        ).order_by(Article.id)
+        if req.article_id is not None:
+            stmt = stmt.where(Article.id != req.article_id)
+        for article_id, article_url, match_text in session.execute(stmt):
+            if not any(name in (match_text or "") for name in names):
+                continue
+            req.state = CorrectionState.CORRECTED
+            req.corrected_url = article_url
+            req.outcome = f"correction published (article #{article_id}, found by presswatch)"
+            _log(req, "correction_published", "presswatch", req.outcome, corrected_url=article_url,
+                 corrected_article_id=article_id)
+            if req.alert_id is not None:
+                alert = session.get(Alert, req.alert_id)
+                if alert is not None:
+                    add_event(session, alert, "correction_published",
+                              note=f"correction request #{req.id}: the outlet published a correction {article_url}")
+            closed.append(req.id)
+            break
+    return closed

@@ -7,8 +7,9 @@
   ``scheduler.classify_interval_seconds`` as a safety net (classification done by another process
   publishes nothing here). Messages it queues are delivered at once, not at the next delivery tick.
 - ``alerts-deliver``: sends what is due in the outbox every ``scheduler.delivery_interval_seconds``.
-- ``alerts-sla``: escalates cases past their deadline, closes expired risk-plan windows, and sends
-  one overdue message (and logs one line) for each correction request past its deadline.
+- ``alerts-sla``: escalates cases past their deadline, closes expired risk-plan windows, closes
+  correction requests whose correction the outlet has published, and sends one overdue message
+  (and logs one line) for each other correction request past its deadline.
 
 ``SourceFailing`` events raise an alert directly.
 """
@@ -89,13 +90,17 @@ def deliver_job() -> None:
 
 
 def sla_check(session: Session, now: datetime) -> tuple[EscalationStats, CorrectionFollowUp]:
-    """One SLA round in ``session``: escalations, risk-plan windows, overdue correction requests."""
-    from alerts.cases import escalate_overdue, follow_up_corrections
+    """One SLA round in ``session``: escalations, risk-plan windows, correction requests (those the
+    outlet has since corrected are closed first; the rest past their deadline are followed up)."""
+    from alerts.cases import detect_published_corrections, escalate_overdue, follow_up_corrections
     from alerts.plans import refresh_states
 
     stats = escalate_overdue(session, now=now)
     refresh_states(session, now)
-    return stats, follow_up_corrections(session, now=now)
+    published = detect_published_corrections(session)
+    follow_up = follow_up_corrections(session, now=now)
+    follow_up.published = published
+    return stats, follow_up
 
 
 def sla_job() -> None:
@@ -104,6 +109,9 @@ def sla_job() -> None:
 
     with session_scope(get_engine()) as session:
         stats, corrections = sla_check(session, utcnow())
+    if corrections.published:
+        log.info("corrections published by the outlet (requests closed): %s",
+                 ", ".join(f"#{i}" for i in corrections.published))
     if corrections.overdue:
         unrouted = f"; nobody to tell for {', '.join(f'#{i}' for i in corrections.unrouted)}" \
             if corrections.unrouted else ""

@@ -262,3 +262,45 @@ def test_escalated_case_hands_the_overdue_correction_to_the_escalation(session: 
     assert alert.assignee == "科长"
     [mail] = overdue_mail(session)
     assert (mail.recipient, mail.language) == ("kezhang@dz-court.example.cn", "zh-CN")
+
+
+def notice(session: Session, outlet_id: int, title: str, text: str, at: Any) -> Article:
+    from pipeline.normalize import match_form
+
+    return factories.article(session, title=title, text=text, outlet_id=outlet_id, stored_at=at,
+                             match_text=match_form(title) + "\n" + match_form(text))
+
+
+def test_a_published_correction_closes_the_request(session: Session) -> None:
+    from alerts.jobs import sla_check
+
+    alert = raise_one(session)
+    original = session.get(Article, alert.article_id)
+    assert original is not None and original.outlet_id is not None
+    req = cases.request_correction(session, outlet_key=None, piece_url=original.url, false_claim="不实",
+                                   actor="王五", alert_id=alert.id, now=NOON)
+    assert req.outlet_id == original.outlet_id
+    other = factories.outlet(session, name="别家媒体")
+    title_named = f"本报11月20日刊发的《{original.title}》一文有误，特此更正。"
+    notice(session, other.id, "更正声明", title_named, NOON + timedelta(hours=5))  # another outlet
+    notice(session, original.outlet_id, "更正", "本报另一篇报道有误，特此更正。", NOON + timedelta(hours=5))
+    notice(session, original.outlet_id, "更正声明", title_named, NOON - timedelta(hours=1))  # before the request
+    notice(session, original.outlet_id, "儋州法院回应", title_named.replace("更正", "说明"), NOON + timedelta(hours=6))
+    assert cases.detect_published_corrections(session) == []
+    fix = notice(session, original.outlet_id, "更正声明", title_named, NOON + timedelta(days=1))
+    _, result = sla_check(session, NOON + timedelta(days=4))  # past the deadline, but corrected: no message
+    assert result.published == [req.id] and result.overdue == [] and overdue_mail(session) == []
+    assert req.state == CorrectionState.CORRECTED and req.corrected_url == fix.url
+    assert req.history[-1]["action"] == "correction_published"
+    assert "correction_published" in [e.action for e in cases.history(session, alert.id)]
+
+
+def test_a_vietnamese_correction_naming_the_link_closes_the_request(session: Session) -> None:
+    paper = factories.outlet(session, key="bao-hy", name="Báo Hưng Yên")
+    url = "https://baohungyen.example/tin-1.html"
+    req = cases.request_correction(session, outlet_key="bao-hy", piece_url=url, false_claim="sai sự thật",
+                                   actor="An", now=NOON)
+    assert req.article_id is None  # the original was never crawled: its link is what the notice names
+    notice(session, paper.id, "CẢI CHÍNH", f"Bài viết tại {url} có thông tin chưa chính xác.",
+           NOON + timedelta(hours=2))
+    assert cases.detect_published_corrections(session) == [req.id]
