@@ -161,9 +161,9 @@ def build(session: Session, n_units: int, n_rules: int, n_regs: int, n_articles:
         {"unit_kind": "section", "outlet_tier": "own_channel", "target": 10, "period": "year"},
         {"unit_id": 1, "include_subunits": True, "outlet_tier": "prefecture", "target": 5, "period": "year"},
         {"unit_kind": "team", "target": 3, "period": "week"},
-        {"unit_id": 2, "include_subunits": True, "topic": "失信被执行人", "target": 1, "period": "week",
+        {"unit_id": 2, "include_subunits": True, "topics": ["失信被执行人"], "target": 1, "period": "week",
          "registered_only": False},
-        {"unit_id": 3, "include_subunits": True, "topic": "执行不能", "target": 1, "period": "week",
+        {"unit_id": 3, "include_subunits": True, "topics": ["执行不能"], "target": 1, "period": "week",
          "registered_only": False},
         {"unit_kind": "township", "piece_kind": "publicity_lead", "target": 1, "period": "half_month"},
         {"unit_kind": "member_unit", "target": 1, "period": "month"},
@@ -181,7 +181,7 @@ def build(session: Session, n_units: int, n_rules: int, n_regs: int, n_articles:
         shape = dict(shapes[i % len(shapes)])
         rules.append({
             "key": f"rule-{i:02d}", "name": f"考核规则 {i}", "unit_id": None, "unit_kind": None,
-            "parent_unit_id": None, "outlet_id": None, "outlet_tier": None, "piece_kind": None, "topic": None,
+            "parent_unit_id": None, "outlet_id": None, "outlet_tier": None, "piece_kind": None, "topics": [],
             "max_chars": None, "measure": "count", "weights": {}, "timezone": "Asia/Shanghai",
             "registered_only": True, "review_required": False, "verified_only": False, "include_subunits": False,
             "active_from": None, "active_to": None, "created_at": now, "updated_at": now, **shape,

@@ -83,11 +83,11 @@ class QuotaRule(TimestampMixin, Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     unit_kind: Mapped[UnitKind | None] = mapped_column(db_enum(UnitKind, "quota_unit_kind"))
     parent_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
-    # What: an outlet or an outlet tier, a piece kind, a topic from the classifier.
+    # What: an outlet or an outlet tier, a piece kind, topics from the classifier (any one counts).
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"))
     outlet_tier: Mapped[OutletTier | None] = mapped_column(db_enum(OutletTier, "quota_outlet_tier"))
     piece_kind: Mapped[PieceKind | None] = mapped_column(db_enum(PieceKind, "quota_piece_kind"))
-    topic: Mapped[str | None] = mapped_column(String(100))
+    topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
     max_chars: Mapped[int | None] = mapped_column(Integer)
     # How much.
     measure: Mapped[Measure] = mapped_column(db_enum(Measure, "quota_measure"), default=Measure.COUNT)

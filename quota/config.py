@@ -72,7 +72,7 @@ class RuleSpec(_Entry):
     outlet: str | None = None
     outlet_tier: OutletTier | None = None
     piece_kind: PieceKind | None = None
-    topic: str | None = None
+    topic: str | list[str] | None = None  # one classifier topic, or several (any one counts)
     max_chars: int | None = Field(None, gt=0)
     # How much, per when.
     measure: Measure = Measure.COUNT
@@ -168,6 +168,13 @@ def _flatten_units(specs: list[UnitSpec], parent: str | None = None) -> list[Uni
     return out
 
 
+def rule_topics(rule: RuleSpec) -> list[str]:
+    """The topic names a rule gives (``topic: 执行不能`` or ``topic: [deadbeat, 失信被执行人]``)."""
+    if rule.topic is None:
+        return []
+    return [rule.topic] if isinstance(rule.topic, str) else list(rule.topic)
+
+
 def resolve_topic(name: str, taxonomy_file: str = "") -> str:
     """The classifier's topic key for ``name``: a key ("unenforceable") or a label in any language
     ("执行不能", "Cases that cannot be enforced"). Classifications store keys."""
@@ -192,7 +199,7 @@ def load_quota(
 ) -> dict[str, int]:
     """Upsert everything in ``spec``; returns how many rows of each kind were created or updated."""
     counts = {"units": 0, "people": 0, "outlets": 0, "rules": 0}
-    topics = {r.topic: resolve_topic(r.topic, taxonomy_file) for r in spec.rules if r.topic}
+    topics = {name: resolve_topic(name, taxonomy_file) for r in spec.rules for name in rule_topics(r)}
     units = _flatten_units(spec.units)
     codes = [u.code for u in units]
     dupes = sorted({c for c in codes if codes.count(c) > 1})
@@ -282,7 +289,7 @@ def load_quota(
         rule.outlet_id = session.scalar(select(Outlet.id).where(Outlet.key == r.outlet)) if r.outlet else None
         rule.outlet_tier = r.outlet_tier
         rule.piece_kind = r.piece_kind
-        rule.topic = topics[r.topic] if r.topic else None
+        rule.topics = list(dict.fromkeys(topics[name] for name in rule_topics(r)))
         rule.max_chars = r.max_chars
         rule.measure = r.measure
         rule.target = r.target

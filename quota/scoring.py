@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     table,
     text,
@@ -123,17 +124,20 @@ def _weight_expr(rule: QuotaRule) -> ColumnElement[Any]:
     return case(*whens, else_=literal(0.0)) if whens else literal(0.0)
 
 
-def _topic_condition(dialect: str, topic: str) -> ColumnElement[bool]:
-    """The article's current classification lists ``topic`` (JSON differs per backend)."""
+def _topic_condition(dialect: str, topics: Sequence[str]) -> ColumnElement[bool]:
+    """The article's current classification lists one of ``topics`` (JSON differs per backend)."""
     if dialect == "postgresql":
-        match: ColumnElement[bool] = cast(Classification.topics, JSONB).op("@>")(
-            cast(literal(json.dumps([{"name": topic}], ensure_ascii=False)), JSONB)
-        )
+        match: ColumnElement[bool] = or_(*(
+            cast(Classification.topics, JSONB).op("@>")(
+                cast(literal(json.dumps([{"name": topic}], ensure_ascii=False)), JSONB)
+            )
+            for topic in topics
+        ))
     else:
         match = text(  # type: ignore[assignment]  # a boolean SQL fragment
             "EXISTS (SELECT 1 FROM json_each(classifications.topics) AS je "
-            "WHERE json_extract(je.value, '$.name') = :quota_topic)"
-        ).bindparams(quota_topic=topic)
+            "WHERE json_extract(je.value, '$.name') IN (SELECT value FROM json_each(:quota_topics)))"
+        ).bindparams(quota_topics=json.dumps(list(topics), ensure_ascii=False))
     return exists().where(
         Classification.article_id == _base.c.article_id, Classification.is_current.is_(True), match
     )
@@ -246,12 +250,12 @@ def _count(
         conds.append(b.outlet_id.in_(select(Outlet.id).where(Outlet.tier == rule.outlet_tier)))
     if rule.piece_kind is not None:
         conds.append(b.kind == rule.piece_kind.value)
-    if rule.verified_only or rule.topic:
+    if rule.verified_only or rule.topics:
         conds.append(b.verified_at.is_not(None))
     if rule.max_chars is not None:
         conds.append(b.chars <= rule.max_chars)
-    if rule.topic:
-        conds.append(_topic_condition(dialect, rule.topic))
+    if rule.topics:
+        conds.append(_topic_condition(dialect, rule.topics))
     pieces = (
         select(
             target.label("u"), func.min(b.published_at).label("first_at"),

@@ -146,3 +146,32 @@ def test_migration_rehashes_registration_urls_in_the_pipeline_form(scratch_url: 
         got = s.scalar(select(Registration.url_hash))
     engine.dispose()
     assert got == url_hash(canonical_url("https://news.example.cn/a/1.html?id=3"))
+
+
+def test_migration_turns_a_rule_topic_into_a_topics_list_and_back(scratch_url: str) -> None:
+    from alembic import command
+
+    from models import QuotaRule
+    from models.db import alembic_config, make_engine, upgrade
+
+    upgrade(scratch_url, "0010")
+    engine = make_engine(scratch_url)
+    with engine.begin() as conn:
+        for key, topic in (("weekly", "unenforceable"), ("any", None)):
+            conn.execute(text(
+                "INSERT INTO quota_rules (key, name, measure, target, weights, period, timezone, registered_only,"
+                " review_required, verified_only, include_subunits, topic, created_at, updated_at)"
+                " VALUES (:k, :k, 'count', 1, '{}', 'week', 'Asia/Shanghai', true, false, false, false, :t, :now, :now)"
+            ), {"k": key, "t": topic, "now": datetime.now(UTC)})
+    upgrade(scratch_url, engine=engine)
+    with Session(engine) as s:
+        assert dict(s.execute(select(QuotaRule.key, QuotaRule.topics)).all()) == {
+            "weekly": ["unenforceable"], "any": []}
+    cfg = alembic_config(scratch_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+    with engine.connect() as conn:
+        got = dict(conn.execute(text("SELECT key, topic FROM quota_rules")).all())
+    engine.dispose()
+    assert got == {"weekly": "unenforceable", "any": None}

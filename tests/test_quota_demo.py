@@ -47,7 +47,7 @@ def test_demo_registers_proposes_and_prints_status(tmp_path: Path, fresh_db_url:
     assert "← Chi cục THADS huyện Văn Lâm" in text and "← 张三" not in text
     assert "王五 确认了" in text
     # The deadbeat case (registered by 执行一队, classified 失信被执行人) counts for the court.
-    deadbeat = [line for line in text.splitlines() if "每周公开报道失信被执行人案件" in line]
+    deadbeat = [line for line in text.splitlines() if "每周公开报道老赖" in line]
     assert len(deadbeat) == 1 and "✔ 已完成" in deadbeat[0] and "#1" in deadbeat[0]
     assert "宣传任务完成情况" in text and "Tình hình thực hiện chỉ tiêu tuyên truyền" in text
     with session_scope(engine) as session:

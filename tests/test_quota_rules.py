@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Article, Outlet, Registration, Score
+from models import Article, Outlet, QuotaRule, Registration, Score
 from models.enums import RegistrationState
 from quota.config import load_quota, parse_quota_data
 from quota.registry import propose_from_articles, register, review, verify
@@ -293,6 +293,28 @@ def test_repost_in_the_next_week_does_not_count_the_story_again(session: Session
     w21 = row(status(session, "2024-W21", now=at(2024, 5, 27), rules=["cannot"]), "cannot", "dz-court")
     assert w21.count == 1 and len(w21.registration_ids) == 1
     assert session.get(Registration, w21.registration_ids[0]).article_id == other.id  # type: ignore[union-attr]
+
+
+def test_a_rule_on_several_topics_counts_a_piece_on_any_of_them(session: Session) -> None:
+    """The court's weekly case is a 老赖 story or a blacklisted defaulter: either topic counts."""
+    import copy
+
+    court = copy.deepcopy(COURT)
+    court["rules"][0]["topic"] = ["deadbeat", "失信被执行人"]
+    load(session, court)
+    rule = session.scalars(select(QuotaRule).where(QuotaRule.key == "deadbeat")).one()
+    assert rule.topics == ["deadbeat", "defaulter_blacklist"]
+    o = session.scalar(select(Outlet).where(Outlet.key == "jinri-danzhou"))
+    assert o is not None
+    for n, (topic, when) in enumerate((("deadbeat", at(2024, 5, 14)), ("unenforceable", at(2024, 5, 21)))):
+        art = factories.article(session, outlet_id=o.id, url=f"https://jrdz.example.cn/c/4{n}.html",
+                                title=f"教科书式老赖案例{n}", byline="来源：儋州市人民法院",
+                                published_at=when.astimezone(UTC), text="被执行人转移财产规避执行。" * 5)
+        factories.classification(session, art, topics=[{"name": topic, "score": 0.9}])
+    propose_from_articles(session, now=at(2024, 5, 27))
+    rows = status(session, "2024-05", now=at(2024, 5, 27), rules=["deadbeat"])
+    assert row(rows, "deadbeat", "dz-court", "2024-W20").count == 1  # a 老赖 piece
+    assert row(rows, "deadbeat", "dz-court", "2024-W21").count == 0  # 执行不能 is neither topic
 
 
 def test_unit_moved_and_renamed_mid_year_keeps_history(session: Session) -> None:
