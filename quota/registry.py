@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from models import Article, Outlet, Person, Registration, utcnow
+from models import Article, Outlet, Person, QuotaRule, Registration, utcnow
 from models.enums import Adoption, PieceKind, RegistrationState
 from pipeline.normalize import to_simplified
 from pipeline.urls import BadUrl, canonical_url, url_hash
@@ -195,6 +195,18 @@ def register(
     session.flush()
     if verify_now:
         verify(session, reg, now=now)
+    if reg.char_count is None:
+        limited = session.scalars(
+            select(QuotaRule.name).where(
+                QuotaRule.max_chars.is_not(None),
+                or_(QuotaRule.piece_kind.is_(None), QuotaRule.piece_kind == reg.kind),
+            ).order_by(QuotaRule.key)
+        ).all()
+        if limited:
+            warnings.append(
+                "length unknown: " + "、".join(limited) + " count only pieces of known length;"
+                " give --chars, or it is filled in when the crawler finds the piece"
+            )
     return RegisterResult(reg, warnings)
 
 

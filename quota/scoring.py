@@ -200,7 +200,8 @@ def _create_base(session: Session, dialect: str, lo: datetime, hi: datetime, uni
         " r.kind AS kind, r.adoption AS adoption, r.state AS state, r.verified_at AS verified_at,"
         " r.published_at AS published_at, r.article_id AS article_id,"
         # Registrations get their length when verified (registry.verify), so no article text is read.
-        " COALESCE(r.char_count, 0) AS chars,"
+        # Unknown stays NULL: a rule with a length limit does not count a piece it cannot check.
+        " r.char_count AS chars,"
         # One piece = the story (reposts), else the article, else the URL, else outlet + title.
         " COALESCE('s' || CAST(r.story_id AS VARCHAR), 'a' || CAST(r.article_id AS VARCHAR), 'u' || r.url_hash,"
         " 't' || CAST(r.outlet_id AS VARCHAR) || ':' || r.title)"

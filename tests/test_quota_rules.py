@@ -144,7 +144,8 @@ ANTI_GANG = {
 }
 
 
-def bulletin(session: Session, unit: str, title: str, day: date, adoption: str, chars: int = 1200) -> Registration:
+def bulletin(session: Session, unit: str, title: str, day: date, adoption: str,
+             chars: int | None = 1200) -> Registration:
     return reg(session, unit=unit, outlet="ag-bulletin", title=title, published=day, kind="bulletin",
                adoption=adoption, char_count=chars)
 
@@ -171,6 +172,13 @@ def test_anti_gang_weekly_halfmonthly_points_and_quarterly_ranking(session: Sess
     assert row(rows, "member-halfmonth", "ag-m1", "2024-04-H1").met
     h2 = row(rows, "member-halfmonth", "ag-m1", "2024-04-H2")
     assert (h2.count, h2.met) == (0, False)  # 5200 characters > 3000
+    # A bulletin of unknown length (not crawled, no --chars) cannot be checked against ≤3000.
+    unknown = register(session, unit="ag-m1", outlet="ag-bulletin", title="公安分局线索通报", published=date(2024, 5, 6),
+                       kind="bulletin", adoption="standalone", now=at(2024, 7, 2))
+    assert any(w.startswith("length unknown: 各成员单位每半月报送一条简报信息") for w in unknown.warnings), unknown.warnings
+    may1 = row(status(session, "2024-05", now=at(2024, 7, 2), rules=["member-halfmonth"]),
+               "member-halfmonth", "ag-m1", "2024-05-H1")
+    assert may1.count == 0
     t1, t2 = row(rows, "points", "ag-t1", "2024-Q2"), row(rows, "points", "ag-t2", "2024-Q2")
     assert (t1.points, t1.count) == (16.0, 3)
     assert (t2.points, t2.count, len(t2.registration_ids)) == (10.0, 1, 2)
