@@ -4,7 +4,9 @@ What it reads, and through which index:
 
 - the period's pieces and their current classification: ``articles.published_at`` range
   (``ix_articles_published_at``, or ``ix_articles_source_id_published_at`` when the scope names
-  sources) joined to ``classifications`` on ``(article_id, is_current)``. Only light columns
+  sources) joined to ``classifications`` on ``(article_id, is_current)``; a daily digest's late
+  arrivals (stored in the period, published up to :data:`LATE_ARRIVAL_DAYS` before it) through the
+  ``articles.stored_at`` range (``ix_articles_stored_at``). Only light columns
   (times, ids, labels, topic list) come back for the chart's 14 days; title, text and reasons are
   fetched afterwards for the few items that are listed;
 - reposts' spread from ``stories`` by primary key; case state from ``alerts`` by story/article;
@@ -29,13 +31,26 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.digest.definitions import SECTIONS, DigestDefinition, Limits, Scope
-from alerts.digest.periods import Period, day_bounds
+from alerts.digest.periods import Period, day_bounds, series_start
 from models import Alert, Article, Classification, Outlet, Registration, Source, Story, Unit, WatchQuery
 from models.enums import CaseState, RegistrationState, SentimentLabel
 
 RISK_ORDER = {"critical": 3, "high": 2, "medium": 1, "low": 0}
 HIGH_RISK = ("high", "critical")
 CHART_DAYS = 14
+# Late arrivals. A daily digest is sent at a fixed time, but a piece can reach the database after
+# the digest whose period it was published in went out: a page that gives only a date is stored at
+# local midnight of that date (pipeline/dates.py) though it is crawled hours later, and a slow or
+# failing source delivers its pieces when it recovers. So a daily (or rolling) digest also lists
+# the pieces *stored* in its period that were published before it started, marked late, and the
+# digest of their publication period leaves them out (it could not have shown them), so each piece
+# is in exactly one digest. The bound: 3 days covers the crawl lag of date-only pages (< 1 day) and
+# a source down over a long weekend; anything older is no longer news for a daily digest (it is
+# mostly an archive import, which must not flood today's digest) and stays in its publication
+# period, where the weekly/monthly reports, built by publication time only, count it.
+LATE_ARRIVAL_DAYS = 3
+LATE_ARRIVAL = timedelta(days=LATE_ARRIVAL_DAYS)
+LATE_KINDS = ("daily", "rolling")
 # Above this many ids an IN list is split, so SQLite's bound-parameter limit is never reached.
 _IN_CHUNK = 500
 # An extract is the first sentences of the text up to this many characters (CJK characters carry
@@ -60,6 +75,7 @@ class Item:
     reasons: list[str]
     case_state: str | None  # CaseState value, or None when no case was opened
     story_outlets: int
+    late: bool = False  # published before the period, stored in it (see LATE_ARRIVAL_DAYS)
 
 
 @dataclass
@@ -126,6 +142,7 @@ class Headline:
     previous_pieces: int
     previous_negative: int
     previous_high_risk: int
+    late: int = 0  # late arrivals among ``pieces`` (they count: the headline is what reached us)
 
     @property
     def negative_share(self) -> float | None:
@@ -178,6 +195,7 @@ class DigestData:
             "risk_counts": dict(h.risk_counts),
             "high_risk": h.high_risk,
             "previous_pieces": h.previous_pieces,
+            "late": h.late,
             "outlets": h.outlets,
             "stories": h.stories,
             "own_pieces": h.own_pieces,
@@ -190,12 +208,14 @@ class DigestData:
 class _Row:
     id: int
     published_at: datetime
+    stored_at: datetime
     story_id: int | None
     outlet_id: int | None
     sentiment: str
     risk: str
     risk_score: float
     topics: list[str]
+    late: bool = False
 
 
 def _values(value: Any) -> str:
@@ -361,9 +381,10 @@ class _ScopeFilter:
         return True
 
 
-def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: datetime) -> list[_Row]:
+def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: datetime, *where: Any) -> list[_Row]:
+    """Pieces published in ``[start, end)`` (and matching ``where``), light columns only."""
     cols: list[Any] = [
-        Article.id, Article.published_at, Article.story_id, Article.outlet_id,
+        Article.id, Article.published_at, Article.stored_at, Article.story_id, Article.outlet_id,
         Classification.sentiment, Classification.risk_level, Classification.risk_score, Classification.topics,
     ]
     if flt.needs_text:
@@ -372,7 +393,7 @@ def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: dateti
         select(*cols)
         .select_from(Article)
         .outerjoin(Classification, and_(Classification.article_id == Article.id, Classification.is_current.is_(True)))
-        .where(Article.published_at >= start, Article.published_at < end)
+        .where(Article.published_at >= start, Article.published_at < end, *where)
     )
     stmt = flt.apply(stmt)
     rows: list[_Row] = []
@@ -390,13 +411,62 @@ def _load_rows(session: Session, flt: _ScopeFilter, start: datetime, end: dateti
             continue
         rows.append(
             _Row(
-                id=r.id, published_at=r.published_at, story_id=r.story_id, outlet_id=r.outlet_id,
+                id=r.id, published_at=r.published_at, stored_at=r.stored_at, story_id=r.story_id,
+                outlet_id=r.outlet_id,
                 sentiment=_values(r.sentiment) if r.sentiment is not None else "unknown",
                 risk=_values(r.risk_level) if r.risk_level is not None else "unknown",
                 risk_score=float(r.risk_score or 0.0), topics=topics,
             )
         )
     return rows
+
+
+def _arrives_later(row: _Row, period: Period) -> bool:
+    """Published in ``period`` but stored after it ended, soon enough to be a late arrival of the
+    later digest whose period holds ``stored_at``: that digest lists it, this one leaves it out."""
+    if period.kind not in LATE_KINDS or row.stored_at < period.end:
+        return False
+    later_start = series_start(period, row.stored_at)
+    return later_start is not None and later_start - LATE_ARRIVAL <= row.published_at < later_start
+
+
+def _late_rows(session: Session, flt: _ScopeFilter, period: Period) -> list[_Row]:
+    """Pieces stored in ``period`` that were published in the :data:`LATE_ARRIVAL_DAYS` before it
+    started (read through the ``stored_at`` range and bounded by ``published_at`` too)."""
+    if period.kind not in LATE_KINDS:
+        return []
+    rows = _load_rows(
+        session, flt, period.start - LATE_ARRIVAL, period.start,
+        Article.stored_at >= period.start, Article.stored_at < period.end,
+    )
+    for r in rows:
+        r.late = True
+    return rows
+
+
+def _moved_out(session: Session, flt: _ScopeFilter, period: Period) -> list[_Row]:
+    """The pieces published in ``period`` that a later digest lists as late arrivals: stored after
+    the period's end, and (so the read stays bounded) before a late arrival's latest possible
+    storage time."""
+    if period.kind not in LATE_KINDS:
+        return []
+    # A piece published before period.end is late only in a digest that starts within
+    # LATE_ARRIVAL after it, so it was stored before that digest's end (+1 day of slack for DST).
+    stored_before = period.end + LATE_ARRIVAL + period.length + timedelta(days=1)
+    rows = _load_rows(
+        session, flt, period.start, period.end, Article.stored_at >= period.end, Article.stored_at < stored_before
+    )
+    return [r for r in rows if _arrives_later(r, period)]
+
+
+def _tally(rows: Iterable[_Row]) -> tuple[int, int, int]:
+    """(pieces, negative, high risk), as :func:`_counts` counts them."""
+    pieces = negative = high = 0
+    for r in rows:
+        pieces += 1
+        negative += r.sentiment == "negative"
+        high += r.risk in HIGH_RISK
+    return pieces, negative, high
 
 
 def _counts(session: Session, flt: _ScopeFilter, bounds: list[datetime]) -> list[tuple[int, int, int]]:
@@ -548,11 +618,11 @@ def build_digest(
         window_start = min([previous.start, period.start] + ([day_bounds(days[0], period.tz)[0]] if days else []))
         window_end = max([period.end] + ([day_bounds(days[-1], period.tz)[1]] if days else []))
         rows = _load_rows(session, flt, window_start, window_end)
-        current = [r for r in rows if period.start <= r.published_at < period.end]
-        before = [r for r in rows if previous.start <= r.published_at < previous.end]
-        prev_counts = (
-            len(before), sum(r.sentiment == "negative" for r in before), sum(r.risk in HIGH_RISK for r in before)
-        )
+        published = [r for r in rows if period.start <= r.published_at < period.end]
+        before = [
+            r for r in rows if previous.start <= r.published_at < previous.end and not _arrives_later(r, previous)
+        ]
+        prev_counts = _tally(before + _late_rows(session, flt, previous))
         per_day: dict[date, list[int]] = {d: [0, 0] for d in days}
         for r in rows:
             d = r.published_at.astimezone(zone).date()
@@ -563,11 +633,23 @@ def build_digest(
     else:
         # Otherwise only this period's rows travel; the previous period and the chart's days are
         # counted by the database (one grouped range scan each).
-        current = _load_rows(session, flt, period.start, period.end)
-        prev_counts = _counts(session, flt, [previous.start, previous.end])[0]
+        published = _load_rows(session, flt, period.start, period.end)
+        # The previous period by the same rule: what the database counts by publication time, less
+        # the pieces that were this period's (or a later one's) late arrivals, plus its own.
+        counted = _counts(session, flt, [previous.start, previous.end])[0]
+        out, late_before = _tally(_moved_out(session, flt, previous)), _tally(_late_rows(session, flt, previous))
+        prev_counts = (
+            counted[0] - out[0] + late_before[0],
+            counted[1] - out[1] + late_before[1],
+            counted[2] - out[2] + late_before[2],
+        )
         bounds = [day_bounds(days[0], period.tz)[0]] + [day_bounds(d, period.tz)[1] for d in days] if days else []
         series = [DayPoint(d, c[0], c[1]) for d, c in zip(days, _counts(session, flt, bounds), strict=True)]
 
+    # This period's pieces: those published in it, less the ones stored after it ended that a later
+    # digest lists as late arrivals, plus its own late arrivals.
+    published_later = [r for r in published if _arrives_later(r, period)]
+    current = [r for r in published if not _arrives_later(r, period)] + _late_rows(session, flt, period)
     risk_counts = Counter(r.risk for r in current)
     headline = Headline(
         pieces=len(current),
@@ -579,6 +661,7 @@ def build_digest(
         previous_pieces=prev_counts[0],
         previous_negative=prev_counts[1],
         previous_high_risk=prev_counts[2],
+        late=sum(r.late for r in current),
     )
     data = DigestData(
         name=name, title=title or strings(language)["digest_title"], language=language, tz=period.tz,
@@ -602,7 +685,9 @@ def build_digest(
     for r in current:
         if r.story_id is not None:
             story_rows[r.story_id].append(r)
-    top_stories = _top_stories(session, list(story_rows), limits.stories, flt, period)
+    # Stories whose only pieces in the published range arrive later are not this digest's.
+    moved_ids = {r.story_id for r in published_later if r.story_id is not None} - set(story_rows)
+    top_stories = _top_stories(session, list(story_rows), limits.stories, flt, period, len(moved_ids))
 
     states = _case_states(
         session,
@@ -657,7 +742,7 @@ def build_digest(
 
 
 def _top_stories(
-    session: Session, story_ids: list[int], limit: int, flt: _ScopeFilter, period: Period
+    session: Session, story_ids: list[int], limit: int, flt: _ScopeFilter, period: Period, extra: int = 0
 ) -> dict[int, Story]:
     """The ``limit`` stories with the widest spread among ``story_ids`` (carried by 2+ outlets or pieces)."""
     if not story_ids or not limit:
@@ -671,10 +756,24 @@ def _top_stories(
     else:
         # Many stories (a long report period): let the database join the period's pieces to their
         # stories instead of sending thousands of ids back in IN lists.
-        in_period = flt.apply(
-            select(Article.story_id).where(Article.published_at >= period.start, Article.published_at < period.end)
+        in_period_stmt = select(Article.story_id).where(
+            Article.published_at >= period.start, Article.published_at < period.end
         )
-        best = list(session.scalars(wanted.where(Story.id.in_(in_period)).order_by(*order).limit(limit)))
+        if period.kind in LATE_KINDS:
+            # Late arrivals' stories too. The published range also holds pieces a later digest
+            # lists (stored after the period); their stories are dropped below, so fetch that
+            # many more.
+            in_period_stmt = select(Article.story_id).where(
+                or_(
+                    and_(Article.published_at >= period.start, Article.published_at < period.end),
+                    and_(Article.stored_at >= period.start, Article.stored_at < period.end,
+                         Article.published_at >= period.start - LATE_ARRIVAL, Article.published_at < period.start),
+                )
+            )
+        in_period = flt.apply(in_period_stmt)
+        wanted_ids = set(story_ids)
+        fetched = session.scalars(wanted.where(Story.id.in_(in_period)).order_by(*order).limit(limit + extra))
+        best = [s for s in fetched if s.id in wanted_ids]
     best.sort(key=lambda s: (-s.outlet_count, -s.article_count, s.id))
     return {s.id: s for s in best[:limit]}
 
@@ -710,7 +809,7 @@ def _items(session: Session, rows: list[_Row], zone: ZoneInfo, states: dict[str,
                 extract=make_extract(a.text), sentiment=r.sentiment, risk=r.risk, risk_score=r.risk_score,
                 topics=r.topics, reasons=explain_reasons(reasons.get(a.id), language=language),
                 case_state=states.get(f"a{a.id}") or (states.get(f"s{a.story_id}") if a.story_id else None),
-                story_outlets=spread.get(a.story_id or -1, 1),
+                story_outlets=spread.get(a.story_id or -1, 1), late=r.late,
             )
         )
     return items

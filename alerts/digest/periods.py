@@ -73,6 +73,19 @@ def latest_due_day(now: datetime, send_at: time, tz: str) -> date:
     return local.date() if local.time().replace(tzinfo=None) >= send_at else local.date() - timedelta(days=1)
 
 
+def series_start(period: Period, moment: datetime) -> datetime | None:
+    """Start of the period of the same series as ``period`` that contains ``moment``: for a daily
+    digest the latest send time at or before ``moment``; for a rolling window the window of the same
+    length, counted from ``period.start``. ``None`` for reports (weeks, months, custom ranges), which
+    have no late arrivals."""
+    if period.kind == "daily":
+        send_at = period.local_start().time().replace(tzinfo=None)
+        return _utc(latest_due_day(moment, send_at, period.tz), send_at, ZoneInfo(period.tz))
+    if period.kind == "rolling" and period.length > timedelta(0):
+        return period.start + ((moment - period.start) // period.length) * period.length
+    return None
+
+
 def rolling_period(now: datetime, tz: str, hours: int = 24) -> Period:
     """The last ``hours`` up to ``now``: "the digest as if it were sent right now"."""
     end = now.astimezone(UTC)

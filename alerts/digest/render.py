@@ -36,7 +36,7 @@ TEMPLATE_VARIABLES = (
     "sections",  # section keys to show, in order
     "empty",  # no pieces in the period
     "sources_ok",  # no source health problems
-    "headline",  # dict: pieces, negative_share, high_risk, risk_counts[], change_*, outlets, stories, own_pieces
+    "headline",  # dict: pieces, negative_share, high_risk, risk_counts[], change_*, outlets, stories, own_pieces, late
     "flagged",  # list of item dicts (high risk and negative first)
     "flagged_more",  # how many flagged items were not listed
     "stories",  # list of story dicts, widest spread first
@@ -147,6 +147,8 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
             "outlets": h.outlets,
             "stories": h.stories,
             "own_pieces": h.own_pieces,
+            "late": h.late,
+            "late_text": t["late_count"].format(n=h.late) if h.late else "",
         },
         "flagged": [
             {
@@ -162,6 +164,7 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
                 "case_state": t[f"case_{item.case_state}"] if item.case_state else t["no_case"],
                 "has_case": item.case_state is not None,
                 "story_outlets": item.story_outlets,
+                "late": item.late,
             }
             for item in data.flagged
         ],
