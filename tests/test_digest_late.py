@@ -150,3 +150,28 @@ def test_late_items_carry_a_badge_in_every_language(session: Session, language: 
     for out in (rendered.html, rendered.text, rendered.file_html):
         assert badge in out and count in out
     assert f"|{badge}]" in rendered.text
+
+
+def test_top_stories_via_the_database_join_see_late_arrivals_and_skip_moved_out_ones(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alerts.digest.builder as builder
+
+    def story_piece(story: Any, published: datetime, stored: datetime) -> None:
+        a = factories.article(session, published_at=published, fetched_at=stored, stored_at=stored, story_id=story.id)
+        factories.classification(session, a)
+
+    late = factories.story(session, title="late", outlet_count=3, article_count=3)
+    story_piece(late, _local(D, 0), _local(D, 10))
+    moved = factories.story(session, title="moved", outlet_count=9, article_count=9)
+    story_piece(moved, _local(D + timedelta(days=1), 7), _local(D + timedelta(days=1), 9))  # late in D+2
+    plain = factories.story(session, title="plain", outlet_count=2, article_count=2)
+    story_piece(plain, _local(D, 12), _local(D, 12))
+    session.flush()
+
+    expected = [s.title for s in _digest(session, D + timedelta(days=1)).stories]
+    assert expected == ["late", "plain"]
+    monkeypatch.setattr(builder, "_IN_CHUNK", 1)  # "many stories": the subquery path
+    assert [s.title for s in build_digest(session, period=daily_period(D + timedelta(days=1), SEND, TZ),
+                                          limits=Limits(stories=2), chart_days=0).stories] == expected
+    assert [s.title for s in _digest(session, D + timedelta(days=2)).stories] == ["moved"]
