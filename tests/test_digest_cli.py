@@ -105,8 +105,22 @@ def test_report_argument_errors(world_db: Path, tmp_path: Path) -> None:
     assert isinstance(result.exception, CliError) and "--month" in str(result.exception)
     result = runner.invoke(app, ["report", "monthly", "--month", "2024-05", "--out", str(tmp_path / "r.doc")])
     assert isinstance(result.exception, CliError) and ".xlsx or .pdf" in str(result.exception)
-    result = runner.invoke(app, ["report", "yearly", "--period", "2024", "--out", str(tmp_path / "r.xlsx")])
-    assert isinstance(result.exception, CliError)
+    result = runner.invoke(app, ["report", "yearly", "--out", str(tmp_path / "r.xlsx")])
+    assert isinstance(result.exception, CliError) and "--year" in str(result.exception)
+    result = runner.invoke(app, ["report", "annual", "--period", "2024", "--out", str(tmp_path / "r.xlsx")])
+    assert isinstance(result.exception, CliError) and "yearly" in str(result.exception)
+
+
+def test_yearly_report_by_year_or_period(world_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "year.xlsx"
+    result = runner.invoke(app, ["report", "yearly", "--year", "2024", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "舆情年报 2024: 21 pieces" in result.output
+    summary = {row[0]: row[1] for row in load_workbook(out)["概况"].iter_rows(min_row=2, values_only=True)}
+    assert summary["报道总数"] == 21 and str(summary["统计时段"]).startswith("2024 (")
+    assert len(list(load_workbook(out)["每日报道量"].iter_rows(min_row=2))) == 366
+    again = runner.invoke(app, ["report", "yearly", "--period", "2024", "--out", str(tmp_path / "y2.xlsx")])
+    assert again.exit_code == 0 and "舆情年报 2024: 21 pieces" in again.output
 
 
 def test_the_service_schedules_the_digest_check() -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from alerts.digest.definitions import DigestError, find_definition, load_definitions, parse_definitions
-from alerts.digest.periods import PeriodError, daily_period, latest_due_day, local_days, report_period
+from alerts.digest.periods import (
+    PeriodError,
+    daily_period,
+    due_report_period,
+    latest_due_day,
+    local_days,
+    report_period,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "digests.example.yaml"
 
@@ -37,6 +44,7 @@ def test_missing_file_means_no_digests(tmp_path: Path) -> None:
         ({"recipients": ["not-an-address"]}, "not an email address: 'not-an-address'"),
         ({"language": "fr"}, "language: Input should be 'zh-CN', 'vi' or 'en'"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"reports": ["monthly", "weekly"]}, "reports: Value error, unknown report kind(s) ['weekly']"),
     ],
 )
 def test_bad_definitions_name_the_file_digest_and_key(patch: dict[str, object], needle: str) -> None:
@@ -94,3 +102,40 @@ def test_report_periods_in_local_time() -> None:
         report_period("monthly", "2024-13", "Asia/Shanghai")
     with pytest.raises(PeriodError, match="ends before it starts"):
         report_period("custom", "2024-05-03..2024-05-01", "Asia/Shanghai")
+
+
+def test_reports_key_is_ordered_and_bounds_the_name_length() -> None:
+    (d,) = parse_definitions({"digests": [{"name": "a", "reports": ["yearly", "monthly", "yearly"]}]})
+    assert d.reports == ["monthly", "yearly"]
+    assert parse_definitions([{"name": "b"}])[0].reports == []
+    with pytest.raises(DigestError, match=r"digests\[0\] \(x+\): \(definition\): Value error, name must be at most 90"):
+        parse_definitions([{"name": "x" * 95, "reports": ["monthly"]}], "digests.yaml")
+
+
+def test_yearly_period_in_local_time() -> None:
+    for tz, start in (("Asia/Shanghai", datetime(2023, 12, 31, 16, tzinfo=UTC)),
+                      ("Asia/Ho_Chi_Minh", datetime(2023, 12, 31, 17, tzinfo=UTC))):
+        y = report_period("yearly", "2024", tz)
+        assert (y.kind, y.label, y.start, y.end) == ("yearly", "2024", start, start.replace(year=2024))
+        assert len(local_days(y)) == 366
+        assert y.local_start().date() == date(2024, 1, 1) and y.local_end().date() == date(2025, 1, 1)
+        assert y.previous().label == "2023" and y.previous().end == y.start
+        assert report_period("yearly", "2024-07", tz) == y
+    with pytest.raises(PeriodError, match="yearly period must be like 2024"):
+        report_period("yearly", "24", "Asia/Shanghai")
+
+
+def test_reports_fall_due_on_the_first_local_day_of_the_next_period_at_the_send_time() -> None:
+    tz = "Asia/Ho_Chi_Minh"
+    # 2025-01-01 07:00 in Hanoi is 00:00 UTC.
+    at_send = datetime(2025, 1, 1, 0, 0, tzinfo=UTC)
+    for kind, label in (("monthly", "2024-12"), ("quarterly", "2024-Q4"), ("yearly", "2024")):
+        period, due_at = due_report_period(kind, at_send, time(7, 0), tz)
+        assert (period.kind, period.label, due_at) == (kind, label, at_send)
+        assert period.end == datetime(2024, 12, 31, 17, tzinfo=UTC)
+    y, _ = due_report_period("yearly", at_send, time(7, 0), tz)
+    assert y.start == datetime(2023, 12, 31, 17, tzinfo=UTC)
+    # A minute before the send time the due one is still the period before.
+    before, due_before = due_report_period("monthly", datetime(2024, 12, 31, 23, 59, tzinfo=UTC), time(7, 0), tz)
+    assert before.label == "2024-11" and due_before == datetime(2024, 12, 1, 0, 0, tzinfo=UTC)
+    assert due_report_period("yearly", datetime(2025, 6, 1, tzinfo=UTC), time(7, 0), tz)[0].label == "2024"

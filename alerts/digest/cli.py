@@ -4,7 +4,7 @@
 - ``presswatch digest preview [--date D] [--lang vi] [--name N] --out FILE.html``: build and save
   (HTML, and the plain-text part beside it) without sending.
 - ``presswatch digest send NAME [--date D]``: queue it in the outbox (once per period) and deliver.
-- ``presswatch report weekly|monthly|quarterly|custom --month 2024-05 --out report.xlsx|.pdf``.
+- ``presswatch report weekly|monthly|quarterly|yearly|custom --month 2024-05 --out report.xlsx|.pdf``.
 """
 
 from __future__ import annotations
@@ -179,27 +179,32 @@ def send(
 
 
 def report(
-    kind: str = typer.Argument(..., help="weekly, monthly, quarterly or custom"),
+    kind: str = typer.Argument(..., help="weekly, monthly, quarterly, yearly or custom"),
     out: Path = typer.Option(..., "--out", "-o", help="report.xlsx or report.pdf"),
     month: str | None = typer.Option(None, "--month", help="2024-05 (monthly; or a month in the quarter)"),
     week: str | None = typer.Option(None, "--week", help="2024-W20 or a date in the week (weekly)"),
     quarter: str | None = typer.Option(None, "--quarter", help="2024-Q2 (quarterly)"),
-    period_: str | None = typer.Option(None, "--period", help="Any kind: 2024-W20 / 2024-05 / 2024-Q2 / START..END"),
+    year: str | None = typer.Option(None, "--year", help="2024 (yearly)"),
+    period_: str | None = typer.Option(
+        None, "--period", help="Any kind: 2024-W20 / 2024-05 / 2024-Q2 / 2024 / START..END"
+    ),
     lang: str | None = typer.Option(None, "--lang", help="zh-CN, vi or en"),
     name: str | None = typer.Option(None, "--name", help="Take scope and language from this digest definition."),
 ) -> None:
-    """Periodic report (周报/月报/季报 · báo cáo tuần/tháng/quý) as XLSX or PDF."""
+    """Periodic report (周报/月报/季报/年报 · báo cáo tuần/tháng/quý/năm) as XLSX or PDF."""
     from alerts.digest.periods import PeriodError, report_period
     from alerts.digest.reports import build_report, export_pdf, export_xlsx
     from models.db import get_engine, session_scope
     from presswatch.cli import CliError, console
     from settings import get_settings
 
-    if kind not in ("weekly", "monthly", "quarterly", "custom"):
-        raise CliError(f"report kind must be weekly, monthly, quarterly or custom, got {kind!r}")
-    value = period_ or {"weekly": week, "monthly": month, "quarterly": quarter or month}.get(kind)
+    if kind not in ("weekly", "monthly", "quarterly", "yearly", "custom"):
+        raise CliError(f"report kind must be weekly, monthly, quarterly, yearly or custom, got {kind!r}")
+    value = period_ or {"weekly": week, "monthly": month, "quarterly": quarter or month, "yearly": year}.get(kind)
     if not value:
-        flag = {"weekly": "--week", "monthly": "--month", "quarterly": "--quarter"}.get(kind, "--period")
+        flag = {"weekly": "--week", "monthly": "--month", "quarterly": "--quarter", "yearly": "--year"}.get(
+            kind, "--period"
+        )
         raise CliError(f"say which period: {flag} (or --period)")
     suffix = out.suffix.lower()
     if suffix not in (".xlsx", ".pdf"):

@@ -13,6 +13,7 @@ commented sample) holds a list of definitions::
         scope: {langs: [zh], units: [dz-court], sources: [], topics: [], watch_queries: []}
         sections: [headline, flagged, stories, topics, own_pieces, source_health, chart]
         send_when_empty: true
+        reports: [monthly, quarterly, yearly]   # optional: also email last period's report (XLSX + PDF)
 
 The file is validated when it loads, so a typo fails with the file and the key named, not at
 07:30 the next morning. A missing file means "no digests" (said once in the log), not an error.
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.digest.periods import REPORT_KINDS
 from presswatch.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ LANGUAGES: tuple[str, ...] = ("zh-CN", "vi", "en")
 # Section keys in their fixed reading order (the order in the email does not follow the YAML order:
 # leadership reads the headline numbers and the flagged items first, by design).
 SECTIONS: tuple[str, ...] = ("headline", "flagged", "stories", "topics", "own_pieces", "source_health", "chart")
+
+# Periodic reports a definition may ask for (sent on the first local day of the next period); the
+# digests record of a report is named "<digest>:<kind>", which must fit the 100-character column.
+_NAME_MAX_WITH_REPORTS = 100 - len(":quarterly")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 _SEND_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -86,6 +92,7 @@ class DigestDefinition(BaseModel):
     send_when_empty: bool = True
     enabled: bool = True
     limits: Limits = Field(default_factory=Limits)
+    reports: list[str] = Field(default_factory=list)
 
     @field_validator("recipients")
     @classmethod
@@ -119,10 +126,20 @@ class DigestDefinition(BaseModel):
             raise ValueError(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
         return [s for s in SECTIONS if s in value]
 
+    @field_validator("reports")
+    @classmethod
+    def _check_reports(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in REPORT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown report kind(s) {unknown}; known: {', '.join(REPORT_KINDS)}")
+        return [r for r in REPORT_KINDS if r in value]
+
     @model_validator(mode="after")
     def _sections_not_empty(self) -> DigestDefinition:
         if not self.sections:
             raise ValueError("sections must name at least one section")
+        if self.reports and len(self.name) > _NAME_MAX_WITH_REPORTS:
+            raise ValueError(f"name must be at most {_NAME_MAX_WITH_REPORTS} characters when reports are sent")
         return self
 
     @property

@@ -1,4 +1,4 @@
-"""Periods in local time, stored as UTC bounds: a daily digest's day, a week, a month, a quarter.
+"""Periods in local time, stored as UTC bounds: a daily digest's day, a week, a month, a quarter, a year.
 
 A daily digest sent at 07:30 Asia/Shanghai on 2024-05-14 covers the 24 hours that end at that send
 time (2024-05-13 07:30 to 2024-05-14 07:30 local): what happened since the last digest. Bounds are
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 @dataclass(frozen=True)
 class Period:
-    kind: str  # daily / rolling / weekly / monthly / quarterly / custom
-    label: str  # "2024-05-14", "2024-W20", "2024-05", "2024-Q2", "2024-05-01..2024-05-31"
+    kind: str  # daily / rolling / weekly / monthly / quarterly / yearly / custom
+    label: str  # "2024-05-14", "2024-W20", "2024-05", "2024-Q2", "2024", "2024-05-01..2024-05-31"
     start: datetime  # UTC, inclusive
     end: datetime  # UTC, exclusive
     tz: str
@@ -29,10 +29,9 @@ class Period:
     def previous(self) -> Period:
         """The period of the same kind just before this one (used for "change vs previous")."""
         zone = ZoneInfo(self.tz)
-        if self.kind in ("monthly", "quarterly"):
+        if self.kind in CALENDAR_MONTHS:
             local_start = self.start.astimezone(zone).date()
-            months = 1 if self.kind == "monthly" else 3
-            prev_start = _add_months(local_start, -months)
+            prev_start = _add_months(local_start, -CALENDAR_MONTHS[self.kind])
             return Period(self.kind, _month_label(prev_start, self.kind), _utc(prev_start, time(0), zone),
                           self.start, self.tz)
         return Period(self.kind, f"previous {self.label}", self.start - self.length, self.start, self.tz)
@@ -42,6 +41,12 @@ class Period:
 
     def local_end(self) -> datetime:
         return self.end.astimezone(ZoneInfo(self.tz))
+
+
+# Calendar report kinds and their length in months; the service sends these on the first local day
+# of the next period (``reports:`` in a digest definition).
+CALENDAR_MONTHS: dict[str, int] = {"monthly": 1, "quarterly": 3, "yearly": 12}
+REPORT_KINDS: tuple[str, ...] = tuple(CALENDAR_MONTHS)
 
 
 def _utc(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -54,6 +59,8 @@ def _add_months(day: date, months: int) -> date:
 
 
 def _month_label(first: date, kind: str) -> str:
+    if kind == "yearly":
+        return f"{first.year}"
     if kind == "quarterly":
         return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
     return f"{first.year}-{first.month:02d}"
@@ -98,6 +105,7 @@ def day_bounds(local_day: date, tz: str) -> tuple[datetime, datetime]:
     return _utc(local_day, time(0), zone), _utc(local_day + timedelta(days=1), time(0), zone)
 
 
+_YEAR = re.compile(r"^(\d{4})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
@@ -110,7 +118,8 @@ class PeriodError(ValueError):
 
 def report_period(kind: str, value: str, tz: str) -> Period:
     """Parse a report period: weekly ``2024-W20`` (or any date in the week), monthly ``2024-05``,
-    quarterly ``2024-Q2`` (or a month in it), custom ``2024-05-01..2024-05-31`` (end date inclusive)."""
+    quarterly ``2024-Q2`` (or a month in it), yearly ``2024`` (or a month in it), custom
+    ``2024-05-01..2024-05-31`` (end date inclusive)."""
     zone = ZoneInfo(tz)
     value = value.strip()
     if kind == "custom" or _RANGE.match(value):
@@ -153,7 +162,34 @@ def report_period(kind: str, value: str, tz: str) -> Period:
         first = date(year, 3 * (quarter - 1) + 1, 1)
         return Period("quarterly", f"{year}-Q{quarter}", _utc(first, time(0), zone),
                       _utc(_add_months(first, 3), time(0), zone), tz)
-    raise PeriodError(f"unknown report kind {kind!r}: weekly, monthly, quarterly or custom")
+    if kind == "yearly":
+        match = _YEAR.match(value) or _MONTH.match(value)
+        if not match:
+            raise PeriodError(f"yearly period must be like 2024 (or a month in it); got {value!r}")
+        return calendar_period("yearly", date(int(match.group(1)), 1, 1), tz)
+    raise PeriodError(f"unknown report kind {kind!r}: weekly, monthly, quarterly, yearly or custom")
+
+
+def calendar_period(kind: str, local_day: date, tz: str) -> Period:
+    """The monthly, quarterly or yearly period that contains ``local_day``."""
+    if kind not in CALENDAR_MONTHS:
+        raise PeriodError(f"not a calendar report kind: {kind!r} (known: {', '.join(REPORT_KINDS)})")
+    zone = ZoneInfo(tz)
+    months = CALENDAR_MONTHS[kind]
+    first = date(local_day.year, (local_day.month - 1) // months * months + 1, 1)
+    return Period(kind, _month_label(first, kind), _utc(first, time(0), zone),
+                  _utc(_add_months(first, months), time(0), zone), tz)
+
+
+def due_report_period(kind: str, now: datetime, send_at: time, tz: str) -> tuple[Period, datetime]:
+    """The report most recently due at or before ``now`` and when it was due (UTC).
+
+    A report of a period is sent on the first local day of the next period at ``send_at``: at
+    2025-01-01 07:30 the monthly report of 2024-12, the quarterly of 2024-Q4 and the yearly of 2024.
+    Before 07:30 that day the due one is still the period before (already sent, or missed).
+    """
+    current = calendar_period(kind, latest_due_day(now, send_at, tz), tz)
+    return current.previous(), _utc(current.local_start().date(), send_at, ZoneInfo(tz))
 
 
 def local_days(period: Period) -> list[date]:

@@ -12,10 +12,18 @@ each definition it takes the most recent local send time at or before now; if th
 record yet and the send time is less than ``alerts.digest_catch_up_hours`` ago, it is sent (so a
 send time missed while the service was down is caught up once when it comes back; older ones are
 logged and left alone rather than flooding inboxes with stale news).
+
+A definition's ``reports: [monthly, quarterly, yearly]`` are sent the same way
+(:func:`send_due_reports`): on the first local day of a period, at the definition's send time, the
+report of the period just ended goes to the same recipients in the same language, as an email
+(the report's content, rendered like a digest) with the XLSX and the PDF attached. Its record is
+named ``<digest>:<kind>`` (``dz-daily:monthly``) with the report period's start, so it is sent once,
+caught up within the same window after a restart, and never sent late beyond it.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from dataclasses import dataclass, field
@@ -29,7 +37,8 @@ from sqlalchemy.orm import Session
 
 from alerts.digest.builder import DigestData, build_for_definition
 from alerts.digest.definitions import DigestDefinition, DigestError
-from alerts.digest.periods import Period, daily_period, latest_due_day
+from alerts.digest.i18n import fmt_percent, strings
+from alerts.digest.periods import Period, daily_period, due_report_period, latest_due_day
 from alerts.digest.render import RenderedDigest, render_digest
 from models import Delivery, Digest
 from models.db import session_scope
@@ -131,6 +140,87 @@ def queue_digest(
             return SendResult(definition.name, period, "already", existing.id if existing else None)
 
 
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def report_record_name(definition: DigestDefinition, kind: str) -> str:
+    return f"{definition.name}:{kind}"
+
+
+def report_subject(data: DigestData) -> str:
+    t = strings(data.language)
+    h = data.headline
+    return (
+        f"{data.title} {data.period.label} | {t['pieces']} {h.pieces} · "
+        f"{t['negative_share']} {fmt_percent(h.negative_share)} · {t['high_risk']} {h.high_risk}"
+    )
+
+
+def queue_report(
+    engine: Engine, settings: Settings, definition: DigestDefinition, period: Period, *, now: datetime | None = None
+) -> SendResult:
+    """Build the report of ``period`` (XLSX, PDF, HTML) and queue it by email unless already recorded."""
+    from alerts import outbox
+    from alerts.digest.reports import build_report, export_pdf, export_xlsx
+
+    name = report_record_name(definition, period.kind)
+    if period.end > (now or datetime.now(UTC)):
+        raise DigestError(f"the {name} report of {period.label} is not over until "
+                          f"{period.local_end():%Y-%m-%d %H:%M %Z}")
+    stem = re.sub(r"[^\w.-]+", "-", f"{definition.name}-{period.kind}-{period.label}")
+    directory = output_dir(settings) / "reports"
+    try:
+        with session_scope(engine) as session:
+            existing = _record(session, name, period)
+            if existing is not None:
+                return SendResult(name, period, "already", existing.id,
+                                  Path(existing.html_path) if existing.html_path else None, stats=existing.stats)
+            data = build_report(session, definition, period)
+            rendered = render_digest(data, recipients=definition.recipients,
+                                     font_file=settings.alerts.digest_font_file)
+            rendered.subject = report_subject(data)
+            html_path = save_html(rendered, directory, stem)
+            files = [
+                (export_xlsx(data, directory / f"{stem}.xlsx"), XLSX_MIME),
+                (export_pdf(data, directory / f"{stem}.pdf", font_file=settings.alerts.digest_font_file),
+                 "application/pdf"),
+            ]
+            if data.empty and not definition.send_when_empty:
+                status = "skipped_empty"
+            elif not definition.recipients:
+                status = "built"
+            else:
+                status = "queued"
+            record = Digest(
+                name=name, language=definition.language, period_start=period.start, period_end=period.end,
+                status=status, stats=rendered.stats, html_path=str(html_path),
+            )
+            session.add(record)
+            session.flush()  # the unique (name, period_start) decides a race here
+            queued = 0
+            if status == "queued":
+                payload = {
+                    "inline_images": rendered.inline_images(), "digest": name, "report": period.kind,
+                    "attachments": [
+                        {"filename": path.name, "mime": mime, "data_b64": base64.b64encode(path.read_bytes()).decode()}
+                        for path, mime in files
+                    ],
+                }
+                for recipient in definition.recipients:
+                    outbox.enqueue(
+                        session, idempotency_key=idempotency_key(name, period, recipient), channel="email",
+                        recipient=recipient, language=definition.language, subject=rendered.subject,
+                        body_text=rendered.text, body_html=rendered.html, payload=payload, digest_id=record.id,
+                    )
+                    queued += 1
+            return SendResult(name, period, status, record.id, html_path, queued, rendered.stats, rendered.subject)
+    except IntegrityError:
+        log.info("report %s for %s was recorded by another worker", name, period.label)
+        with session_scope(engine) as session:
+            existing = _record(session, name, period)
+            return SendResult(name, period, "already", existing.id if existing else None)
+
+
 def refresh_status(engine: Engine, digest_id: int) -> str:
     """Mark the digest sent once every one of its outbox rows was accepted by the server."""
     with session_scope(engine) as session:
@@ -144,6 +234,17 @@ def refresh_status(engine: Engine, digest_id: int) -> str:
         return record.status
 
 
+def _deliver(engine: Engine, settings: Settings, result: SendResult) -> SendResult:
+    if result.status in ("queued", "already") and result.digest_id is not None:
+        from alerts.delivery import deliver_pending
+
+        deliver_pending(engine, settings)
+        new_status = refresh_status(engine, result.digest_id)
+        if result.status == "queued":
+            result.status = "sent" if new_status == "sent" else "queued"
+    return result
+
+
 def send_digest(
     engine: Engine,
     settings: Settings,
@@ -155,14 +256,21 @@ def send_digest(
 ) -> SendResult:
     """Queue the digest (once) and ask the outbox to deliver what is pending."""
     result = queue_digest(engine, settings, definition, period, now=now)
-    if deliver and result.status in ("queued", "already") and result.digest_id is not None:
-        from alerts.delivery import deliver_pending
+    return _deliver(engine, settings, result) if deliver else result
 
-        deliver_pending(engine, settings)
-        new_status = refresh_status(engine, result.digest_id)
-        if result.status == "queued":
-            result.status = "sent" if new_status == "sent" else "queued"
-    return result
+
+def send_report(
+    engine: Engine,
+    settings: Settings,
+    definition: DigestDefinition,
+    period: Period,
+    *,
+    now: datetime | None = None,
+    deliver: bool = True,
+) -> SendResult:
+    """Queue the report of ``period`` (once) and ask the outbox to deliver what is pending."""
+    result = queue_report(engine, settings, definition, period, now=now)
+    return _deliver(engine, settings, result) if deliver else result
 
 
 def due_period(definition: DigestDefinition, now: datetime) -> Period:
@@ -198,4 +306,42 @@ def send_due_digests(
             continue
         log.info("digest %s for %s: %s (%d queued)", definition.name, period.label, result.status, result.queued)
         results.append(result)
+    results.extend(send_due_reports(engine, settings, definitions, now=now))
+    return results
+
+
+def send_due_reports(
+    engine: Engine, settings: Settings, definitions: list[DigestDefinition], *, now: datetime | None = None
+) -> list[SendResult]:
+    """Send each definition's monthly/quarterly/yearly report of the period just ended, once.
+
+    Due on the first local day of the next period at the send time; caught up within
+    ``alerts.digest_catch_up_hours`` like the daily digest, and not sent later than that.
+    """
+    now = now or datetime.now(UTC)
+    window = timedelta(hours=settings.alerts.digest_catch_up_hours)
+    results = []
+    for definition in definitions:
+        if not definition.enabled:
+            continue
+        for kind in definition.reports:
+            period, due_at = due_report_period(kind, now, definition.local_send_time, definition.timezone)
+            name = report_record_name(definition, kind)
+            with session_scope(engine) as session:
+                if _record(session, name, period) is not None:
+                    continue
+            if now - due_at > window:
+                # Said loudly on the day it was missed; the rest of the period only at debug level.
+                level = logging.WARNING if now - due_at <= window + timedelta(days=1) else logging.DEBUG
+                log.log(level, "report %s for %s was due at %s, more than %s h ago; not sent late", name,
+                        period.label, due_at.astimezone(definition.tz).isoformat(),
+                        settings.alerts.digest_catch_up_hours)
+                continue
+            try:
+                result = send_report(engine, settings, definition, period, now=now)
+            except DigestError as exc:
+                log.error("report %s: %s", name, exc)
+                continue
+            log.info("report %s for %s: %s (%d queued)", name, period.label, result.status, result.queued)
+            results.append(result)
     return results
