@@ -115,7 +115,7 @@ def test_new_year_sends_last_month_quarter_and_year_once(
         pdf = next(a for a in attachments.values() if a.get_content_type() == "application/pdf")
         assert pdf.get_content().startswith(b"%PDF-")
         body = parsed.get_body(("html",))
-        assert body is not None and title.split(" ")[0] in body.get_content()  # type: ignore[attr-defined]
+        assert body is not None and f"<title>{title} | " in body.get_content()  # type: ignore[attr-defined]
     # The year's report counts the May coverage; December and Q4 are quiet.
     year_xlsx = next(a for a in reports["舆情年报 2024"][0].iter_attachments() if a.get_content_type() == XLSX)
     year = {r[0]: r[1] for r in load_workbook(io.BytesIO(year_xlsx.get_content()))["概况"].iter_rows(

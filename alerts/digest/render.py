@@ -105,12 +105,16 @@ def _badge(kind: str, value: str, t: dict[str, str]) -> dict[str, str]:
 
 def subject_line(data: DigestData) -> str:
     t = strings(data.language)
-    day = data.period.local_end().date()
+    # A digest is named by its local date; a report by its period ("2024-12", "2024-Q4", "2024").
+    when = (
+        fmt_date(data.period.local_end().date(), data.language) if data.period.kind in ("daily", "rolling")
+        else data.period.label
+    )
     h = data.headline
     if data.empty:
-        return f"{data.title} {fmt_date(day, data.language)} | {t['empty']}"
+        return f"{data.title} {when} | {t['empty']}"
     return (
-        f"{data.title} {fmt_date(day, data.language)} | {t['pieces']} {h.pieces} · "
+        f"{data.title} {when} | {t['pieces']} {h.pieces} · "
         f"{t['negative_share']} {fmt_percent(h.negative_share)} · {t['high_risk']} {h.high_risk}"
     )
 

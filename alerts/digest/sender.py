@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session
 
 from alerts.digest.builder import DigestData, build_for_definition
 from alerts.digest.definitions import DigestDefinition, DigestError
-from alerts.digest.i18n import fmt_percent, strings
 from alerts.digest.periods import Period, daily_period, due_report_period, latest_due_day
 from alerts.digest.render import RenderedDigest, render_digest
 from models import Delivery, Digest
@@ -147,15 +146,6 @@ def report_record_name(definition: DigestDefinition, kind: str) -> str:
     return f"{definition.name}:{kind}"
 
 
-def report_subject(data: DigestData) -> str:
-    t = strings(data.language)
-    h = data.headline
-    return (
-        f"{data.title} {data.period.label} | {t['pieces']} {h.pieces} · "
-        f"{t['negative_share']} {fmt_percent(h.negative_share)} · {t['high_risk']} {h.high_risk}"
-    )
-
-
 def queue_report(
     engine: Engine, settings: Settings, definition: DigestDefinition, period: Period, *, now: datetime | None = None
 ) -> SendResult:
@@ -178,7 +168,6 @@ def queue_report(
             data = build_report(session, definition, period)
             rendered = render_digest(data, recipients=definition.recipients,
                                      font_file=settings.alerts.digest_font_file)
-            rendered.subject = report_subject(data)
             html_path = save_html(rendered, directory, stem)
             files = [
                 (export_xlsx(data, directory / f"{stem}.xlsx"), XLSX_MIME),
