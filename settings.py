@@ -83,6 +83,12 @@ class ClassifySettings(_Group):
         "watch_queries rows with purpose org/official; e.g. '儋州法院 OR 儋州市人民法院'.",
     )
     max_articles_per_run: int = Field(2000, ge=1, description="Articles the scheduled job classifies per run.")
+    privacy_scan: Literal["own_channel", "all", "off"] = Field(
+        "own_channel",
+        description="Look for personal data (ID, phone, bank card numbers) and secrecy markings (内部资料, 秘密, "
+        "Mật) in the pieces of own-channel outlets (the office's own site / WeChat / Weibo), in every piece "
+        "(all), or nowhere (off); findings go to the classification's reasons['privacy'], masked.",
+    )
     shared_data_dir: str = Field(
         "/work/shared/data", description="The labelled public data sets 'presswatch train' (no --data) learns from."
     )

@@ -36,6 +36,7 @@ from alerts.rules import (
     load_items,
     would_alert,
 )
+from classify.privacy import mask_text
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
@@ -110,6 +111,8 @@ def _classification_reasons(item: AlertItem) -> dict[str, Any]:
     mentions = [str(m.get("query")) for m in r.get("mentions") or [] if isinstance(m, Mapping) and m.get("query")]
     if mentions:
         out["mentions"] = mentions
+    if item.privacy:
+        out["privacy"] = [f"{f.get('kind')} {f.get('excerpt')}" for f in item.privacy_findings[:5]]
     notes = [n for n in r.get("notes") or [] if n]
     if notes:
         out["notes"] = notes[:3]
@@ -132,7 +135,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
                 "why_parts": [[code, values] for code, values in decision.parts],
                 "risk_level": item.risk_level, "article_ids": [item.article_id], "article_count": 1,
                 "outlets": [item.outlet_name] if item.outlet_name else [], "outlet": item.outlet_name,
-                "url": item.url, "excerpt": item.text[:300],
+                "url": item.url, "excerpt": mask_text(item.text[:400])[:300],
                 "published_at": item.published_at.isoformat() if item.published_at else None,
             },
         )

@@ -47,7 +47,7 @@ BUILTIN_OPTIONS: dict[str, Any] = {
 }
 CONDITION_KEYS = frozenset(
     {"min_risk", "sentiment", "topics", "query", "watch_queries", "tiers", "sources", "languages", "mentions_org",
-     "max_age_hours"}
+     "max_age_hours", "privacy"}
 )
 OPTION_KEYS = frozenset(BUILTIN_OPTIONS)
 
@@ -96,6 +96,16 @@ class AlertItem:
     url: str = ""
     published_at: datetime | None = None
     classified_at: datetime | None = None  # when the live alerter saw (or would have seen) it
+
+    @property
+    def privacy_findings(self) -> list[Mapping[str, Any]]:
+        """Personal data / secrecy markings the classifier found (masked), see ``classify.privacy``."""
+        found = self.reasons.get("privacy") if self.reasons else None
+        return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+
+    @property
+    def privacy(self) -> bool:
+        return bool(self.privacy_findings)
 
     def query_doc(self) -> dict[str, str]:
         return {"title": self.title, "text": self.text, "source": f"{self.source_key} {self.source_name}",
@@ -157,6 +167,13 @@ class Decision:
 
 def _age(hours: float) -> str:
     return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} h"
+
+
+def privacy_summary(findings: Iterable[Mapping[str, Any]], limit: int = 3) -> str:
+    """'cn_id 身份证号1101**********002X; ...' (the excerpts are masked by the classifier)."""
+    findings = list(findings)
+    shown = "; ".join(f"{f.get('kind')} {f.get('excerpt')}" for f in findings[:limit])
+    return shown + (f" (+{len(findings) - limit} more)" if len(findings) > limit else "")
 
 
 def _query_matches(text: str, doc: Mapping[str, str]) -> list[str] | None:
@@ -226,6 +243,14 @@ def would_alert(item: AlertItem, rule: RuleSpec, now: datetime | None = None) ->
     if c.get("mentions_org") is not None and bool(c["mentions_org"]) != item.mentions_org:
         wanted = "does not mention the organization" if c["mentions_org"] else "mentions the organization"
         return Decision(False, wanted)
+    if c.get("privacy") is not None:
+        if bool(c["privacy"]) != item.privacy:
+            return Decision(False, "no personal data or secrecy marking found" if c["privacy"]
+                            else "personal data or secrecy marking found")
+        if item.privacy:
+            shown = privacy_summary(item.privacy_findings)
+            matched.append(f"personal data / secrecy marking: {shown}")
+            parts.append(("privacy", {"findings": shown}))
     queries = [q for q in [c.get("query"), *(c.get("watch_query_texts") or [])] if q]
     if queries or rule.extra_queries:
         doc = item.query_doc()
@@ -305,6 +330,8 @@ def _validate_conditions(where: str, cond: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(cond)
     if "min_risk" in out and out["min_risk"] is not None and out["min_risk"] not in [r.value for r in RiskLevel]:
         raise RulesError(f"{where}: min_risk {out['min_risk']!r} is not one of low, medium, high, critical")
+    if out.get("privacy") is not None and not isinstance(out["privacy"], bool):
+        raise RulesError(f"{where}: privacy must be true or false, got {out['privacy']!r}")
     if out.get("max_age_hours") is not None:
         value = out["max_age_hours"]
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

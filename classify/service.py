@@ -28,7 +28,7 @@ from classify.engine import Classifier, ClassifierError, Context, Result, Spread
 from classify.query import QuerySyntaxError, parse_query
 from models import Article, Classification, Outlet, Story
 from models.articles import Label, WatchQuery
-from models.enums import RiskLevel, SentimentLabel
+from models.enums import OutletTier, RiskLevel, SentimentLabel
 from presswatch.events import ArticleClassified, bus
 from settings import Settings
 
@@ -152,13 +152,29 @@ def classify_articles(session: Session, settings: Settings, articles: Sequence[A
                 )
             )
         results = classifier.classify_batch(docs, contexts)
-        for art, res in zip(chunk, results, strict=True):
+        for art, res, ctx in zip(chunk, results, contexts, strict=True):
+            if privacy_applies(settings, ctx.outlet_tier):
+                res.reasons["privacy"] = privacy_findings(art)
             _store(session, art, res, classifier.version)
             events.append(ArticleClassified(article_id=art.id, risk_level=res.risk_level, sentiment=res.sentiment))
         session.flush()
     for event in events:
         bus.publish(event)
     return events
+
+
+def privacy_applies(settings: Settings, outlet_tier: str | None) -> bool:
+    """Whether a piece is checked for personal data and secrecy markings (``classify.privacy_scan``)."""
+    mode = settings.classify.privacy_scan
+    return mode == "all" or (mode == "own_channel" and outlet_tier == OutletTier.OWN_CHANNEL.value)
+
+
+def privacy_findings(article: Article) -> list[dict[str, Any]]:
+    """Masked findings in what the office published: the original title and text (not match_text,
+    whose normalization is for the models); positions are in ``title + "\\n" + text``."""
+    from classify.privacy import find_sensitive
+
+    return [f.as_dict() for f in find_sensitive(f"{article.title or ''}\n{article.text or ''}")]
 
 
 def classify_pending(session: Session, settings: Settings, limit: int | None = None) -> list[ArticleClassified]:

@@ -158,7 +158,7 @@ def test_bad_rules_fail_at_load_time_naming_the_rule(doc: dict[str, Any], messag
 def test_example_file_loads_and_syncs(session: Session) -> None:
     parsed = read_rules_file(EXAMPLE, SETTINGS)
     counts = sync_rules(session, parsed)
-    assert counts["added"] == 2
+    assert counts["added"] == 4
     rules = {r.name: r for r in active_rules(session)}
     assert {r.language for r in rules["hy-negative-coverage"].recipients} == {"vi"}
     assert "surge" in rules["dz-negative-coverage"].options
@@ -166,7 +166,7 @@ def test_example_file_loads_and_syncs(session: Session) -> None:
     assert sync_rules(session, parsed) == {"added": 0, "updated": 0, "disabled": 0}
     parsed.rules.pop()
     assert sync_rules(session, parsed)["disabled"] == 1
-    assert session.query(AlertRule).count() == 2
+    assert session.query(AlertRule).count() == 4
 
 
 def test_items_come_from_current_classifications(session: Session) -> None:
