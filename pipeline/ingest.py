@@ -425,6 +425,8 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             if story_id is not None:
                 flags.append("headline_repost")
 
+    if session.get_bind().dialect.name == "postgresql":
+        return _store_new_pg(session, p, settings, info, known, story_id, flags)
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
@@ -451,6 +453,11 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
+    _absorb(session, p, story_id, known)
+    return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+
+
+def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None) -> None:
     if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:
         # A full article: fold in the short posts (Weibo 转发) crawled before it that carry its headline
         # (each repost has its own headline, so each gets the chance).
@@ -459,6 +466,120 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             stories.recount_story(session, story_id)
             if known is not None:
                 known.stale = True  # articles changed story: the batch's rows say otherwise
+
+
+_ARTICLE_COLUMNS = (
+    "source_id", "outlet_id", "url", "canonical_url", "url_hash", "title", "text", "match_text", "lang", "byline",
+    "source_line", "published_at", "published_at_missing", "fetched_at", "stored_at", "content_hash",
+    "fingerprint", "metrics", "flags", "extra",
+)
+_SNAPSHOT_COLUMNS = ("sha256", "content_type", "encoding", "size_bytes", "compression", "data", "path", "created_at")
+_STORY_COLUMNS = ("title", "lang", "first_outlet_id", "first_seen_at", "last_seen_at", "article_count",
+                  "outlet_count", "created_at", "updated_at")
+
+
+@functools.cache
+def _pg_store_statement(new_story: bool) -> Any:
+    """PostgreSQL: the snapshot, the article, its band keys and (``new_story``) its story in one
+    statement of data-modifying CTEs, where they were four to five round trips.
+
+    Each part keeps its own semantics: the snapshot is ``ON CONFLICT (sha256) DO NOTHING`` (an
+    existing one is read in the same statement), the article ``ON CONFLICT (url_hash) DO NOTHING``,
+    and the bands and the story are inserted only from the article's RETURNING row, so an article
+    stored concurrently by another worker leaves no bands and no story behind. The new story's id
+    comes from its sequence before the article row is written, so the article carries it at once
+    (the foreign key is checked at the end of the statement, when the story row exists)."""
+    from sqlalchemy import BigInteger
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    from models import FingerprintBand, Snapshot, Story
+
+    snap_t, art_t, story_t = Snapshot.__table__, Article.__table__, Story.__table__
+    sha = bindparam("s_sha256", type_=snap_t.c.sha256.type)
+    snap = (
+        pg_insert(Snapshot)
+        .values({snap_t.c[c]: sha if c == "sha256" else bindparam(f"s_{c}", type_=snap_t.c[c].type)
+                 for c in _SNAPSHOT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(Snapshot.id)
+        .cte("snap")
+    )
+    # A snapshot committed by another worker after this statement began is invisible to the
+    # second subquery: snapshot_id comes back NULL and the caller sets it in a second statement.
+    snapshot_id = func.coalesce(select(snap.c.id).scalar_subquery(),
+                                select(Snapshot.id).where(Snapshot.sha256 == sha).scalar_subquery())
+    story_id = (func.nextval(func.pg_get_serial_sequence("stories", "id")) if new_story
+                else bindparam("a_story_id", type_=art_t.c.story_id.type))
+    art = (
+        pg_insert(Article)
+        .values({art_t.c[c]: bindparam(f"a_{c}", type_=art_t.c[c].type) for c in _ARTICLE_COLUMNS}
+                | {art_t.c.snapshot_id: snapshot_id, art_t.c.story_id: story_id})
+        .on_conflict_do_nothing(index_elements=["url_hash"])
+        .returning(Article.id, Article.story_id, Article.snapshot_id)
+        .cte("art")
+    )
+    bands = (
+        pg_insert(FingerprintBand)
+        .from_select(["band_key", "article_id"],
+                     select(func.unnest(bindparam("keys", type_=ARRAY(BigInteger()))), art.c.id))
+        .on_conflict_do_nothing(index_elements=["band_key", "article_id"])
+        .cte("bands")
+    )
+    ctes = [bands]
+    if new_story:
+        story = pg_insert(Story).from_select(
+            ["id", "first_article_id", *_STORY_COLUMNS],
+            select(art.c.story_id, art.c.id,
+                   *[bindparam(f"st_{c}", type_=story_t.c[c].type) for c in _STORY_COLUMNS]),
+        ).cte("story")
+        ctes.append(story)
+    return select(art.c.id, art.c.story_id, art.c.snapshot_id).add_cte(*ctes)
+
+
+def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: SourceInfo, known: BatchLookups | None,
+                  story_id: int | None, flags: list[str]) -> ProcessResult:
+    """``store_prepared``'s writes on PostgreSQL: one round trip for snapshot, article, bands and a
+    new story (one more to count the article in an existing story)."""
+    from pipeline.snapshots import snapshot_id_by_sha, snapshot_row
+
+    conn = session.connection()
+    now = utcnow()
+    snap = snapshot_row(p.snapshot, settings=settings, content_type=p.snapshot_type, encoding=p.snapshot_encoding)
+    params: dict[str, Any] = {f"s_{c}": snap[c] for c in _SNAPSHOT_COLUMNS}
+    params.update({
+        "a_source_id": info.source_id, "a_outlet_id": info.outlet_id, "a_url": p.url,
+        "a_canonical_url": p.canonical_url, "a_url_hash": p.url_hash, "a_title": p.title, "a_text": p.text,
+        "a_match_text": p.match_text, "a_lang": p.lang, "a_byline": p.byline, "a_source_line": p.source_line,
+        "a_published_at": p.published_at, "a_published_at_missing": p.published_at_missing,
+        "a_fetched_at": p.fetched_at, "a_stored_at": now, "a_content_hash": p.content_hash,
+        "a_fingerprint": p.fingerprint.to_bytes(), "a_metrics": p.metrics, "a_flags": flags, "a_extra": p.extra,
+        "keys": sorted(set(p.band_keys)),
+    })
+    is_new = story_id is None
+    if is_new:
+        params.update({
+            "st_title": p.title[:2000] or "(untitled)", "st_lang": p.lang, "st_first_outlet_id": info.outlet_id,
+            "st_first_seen_at": p.published_at, "st_last_seen_at": p.published_at, "st_article_count": 1,
+            "st_outlet_count": 1, "st_created_at": now, "st_updated_at": now,
+        })
+    else:
+        params["a_story_id"] = story_id
+    row = conn.execute(_pg_store_statement(is_new), params).first()
+    if known is not None:
+        known.written_urls.add(p.url_hash)
+        known.written_contents.add(p.content_hash)
+    if row is None:
+        return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
+    article_id, story_id = int(row.id), int(row.story_id)
+    if row.snapshot_id is None:  # stored by another worker after the statement began: read it now
+        conn.execute(update(Article).where(Article.id == article_id)
+                     .values(snapshot_id=snapshot_id_by_sha(session, snap["sha256"]))
+                     .execution_options(synchronize_session=False))
+    if not is_new:
+        stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
+                             seen_at=p.published_at, title=p.title)
+    _absorb(session, p, story_id, known)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 
 

@@ -41,6 +41,20 @@ def _path_for(snapshot_dir: Path, sha: str) -> Path:
 def store_snapshot(session: Session, body: bytes, *, settings: Settings, content_type: str | None = None,
                    encoding: str | None = None) -> int:
     """Store ``body`` once; return the snapshot id (an existing one when the bytes were seen before)."""
+    row = snapshot_row(body, settings=settings, content_type=content_type, encoding=encoding)
+    snap_id = session.connection().execute(_insert_snapshot(session.get_bind().dialect.name), row).scalar_one_or_none()
+    if snap_id is None:  # the same bytes were stored before (or by a concurrent worker just now)
+        snap_id = snapshot_id_by_sha(session, row["sha256"])
+    return int(snap_id)
+
+
+def snapshot_id_by_sha(session: Session, sha: str) -> int:
+    return int(session.connection().execute(_SELECT_BY_SHA, {"sha": sha}).scalar_one())
+
+
+def snapshot_row(body: bytes, *, settings: Settings, content_type: str | None = None,
+                 encoding: str | None = None) -> dict[str, Any]:
+    """The ``snapshots`` row for ``body`` (compressed; a large page is written to its file here)."""
     sha = hashlib.sha256(body).hexdigest()
     packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
     data: bytes | None = packed
@@ -53,13 +67,10 @@ def store_snapshot(session: Session, body: bytes, *, settings: Settings, content
             tmp.write_bytes(packed)
             os.replace(tmp, target)
         data, path = None, str(target)
-    snap_id = session.connection().execute(_insert_snapshot(session.get_bind().dialect.name), {
+    return {
         "sha256": sha, "content_type": (content_type or "")[:100] or None, "encoding": (encoding or "")[:40] or None,
         "size_bytes": len(body), "compression": "gzip", "data": data, "path": path, "created_at": utcnow(),
-    }).scalar_one_or_none()
-    if snap_id is None:  # the same bytes were stored before (or by a concurrent worker just now)
-        snap_id = session.connection().execute(_SELECT_BY_SHA, {"sha": sha}).scalar_one()
-    return int(snap_id)
+    }
 
 
 _SELECT_BY_SHA = select(Snapshot.id).where(Snapshot.sha256 == bindparam("sha"))
