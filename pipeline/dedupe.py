@@ -22,12 +22,11 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, bindparam, select, text, union_all
+from sqlalchemy import Integer, bindparam, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from models import Article, FingerprintBand, UTCDateTime
@@ -182,16 +181,9 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
     keys = band_keys if band_keys is not None else fp.band_keys()
     if not keys:
         return None
-    hits: Counter[int] = Counter()
-    params = {f"k{i}": key for i, key in enumerate(keys)}
-    for row in session.connection().execute(_candidates_query(len(keys)), params):
-        hits[int(row[0])] += 1
-    if exclude_article_id is not None:
-        hits.pop(exclude_article_id, None)
-    candidate_ids = [article_id for article_id, _ in hits.most_common(MAX_CANDIDATES)]
-    if not candidate_ids:
-        return None
-    rows = session.connection().execute(_VERIFY, {"ids": candidate_ids}).all()
+    params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
+    params["exclude"] = exclude_article_id if exclude_article_id is not None else -1
+    rows = session.connection().execute(_candidates_query(len(keys)), params).all()
     best: NearMatch | None = None
     for art_id, story_id, outlet_id, data in rows:
         other = Fingerprint.from_bytes(data) if data else None
@@ -203,14 +195,14 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
     return best
 
 
-_VERIFY = select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint).where(
-    Article.id.in_(bindparam("ids", expanding=True))
-)
-
-
 @functools.cache
-def _candidates_query(n_keys: int) -> CompoundSelect[Any]:
-    """One round trip: for each band key, its newest ``MAX_PER_BAND`` article ids (UNION ALL)."""
+def _candidates_query(n_keys: int) -> Any:
+    """One round trip: for each band key its newest ``MAX_PER_BAND`` article ids (UNION ALL), the
+    ``MAX_CANDIDATES`` ids hit by the most keys, and their stored fingerprints to verify.
+
+    The candidates were read first and verified by a second query. The order of the cut is the
+    one that reading did (Python's ``Counter.most_common``): most keys first, then first seen in
+    the stream, which is by band then newest article first; rows come back by article id."""
     parts = []
     for i in range(n_keys):
         inner = (
@@ -220,8 +212,22 @@ def _candidates_query(n_keys: int) -> CompoundSelect[Any]:
             .limit(MAX_PER_BAND)
             .subquery(f"b{i}")
         )
-        parts.append(select(inner.c.article_id))
-    return union_all(*parts)
+        parts.append(select(literal(i, Integer()).label("band"), inner.c.article_id))
+    hits = union_all(*parts).subquery("hits")
+    hit_count = func.count().label("n")
+    top = (
+        select(hits.c.article_id, hit_count)
+        .where(hits.c.article_id != bindparam("exclude", type_=Integer()))
+        .group_by(hits.c.article_id)
+        .order_by(hit_count.desc(), func.min(hits.c.band), hits.c.article_id.desc())
+        .limit(MAX_CANDIDATES)
+        .subquery("top")
+    )
+    return (
+        select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint)
+        .join(top, top.c.article_id == Article.id)
+        .order_by(Article.id)
+    )
 
 
 @functools.cache
