@@ -104,7 +104,7 @@ ABSORB_WINDOW_HOURS = 24  # a 转发 appears within hours of the piece it forwar
 
 
 @functools.cache
-def _absorb_candidates() -> Any:
+def _absorb_candidates(any_story: bool = False) -> Any:
     """Short posts (``models.articles.SHORT_POST_SQL``) published within the window whose story
     holds only them and has no alert.
 
@@ -112,30 +112,47 @@ def _absorb_candidates() -> Any:
     text of every recent article (most of them full articles) took nearly half the time of
     storing one at 2,000 stored, and grew with the number stored. A single-post story was last seen when its post was
     published, so the window on ``Article.published_at`` selects the same posts as the one on
-    ``Story.last_seen_at``, which stays as the exact condition."""
+    ``Story.last_seen_at``, which stays as the exact condition.
+
+    ``any_story``: read before the article's story is known (``find_near_duplicate`` reads them in
+    its round trip), so without the condition on the story id, one row more, and the story's last
+    seen time to order by; ``absorb_short_posts`` drops the story's own row."""
     from models import Alert, Story
 
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
     alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
+    conditions: list[Any] = [
+        text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi,
+        Story.article_count == 1, Story.lang == bindparam("lang"),
+        Story.last_seen_at >= lo, Story.last_seen_at <= hi, Story.id.not_in(alerted),
+    ]
+    columns: list[Any] = [Article.id, Article.story_id, Article.match_text]
+    if any_story:
+        columns.append(Story.last_seen_at)
+    else:
+        conditions.append(Story.id != bindparam("story_id"))
     return (
-        select(Article.id, Article.story_id, Article.match_text)
+        select(*columns)
         .join(Story, Story.id == Article.story_id)
-        .where(
-            text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi,
-            Story.id != bindparam("story_id"), Story.article_count == 1, Story.lang == bindparam("lang"),
-            Story.last_seen_at >= lo, Story.last_seen_at <= hi, Story.id.not_in(alerted),
-        )
+        .where(*conditions)
         .order_by(Story.last_seen_at.desc())
-        .limit(ABSORB_CANDIDATES)
+        .limit(ABSORB_CANDIDATES + 1 if any_story else ABSORB_CANDIDATES)
     )
 
 
+def absorb_window(published_at: datetime) -> dict[str, datetime]:
+    window = timedelta(hours=ABSORB_WINDOW_HOURS)
+    return {"lo": published_at - window, "hi": published_at + window}
+
+
 def absorb_short_posts(session: Session, story_id: int, headline_match: str, lang: str,
-                       published_at: datetime) -> list[int]:
+                       published_at: datetime, candidates: list[Any] | None = None) -> list[int]:
     """When a story's first full article arrives after short posts that carry its headline (the
     Weibo 转发 crawled first), move those posts into the story. Returns the moved article ids.
 
-    Only single-post stories with no alert on them are absorbed (an alert keeps its story)."""
+    Only single-post stories with no alert on them are absorbed (an alert keeps its story).
+    ``candidates``: the rows ``find_near_duplicate`` read for this article (``absorb_for``),
+    in place of a query here."""
     from sqlalchemy import delete, update
 
     from models import Story
@@ -143,10 +160,12 @@ def absorb_short_posts(session: Session, story_id: int, headline_match: str, lan
     headline = _grams(headline_match, lang)
     if len(headline) < TITLE_MIN_GRAMS:
         return []
-    window = timedelta(hours=ABSORB_WINDOW_HOURS)
-    rows = session.connection().execute(_absorb_candidates(), {
-        "story_id": story_id, "lang": lang, "lo": published_at - window, "hi": published_at + window,
-    }).all()
+    rows: list[Any]
+    if candidates is not None:
+        rows = [(r.id, r.story_id, r.match_text) for r in candidates if r.story_id != story_id][:ABSORB_CANDIDATES]
+    else:
+        rows = list(session.connection().execute(_absorb_candidates(), {
+            "story_id": story_id, "lang": lang, **absorb_window(published_at)}).all())
     moved: list[int] = []
     for article_id, old_story, match_text in rows:
         if len(headline & _grams(match_text or "", lang)) / len(headline) >= TITLE_IN_POST_SHARE:
@@ -173,9 +192,20 @@ def is_near_duplicate(a: Fingerprint, b: Fingerprint) -> tuple[bool, float, floa
     return ok, j, c
 
 
+@dataclass
+class AbsorbLookup:
+    """``find_near_duplicate``'s second question, asked in the same round trip: the short posts a
+    full article would absorb (``_absorb_candidates(any_story=True)``). ``rows`` is filled in."""
+
+    lang: str
+    published_at: datetime
+    rows: list[Any] | None = None
+
+
 def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] | None = None,
-                        exclude_article_id: int | None = None) -> NearMatch | None:
-    """The stored article most similar to ``fp`` above the thresholds, or None."""
+                        exclude_article_id: int | None = None, absorb: AbsorbLookup | None = None) -> NearMatch | None:
+    """The stored article most similar to ``fp`` above the thresholds, or None. With ``absorb``,
+    the short posts to absorb are read in the same query (left unread when there are no band keys)."""
     if fp.size < MIN_SHINGLES_FOR_LSH:
         return None
     keys = band_keys if band_keys is not None else fp.band_keys()
@@ -183,7 +213,15 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
         return None
     params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
     params["exclude"] = exclude_article_id if exclude_article_id is not None else -1
-    rows = session.connection().execute(_candidates_query(len(keys)), params).all()
+    rows: Any
+    if absorb is None:
+        rows = session.connection().execute(_candidates_query(len(keys)), params).all()
+    else:
+        params.update(lang=absorb.lang, **absorb_window(absorb.published_at))
+        both = session.connection().execute(_candidates_and_posts_query(len(keys)), params).all()
+        rows = sorted(((r.id, r.story_id, r.outlet_id, r.fingerprint) for r in both if r.kind == 0),
+                      key=lambda r: r[0])
+        absorb.rows = sorted((r for r in both if r.kind == 1), key=lambda r: r.seen, reverse=True)
     best: NearMatch | None = None
     for art_id, story_id, outlet_id, data in rows:
         other = Fingerprint.from_bytes(data) if data else None
@@ -227,6 +265,23 @@ def _candidates_query(n_keys: int) -> Any:
         select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint)
         .join(top, top.c.article_id == Article.id)
         .order_by(Article.id)
+    )
+
+
+@functools.cache
+def _candidates_and_posts_query(n_keys: int) -> Any:
+    """``_candidates_query`` and ``_absorb_candidates(any_story=True)`` in one statement (UNION
+    ALL, ``kind`` 0 and 1): a full article asks both before it is stored."""
+    from sqlalchemy import LargeBinary, Text, cast, null
+
+    near = _candidates_query(n_keys).subquery("near")
+    posts = _absorb_candidates(any_story=True).subquery("posts")
+    return union_all(
+        select(literal(0, Integer()).label("kind"), near.c.id, near.c.story_id, near.c.outlet_id,
+               near.c.fingerprint, cast(null(), Text()).label("match_text"),
+               cast(null(), UTCDateTime()).label("seen")),
+        select(literal(1, Integer()), posts.c.id, posts.c.story_id, cast(null(), Integer()),
+               cast(null(), LargeBinary()), posts.c.match_text, posts.c.last_seen_at),
     )
 
 

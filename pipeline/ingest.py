@@ -401,6 +401,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
 
     flags = list(p.flags)
     story_id: int | None = None
+    absorb: dedupe.AbsorbLookup | None = None
     same: Any = known.content_rows(p.content_hash) if known is not None else _LIVE
     if same is _LIVE:
         same = conn.execute(sql["by_content"], {"c": p.content_hash}).all()
@@ -414,7 +415,9 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         story_id = same[0].story_id
         flags.append("exact_repost")
     else:
-        match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys)
+        if _absorbs(p):
+            absorb = dedupe.AbsorbLookup(p.lang, p.published_at)
+        match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys, absorb=absorb)
         if match is not None:
             story_id = match.story_id
             flags.append("near_repost")
@@ -426,7 +429,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
                 flags.append("headline_repost")
 
     if session.get_bind().dialect.name == "postgresql":
-        return _store_new_pg(session, p, settings, info, known, story_id, flags)
+        return _store_new_pg(session, p, settings, info, known, story_id, flags, absorb)
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
@@ -453,16 +456,25 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     else:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
-    _absorb(session, p, story_id, known)
+    _absorb(session, p, story_id, known, absorb)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 
 
-def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None) -> None:
-    if p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES:
-        # A full article: fold in the short posts (Weibo 转发) crawled before it that carry its headline
-        # (each repost has its own headline, so each gets the chance).
+def _absorbs(p: Prepared) -> bool:
+    """A full article: it folds in the short posts (Weibo 转发) crawled before it that carry its
+    headline (each repost has its own headline, so each gets the chance)."""
+    return p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES
+
+
+def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None,
+            absorb: dedupe.AbsorbLookup | None) -> None:
+    """Absorb the short posts that carry the article's headline; ``absorb``: the candidates when
+    the near-duplicate lookup read them (nothing of this item's own writes can change them: its
+    new story did not exist then, and its own story's row is dropped)."""
+    if _absorbs(p):
         headline = p.match_text.split("\n", 1)[0]
-        if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at):
+        rows = absorb.rows if absorb is not None else None
+        if dedupe.absorb_short_posts(session, story_id, headline, p.lang, p.published_at, rows):
             stories.recount_story(session, story_id)
             if known is not None:
                 known.stale = True  # articles changed story: the batch's rows say otherwise
@@ -538,7 +550,7 @@ def _pg_store_statement(new_story: bool) -> Any:
 
 
 def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: SourceInfo, known: BatchLookups | None,
-                  story_id: int | None, flags: list[str]) -> ProcessResult:
+                  story_id: int | None, flags: list[str], absorb: dedupe.AbsorbLookup | None) -> ProcessResult:
     """``store_prepared``'s writes on PostgreSQL: one round trip for snapshot, article, bands and a
     new story (one more to count the article in an existing story)."""
     from pipeline.snapshots import snapshot_id_by_sha, snapshot_row
@@ -579,7 +591,7 @@ def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: Sourc
     if not is_new:
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
-    _absorb(session, p, story_id, known)
+    _absorb(session, p, story_id, known, absorb)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 
 
