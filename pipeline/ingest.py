@@ -492,8 +492,9 @@ _STORY_COLUMNS = ("title", "lang", "first_outlet_id", "first_seen_at", "last_see
 
 @functools.cache
 def _pg_store_statement(new_story: bool) -> Any:
-    """PostgreSQL: the snapshot, the article, its band keys and (``new_story``) its story in one
-    statement of data-modifying CTEs, where they were four to five round trips.
+    """PostgreSQL: the snapshot, the article, its band keys and its story (``new_story``: a new
+    one, else the existing one's count, ``stories.add_to_story``) in one statement of
+    data-modifying CTEs, where they were four to five round trips.
 
     Each part keeps its own semantics: the snapshot is ``ON CONFLICT (sha256) DO NOTHING`` (an
     existing one is read in the same statement), the article ``ON CONFLICT (url_hash) DO NOTHING``,
@@ -539,7 +540,10 @@ def _pg_store_statement(new_story: bool) -> Any:
         .cte("bands")
     )
     ctes = [bands]
-    if new_story:
+    if not new_story:  # count the article in its story (stories.add_to_story) from the RETURNING row
+        ctes.append(stories._add_statement(select(art.c.story_id).scalar_subquery(),
+                                           select(art.c.id).scalar_subquery()).cte("counted"))
+    else:
         story = pg_insert(Story).from_select(
             ["id", "first_article_id", *_STORY_COLUMNS],
             select(art.c.story_id, art.c.id,
@@ -551,8 +555,8 @@ def _pg_store_statement(new_story: bool) -> Any:
 
 def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: SourceInfo, known: BatchLookups | None,
                   story_id: int | None, flags: list[str], absorb: dedupe.AbsorbLookup | None) -> ProcessResult:
-    """``store_prepared``'s writes on PostgreSQL: one round trip for snapshot, article, bands and a
-    new story (one more to count the article in an existing story)."""
+    """``store_prepared``'s writes on PostgreSQL: one round trip for snapshot, article, bands and
+    its story (a new one, or the count of an existing one)."""
     from pipeline.snapshots import snapshot_id_by_sha, snapshot_row
 
     conn = session.connection()
@@ -569,7 +573,7 @@ def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: Sourc
         "keys": sorted(set(p.band_keys)),
     })
     is_new = story_id is None
-    if is_new:
+    if story_id is None:
         params.update({
             "st_title": p.title[:2000] or "(untitled)", "st_lang": p.lang, "st_first_outlet_id": info.outlet_id,
             "st_first_seen_at": p.published_at, "st_last_seen_at": p.published_at, "st_article_count": 1,
@@ -577,6 +581,8 @@ def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: Sourc
         })
     else:
         params["a_story_id"] = story_id
+        params.update(stories.add_params(story_id=story_id, article_id=None, outlet_id=info.outlet_id,
+                                         seen_at=p.published_at, title=p.title))
     row = conn.execute(_pg_store_statement(is_new), params).first()
     if known is not None:
         known.written_urls.add(p.url_hash)
@@ -588,9 +594,6 @@ def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: Sourc
         conn.execute(update(Article).where(Article.id == article_id)
                      .values(snapshot_id=snapshot_id_by_sha(session, snap["sha256"]))
                      .execution_options(synchronize_session=False))
-    if not is_new:
-        stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
-                             seen_at=p.published_at, title=p.title)
     _absorb(session, p, story_id, known, absorb)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
 

@@ -43,25 +43,48 @@ def _outlet_count_expr() -> Any:
     return distinct + case((unknown > 0, 1), else_=0)
 
 
-def _add_statement() -> Any:
+def _outlet_count_with_expr(outlet: Any) -> Any:
+    """``_outlet_count_expr`` counting one more article, of ``outlet``, that the statement cannot
+    see yet (it is inserted by the same statement)."""
+    in_story = Article.story_id == Story.id
+    distinct = select(func.count(func.distinct(Article.outlet_id))).where(in_story).correlate(Story).scalar_subquery()
+    outlet_seen = select(Article.id).where(in_story, Article.outlet_id == outlet).correlate(Story).exists()
+    unknown_seen = select(Article.id).where(in_story, Article.outlet_id.is_(None)).correlate(Story).exists()
+    return (distinct + case((outlet.is_not(None) & ~outlet_seen, 1), else_=0)
+            + case((outlet.is_(None) | unknown_seen, 1), else_=0))
+
+
+def _add_statement(story_id: Any = None, article_id: Any = None) -> Any:
+    """The UPDATE counting an article in its story. ``story_id`` / ``article_id``: expressions in
+    place of the bound parameters, for a statement that inserts the article itself (the outlet
+    count then adds the article's outlet, which the statement does not see)."""
     seen = bindparam("seen", type_=UTCDateTime())
     earlier = seen < Story.first_seen_at
+    outlet = bindparam("b_outlet", type_=Integer())
+    pending = story_id is not None
     return (
         update(Story)
-        .where(Story.id == bindparam("b_story"))
+        .where(Story.id == (story_id if pending else bindparam("b_story")))
         .values(
             article_count=Story.article_count + 1,
             last_seen_at=case((seen > Story.last_seen_at, seen), else_=Story.last_seen_at),
             # A repost crawled first but published later must not stay the first publisher.
-            first_article_id=case((earlier, bindparam("b_article")), else_=Story.first_article_id),
-            first_outlet_id=case((earlier, bindparam("b_outlet", type_=Integer())), else_=Story.first_outlet_id),
+            first_article_id=case((earlier, article_id if pending else bindparam("b_article")),
+                                  else_=Story.first_article_id),
+            first_outlet_id=case((earlier, outlet), else_=Story.first_outlet_id),
             title=case((earlier, bindparam("b_title")), else_=Story.title),
             first_seen_at=case((earlier, seen), else_=Story.first_seen_at),
-            outlet_count=_outlet_count_expr(),
+            outlet_count=_outlet_count_with_expr(outlet) if pending else _outlet_count_expr(),
             updated_at=bindparam("b_now", type_=UTCDateTime()),
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def add_params(*, story_id: int, article_id: int | None, outlet_id: int | None, seen_at: datetime,
+               title: str) -> dict[str, Any]:
+    return {"b_story": story_id, "seen": seen_at, "b_article": article_id, "b_outlet": outlet_id,
+            "b_title": title[:2000] or "(untitled)", "b_now": utcnow()}
 
 
 _ADD = _add_statement()
@@ -71,8 +94,7 @@ def add_to_story(session: Session, story_id: int, *, article_id: int, outlet_id:
                  seen_at: datetime, title: str) -> None:
     """Count one more article (already stored with ``story_id``) in the story: one UPDATE, atomic
     on both backends, so workers adding reposts of the same story at once never lose a count."""
-    params = {"b_story": story_id, "seen": seen_at, "b_article": article_id, "b_outlet": outlet_id,
-              "b_title": title[:2000] or "(untitled)", "b_now": utcnow()}
+    params = add_params(story_id=story_id, article_id=article_id, outlet_id=outlet_id, seen_at=seen_at, title=title)
     session.connection().execute(_ADD, params)
 
 

@@ -128,6 +128,32 @@ def test_same_text_other_outlet_is_a_repost_same_outlet_is_a_duplicate(session: 
     assert story is not None and story.article_count == 2 and story.outlet_count == 2
 
 
+def test_story_counts_outlets_of_reposts_once_and_unknown_outlets_as_one(session: Session, tmp_path: Path) -> None:
+    """The outlet count a repost leaves (on PostgreSQL it is computed in the statement that
+    inserts the repost, which does not see its own row): a second article of the same outlet adds
+    none, articles of unregistered sources count as one outlet together, another outlet adds one."""
+    settings = _settings(tmp_path)
+    factories.outlet(session, key="fazhi-shibao", name="法制时报")
+    factories.outlet(session, key="danzhou-court", name="儋州法院网")
+    tag = uuid.uuid4().hex[:8]
+    text = (f"儋州市人民法院{tag}审结一起拒不执行判决、裁定案，被告人李某有能力履行而拒不履行，被判处有期徒刑一年。"
+            "法院表示将继续加大对拒执犯罪的打击力度，维护司法权威。")
+    steps = [("https://www.dzcourt.gov.cn/a/1.html", "danzhou-court", "", 1),
+             ("https://www.dzcourt.gov.cn/m/1.html", "danzhou-court", "（转）", 1),
+             ("https://blog.example.cn/1.html", f"unregistered-{tag}", "", 2),
+             ("https://forum.example.cn/1.html", f"unregistered2-{tag}", "（转载）", 2),
+             ("https://www.fzsb.cn/a/1.html", "fazhi-shibao", "（来源：儋州法院）", 3)]
+    story_id = None
+    for n, (url, source, suffix, outlets) in enumerate(steps, 1):
+        result = process_item(session, _item(url, source=source, title="拒执罪案宣判", text=text + suffix),
+                              settings, now=NOW)
+        assert result.outcome == "stored", result.reason
+        story_id = story_id or result.story_id
+        assert result.story_id == story_id
+        story = session.get(Story, story_id, populate_existing=True)
+        assert story is not None and (story.article_count, story.outlet_count) == (n, outlets), url
+
+
 def test_ingest_items_publishes_events_and_counts_every_outcome(engine: Engine, tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     bus = EventBus()
