@@ -121,21 +121,27 @@ def _absorb_candidates(any_story: bool = False) -> Any:
 
     lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
     alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
-    conditions: list[Any] = [
-        text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi,
-        Story.article_count == 1, Story.lang == bindparam("lang"),
+    story_conditions: list[Any] = [
+        Story.id == Article.story_id, Story.article_count == 1, Story.lang == bindparam("lang"),
         Story.last_seen_at >= lo, Story.last_seen_at <= hi, Story.id.not_in(alerted),
     ]
-    columns: list[Any] = [Article.id, Article.story_id, Article.match_text]
+    if not any_story:
+        story_conditions.append(Story.id != bindparam("story_id"))
+    # The story is read per short post, by its primary key (a correlated subquery: the join it
+    # replaces had PostgreSQL hash all the window's stories, 1.8 ms per article at 5,000 stored).
+    seen = select(Story.last_seen_at).where(*story_conditions).correlate(Article).scalar_subquery()
+    posts = (
+        select(Article.id, Article.story_id, Article.match_text, seen.label("seen"))
+        .where(text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi)
+        .subquery("short_posts")
+    )
+    columns: list[Any] = [posts.c.id, posts.c.story_id, posts.c.match_text]
     if any_story:
-        columns.append(Story.last_seen_at)
-    else:
-        conditions.append(Story.id != bindparam("story_id"))
+        columns.append(posts.c.seen.label("last_seen_at"))
     return (
         select(*columns)
-        .join(Story, Story.id == Article.story_id)
-        .where(*conditions)
-        .order_by(Story.last_seen_at.desc())
+        .where(posts.c.seen.is_not(None))
+        .order_by(posts.c.seen.desc())
         .limit(ABSORB_CANDIDATES + 1 if any_story else ABSORB_CANDIDATES)
     )
 
