@@ -158,4 +158,7 @@ class Score(Base):
     target: Mapped[float] = mapped_column(default=0.0)
     # The registrations / articles behind the number, so every count is auditable.
     evidence: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    # Digest of period end, count, points, target and evidence (quota.scoring.score_digest): a
+    # status run compares it and writes only the rows whose figures changed.
+    evidence_hash: Mapped[str] = mapped_column(String(32), default="", server_default="")
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)

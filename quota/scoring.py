@@ -19,7 +19,10 @@ stood in each period (a unit moved mid-year counts under its old parent before t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -393,8 +396,21 @@ def status(
     return rows
 
 
+def score_digest(row: StatusRow, period_end: datetime) -> str:
+    """A digest of everything a cached score row holds besides its key and timestamp."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(struct.pack("<qddq", row.count, row.points, row.target, int(period_end.timestamp() * 1_000_000)))
+    h.update(array("q", row.registration_ids).tobytes())
+    return h.hexdigest()
+
+
 def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | None = None) -> None:
-    """Upsert rows into the scores cache (unique rule / unit / period start)."""
+    """Upsert rows into the scores cache (unique rule / unit / period start).
+
+    Rows whose digest matches the cached one are not sent at all (most past periods, on every
+    run): comparing 16-byte digests read back from the table is far cheaper than shipping and
+    comparing every row's evidence list.
+    """
     now = now or utcnow()
     dialect = session.get_bind().dialect.name
     rules_tz = {rid: tz for rid, tz in session.execute(select(QuotaRule.id, QuotaRule.timezone))}
@@ -406,27 +422,44 @@ def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | No
         if key not in by_window:
             by_window[key] = r.window.utc_bounds(key[1])
         bounds.append(by_window[key])
+    if not rows:
+        return
+    starts = [b[0] for b in bounds]
+    cached = {
+        (rule_id, unit_id, start.astimezone(UTC)): digest
+        for rule_id, unit_id, start, digest in session.execute(
+            select(Score.rule_id, Score.unit_id, Score.period_start, Score.evidence_hash).where(
+                Score.rule_id.in_(sorted({r.rule_id for r in rows})),
+                Score.period_start >= min(starts), Score.period_start <= max(starts),
+            )
+        )
+    }
+    changed: list[tuple[StatusRow, tuple[datetime, datetime], str]] = []
+    for r, b in zip(rows, bounds, strict=True):
+        digest = score_digest(r, b[1])
+        if cached.get((r.rule_id, r.unit_id, b[0].astimezone(UTC))) != digest:
+            changed.append((r, b, digest))
+    if not changed:
+        return
     if dialect == "postgresql":
         # One statement over one JSON document: tens of thousands of rows in one round trip, and
-        # json.dumps is far cheaper than adapting eight Python lists to PostgreSQL arrays.
-        iso = {b: (b[0].isoformat(), b[1].isoformat()) for b in by_window.values()}
+        # json.dumps is far cheaper than adapting nine Python lists to PostgreSQL arrays.
+        iso = {b: (b[0].isoformat(), b[1].isoformat()) for _, b, _ in changed}
         doc = json.dumps([
             {"r": r.rule_id, "u": r.unit_id, "s": iso[b][0], "e": iso[b][1], "c": r.count,
-             "p": r.points, "t": r.target, "ev": r.registration_ids}
-            for r, b in zip(rows, bounds, strict=True)
+             "p": r.points, "t": r.target, "ev": r.registration_ids, "h": digest}
+            for r, b, digest in changed
         ])
         session.execute(
             text(
                 "INSERT INTO scores (rule_id, unit_id, period_start, period_end, count, points, target, evidence,"
-                " computed_at) SELECT r, u, s, e, c, p, t, ev, :now FROM jsonb_to_recordset(CAST(:doc AS jsonb))"
-                " AS x(r integer, u integer, s timestamptz, e timestamptz, c integer, p float8, t float8, ev jsonb)"
+                " evidence_hash, computed_at) SELECT r, u, s, e, c, p, t, ev, h, :now"
+                " FROM jsonb_to_recordset(CAST(:doc AS jsonb)) AS x(r integer, u integer, s timestamptz,"
+                " e timestamptz, c integer, p float8, t float8, ev jsonb, h text)"
                 " ON CONFLICT (rule_id, unit_id, period_start) DO UPDATE SET period_end = EXCLUDED.period_end,"
                 " count = EXCLUDED.count, points = EXCLUDED.points, target = EXCLUDED.target,"
-                " evidence = EXCLUDED.evidence, computed_at = EXCLUDED.computed_at"
-                # Unchanged figures are not rewritten (most past periods, on every run).
-                " WHERE (scores.count, scores.points, scores.target, scores.period_end, scores.evidence)"
-                " IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.points, EXCLUDED.target, EXCLUDED.period_end,"
-                " EXCLUDED.evidence)"
+                " evidence = EXCLUDED.evidence, evidence_hash = EXCLUDED.evidence_hash,"
+                " computed_at = EXCLUDED.computed_at"
             ),
             {"now": now, "doc": doc},
         )
@@ -438,13 +471,15 @@ def store_scores(session: Session, rows: Sequence[StatusRow], now: datetime | No
         index_elements=["rule_id", "unit_id", "period_start"],
         set_={
             "period_end": ins.excluded.period_end, "count": ins.excluded.count, "points": ins.excluded.points,
-            "target": ins.excluded.target, "evidence": ins.excluded.evidence, "computed_at": ins.excluded.computed_at,
+            "target": ins.excluded.target, "evidence": ins.excluded.evidence,
+            "evidence_hash": ins.excluded.evidence_hash, "computed_at": ins.excluded.computed_at,
         },
     )
     payload = [
         {"rule_id": r.rule_id, "unit_id": r.unit_id, "period_start": b[0], "period_end": b[1], "count": r.count,
-         "points": r.points, "target": r.target, "evidence": r.registration_ids, "computed_at": now}
-        for r, b in zip(rows, bounds, strict=True)
+         "points": r.points, "target": r.target, "evidence": r.registration_ids, "evidence_hash": digest,
+         "computed_at": now}
+        for r, b, digest in changed
     ]
     for i in range(0, len(payload), 2000):
         session.execute(stmt, payload[i : i + 2000])

@@ -119,6 +119,19 @@ def test_county_bureau_yearly_per_outlet_registered_only(session: Session) -> No
     # The scores cache holds the same numbers with their evidence.
     score = session.scalar(select(Score).where(Score.rule_id == office.rule_id, Score.unit_id == office.unit_id))
     assert score is not None and score.count == 5 and sorted(score.evidence) == office.registration_ids
+    # Running again rewrites no unchanged row; a new registration rewrites only its row.
+    stamps = dict(session.execute(select(Score.id, Score.computed_at)).all())
+    status(session, "2023", now=at(2024, 1, 10, 9))
+    session.expire_all()
+    assert dict(session.execute(select(Score.id, Score.computed_at)).all()) == stamps
+    extra = reg(session, unit="cb-law", outlet="zhou-news", title="法治宣传股又一篇", published=date(2023, 6, 2),
+                now=at(2023, 6, 3))
+    status(session, "2023", now=at(2024, 1, 10, 10))
+    session.expire_all()
+    law_score = session.scalar(select(Score).where(Score.rule_id == law.rule_id, Score.unit_id == law.unit_id))
+    assert law_score is not None and law_score.count == 2 and extra.id in law_score.evidence
+    rewritten = {i for i, t in session.execute(select(Score.id, Score.computed_at)) if stamps.get(i) != t}
+    assert law_score.id in rewritten and score.id not in rewritten
 
 
 ANTI_GANG = {
