@@ -103,6 +103,8 @@ class QuotaRule(TimestampMixin, Base):
     include_subunits: Mapped[bool] = mapped_column(default=False)
     active_from: Mapped[date | None] = mapped_column(Date)
     active_to: Mapped[date | None] = mapped_column(Date)
+    # The coordinating office that gets every unit's table and ranking each month / quarter.
+    announce_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
 
 
 class Registration(TimestampMixin, Base):

@@ -85,6 +85,8 @@ class RuleSpec(_Entry):
     verified_only: bool = False
     active_from: date | None = None
     active_to: date | None = None
+    # A unit code: its contacts get, each month and quarter, every unit's table and ranking.
+    announce_to: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> RuleSpec:
@@ -221,6 +223,7 @@ def load_quota(
     for r in spec.rules:
         need_unit(r.unit, f"rule {r.key}")
         need_unit(r.under, f"rule {r.key}")
+        need_unit(r.announce_to, f"rule {r.key} announce_to")
         if r.outlet is not None and r.outlet not in outlet_keys:
             raise QuotaError(f"rule {r.key}: unknown outlet '{r.outlet}'")
 
@@ -301,6 +304,9 @@ def load_quota(
         rule.verified_only = r.verified_only
         rule.active_from = r.active_from
         rule.active_to = r.active_to
+        rule.announce_unit_id = (
+            session.scalar(select(Unit.id).where(Unit.code == r.announce_to)) if r.announce_to else None
+        )
         counts["rules"] += 1
     session.flush()
     return counts

@@ -58,6 +58,23 @@ _LABELS: dict[str, tuple[str, str, str]] = {
         "{unit},\n\nYour publicity quota results for {period}:\n",
     ),
     "none": ("无", "không có", "none"),
+    "submitted": ("报送", "Đã gửi", "Submitted"),
+    "standalone": ("单独刊发", "Đăng riêng", "Standalone"),
+    "combined": ("综合采用", "Đưa vào bản tổng hợp", "In combined"),
+    "count": ("篇数", "Số tin bài", "Pieces"),
+    "target_met": ("达标", "Đạt chỉ tiêu", "Target met"),
+    "yes": ("是", "Đạt", "yes"),
+    "no": ("否", "Chưa đạt", "no"),
+    "announce_subject": (
+        "「{rule}」{period} 各单位信息报送采用情况通报",
+        "Thông báo tình hình gửi và sử dụng tin bài của các đơn vị kỳ {period} — «{rule}»",
+        "'{rule}' {period}: submissions and adoptions of every unit",
+    ),
+    "announce_intro": (
+        "{unit}：\n\n「{rule}」{period} 各单位信息报送采用情况及排名如下：\n",
+        "Kính gửi {unit},\n\nTình hình gửi, sử dụng tin bài và xếp hạng của các đơn vị, «{rule}» kỳ {period}:\n",
+        "{unit},\n\nSubmissions, adoptions and ranking of every unit, '{rule}' {period}:\n",
+    ),
 }
 
 

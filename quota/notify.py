@@ -11,18 +11,20 @@ that has some (the press office hears about its teams).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Delivery, Unit, utcnow
-from models.enums import Measure, Period
+from models import Delivery, QuotaRule, Registration, Unit, utcnow
+from models.enums import Adoption, Measure, Period
 from quota.labels import fmt_number, t
-from quota.periods import local_date, period_containing
-from quota.scoring import StatusRow, rankings, status
+from quota.periods import local_date, parse_span, period_containing
+from quota.scoring import RankRow, StatusRow, rankings, status
 from settings import Settings
 
 
@@ -93,42 +95,147 @@ def _body(rows: Sequence[StatusRow], lang: str, unit_name: str, label: str) -> s
         state = t(lang, "met") if r.met else t(lang, "short", n=fmt_number(r.shortfall))
         lines.append(f"- {r.rule_name} · {r.period}: {fmt_number(r.value)}/{fmt_number(r.target)} ({state})"
                      f" [{', '.join(f'#{i}' for i in r.registration_ids) or t(lang, 'none')}]")
-    return "\n".join(lines) + "\n\n— presswatch"
+    return "\n".join(lines)
+
+
+def _enqueue_to(
+    session: Session, settings: Settings, unit_id: int, key: str,
+    message: Callable[[str], tuple[str, str]], payload: dict[str, Any],
+) -> list[Delivery]:
+    """One message per contact of ``unit_id`` (or its nearest ancestor with contacts), each in the
+    contact's language; ``message(lang)`` gives (subject, body); the key ends with the recipient."""
+    from alerts.outbox import enqueue
+
+    out = []
+    for contact in _contacts(session, unit_id):
+        lang = contact.get("language", settings.alerts.default_language)
+        subject, body = message(lang)
+        out.append(enqueue(
+            session, idempotency_key=f"{key}:{contact['email']}", channel="email", recipient=contact["email"],
+            language=lang, subject=subject, body_text=body + "\n\n— presswatch", payload=payload,
+        ))
+    return out
+
+
+def _unit_reports(session: Session, settings: Settings, label: str, rows: list[StatusRow]) -> list[Delivery]:
+    """Each unit its own rows for ``label``, with its rank under each points rule."""
+    ranked = rankings([r for r in rows if r.measure is Measure.POINTS])
+    by_unit: dict[int, list[StatusRow]] = {}
+    for r in rows:
+        by_unit.setdefault(r.unit_id, []).append(r)
+    out: list[Delivery] = []
+    for unit_id, unit_rows in by_unit.items():
+        name, code = unit_rows[-1].unit_name, unit_rows[0].unit_code
+
+        def message(lang: str, unit_rows: list[StatusRow] = unit_rows, name: str = name) -> tuple[str, str]:
+            body = _body(unit_rows, lang, name, label)
+            ranks = [
+                f"{t(lang, 'ranking_title')} · {r.rule_name}: {t(lang, 'rank')} {x.rank}/{len(ranked[r.rule_key])}"
+                for r in unit_rows if r.rule_key in ranked
+                for x in ranked[r.rule_key] if x.unit_code == r.unit_code
+            ]
+            if ranks:
+                body += "\n" + "\n".join(dict.fromkeys(ranks))
+            return t(lang, "report_subject", unit=name, period=label), body
+
+        out += _enqueue_to(
+            session, settings, unit_id, f"quota-report:{label}:{code}", message,
+            {"kind": "quota_report", "period": label, "unit": code,
+             "rows": [{"rule": r.rule_key, "period": r.period, "value": r.value, "target": r.target,
+                       "registration_ids": r.registration_ids} for r in unit_rows]},
+        )
+    return out
+
+
+_ADOPTION_ORDER = {Adoption.STANDALONE: 2, Adoption.COMBINED: 1, Adoption.NONE: 0}
+
+
+def _adoptions(session: Session, ids: Sequence[int]) -> Counter[Adoption]:
+    """Pieces by adoption among these registrations: a piece registered twice (reposts, the same
+    title on one outlet) counts once, with its best adoption, as scoring gives it its best weight."""
+    best: dict[str, Adoption] = {}
+    for rid in range(0, len(ids), 500):
+        for r in session.execute(
+            select(Registration.story_id, Registration.article_id, Registration.url_hash, Registration.outlet_id,
+                   Registration.title, Registration.adoption).where(Registration.id.in_(ids[rid:rid + 500]))
+        ):
+            piece = (f"s{r.story_id}" if r.story_id is not None else f"a{r.article_id}" if r.article_id is not None
+                     else f"u{r.url_hash}" if r.url_hash else f"t{r.outlet_id}:{r.title}")
+            if piece not in best or _ADOPTION_ORDER[r.adoption] > _ADOPTION_ORDER[best[piece]]:
+                best[piece] = r.adoption
+    return Counter(best.values())
+
+
+def _announcements(session: Session, settings: Settings, label: str, rows: list[StatusRow]) -> list[Delivery]:
+    """Per rule with ``announce_to``: one table of every unit under it for ``label``, to that unit.
+
+    A rule's periods are reported in the month or quarter where they end (a week in the month of its
+    Sunday); quarterly and yearly rules only in the quarter's announcement."""
+    span = parse_span(label)
+    assert not isinstance(span, date)
+    announce = {key: uid for key, uid in session.execute(
+        select(QuotaRule.key, QuotaRule.announce_unit_id).where(QuotaRule.announce_unit_id.is_not(None))
+    )}
+    by_rule: dict[str, list[StatusRow]] = {}
+    for r in rows:
+        if r.rule_key not in announce or not span.contains(r.window.last_day):
+            continue
+        if span.kind is Period.MONTH and r.window.kind in (Period.QUARTER, Period.YEAR):
+            continue
+        by_rule.setdefault(r.rule_key, []).append(r)
+    out: list[Delivery] = []
+    for key, rule_rows in by_rule.items():
+        ranked = rankings(rule_rows)[key]
+        ids: dict[str, list[int]] = {}
+        for r in rule_rows:
+            ids.setdefault(r.unit_code, []).extend(r.registration_ids)
+        adopted = {code: _adoptions(session, sorted(set(v))) for code, v in ids.items()}
+        measure, rule_name = rule_rows[0].measure, rule_rows[0].rule_name
+        unit_id = announce[key]
+        assert unit_id is not None
+        office = session.get(Unit, unit_id)
+        office_name = office.name if office else ""
+
+        def met(lang: str, x: RankRow) -> str:
+            if x.periods == 1:
+                return t(lang, "yes") if x.periods_met else t(lang, "no")
+            return f"{x.periods_met}/{x.periods}"
+
+        def message(lang: str, ranked: list[RankRow] = ranked, rule_name: str = rule_name,
+                    measure: Measure = measure, adopted: dict[str, Counter[Adoption]] = adopted,
+                    office_name: str = office_name) -> tuple[str, str]:
+            head = [t(lang, "unit"), t(lang, "submitted"), t(lang, "standalone"), t(lang, "combined"),
+                    t(lang, "points" if measure is Measure.POINTS else "count"), t(lang, "target_met"), t(lang, "rank")]
+            lines = [t(lang, "announce_intro", unit=office_name, rule=rule_name, period=label),
+                     " | ".join(head), " | ".join("---" for _ in head)]
+            for x in ranked:
+                a = adopted[x.unit_code]
+                lines.append(" | ".join([
+                    x.unit_name, str(x.count), str(a[Adoption.STANDALONE]), str(a[Adoption.COMBINED]),
+                    fmt_number(x.value), met(lang, x), str(x.rank),
+                ]))
+            return t(lang, "announce_subject", rule=rule_name, period=label), "\n".join(lines)
+
+        out += _enqueue_to(
+            session, settings, unit_id, f"quota-announce:{key}:{label}", message,
+            {"kind": "quota_announcement", "rule": key, "period": label,
+             "rows": [{"unit": x.unit_code, "submitted": x.count,
+                       "standalone": adopted[x.unit_code][Adoption.STANDALONE],
+                       "combined": adopted[x.unit_code][Adoption.COMBINED], "value": x.value,
+                       "periods": x.periods, "periods_met": x.periods_met, "rank": x.rank} for x in ranked]},
+        )
+    return out
 
 
 def send_period_reports(session: Session, settings: Settings, now: datetime | None = None) -> list[Delivery]:
-    """Enqueue each unit's results for the month (and quarter) that just ended, with rankings."""
-    from alerts.outbox import enqueue
-
+    """Enqueue each unit's results for the month (and quarter) that just ended, with rankings, and
+    to each rule's ``announce_to`` unit the table of every unit under that rule."""
     now = now or utcnow()
     out: list[Delivery] = []
     for label in due_reports(settings, now):
         rows = status(session, label, now=now)
-        ranked = rankings([r for r in rows if r.measure is Measure.POINTS])
-        by_unit: dict[int, list[StatusRow]] = {}
-        for r in rows:
-            by_unit.setdefault(r.unit_id, []).append(r)
-        for unit_id, unit_rows in by_unit.items():
-            for contact in _contacts(session, unit_id):
-                lang = contact.get("language", settings.alerts.default_language)
-                body = _body(unit_rows, lang, unit_rows[-1].unit_name, label)
-                ranks = [
-                    f"{t(lang, 'ranking_title')} · {r.rule_name}: {t(lang, 'rank')} {x.rank}/{len(ranked[r.rule_key])}"
-                    for r in unit_rows if r.rule_key in ranked
-                    for x in ranked[r.rule_key] if x.unit_code == r.unit_code
-                ]
-                if ranks:
-                    body += "\n" + "\n".join(dict.fromkeys(ranks))
-                out.append(enqueue(
-                    session,
-                    idempotency_key=f"quota-report:{label}:{unit_rows[0].unit_code}:{contact['email']}",
-                    channel="email", recipient=contact["email"], language=lang,
-                    subject=t(lang, "report_subject", unit=unit_rows[-1].unit_name, period=label),
-                    body_text=body,
-                    payload={"kind": "quota_report", "period": label, "unit": unit_rows[0].unit_code,
-                             "rows": [{"rule": r.rule_key, "period": r.period, "value": r.value, "target": r.target,
-                                       "registration_ids": r.registration_ids} for r in unit_rows]},
-                ))
+        out += _unit_reports(session, settings, label, rows)
+        out += _announcements(session, settings, label, rows)
     return out
 
 

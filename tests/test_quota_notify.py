@@ -67,3 +67,55 @@ def test_monthly_and_quarterly_reports_with_ranking(session: Session) -> None:
     assert "信息采用积分 · 2024-Q2: 13/30" in q2.body_text and "名次 1/2" in q2.body_text
     assert len(send_period_reports(session, settings, now=datetime(2024, 7, 2, 9, tzinfo=SH))) == len(sent)
     assert session.scalar(select(func.count()).select_from(Delivery)) == len(sent)
+
+
+def test_announce_to_office_gets_one_table_of_every_unit(session: Session) -> None:
+    import pytest
+
+    from quota.units import QuotaError
+
+    data = {**ANTI_GANG, "units": [{
+        **ANTI_GANG["units"][0], "contacts": [{"email": "office@ag.example.cn", "language": "zh-CN"}],  # type: ignore[index]
+        "children": [*ANTI_GANG["units"][0]["children"],  # type: ignore[index]
+                     {"code": "ag-m2", "name": "区检察院", "kind": "member_unit"},
+                     {"code": "ag-m3", "name": "区法院", "kind": "member_unit"}],
+    }], "rules": [*ANTI_GANG["rules"],  # type: ignore[misc]
+                  {"key": "members-monthly", "name": "成员单位每月信息采用积分", "unit_kind": "member_unit",
+                   "piece_kind": "bulletin", "measure": "points", "weights": {"standalone": 10, "combined": 3},
+                   "target": 10, "period": "month", "announce_to": "ag"}]}
+    bad = {**data, "rules": [{**data["rules"][-1], "announce_to": "no-such-office"}]}  # type: ignore[index]
+    with pytest.raises(QuotaError, match="rule members-monthly announce_to: unknown unit 'no-such-office'"):
+        load_quota_file(session, bad)
+    load_quota_file(session, data)
+    settings = load_settings(environ={}).settings
+    day = datetime(2024, 5, 31, tzinfo=SH)
+    for d, adoption in ((date(2024, 5, 6), "standalone"), (date(2024, 5, 20), "combined")):
+        register(session, unit="ag-m1", outlet="ag-bulletin", title=f"公安分局简报 {d}", published=d,
+                 kind="bulletin", adoption=adoption, char_count=900, now=day)
+    first_of_june = datetime(2024, 6, 1, 9, tzinfo=SH)
+    sent = [d for d in send_period_reports(session, settings, now=first_of_june) if d.payload["kind"] == "quota_announcement"]
+    assert [(d.recipient, d.idempotency_key) for d in sent] == [
+        ("office@ag.example.cn", "quota-announce:members-monthly:2024-05:office@ag.example.cn")]
+    d = sent[0]
+    assert d.subject == "「成员单位每月信息采用积分」2024-05 各单位信息报送采用情况通报"
+    lines = d.body_text.splitlines()
+    assert "单位 | 报送 | 单独刊发 | 综合采用 | 分 | 达标 | 名次" in lines
+    table = lines[lines.index("单位 | 报送 | 单独刊发 | 综合采用 | 分 | 达标 | 名次") + 2:]
+    assert table[:3] == [
+        "区公安分局 | 2 | 1 | 1 | 13 | 是 | 1",
+        "区检察院 | 0 | 0 | 0 | 0 | 否 | 2",
+        "区法院 | 0 | 0 | 0 | 0 | 否 | 2",
+    ]
+    assert [(r["unit"], r["rank"]) for r in d.payload["rows"]] == [("ag-m1", 1), ("ag-m2", 2), ("ag-m3", 2)]
+    # A second run (the same day, or the next) sends nothing new.
+    before = session.scalar(select(func.count()).select_from(Delivery))
+    send_period_reports(session, settings, now=datetime(2024, 6, 2, 9, tzinfo=SH))
+    assert session.scalar(select(func.count()).select_from(Delivery)) == before
+    assert session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.idempotency_key.like("quota-announce:%"))) == 1
+
+
+def load_quota_file(session: Session, data: dict[str, object]) -> None:
+    from quota.config import load_quota, parse_quota_data
+
+    load_quota(session, parse_quota_data(data), "Asia/Shanghai")
