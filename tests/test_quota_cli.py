@@ -118,4 +118,4 @@ def test_jobs_run_against_the_configured_database(cli: CliRunner) -> None:
         assert reg is not None and reg.verification["attempts"] == 2  # at registration, then by the job
         keys = [d.idempotency_key for d in session.scalars(select(Delivery))]
         assert len(keys) == len(set(keys))
-        assert all(k.startswith(("quota-reminder:", "quota-report:")) for k in keys)
+        assert all(k.startswith(("quota-reminder:", "quota-report:", "quota-announce:")) for k in keys)
