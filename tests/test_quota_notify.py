@@ -115,6 +115,33 @@ def test_announce_to_office_gets_one_table_of_every_unit(session: Session) -> No
         Delivery.idempotency_key.like("quota-announce:%"))) == 1
 
 
+def test_announce_table_in_vietnamese_and_the_quarterly_ranking(session: Session) -> None:
+    data = {**ANTI_GANG, "units": [{
+        **ANTI_GANG["units"][0], "contacts": [{"email": "vanphong@ag.example.vn", "language": "vi"}],  # type: ignore[index]
+        "children": [*ANTI_GANG["units"][0]["children"],  # type: ignore[index]
+                     {"code": "ag-m2", "name": "Viện kiểm sát", "kind": "member_unit"}],
+    }], "rules": [*ANTI_GANG["rules"],  # type: ignore[misc]
+                  {"key": "members-monthly", "name": "Điểm tin của đơn vị thành viên", "unit_kind": "member_unit",
+                   "piece_kind": "bulletin", "measure": "points", "weights": {"standalone": 10, "combined": 3},
+                   "target": 10, "period": "month", "announce_to": "ag"}]}
+    load_quota_file(session, data)
+    settings = load_settings(environ={}).settings
+    for d, unit in ((date(2024, 4, 8), "ag-m2"), (date(2024, 5, 6), "ag-m1"), (date(2024, 6, 3), "ag-m1")):
+        register(session, unit=unit, outlet="ag-bulletin", title=f"bản tin {unit} {d}", published=d,
+                 kind="bulletin", adoption="standalone", char_count=900, now=datetime(2024, 6, 30, tzinfo=SH))
+    sent = [d for d in send_period_reports(session, settings, now=datetime(2024, 7, 1, 9, tzinfo=SH))
+            if d.payload["kind"] == "quota_announcement"]
+    by_key = {d.idempotency_key: d for d in sent}
+    quarter = by_key["quota-announce:members-monthly:2024-Q2:vanphong@ag.example.vn"]
+    assert "quota-announce:members-monthly:2024-06:vanphong@ag.example.vn" in by_key
+    assert quarter.language == "vi"
+    assert quarter.subject == ("Thông báo tình hình gửi và sử dụng tin bài của các đơn vị kỳ 2024-Q2"
+                               " — «Điểm tin của đơn vị thành viên»")
+    assert "Đăng riêng" in quarter.body_text and "单位" not in quarter.body_text
+    # The quarter ranks the whole quarter: 20 points (two standalone issues) before 10.
+    assert [(r["unit"], r["rank"]) for r in quarter.payload["rows"]] == [("ag-m1", 1), ("ag-m2", 2)]
+
+
 def load_quota_file(session: Session, data: dict[str, object]) -> None:
     from quota.config import load_quota, parse_quota_data
 
