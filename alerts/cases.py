@@ -20,7 +20,6 @@ and names the original piece, the request is closed as corrected with that piece
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -225,22 +224,17 @@ def find_article(session: Session, url: str) -> Article | None:
     """The stored article at ``url``, looked up the way the pipeline stores it: the sha256 of the
     canonical URL (with the host map of a source that declares the URL's host), or of the URL as
     given (rows stored before a canonicalization rule was added)."""
-    from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
+    from pipeline.urls import host_of, lookup_hashes
 
     raw = (url or "").strip()
     if not raw:
         return None
-    hashes = {hashlib.sha256(raw.encode("utf-8")).hexdigest()}
-    try:
-        hashes.add(url_hash(canonical_url(raw)))
-    except BadUrl:
-        pass  # not an http(s) link (a print edition, a broadcast): nothing crawled to find
-    else:
-        host = host_of(raw)
-        for config in session.scalars(select(Source.config)):
-            host_map = (config or {}).get("host_map")
-            if isinstance(host_map, dict) and host in host_map:
-                hashes.add(url_hash(canonical_url(raw, host_map)))
+    host = host_of(raw)
+    host_maps = [
+        m for m in ((config or {}).get("host_map") for config in session.scalars(select(Source.config)))
+        if isinstance(m, dict) and host in m
+    ]
+    hashes = lookup_hashes(raw, host_maps)
     return session.scalars(select(Article).where(Article.url_hash.in_(sorted(hashes))).order_by(Article.id)).first()
 
 

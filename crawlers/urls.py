@@ -8,10 +8,9 @@ database), so the crawler can use it without loading the rest of the pipeline.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
-from pipeline.urls import BadUrl
+from pipeline.urls import BadUrl, lookup_hashes
 from pipeline.urls import canonical_url as _canonical
 from pipeline.urls import url_hash as _hash_canonical
 
@@ -31,7 +30,6 @@ def url_hash(url: str, host_map: Mapping[str, str] | None = None) -> str:
 
 
 def url_hashes(url: str, host_map: Mapping[str, str] | None = None) -> set[str]:
-    """Hashes under which ``url`` may already be stored: its canonical form (with the source's host
-    map, as the pipeline stores it), and the URL as given (rows stored before a canonicalization
-    rule was added keep their old key)."""
-    return {url_hash(url, host_map), hashlib.sha256(url.encode("utf-8")).hexdigest()}
+    """Hashes under which ``url`` may already be stored (:func:`pipeline.urls.lookup_hashes`, with
+    the source's host map, as the pipeline stores it)."""
+    return lookup_hashes(url, [host_map] if host_map else [])

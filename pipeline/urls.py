@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that never select content: campaign tags, share/referrer markers, session ids.
@@ -68,6 +68,26 @@ def canonical_url(url: str, host_map: Mapping[str, str] | None = None) -> str:
 def url_hash(canonical: str) -> str:
     """sha256 hex of a canonical URL (the unique key ``Article.url_hash``)."""
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def lookup_hashes(url: str, host_maps: Iterable[Mapping[str, str]] = ()) -> set[str]:
+    """Every ``Article.url_hash`` a stored article at ``url`` may have, for looking it up from a
+    link a person pasted or a crawler found: the canonical form (also under each given host map),
+    over http and https and without a trailing slash, and the URL as given (rows stored before a
+    canonicalization rule was added keep their old key)."""
+    raw = (url or "").strip()
+    keys = {url_hash(raw)}
+    try:
+        forms = {canonical_url(raw)} | {canonical_url(raw, m) for m in host_maps if m}
+    except BadUrl:
+        return keys  # not an http(s) link: only its own text can be a key
+    variants: set[str] = set()
+    for form in forms:
+        parts = urlsplit(form)
+        paths = {parts.path, parts.path.rstrip("/") or "/"}
+        for scheme in ("http", "https"):
+            variants.update(urlunsplit(parts._replace(scheme=scheme, path=p)) for p in paths)
+    return keys | {url_hash(f) for f in variants}
 
 
 def host_of(url: str) -> str:

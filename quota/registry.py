@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from models import Article, Outlet, Person, QuotaRule, Registration, utcnow
 from models.enums import Adoption, PieceKind, RegistrationState
 from pipeline.normalize import to_simplified
-from pipeline.urls import BadUrl, canonical_url, url_hash
+from pipeline.urls import BadUrl, canonical_url, lookup_hashes, url_hash
 from quota.periods import zone
 from quota.units import Hierarchy, QuotaError, get_unit, parse_enum
 
@@ -46,25 +46,6 @@ MATCH_WINDOW_DAYS = 3
 MIN_TEXT_MATCH_CHARS = 8
 
 COUNTED_STATES = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
-
-
-def url_candidates(url: str) -> list[str]:
-    """Hashes the pipeline may have stored for this URL: its canonical form (tracking parameters,
-    fragment, default port and host case removed; :mod:`pipeline.urls`), over http and https, and
-    the URL as given."""
-    forms = {url.strip()}
-    try:
-        canon = canonical_url(url)
-    except BadUrl:
-        canon = ""
-    for form in (canon, canon.rstrip("/") if canon.count("/") > 3 else ""):
-        if form:
-            forms.add(form)
-            if form.startswith("http://"):
-                forms.add("https://" + form[7:])
-            elif form.startswith("https://"):
-                forms.add("http://" + form[8:])
-    return sorted(url_hash(f) for f in forms)
 
 
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -238,7 +219,7 @@ class Match:
 def find_article(session: Session, reg: Registration) -> tuple[Match | None, str]:
     """The stored article this registration is, and if none, why not."""
     if reg.url:
-        hashes = url_candidates(reg.url)
+        hashes = sorted(lookup_hashes(reg.url))
         try:
             canon = canonical_url(reg.url)
         except BadUrl:

@@ -140,3 +140,17 @@ def test_decoding() -> None:
         decode_body(b"%PDF-1.7\n" + bytes(range(256)) * 10, content_type="application/pdf")
     with pytest.raises(NotText):
         decode_body(bytes(range(256)) * 10)
+
+
+def test_lookup_hashes_cover_the_keys_a_pasted_link_may_be_stored_under() -> None:
+    from pipeline.urls import canonical_url, lookup_hashes, url_hash
+
+    stored = url_hash(canonical_url("http://www.court.example.cn/news/7"))
+    pasted = "https://WWW.court.example.cn/news/7?utm_source=wechat#top"
+    assert stored in lookup_hashes(pasted)  # scheme, host case, tracking parameter and fragment differ
+    assert url_hash(canonical_url("https://www.court.example.cn/news/7")) in lookup_hashes(
+        "https://www.court.example.cn/news/7/")  # trailing slash dropped
+    desktop = url_hash(canonical_url("https://www.court.example.cn/a/1.html"))
+    assert desktop not in lookup_hashes("https://m.court.example.cn/a/1.html")
+    assert desktop in lookup_hashes("https://m.court.example.cn/a/1.html", [{"m.court.example.cn": "www.court.example.cn"}])
+    assert lookup_hashes("报纸第3版") == {url_hash("报纸第3版")}  # not a link: only its own text
