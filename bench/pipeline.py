@@ -261,7 +261,8 @@ def _drop(url: str | None, engine: Engine, name: str | None) -> None:
         admin.dispose()
 
 
-def throughput(items: list[RawItem], url: str | None, workdir: Path, label: str) -> tuple[float, float]:
+def throughput(items: list[RawItem], url: str | None, workdir: Path, label: str,
+               prepare_ahead: int | None = None) -> tuple[float, float]:
     from pipeline.ingest import ingest_items
     from presswatch.events import EventBus
     from settings import load_settings
@@ -270,7 +271,8 @@ def throughput(items: list[RawItem], url: str | None, workdir: Path, label: str)
     engine, _db_url, name = _fresh_engine(url, workdir)
     try:
         cpu = time.process_time()
-        stats = ingest_items(items, engine=engine, settings=settings, bus=EventBus())
+        ahead = {} if prepare_ahead is None else {"prepare_ahead": prepare_ahead}
+        stats = ingest_items(items, engine=engine, settings=settings, bus=EventBus(), **ahead)
         cpu_rate = stats.seen / (time.process_time() - cpu)
         rate = stats.seen / stats.elapsed_seconds
         with engine.connect() as conn:
@@ -366,6 +368,9 @@ def main() -> None:
                         help="PostgreSQL server URL (a throwaway database is created on it)")
     parser.add_argument("--scales", default="10000,100000,1000000", help="stored fingerprints for the lookup test")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--prepare-ahead", type=int, default=None,
+                        help="batches extracted ahead on a second thread (default: the pipeline's "
+                             "PREPARE_AHEAD; 0: all on one thread, as before)")
     parser.add_argument("--skip-lookup", action="store_true")
     parser.add_argument("--workdir", default="", help="where the SQLite files go (default: a temp dir)")
     args = parser.parse_args()
@@ -390,7 +395,7 @@ def main() -> None:
         print(f"raw jieba tokenization (jieba.lcut, default mode) on the same texts: {jrate:8.1f} articles/s wall "
               f"clock, {jcpu:8.1f} per CPU second")
         for name, url in backends:
-            rate, cpu_rate = throughput(items, url, workdir, f"pipeline on {name}")
+            rate, cpu_rate = throughput(items, url, workdir, f"pipeline on {name}", args.prepare_ahead)
             ratio = jrate / rate
             line = f"  {name}: jieba is {ratio:.2f}x faster than the whole pipeline by wall clock"
             if name == "sqlite":  # all the work is in this process: CPU time is a fair measure too

@@ -146,6 +146,13 @@ class SourceLookup:
             )
         return self._cache[key]
 
+    def get_all(self, factory: Any, items: list[RawItem]) -> list[SourceInfo]:
+        """The info of each item's source; a session is opened only when a key is not cached yet."""
+        if any((item.source_key, item.outlet_key) not in self._cache for item in items):
+            with factory() as session:
+                return [self.get(session, item.source_key, item.outlet_key) for item in items]
+        return [self._cache[(item.source_key, item.outlet_key)] for item in items]
+
 
 @dataclass
 class Prepared:
@@ -621,65 +628,140 @@ def _update(session: Session, existing: Any, p: Prepared, settings: Settings) ->
 # Items per transaction. A commit costs about as much as storing one article on SQLite (WAL); 50
 # items keep a transaction well under a second, so another worker never waits long for the lock.
 BATCH_SIZE = 50
+# Batches prepared ahead of the one being stored. The pure part of the pipeline (extraction,
+# normalization, fingerprints) runs on a second thread while the storing thread waits for the
+# database: a database call releases the interpreter lock, so the next batch's extraction
+# overlaps the server's (or SQLite's) work on this batch instead of following it. Order is kept:
+# batches are stored one after the other, in the order of the items, by the calling thread.
+PREPARE_AHEAD = 2
+
+
+@dataclass
+class _Failed:
+    """An item whose preparation raised something other than :class:`Dropped` (a bug): an error."""
+
+    url: str
+    message: str
+
+
+_Work = tuple[SourceInfo, "Prepared | ProcessResult | _Failed"]
 
 
 def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings, bus: EventBus | None = None,
-                 now: datetime | None = None, batch_size: int = BATCH_SIZE) -> IngestStats:
+                 now: datetime | None = None, batch_size: int = BATCH_SIZE,
+                 prepare_ahead: int = PREPARE_AHEAD) -> IngestStats:
     """Store ``items``, publish ``ArticleStored`` for each after its commit, count every outcome.
 
     Items go in batches of ``batch_size`` per transaction. When a batch fails (a bug on one item,
     a lock timeout), it is rolled back and its items are redone one transaction each, so a bad item
     costs only itself: it is counted as an error with its message, the others are stored.
+
+    ``prepare_ahead``: batches extracted ahead on a helper thread (``PREPARE_AHEAD``); 0 does all
+    the work on the calling thread. The results are the same either way. If ``items`` raises (a
+    reader giving up on a bad file), the batches already read are stored before the error goes on.
     """
+    from models.db import session_factory
     from presswatch.events import bus as default_bus
 
     bus = bus or default_bus
     stats = IngestStats()
     lookup = SourceLookup()
+    factory = session_factory(engine)
     started = time.monotonic()
-    batch: list[RawItem] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= max(1, batch_size):
-            _run_batch(batch, engine, settings, lookup, stats, bus, now)
-            batch = []
-    if batch:
-        _run_batch(batch, engine, settings, lookup, stats, bus, now)
+
+    def store(work: list[_Work]) -> None:
+        _store_batch(work, factory, settings, stats, bus)
+
+    batches = (
+        (batch, lookup.get_all(factory, batch))
+        for batch in _chunks(items, max(1, batch_size))
+    )
+    if prepare_ahead <= 0:
+        for batch, infos in batches:
+            store(_prepare_batch(batch, infos, settings, now))
+    else:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        normalize.warm_up()  # lazily built converters and models: built once, here, not by two threads at once
+        pending: deque[Future[list[_Work]]] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-prepare") as pool:
+            try:
+                for batch, infos in batches:
+                    pending.append(pool.submit(_prepare_batch, batch, infos, settings, now))
+                    if len(pending) > prepare_ahead:
+                        store(pending.popleft().result())
+                while pending:
+                    store(pending.popleft().result())
+            except Exception:
+                while pending:  # what was read before the error is stored, not dropped
+                    store(pending.popleft().result())
+                raise
+            finally:  # interrupted (Ctrl-C): nothing more is prepared
+                for future in pending:
+                    future.cancel()
     stats.elapsed_seconds = time.monotonic() - started
     return stats
 
 
-def _run_batch(batch: list[RawItem], engine: Engine, settings: Settings, lookup: SourceLookup, stats: IngestStats,
-               bus: EventBus, now: datetime | None) -> None:
-    from models.db import session_factory
+def _chunks(items: Iterable[RawItem], size: int) -> Iterable[list[RawItem]]:
+    """``items`` in lists of ``size``. When ``items`` raises, the part-filled list is yielded
+    first and the error comes on the next step: what was read is stored before the run stops."""
+    batch: list[RawItem] = []
+    try:
+        for item in items:
+            batch.append(item)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
 
-    factory = session_factory(engine)
-    results: list[ProcessResult] = []
+
+def _prepare_batch(batch: list[RawItem], infos: list[SourceInfo], settings: Settings,
+                   now: datetime | None) -> list[_Work]:
+    """The pure part of a batch (no database): each item prepared, dropped with its reason, or failed."""
+    work: list[_Work] = []
+    for item, info in zip(batch, infos, strict=True):
+        try:
+            work.append((info, prepare(item, settings, info=info, now=now)))
+        except Dropped as dropped:
+            work.append((info, ProcessResult(DROPPED, item.url, reason=dropped.reason)))
+        except Exception as exc:
+            url = getattr(item, "url", "?")
+            log.exception("pipeline failed on %s", url)
+            work.append((info, _Failed(url, f"{type(exc).__name__}: {exc}"[:300])))
+    return work
+
+
+def _store_batch(work: list[_Work], factory: Any, settings: Settings, stats: IngestStats, bus: EventBus) -> None:
+    """Store one prepared batch in one transaction, then count it and publish its events."""
+    results: list[ProcessResult | _Failed] = []
     try:
         with factory.begin() as session:
-            # The pure part first, so that the batch's lookups go in two queries, not two per item.
-            work: list[tuple[SourceInfo, Prepared | ProcessResult]] = []
-            for item in batch:
-                info = lookup.get(session, item.source_key, item.outlet_key)
-                try:
-                    work.append((info, prepare(item, settings, info=info, now=now)))
-                except Dropped as dropped:
-                    work.append((info, ProcessResult(DROPPED, item.url, reason=dropped.reason)))
+            # The batch's lookups go in two queries, not two per item.
             known = BatchLookups.fetch(session, [p for _, p in work if isinstance(p, Prepared)])
             for info, p in work:
                 results.append(store_prepared(session, p, settings, info, known) if isinstance(p, Prepared) else p)
     except Exception:
-        if len(batch) > 1:
-            log.warning("a batch of %d items failed; redoing them one by one", len(batch))
-            for item in batch:
-                _run_batch([item], engine, settings, lookup, stats, bus, now)
+        if len(work) > 1:
+            log.warning("a batch of %d items failed; redoing them one by one", len(work))
+            for one in work:
+                _store_batch([one], factory, settings, stats, bus)
             return
-        item = batch[0]
-        log.exception("pipeline failed on %s", getattr(item, "url", "?"))
+        p = work[0][1]
+        log.exception("pipeline failed on %s", p.url)
         exc = sys.exc_info()[1]
-        stats.add_error(getattr(item, "url", "?"), f"{type(exc).__name__}: {exc}"[:300])
+        stats.add_error(p.url, f"{type(exc).__name__}: {exc}"[:300])
         return
     for result in results:
+        if isinstance(result, _Failed):
+            stats.add_error(result.url, result.message)
+            continue
         stats.add(result)
         if result.outcome == DROPPED:
             log.info("dropped %s: %s", result.url, result.reason)

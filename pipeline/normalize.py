@@ -102,6 +102,15 @@ def has_traditional(text: str) -> bool:
     return not _traditional_only_chars().isdisjoint(text)
 
 
+def warm_up() -> None:
+    """Build the lazily loaded tables now. The pure-Python OpenCC fills its dictionary chain on its
+    first conversion, and a second thread converting meanwhile would see it half built; the
+    pipeline calls this before it extracts on a helper thread while storing on its own."""
+    _traditional_only_chars()
+    _t2s().convert("")  # type: ignore[attr-defined]
+    _identifier()
+
+
 # Language identification, offline, restricted to what the offices read plus their neighbours
 # (restricting py3langid both speeds it up and avoids exotic misfires on short snippets).
 LANGUAGES = ("zh", "vi", "en", "ja", "ko", "fr", "th", "km", "lo", "ru")

@@ -313,6 +313,61 @@ def test_a_failing_item_costs_only_itself(engine: Engine, tmp_path: Path) -> Non
         _cleanup(engine, tag)
 
 
+def test_a_bug_in_extraction_costs_only_its_item(engine: Engine, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extraction runs ahead on a helper thread; an exception there (not a drop: a bug) is counted
+    as that item's error with its message, and the items around it are stored."""
+    import pipeline.ingest as ingest
+
+    tag = uuid.uuid4().hex
+    items = [_item(f"https://b.example.cn/{tag}/{n}.html", title=f"儋州法院执行快讯第{n}期",
+                   text=f"儋州法院执行局第{n}期执行快讯：本周执结案件{n + 30}件，执行到位金额{n + 100}万元。{tag}")
+             for n in range(5)]
+    real_prepare = ingest.prepare
+
+    def flaky_prepare(item: RawItem, *args: Any, **kw: Any) -> Any:
+        if item.url.endswith("/2.html"):
+            raise RuntimeError("extractor bug")
+        return real_prepare(item, *args, **kw)
+
+    monkeypatch.setattr(ingest, "prepare", flaky_prepare)
+    try:
+        stats = ingest_items(items, engine=engine, settings=_settings(tmp_path), bus=EventBus(), batch_size=2)
+        assert (stats.stored, stats.errors) == (4, 1), stats.summary()
+        assert stats.problems == [(items[2].url, "error: RuntimeError: extractor bug")]
+    finally:
+        _cleanup(engine, tag)
+
+
+@pytest.mark.parametrize("ahead", [0, 2])
+def test_items_read_before_a_reader_error_are_stored(engine: Engine, tmp_path: Path, ahead: int) -> None:
+    """A reader that gives up half way (``presswatch ingest --strict`` on a bad line) raises out of
+    ``ingest_items``, but every item it produced before is stored and announced first, including
+    the part-filled batch and the batches still being extracted ahead."""
+    tag = uuid.uuid4().hex
+    items = [_item(f"https://b.example.cn/{tag}/{n}.html", title=f"儋州法院执行快讯第{n}期",
+                   text=f"儋州法院执行局第{n}期执行快讯：本周执结案件{n + 30}件，执行到位金额{n + 100}万元。{tag}")
+             for n in range(7)]
+
+    def reader() -> Any:
+        yield from items
+        raise ValueError("line 8: not JSON")
+
+    bus = EventBus()
+    seen: list[ArticleStored] = []
+    bus.subscribe(ArticleStored, seen.append)
+    try:
+        with pytest.raises(ValueError, match="line 8"):
+            ingest_items(reader(), engine=engine, settings=_settings(tmp_path), bus=bus, batch_size=3,
+                         prepare_ahead=ahead)
+        with Session(engine) as s:
+            stored = s.scalar(select(func.count()).select_from(Article).where(Article.url.contains(tag)))
+        assert stored == 7
+        assert len(seen) == 7
+    finally:
+        _cleanup(engine, tag)
+
+
 def test_mobile_and_desktop_pages_of_a_source_with_a_host_map_are_one_article(
     session: Session, tmp_path: Path
 ) -> None:
@@ -364,16 +419,16 @@ def test_a_batch_stores_exactly_what_items_one_by_one_would(tmp_path: Path,
               text=body + "\n（编辑更正）"),  # the edited text, from another outlet
     ]
 
-    def run(batch_size: int) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        url = f"sqlite:///{tmp_path / f'b{batch_size}.db'}"
+    def run(batch_size: int, ahead: int) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        url = f"sqlite:///{tmp_path / f'b{batch_size}-{ahead}.db'}"
         upgrade(url)
         engine = make_engine(url)
         settings = load_settings(environ={}, overrides={
-            "pipeline.snapshot_dir": str(tmp_path / f"snap{batch_size}")}).settings
+            "pipeline.snapshot_dir": str(tmp_path / f"snap{batch_size}-{ahead}")}).settings
         try:
             ingest_items(first_call, engine=engine, settings=settings, bus=EventBus(), now=NOW)
             stats = ingest_items(second_call, engine=engine, settings=settings, bus=EventBus(), now=NOW,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, prepare_ahead=ahead)
             with Session(engine) as s:
                 articles = [tuple(r) for r in s.execute(select(
                     Article.id, Article.url, Article.story_id, Article.flags, Article.content_hash).order_by(Article.id))]
@@ -383,8 +438,10 @@ def test_a_batch_stores_exactly_what_items_one_by_one_would(tmp_path: Path,
         finally:
             engine.dispose()
 
-    batched, one_by_one = run(50), run(1)
-    assert batched == one_by_one
+    # One batch; one item per transaction with everything on this thread; batches of three
+    # extracted two ahead on the helper thread while earlier ones are stored.
+    batched, one_by_one, overlapped = run(50, 2), run(1, 0), run(3, 2)
+    assert batched == one_by_one == overlapped
     assert "redoing them one by one" not in caplog.text  # the batch went through as one transaction
     summary, articles, _story_rows = batched
     assert summary.startswith("8 items: 5 stored, 1 updated, 2 duplicate"), summary
