@@ -373,11 +373,13 @@ def main() -> None:
                              "PREPARE_AHEAD; 0: all on one thread, as before)")
     parser.add_argument("--skip-lookup", action="store_true")
     parser.add_argument("--workdir", default="", help="where the SQLite files go (default: a temp dir)")
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only (with --pg)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pw-pipeline-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    backends: list[tuple[str, str | None]] = [("sqlite", None)] + ([("postgresql", args.pg)] if args.pg else [])
+    backends: list[tuple[str, str | None]] = ([] if args.skip_sqlite and args.pg else [("sqlite", None)]) + (
+        [("postgresql", args.pg)] if args.pg else [])
 
     t0 = time.perf_counter()
     items = make_corpus(args.articles)
