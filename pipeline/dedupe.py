@@ -105,6 +105,12 @@ ABSORB_WINDOW_HOURS = 24  # a 转发 appears within hours of the piece it forwar
 
 @functools.cache
 def _absorb_candidates(any_story: bool = False) -> Any:
+    """See :func:`_absorb_select`; the window and language are the parameters ``lo``, ``hi``, ``lang``."""
+    lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+    return _absorb_select(any_story, bindparam("lang"), lo, hi)
+
+
+def _absorb_select(any_story: bool, lang: Any, lo: Any, hi: Any, outer: Any = None) -> Any:
     """Short posts (``models.articles.SHORT_POST_SQL``) published within the window whose story
     holds only them and has no alert.
 
@@ -119,22 +125,26 @@ def _absorb_candidates(any_story: bool = False) -> Any:
     seen time to order by; ``absorb_short_posts`` drops the story's own row."""
     from models import Alert, Story
 
-    lo, hi = bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
     alerted = select(Alert.story_id).where(Alert.story_id.is_not(None))
     story_conditions: list[Any] = [
-        Story.id == Article.story_id, Story.article_count == 1, Story.lang == bindparam("lang"),
+        Story.id == Article.story_id, Story.article_count == 1, Story.lang == lang,
         Story.last_seen_at >= lo, Story.last_seen_at <= hi, Story.id.not_in(alerted),
     ]
     if not any_story:
         story_conditions.append(Story.id != bindparam("story_id"))
     # The story is read per short post, by its primary key (a correlated subquery: the join it
     # replaces had PostgreSQL hash all the window's stories, 1.8 ms per article at 5,000 stored).
-    seen = select(Story.last_seen_at).where(*story_conditions).correlate(Article).scalar_subquery()
-    posts = (
-        select(Article.id, Article.story_id, Article.match_text, seen.label("seen"))
+    # ``outer``: the window and language are columns of this outer FROM (``batch_near_lookups``),
+    # and both levels correlate to it: the story's subquery besides ``articles``, the short posts'
+    # derived table by being LATERAL.
+    seen = select(Story.last_seen_at).where(*story_conditions)
+    seen_value = (seen.correlate(Article) if outer is None else seen.correlate(Article, outer)).scalar_subquery()
+    posts_select = (
+        select(Article.id, Article.story_id, Article.match_text, seen_value.label("seen"))
         .where(text(SHORT_POST_SQL), Article.published_at >= lo, Article.published_at <= hi)
-        .subquery("short_posts")
     )
+    posts = (posts_select.subquery("short_posts") if outer is None
+             else posts_select.correlate(outer).lateral("short_posts"))
     columns: list[Any] = [posts.c.id, posts.c.story_id, posts.c.match_text]
     if any_story:
         columns.append(posts.c.seen.label("last_seen_at"))
@@ -231,6 +241,12 @@ def find_near_duplicate(session: Session, fp: Fingerprint, band_keys: list[int] 
         rows = sorted(((r.id, r.story_id, r.outlet_id, r.fingerprint) for r in both if r.kind == 0),
                       key=lambda r: r[0])
         absorb.rows = sorted((r for r in both if r.kind == 1), key=lambda r: r.seen, reverse=True)
+    return best_match(fp, rows)
+
+
+def best_match(fp: Fingerprint, rows: Any) -> NearMatch | None:
+    """The best verified match among candidate rows ``(id, story_id, outlet_id, fingerprint)``
+    in article id order (the first of equal scores wins)."""
     best: NearMatch | None = None
     for art_id, story_id, outlet_id, data in rows:
         other = Fingerprint.from_bytes(data) if data else None
@@ -318,6 +334,110 @@ def _candidates_and_posts_query(n_keys: int) -> Any:
         select(literal(1, Integer()), posts.c.id, posts.c.story_id, cast(null(), Integer()),
                cast(null(), LargeBinary()), posts.c.match_text, posts.c.last_seen_at),
     )
+
+
+@dataclass(frozen=True)
+class PostRow:
+    """A short post a full article may absorb, as :func:`absorb_short_posts` reads it."""
+
+    id: int
+    story_id: int | None
+    match_text: str | None
+    seen: datetime
+
+
+def batch_near_lookups(session: Session, items: list[tuple[int, list[int], AbsorbLookup | None]]
+                       ) -> tuple[dict[int, list[Any]], dict[int, list[PostRow]]]:
+    """PostgreSQL: what :func:`find_near_duplicate` would read for each of many items, in one
+    round trip: ``items`` are ``(n, band_keys, absorb)``; returns the candidate rows of each item
+    ``n`` (article id order) and, for those with ``absorb``, its short posts (newest first).
+
+    These are answers as of this statement: the caller uses an item's answers only while nothing
+    stored since could have changed them (``pipeline.ingest.BatchLookups``)."""
+    near: dict[int, list[Any]] = {}
+    posts: dict[int, list[PostRow]] = {}
+    owners: list[int] = []
+    keys: list[int] = []
+    for n, band_keys, _absorb in items:
+        if band_keys:
+            near[n] = []
+            owners.extend([n] * len(band_keys))
+            keys.extend(band_keys)
+    wanted = [(n, a) for n, k, a in items if k and a is not None]
+    if not keys:
+        return near, posts
+    params: dict[str, Any] = {"owners": owners, "keys": keys, "exclude": -1}
+    windows = [absorb_window(a.published_at) for _n, a in wanted]
+    params.update(p_items=[n for n, _a in wanted], p_langs=[a.lang for _n, a in wanted],
+                  p_lo=[w["lo"] for w in windows], p_hi=[w["hi"] for w in windows])
+    for row in session.connection().execute(_batch_near_statement(), params):
+        if row.kind == 0:
+            near[row.item].append((row.id, row.story_id, row.outlet_id, row.fingerprint))
+        else:
+            posts.setdefault(row.item, []).append(PostRow(row.id, row.story_id, row.match_text, row.seen))
+    for n, _a in wanted:
+        posts.setdefault(n, [])
+    for rows in near.values():
+        rows.sort(key=lambda r: r[0])
+    for post_rows in posts.values():
+        post_rows.sort(key=lambda r: r.seen, reverse=True)
+    return near, posts
+
+
+@functools.cache
+def _batch_near_statement() -> Any:
+    """``_candidates_query`` for every (item, band key) pair and ``_absorb_candidates(any_story=True)``
+    for every absorbing item, as LATERAL subqueries over unnested arrays; ``kind`` 0 / 1 rows."""
+    from sqlalchemy import BigInteger, LargeBinary, String, Text, cast, null, true
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    key_rows = (
+        func.unnest(bindparam("owners", type_=ARRAY(Integer())), bindparam("keys", type_=ARRAY(BigInteger())))
+        .table_valued("item", "key", with_ordinality="band")
+        .render_derived()
+        .alias("k")
+    )
+    newest = (
+        select(FingerprintBand.article_id)
+        .where(FingerprintBand.band_key == key_rows.c.key)
+        .order_by(FingerprintBand.article_id.desc())
+        .limit(MAX_PER_BAND)
+        .lateral("b")
+    )
+    hits = select(key_rows.c.item, key_rows.c.band, newest.c.article_id).select_from(
+        key_rows.join(newest, true())).subquery("hits")
+    hit_count = func.count().label("n")
+    per_article = (
+        select(hits.c.item, hits.c.article_id, hit_count, func.min(hits.c.band).label("first_band"))
+        .where(hits.c.article_id != bindparam("exclude", type_=Integer()))
+        .group_by(hits.c.item, hits.c.article_id)
+        .subquery("per_article")
+    )
+    ranked = select(
+        per_article.c.item, per_article.c.article_id,
+        func.row_number().over(partition_by=per_article.c.item, order_by=(
+            per_article.c.n.desc(), per_article.c.first_band, per_article.c.article_id.desc())).label("rank"),
+    ).subquery("ranked")
+    near = (
+        select(literal(0, Integer()).label("kind"), ranked.c.item, Article.id, Article.story_id, Article.outlet_id,
+               Article.fingerprint, cast(null(), Text()).label("match_text"),
+               cast(null(), UTCDateTime()).label("seen"))
+        .join(ranked, ranked.c.article_id == Article.id)
+        .where(ranked.c.rank <= MAX_CANDIDATES)
+    )
+    windows = (
+        func.unnest(bindparam("p_items", type_=ARRAY(Integer())), bindparam("p_langs", type_=ARRAY(String())),
+                    bindparam("p_lo", type_=ARRAY(UTCDateTime())), bindparam("p_hi", type_=ARRAY(UTCDateTime())))
+        .table_valued("item", "lang", "lo", "hi")
+        .render_derived()
+        .alias("w")
+    )
+    candidates = _absorb_select(True, windows.c.lang, windows.c.lo, windows.c.hi, outer=windows).lateral("p")
+    post_rows = select(
+        literal(1, Integer()), windows.c.item, candidates.c.id, candidates.c.story_id, cast(null(), Integer()),
+        cast(null(), LargeBinary()), candidates.c.match_text, candidates.c.last_seen_at,
+    ).select_from(windows.join(candidates, true()))
+    return union_all(near, post_rows)
 
 
 @functools.cache

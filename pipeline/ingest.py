@@ -34,6 +34,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Source, utcnow
+from models.articles import SHORT_POST_MAX_CHARS
 from pipeline import dates, dedupe, fingerprint, normalize, stories
 from pipeline.decode import NotText, decode_body
 from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines
@@ -341,19 +342,69 @@ class BatchLookups:
     written_urls: set[str] = field(default_factory=set)
     written_contents: set[str] = field(default_factory=set)
     stale: bool = False
+    # PostgreSQL: the near-duplicate read of every item (``dedupe.batch_near_lookups``), by the
+    # item's position; what the batch has stored since, to know when an answer may be out of date.
+    position: dict[int, int] = field(default_factory=dict)  # id(Prepared) -> position
+    near: dict[int, list[Any]] = field(default_factory=dict)
+    posts: dict[int, list[dedupe.PostRow]] = field(default_factory=dict)
+    written_bands: set[int] = field(default_factory=set)
+    joined_stories: set[int] = field(default_factory=set)
+    new_short_posts: list[tuple[str, datetime]] = field(default_factory=list)  # (lang, published_at)
 
     @classmethod
     def fetch(cls, session: Session, prepared: list[Prepared]) -> BatchLookups:
         out = cls()
         if not prepared:
             return out
-        sql = _statements(session.get_bind().dialect.name)
+        dialect = session.get_bind().dialect.name
+        sql = _statements(dialect)
         conn = session.connection()
         for row in conn.execute(sql["by_urls"], {"hs": sorted({p.url_hash for p in prepared})}):
             out.by_url[row.url_hash] = row
         for row in conn.execute(sql["by_contents"], {"cs": sorted({p.content_hash for p in prepared})}):
             out.by_content.setdefault(row.content_hash, []).append(row)
+        if dialect == "postgresql":  # on SQLite a read is a function call, not a round trip
+            queries = []
+            for n, p in enumerate(prepared):
+                if p.fingerprint.size >= dedupe.MIN_SHINGLES_FOR_LSH and p.band_keys:
+                    absorb = dedupe.AbsorbLookup(p.lang, p.published_at) if _absorbs(p) else None
+                    queries.append((n, list(p.band_keys), absorb))
+                    out.position[id(p)] = n
+            out.near, out.posts = dedupe.batch_near_lookups(session, queries)
         return out
+
+    def near_answer(self, p: Prepared) -> tuple[list[Any], list[dedupe.PostRow] | None] | None:
+        """The near-duplicate candidates read for ``p`` at the batch's start (and the short posts
+        it would absorb), or None when the database must be asked again: something stored since
+        shares a band key with it (it would be among the newest rows of that key), a short post was
+        stored in a story of its own, in its language and within its window (a new absorb
+        candidate), a candidate post's story gained an article (it no longer holds one post), or
+        an update or a merge changed stored rows (``stale``).
+
+        Rows stored meanwhile by another worker are not in these answers, where a read per item
+        would see those already committed; at worst such a repost starts a story of its own."""
+        n = self.position.get(id(p))
+        if n is None or self.stale or not self.written_bands.isdisjoint(p.band_keys):
+            return None
+        if not _absorbs(p):
+            return self.near[n], None
+        posts = self.posts.get(n)
+        if posts is None or any(r.story_id in self.joined_stories for r in posts):
+            return None
+        window = dedupe.absorb_window(p.published_at)
+        if any(lang == p.lang and window["lo"] <= at <= window["hi"] for lang, at in self.new_short_posts):
+            return None
+        return self.near[n], posts
+
+    def stored(self, p: Prepared, story_id: int, joined: bool) -> None:
+        """Record an article the batch stored (``joined``: into an existing story)."""
+        self.written_urls.add(p.url_hash)
+        self.written_contents.add(p.content_hash)
+        self.written_bands.update(p.band_keys)
+        if joined:
+            self.joined_stories.add(story_id)
+        elif len(p.text) <= SHORT_POST_MAX_CHARS:  # models.articles.SHORT_POST_SQL
+            self.new_short_posts.append((p.lang, p.published_at))
 
     def url_row(self, url_hash: str) -> Any:
         """The stored row at this URL hash, None when there is none, ``_LIVE`` when unsure."""
@@ -404,6 +455,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         if known is not None:
             known.written_urls.add(p.url_hash)
             known.written_contents.update((existing.content_hash, p.content_hash))
+            known.stale = True  # its band keys change: near-duplicate answers read before may not hold
         return _update(session, existing, p, settings)
 
     flags = list(p.flags)
@@ -424,7 +476,13 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     else:
         if _absorbs(p):
             absorb = dedupe.AbsorbLookup(p.lang, p.published_at)
-        match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys, absorb=absorb)
+        answer = known.near_answer(p) if known is not None else None
+        if answer is not None:  # read with the batch's other items, still valid
+            match = dedupe.best_match(p.fingerprint, answer[0])
+            if absorb is not None:
+                absorb.rows = answer[1]
+        else:
+            match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys, absorb=absorb)
         if match is not None:
             story_id = match.story_id
             flags.append("near_repost")
@@ -454,6 +512,8 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     if inserted is None:
         return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
     article_id = int(inserted)
+    if known is not None:
+        known.stored(p, story_id or 0, joined=story_id is not None)
     dedupe.store_bands(session, article_id, p.band_keys)
     is_new = story_id is None
     if story_id is None:
@@ -597,6 +657,8 @@ def _store_new_pg(session: Session, p: Prepared, settings: Settings, info: Sourc
     if row is None:
         return ProcessResult(DUPLICATE, p.url, reason="same_url: stored concurrently by another worker")
     article_id, story_id = int(row.id), int(row.story_id)
+    if known is not None:
+        known.stored(p, story_id, joined=not is_new)
     if row.snapshot_id is None:  # stored by another worker after the statement began: read it now
         conn.execute(update(Article).where(Article.id == article_id)
                      .values(snapshot_id=snapshot_id_by_sha(session, snap["sha256"]))
