@@ -690,11 +690,16 @@ def _update(session: Session, existing: Any, p: Prepared, settings: Settings) ->
 # Items per transaction. A commit costs about as much as storing one article on SQLite (WAL); 50
 # items keep a transaction well under a second, so another worker never waits long for the lock.
 BATCH_SIZE = 50
-# Batches prepared ahead of the one being stored. The pure part of the pipeline (extraction,
-# normalization, fingerprints) runs on a second thread while the storing thread waits for the
-# database: a database call releases the interpreter lock, so the next batch's extraction
-# overlaps the server's (or SQLite's) work on this batch instead of following it. Order is kept:
-# batches are stored one after the other, in the order of the items, by the calling thread.
+# Batches prepared ahead of the one being stored, on a server database. The pure part of the
+# pipeline (extraction, normalization, fingerprints) runs on a second thread while the storing
+# thread waits for the server: a database call releases the interpreter lock, so the next batch's
+# extraction overlaps the round trips of this one instead of following them. Order is kept:
+# batches are stored one after the other, in item order, by the calling thread.
+# Measured (ingest_items with prepare_ahead 0 and 2 alternately, 1,500 bench pages, 3 rounds,
+# 2 cores, server on the same machine): PostgreSQL 107-118 articles/s with it against 107-113
+# without; SQLite 110-115 with it against 118-171 without, because SQLite's work runs in this
+# process and the two threads then only trade the interpreter lock. So SQLite does not use it.
+# The gain grows with the round-trip time to a server on another machine.
 PREPARE_AHEAD = 2
 
 
@@ -711,16 +716,17 @@ _Work = tuple[SourceInfo, "Prepared | ProcessResult | _Failed"]
 
 def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings, bus: EventBus | None = None,
                  now: datetime | None = None, batch_size: int = BATCH_SIZE,
-                 prepare_ahead: int = PREPARE_AHEAD) -> IngestStats:
+                 prepare_ahead: int | None = None) -> IngestStats:
     """Store ``items``, publish ``ArticleStored`` for each after its commit, count every outcome.
 
     Items go in batches of ``batch_size`` per transaction. When a batch fails (a bug on one item,
     a lock timeout), it is rolled back and its items are redone one transaction each, so a bad item
     costs only itself: it is counted as an error with its message, the others are stored.
 
-    ``prepare_ahead``: batches extracted ahead on a helper thread (``PREPARE_AHEAD``); 0 does all
-    the work on the calling thread. The results are the same either way. If ``items`` raises (a
-    reader giving up on a bad file), the batches already read are stored before the error goes on.
+    ``prepare_ahead``: batches extracted ahead on a helper thread (default ``PREPARE_AHEAD`` on a
+    server database, 0 on SQLite); 0 does all the work on the calling thread. The results are the
+    same either way. If ``items`` raises (a reader giving up on a bad file), the batches already
+    read are stored before the error goes on.
     """
     from models.db import session_factory
     from presswatch.events import bus as default_bus
@@ -738,6 +744,8 @@ def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings
         (batch, lookup.get_all(factory, batch))
         for batch in _chunks(items, max(1, batch_size))
     )
+    if prepare_ahead is None:
+        prepare_ahead = 0 if engine.dialect.name == "sqlite" else PREPARE_AHEAD
     if prepare_ahead <= 0:
         for batch, infos in batches:
             store(_prepare_batch(batch, infos, settings, now))
