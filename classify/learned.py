@@ -3,7 +3,8 @@
 Features are the classifier tokens of ``classify.tokenize`` (jieba words with the domain dictionary
 for Chinese; syllables and syllable bigrams for Vietnamese) plus character n-grams, hashed into a
 fixed space (no vocabulary to store), log-scaled and L2-normalized. The classifier is a logistic
-regression (multinomial for single-label tasks, one-vs-rest for multi-label topics).
+regression (multinomial for single-label tasks, one-vs-rest for multi-label topics), optionally
+(single-label, :class:`NeighborVote`) mixed with a vote of the most similar training rows.
 
 Artefacts are ``<task>.npz`` files holding only numeric arrays and one JSON header (no pickle:
 ``np.load(allow_pickle=False)``, so a models directory from elsewhere cannot run code). The header
@@ -42,6 +43,53 @@ class FeatureConfig:
     char_ngrams: tuple[int, int] = (1, 2)  # for Chinese, over the raw CJK characters
     vi_char_ngrams: tuple[int, int] = (0, 0)  # (0, 0): none
     zh_word_bigrams: bool = True
+
+
+@dataclass(frozen=True)
+class NeighborVote:
+    """A nearest-neighbour member beside the logistic regression (single-label tasks).
+
+    The model keeps its weighted training rows restricted to the features found in at most
+    ``max_df`` of the training documents (the common ones add little to which rows are nearest and
+    cost most of the time). A document's class probabilities are then ``model_weight`` x the
+    regression's + (1 - ``model_weight``) x the similarity- and sample-weighted class shares of its
+    ``k`` most similar training rows (cosine over those features); a document that shares no such
+    feature with any row keeps the regression's probabilities.
+
+    The mixture is less extreme than the regression alone, so it is sharpened (p ** ``sharpen``,
+    renormalized; the most probable class stays the same) to keep the polarity scale the engine's
+    sentiment thresholds were set for.
+    """
+
+    k: int = 40
+    model_weight: float = 0.6
+    max_df: float = 0.01
+    sharpen: float = 1.0
+
+
+def neighbor_shares(
+    x: Any, memory_t: Any, labels: np.ndarray, weights: np.ndarray, n_classes: int, k: int, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``x`` (weighted features): the class shares of its ``k`` most similar memory rows
+    (``memory_t`` = the memory transposed, CSR), and whether it had any similar row at all."""
+    n = x.shape[0]
+    shares = np.zeros((n, n_classes))
+    found = np.zeros(n, dtype=bool)
+    n_mem = memory_t.shape[1]
+    k = min(k, n_mem)
+    for start in range(0, n, chunk):
+        sims = np.asarray((x[start : start + chunk] @ memory_t).toarray(), dtype=np.float64)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < n_mem else np.tile(np.arange(n_mem), (len(sims), 1))
+        vote = np.take_along_axis(sims, top, axis=1) * weights[top]
+        total = vote.sum(axis=1)
+        block = np.zeros((len(sims), n_classes))
+        for c in range(n_classes):
+            block[:, c] = (vote * (labels[top] == c)).sum(axis=1)
+        ok = total > 0
+        block[ok] /= total[ok, None]
+        shares[start : start + len(sims)] = block
+        found[start : start + len(sims)] = ok
+    return shares, found
 
 
 def config_groups(config: FeatureConfig, lang: str) -> tuple[str, ...]:
@@ -168,6 +216,26 @@ class TextModel:
     config: FeatureConfig
     idf: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    neighbors: NeighborVote | None = None
+    # The neighbour vote's training rows: raw hashed counts of the features with df <= max_df (CSR),
+    # each row's L2 norm over all its weighted features, class index and sample weight.
+    memory_counts: Any = None
+    memory_norms: np.ndarray | None = None
+    memory_labels: np.ndarray | None = None
+    memory_weights: np.ndarray | None = None
+    _memory_t: Any = field(default=None, repr=False, compare=False)
+
+    def memory_vectors(self) -> Any:
+        """The stored rows weighted as the documents are (log-scaled, IDF, divided by the row's full norm)."""
+        from scipy.sparse import csr_matrix
+
+        counts = self.memory_counts
+        assert counts is not None and self.memory_norms is not None
+        data = np.log1p(counts.data.astype(np.float32))
+        if self.idf is not None:
+            data *= self.idf[counts.indices]
+        data /= np.repeat(self.memory_norms, np.diff(counts.indptr)).astype(np.float32)
+        return csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
     # ------------------------------------------------------------------ prediction
     def predict_proba_features(self, features: Sequence[list[str]]) -> np.ndarray:
@@ -176,8 +244,13 @@ class TextModel:
             return np.zeros((0, len(self.classes)))
         return self.predict_proba_counts(hash_counts(features, self.config.n_features))
 
-    def predict_proba_counts(self, counts: Any) -> np.ndarray:
-        """Probabilities from raw hashed counts (of this model's feature groups, any power-of-two width)."""
+    def predict_proba_counts(
+        self, counts: Any, neighbors: NeighborVote | None = None, *, vote: bool = True
+    ) -> np.ndarray:
+        """Probabilities from raw hashed counts (of this model's feature groups, any power-of-two width).
+
+        ``neighbors``: other ``k`` / ``model_weight`` than the model's own (cross-validation; the
+        stored rows, hence ``max_df``, stay the model's); ``vote=False``: the regression alone."""
         if counts.shape[0] == 0:
             return np.zeros((0, len(self.classes)))
         x = weight(fold(counts, self.config.n_features), self.idf)
@@ -186,10 +259,29 @@ class TextModel:
             return 1.0 / (1.0 + np.exp(-scores))
         if scores.shape[1] == 1:  # binary: one output for classes[1]
             p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
-            return np.column_stack([1.0 - p1, p1])
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+            probs = np.column_stack([1.0 - p1, p1])
+        else:
+            scores -= scores.max(axis=1, keepdims=True)
+            exp = np.exp(scores)
+            probs = exp / exp.sum(axis=1, keepdims=True)
+        setting = neighbors or self.neighbors
+        if (
+            not vote
+            or setting is None
+            or self.memory_counts is None
+            or self.memory_labels is None
+            or self.memory_weights is None
+        ):
+            return probs
+        if self._memory_t is None:
+            self._memory_t = self.memory_vectors().T.tocsr()
+        shares, found = neighbor_shares(
+            x, self._memory_t, self.memory_labels, self.memory_weights, len(self.classes), setting.k
+        )
+        a = setting.model_weight
+        mixed = (a * probs[found] + (1.0 - a) * shares[found]) ** setting.sharpen
+        probs[found] = mixed / mixed.sum(axis=1, keepdims=True)
+        return probs
 
     def predict_proba(self, texts: Sequence[str], langs: Sequence[str]) -> np.ndarray:
         return self.predict_proba_features(
@@ -213,14 +305,34 @@ class TextModel:
             },
             "meta": self.meta,
         }
+        arrays: dict[str, np.ndarray] = {}
+        if self.neighbors is not None and self.memory_counts is not None:
+            header["neighbors"] = {
+                "k": self.neighbors.k,
+                "model_weight": self.neighbors.model_weight,
+                "max_df": self.neighbors.max_df,
+                "sharpen": self.neighbors.sharpen,
+            }
+            counts = self.memory_counts
+            gaps = np.diff(counts.indices.astype(np.int64), prepend=0)  # sorted per row: small gaps compress
+            starts = counts.indptr[:-1][np.diff(counts.indptr) > 0]
+            gaps[starts] = counts.indices[starts]
+            arrays = {
+                "memory_indptr": counts.indptr.astype(np.int64),
+                "memory_gaps": gaps.astype(np.int32),
+                "memory_counts": np.minimum(counts.data, 65535).astype(np.uint16),
+                "memory_norms": np.asarray(self.memory_norms, dtype=np.float32),
+                "memory_labels": np.asarray(self.memory_labels, dtype=np.int16),
+                "memory_weights": np.asarray(self.memory_weights, dtype=np.float32),
+            }
         tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp,
+        arrays.update(
             header=np.array(json.dumps(header, ensure_ascii=False)),
             coef=self.coef.astype(np.float32),
             intercept=self.intercept.astype(np.float64),
             idf=self.idf if self.idf is not None else np.zeros(0, dtype=np.float32),
         )
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
         return path
 
@@ -234,6 +346,18 @@ class TextModel:
                 coef = np.asarray(data["coef"], dtype=np.float32)
                 intercept = np.asarray(data["intercept"], dtype=np.float64)
                 idf = np.asarray(data["idf"], dtype=np.float32)
+                mem = {
+                    name: np.asarray(data[name])
+                    for name in (
+                        "memory_indptr",
+                        "memory_gaps",
+                        "memory_counts",
+                        "memory_norms",
+                        "memory_labels",
+                        "memory_weights",
+                    )
+                    if name in data.files
+                }
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError) as exc:
             raise ModelFileError(f"model file is corrupt or not a presswatch model: {path} ({exc})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
@@ -259,6 +383,42 @@ class TextModel:
             )
         ):
             raise ModelFileError(f"model file is corrupt (array shapes do not match its header): {path}")
+        neighbors = memory = None
+        if header.get("neighbors"):
+            nb = header["neighbors"]
+            neighbors = NeighborVote(
+                int(nb["k"]), float(nb["model_weight"]), float(nb["max_df"]), float(nb.get("sharpen", 1.0))
+            )
+            try:
+                from scipy.sparse import csr_matrix
+
+                indptr, labels, weights = mem["memory_indptr"], mem["memory_labels"], mem["memory_weights"]
+                gaps, norms = mem["memory_gaps"].astype(np.int64), mem["memory_norms"]
+                n_rows = len(indptr) - 1
+                if (
+                    n_rows < 1
+                    or labels.shape != (n_rows,)
+                    or weights.shape != (n_rows,)
+                    or norms.shape != (n_rows,)
+                    or labels.min() < 0
+                    or labels.max() >= len(classes)
+                    or indptr[0] != 0
+                    or indptr[-1] != len(gaps)
+                    or mem["memory_counts"].shape != gaps.shape
+                    or (np.diff(indptr) < 0).any()
+                ):
+                    raise ValueError("shapes")
+                running = np.cumsum(gaps)
+                lengths = np.diff(indptr)
+                before = np.concatenate([[0], running])[indptr[:-1]]  # sum of gaps before each row
+                indices = running - np.repeat(before, lengths)
+                memory = csr_matrix(
+                    (mem["memory_counts"].astype(np.float32), indices.astype(np.int32), indptr),
+                    shape=(n_rows, config.n_features),
+                )
+                memory.check_format(full_check=True)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise ModelFileError(f"model file is corrupt (neighbour rows: {exc}): {path}") from None
         return cls(
             task=str(header["task"]),
             classes=classes,
@@ -268,6 +428,11 @@ class TextModel:
             config=config,
             idf=idf if idf.size else None,
             meta=dict(header.get("meta") or {}),
+            neighbors=neighbors,
+            memory_counts=memory,
+            memory_norms=mem["memory_norms"].astype(np.float32) if memory is not None else None,
+            memory_labels=mem["memory_labels"].astype(np.int64) if memory is not None else None,
+            memory_weights=mem["memory_weights"].astype(np.float64) if memory is not None else None,
         )
 
 
@@ -292,10 +457,12 @@ def train_model(
     use_idf: bool = True,
     meta: dict[str, Any] | None = None,
     features: Sequence[list[str]] | None = None,
+    neighbors: NeighborVote | None = None,
 ) -> TextModel:
     """Fit a model for ``task`` on ``examples`` (single-label, or multi-label when labels are tuples).
 
     ``features``: the examples' :func:`doc_features` under ``config`` when already computed (cross-validation).
+    ``neighbors``: keep the training rows for a nearest-neighbour vote (single-label only).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -306,9 +473,9 @@ def train_model(
     is_multi = multilabel if multilabel is not None else any(isinstance(e.label, tuple) for e in examples)
     if features is None:
         features = [doc_features(e.text, e.lang, config) for e in examples]
-    raw = vectorize(features, config)
-    idf = fit_idf(raw) if use_idf else None
-    x = vectorize(features, config, idf)
+    counts = hash_counts(features, config.n_features)
+    idf = fit_idf(counts) if use_idf else None  # document frequencies: the same with raw counts
+    x = weight(counts, idf)
     weights = np.array([e.weight for e in examples], dtype=np.float64)
     if is_multi:
         label_sets = [e.label if isinstance(e.label, tuple) else (e.label,) for e in examples]
@@ -336,6 +503,20 @@ def train_model(
         classes = [str(k) for k in clf.classes_]
         coef = clf.coef_.astype(np.float32)
         intercept = clf.intercept_.astype(np.float64)
+    memory = memory_labels = memory_norms = None
+    if neighbors is not None and not is_multi:
+        full = counts.copy()
+        full.data = np.log1p(full.data)
+        if idf is not None:
+            full.data *= idf[full.indices]
+        memory_norms = np.sqrt(np.asarray(full.multiply(full).sum(axis=1)).ravel()).astype(np.float32)
+        memory_norms[memory_norms == 0] = 1.0
+        df = np.bincount(counts.indices, minlength=config.n_features) / counts.shape[0]
+        memory = counts.multiply((df <= neighbors.max_df)[None, :].astype(np.float32)).tocsr()
+        memory.eliminate_zeros()
+        memory.sort_indices()
+        index = {name: k for k, name in enumerate(classes)}
+        memory_labels = np.array([index[str(e.label)] for e in examples], dtype=np.int64)
     import sklearn
 
     info = {
@@ -348,6 +529,13 @@ def train_model(
         "sklearn": sklearn.__version__,
         "regularization_C": c,
     }
+    if memory is not None and neighbors is not None:
+        info["neighbor_vote"] = {
+            "k": neighbors.k,
+            "model_weight": neighbors.model_weight,
+            "max_df": neighbors.max_df,
+            "sharpen": neighbors.sharpen,
+        }
     info.update(meta or {})
     return TextModel(
         task=task,
@@ -358,6 +546,11 @@ def train_model(
         config=config,
         idf=idf,
         meta=info,
+        neighbors=neighbors if memory is not None else None,
+        memory_counts=memory,
+        memory_norms=memory_norms,
+        memory_labels=memory_labels,
+        memory_weights=weights if memory is not None else None,
     )
 
 
