@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -79,15 +80,19 @@ def baseline_cv(train: list, folds: int = 5) -> float:
     return float(np.mean(scores))
 
 
-def cv_report(args: argparse.Namespace, loaders: dict, cs: list[float]) -> None:
-    from classify.training import DEFAULT_C, cross_validate
-
+def _training_splits(args: argparse.Namespace, loaders: dict) -> Iterator[tuple[str, str, list]]:
+    """(set name, task, training split) for each set asked for; cross-validation reads only these."""
     print("5-fold cross-validation on the training split only (the held-out split is not read)")
     for name in args.sets.split(","):
         task, loader = loaders[name]
         train = loader()["train"]
-        if args.max_train:
-            train = train[: args.max_train]
+        yield name, task, train[: args.max_train] if args.max_train else train
+
+
+def cv_report(args: argparse.Namespace, loaders: dict, cs: list[float]) -> None:
+    from classify.training import DEFAULT_C, cross_validate
+
+    for name, task, train in _training_splits(args, loaders):
         scores = cross_validate(task, train, cs)
         ours = "  ".join(f"C={c:g}: {f1:.4f}" for c, f1 in scores.items())
         print(f"{name:<9}{task:<11}{len(train):>7}  ours {ours}  (default C={DEFAULT_C[task]:g})", flush=True)
@@ -100,12 +105,7 @@ def neighbors_report(args: argparse.Namespace, loaders: dict, spec: str) -> None
     from classify.training import DEFAULT_NEIGHBORS, cross_validate_neighbors
 
     ks, weights, max_dfs = ([float(v) for v in part.split(",")] for part in spec.split(":"))
-    print("5-fold cross-validation on the training split only (the held-out split is not read)")
-    for name in args.sets.split(","):
-        task, loader = loaders[name]
-        train = loader()["train"]
-        if args.max_train:
-            train = train[: args.max_train]
+    for name, task, train in _training_splits(args, loaders):
         scores = cross_validate_neighbors(task, train, [int(k) for k in ks], weights, max_dfs)
         alone = np.array(scores.pop(None))
         default = DEFAULT_NEIGHBORS[task]

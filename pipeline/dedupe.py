@@ -288,19 +288,8 @@ def _candidates_query(n_keys: int) -> Any:
         from sqlalchemy import BigInteger, true
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        key_rows = (
-            func.unnest(bindparam("keys", type_=ARRAY(BigInteger())))
-            .table_valued("key", with_ordinality="band")
-            .render_derived()
-            .alias("k")
-        )
-        newest = (
-            select(FingerprintBand.article_id)
-            .where(FingerprintBand.band_key == key_rows.c.key)
-            .order_by(FingerprintBand.article_id.desc())
-            .limit(MAX_PER_BAND)
-            .lateral("b")
-        )
+        key_rows = _unnested([bindparam("keys", type_=ARRAY(BigInteger()))], ["key"], "k", ordinality="band")
+        newest = _newest_of_key(key_rows.c.key)
         hits = select(key_rows.c.band, newest.c.article_id).select_from(
             key_rows.join(newest, true())).subquery("hits")
     hit_count = func.count().label("n")
@@ -316,6 +305,24 @@ def _candidates_query(n_keys: int) -> Any:
         select(Article.id, Article.story_id, Article.outlet_id, Article.fingerprint)
         .join(top, top.c.article_id == Article.id)
         .order_by(Article.id)
+    )
+
+
+def _unnested(arrays: list[Any], names: list[str], alias: str, ordinality: str | None = None) -> Any:
+    """PostgreSQL ``unnest(arrays...) [WITH ORDINALITY] AS alias(names...)``: parallel arrays as rows."""
+    rows = func.unnest(*arrays)
+    valued = rows.table_valued(*names, with_ordinality=ordinality) if ordinality else rows.table_valued(*names)
+    return valued.render_derived().alias(alias)
+
+
+def _newest_of_key(key: Any) -> Any:
+    """LATERAL: the newest ``MAX_PER_BAND`` article ids of the band key ``key`` (an outer column)."""
+    return (
+        select(FingerprintBand.article_id)
+        .where(FingerprintBand.band_key == key)
+        .order_by(FingerprintBand.article_id.desc())
+        .limit(MAX_PER_BAND)
+        .lateral("b")
     )
 
 
@@ -391,19 +398,9 @@ def _batch_near_statement() -> Any:
     from sqlalchemy import BigInteger, LargeBinary, String, Text, cast, null, true
     from sqlalchemy.dialects.postgresql import ARRAY
 
-    key_rows = (
-        func.unnest(bindparam("owners", type_=ARRAY(Integer())), bindparam("keys", type_=ARRAY(BigInteger())))
-        .table_valued("item", "key", with_ordinality="band")
-        .render_derived()
-        .alias("k")
-    )
-    newest = (
-        select(FingerprintBand.article_id)
-        .where(FingerprintBand.band_key == key_rows.c.key)
-        .order_by(FingerprintBand.article_id.desc())
-        .limit(MAX_PER_BAND)
-        .lateral("b")
-    )
+    key_rows = _unnested([bindparam("owners", type_=ARRAY(Integer())), bindparam("keys", type_=ARRAY(BigInteger()))],
+                         ["item", "key"], "k", ordinality="band")
+    newest = _newest_of_key(key_rows.c.key)
     hits = select(key_rows.c.item, key_rows.c.band, newest.c.article_id).select_from(
         key_rows.join(newest, true())).subquery("hits")
     hit_count = func.count().label("n")
@@ -425,13 +422,9 @@ def _batch_near_statement() -> Any:
         .join(ranked, ranked.c.article_id == Article.id)
         .where(ranked.c.rank <= MAX_CANDIDATES)
     )
-    windows = (
-        func.unnest(bindparam("p_items", type_=ARRAY(Integer())), bindparam("p_langs", type_=ARRAY(String())),
-                    bindparam("p_lo", type_=ARRAY(UTCDateTime())), bindparam("p_hi", type_=ARRAY(UTCDateTime())))
-        .table_valued("item", "lang", "lo", "hi")
-        .render_derived()
-        .alias("w")
-    )
+    windows = _unnested([bindparam("p_items", type_=ARRAY(Integer())), bindparam("p_langs", type_=ARRAY(String())),
+                         bindparam("p_lo", type_=ARRAY(UTCDateTime())), bindparam("p_hi", type_=ARRAY(UTCDateTime()))],
+                        ["item", "lang", "lo", "hi"], "w")
     candidates = _absorb_select(True, windows.c.lang, windows.c.lo, windows.c.hi, outer=windows).lateral("p")
     post_rows = select(
         literal(1, Integer()), windows.c.item, candidates.c.id, candidates.c.story_id, cast(null(), Integer()),
