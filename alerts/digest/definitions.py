@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -78,6 +79,14 @@ class Limits(BaseModel):
     own_pieces: int = Field(20, ge=0)
 
 
+def _known_in_order(value: list[str], known: Sequence[str], what: str) -> list[str]:
+    """``value``'s names in ``known``'s order; a ValueError names any unknown one and the known ones."""
+    unknown = [v for v in value if v not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {', '.join(known)}")
+    return [k for k in known if k in value]
+
+
 class DigestDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -121,18 +130,12 @@ class DigestDefinition(BaseModel):
     @field_validator("sections")
     @classmethod
     def _check_sections(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in SECTIONS]
-        if unknown:
-            raise ValueError(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}")
-        return [s for s in SECTIONS if s in value]
+        return _known_in_order(value, SECTIONS, "section(s)")
 
     @field_validator("reports")
     @classmethod
     def _check_reports(cls, value: list[str]) -> list[str]:
-        unknown = [r for r in value if r not in REPORT_KINDS]
-        if unknown:
-            raise ValueError(f"unknown report kind(s) {unknown}; known: {', '.join(REPORT_KINDS)}")
-        return [r for r in REPORT_KINDS if r in value]
+        return _known_in_order(value, REPORT_KINDS, "report kind(s)")
 
     @model_validator(mode="after")
     def _sections_not_empty(self) -> DigestDefinition:
