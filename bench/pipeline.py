@@ -168,8 +168,9 @@ def _free_sentence(rng: random.Random, lang: str) -> str:
     return (" ".join(toks) + ".").capitalize()
 
 
-def make_corpus(n: int, seed: int = 20241121) -> list[RawItem]:
-    """``n`` article pages, half Chinese and half Vietnamese; about a fifth are reposts.
+def make_corpus(n: int, seed: int = 20241121, days: int = 10) -> list[RawItem]:
+    """``n`` article pages, half Chinese and half Vietnamese; about a fifth are reposts; published
+    at random times over the last ``days`` days.
 
     Each article mixes a few domain sentences (templates with slots) with sentences of words drawn
     by frequency from a real vocabulary, so two generated stories share vocabulary as real ones do
@@ -196,7 +197,7 @@ def make_corpus(n: int, seed: int = 20241121) -> list[RawItem]:
             ]
             title = (paras[0][:24] if lang == "zh" else " ".join(paras[0].split()[:12])).rstrip("，。,. ")
             originals.append((lang, title, paras))
-        pub = now - timedelta(minutes=rng.randint(0, 60 * 24 * 10))
+        pub = now - timedelta(minutes=rng.randint(0, 60 * 24 * days))
         body = "".join(f"<p>{p}</p>" for p in paras)
         if lang == "zh":
             header = "<p>【编者按】本站转载此文，供读者参考。</p>" if repost else ""
@@ -364,6 +365,9 @@ def lookup_scaling(items: list[RawItem], url: str | None, workdir: Path, scales:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=50_000, help="corpus size (default 50,000)")
+    parser.add_argument("--days", type=int, default=10,
+                        help="days the corpus is published over (default 10: 5,000 articles a day at 50,000, "
+                             "a dense worst case; one office's real coverage is hundreds a day)")
     parser.add_argument("--pg", default=os.environ.get("PRESSWATCH_TEST_POSTGRES_URL", ""),
                         help="PostgreSQL server URL (a throwaway database is created on it)")
     parser.add_argument("--scales", default="10000,100000,1000000", help="stored fingerprints for the lookup test")
@@ -382,9 +386,9 @@ def main() -> None:
         [("postgresql", args.pg)] if args.pg else [])
 
     t0 = time.perf_counter()
-    items = make_corpus(args.articles)
+    items = make_corpus(args.articles, days=args.days)
     print(f"corpus: {len(items):,} pages ({sum(len(i.html or '') for i in items) / 1e6:.1f} MB of HTML) "
-          f"generated in {time.perf_counter() - t0:.1f}s")
+          f"published over {args.days} days, generated in {time.perf_counter() - t0:.1f}s")
     if not args.skip_throughput:
         from pipeline.ingest import prepare
         from settings import load_settings

@@ -60,12 +60,16 @@ RECENT_STORY_DAYS = 3
 RECENT_STORY_LIMIT = 2000
 
 
-def _grams(text: str, lang: str) -> set[str]:
+# A short post is compared with every full article of its window and a story's headline with
+# every short post: the same texts come back, so their grams are kept (the texts are short:
+# posts of at most SHORT_POST_MAX_CHARS, headlines).
+@functools.lru_cache(maxsize=1024)
+def _grams(text: str, lang: str) -> frozenset[str]:
     if lang == "zh" or (lang == "und" and _HAN.search(text)):
         han = "".join(_HAN.findall(text))
-        return {han[i:i + 2] for i in range(len(han) - 1)}
+        return frozenset(han[i:i + 2] for i in range(len(han) - 1))
     words = _WORDS.findall(text.lower())
-    return {f"{a} {b}" for a, b in itertools.pairwise(words)}
+    return frozenset(f"{a} {b}" for a, b in itertools.pairwise(words))
 
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -173,13 +177,15 @@ def absorb_short_posts(session: Session, story_id: int, headline_match: str, lan
 
     from models import Story
 
-    headline = _grams(headline_match, lang)
-    if len(headline) < TITLE_MIN_GRAMS:
-        return []
     rows: list[Any]
     if candidates is not None:
         rows = [(r.id, r.story_id, r.match_text) for r in candidates if r.story_id != story_id][:ABSORB_CANDIDATES]
-    else:
+        if not rows:
+            return []
+    headline = _grams(headline_match, lang)
+    if len(headline) < TITLE_MIN_GRAMS:
+        return []
+    if candidates is None:
         rows = list(session.connection().execute(_absorb_candidates(), {
             "story_id": story_id, "lang": lang, **absorb_window(published_at)}).all())
     moved: list[int] = []
