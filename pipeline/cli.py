@@ -106,7 +106,8 @@ def sparkline(values: list[int]) -> str:
 
 @snapshots_app.command("purge")
 def snapshots_purge() -> None:
-    """Delete raw snapshots older than pipeline.snapshot_retention_days (0 keeps them forever)."""
+    """Delete raw snapshots older than pipeline.snapshot_retention_days (0 keeps them forever) and
+    snapshot files no row refers to (left by a rolled-back write)."""
     from models.db import get_engine, session_scope
     from pipeline.snapshots import purge_snapshots
     from presswatch.cli import console
@@ -115,8 +116,8 @@ def snapshots_purge() -> None:
     settings = get_settings()
     with session_scope(get_engine()) as session:
         stats = purge_snapshots(session, settings)
-    console.print(f"purged {stats.rows} snapshots ({stats.files} files); retention "
-                  f"{settings.pipeline.snapshot_retention_days} days")
+    console.print(f"purged {stats.rows} snapshots ({stats.files} files) and {stats.orphans} orphan files; "
+                  f"retention {settings.pipeline.snapshot_retention_days} days")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,6 @@
-"""Scheduled jobs this stage contributes to ``presswatch run``: the daily snapshot purge."""
+"""Scheduled jobs this stage contributes to ``presswatch run``: the daily snapshot purge (old
+snapshots by the retention setting, and orphan files, which it removes even when snapshots are kept
+forever)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,5 @@ def purge_snapshots_job() -> None:
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    if settings.pipeline.snapshot_retention_days <= 0:
-        return []  # kept forever: nothing to purge
     return [ScheduledJob(id="pipeline.purge_snapshots", func="pipeline.jobs:purge_snapshots_job", trigger="cron",
                          trigger_args={"hour": 3, "minute": 17})]

@@ -5,6 +5,12 @@ served identically under two URLs) is kept once. Small pages are stored inline i
 larger ones go to ``pipeline.snapshot_dir/ab/cd/<sha256>.gz`` (written to a temporary name and
 renamed, so a crash never leaves half a file under the final name). ``purge_snapshots`` applies
 ``pipeline.snapshot_retention_days``; articles keep their rows (their ``snapshot_id`` becomes NULL).
+
+A page's file is written before its row is committed. When that transaction rolls back (a failed
+batch, a crash, a concurrent worker's row winning), the file stays on disk with no row: an orphan,
+evidence of nothing. ``purge_snapshots`` removes orphans older than ``ORPHAN_GRACE``, and removes
+the files of purged rows only after their deletion is committed, so a failed purge never leaves a
+row whose file is gone.
 """
 
 from __future__ import annotations
@@ -94,39 +100,90 @@ def load_snapshot(session: Session, snapshot_id: int) -> bytes | None:
     return None
 
 
+# A file with no row is an orphan only once the transaction that wrote it must be over: batches
+# commit within seconds, so an hour leaves a wide margin for a slow one.
+ORPHAN_GRACE = timedelta(hours=1)
+_CHUNK = 500
+
+
 @dataclass
 class PurgeStats:
     rows: int = 0
     files: int = 0
+    orphans: int = 0  # files no row refers to (their transaction rolled back), and stale temporary files
 
 
 def purge_snapshots(session: Session, settings: Settings, now: datetime | None = None) -> PurgeStats:
-    """Delete snapshots older than the retention period (0 days keeps them forever)."""
-    stats = PurgeStats()
-    days = settings.pipeline.snapshot_retention_days
-    if days <= 0:
-        return stats
-    cutoff = (now or utcnow()) - timedelta(days=days)
-    old = session.execute(select(Snapshot.id, Snapshot.path).where(Snapshot.created_at < cutoff)).all()
-    if not old:
-        return stats
-    ids = [row.id for row in old]
+    """Delete snapshots older than the retention period (0 days keeps them forever), then their
+    files, then orphan files. Commits ``session`` before touching any file."""
+    from sqlalchemy import update
+
     from models import Article
 
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        # SQLite enforces ON DELETE SET NULL only with foreign keys on; do it explicitly everywhere.
-        from sqlalchemy import update
-
-        session.execute(update(Article).where(Article.snapshot_id.in_(part)).values(snapshot_id=None))
-        session.execute(delete(Snapshot).where(Snapshot.id.in_(part)))
-    stats.rows = len(ids)
-    for row in old:
-        if row.path:
-            try:
-                Path(row.path).unlink()
-                stats.files += 1
-            except FileNotFoundError:
-                pass
-    log.info("purged %d snapshots (%d files) older than %s", stats.rows, stats.files, cutoff.date())
+    stats = PurgeStats()
+    days = settings.pipeline.snapshot_retention_days
+    now = now or utcnow()
+    old: list[Any] = []
+    if days > 0:
+        cutoff = now - timedelta(days=days)
+        old = list(session.execute(select(Snapshot.id, Snapshot.sha256, Snapshot.path)
+                                   .where(Snapshot.created_at < cutoff)).all())
+        ids = [row.id for row in old]
+        for chunk in range(0, len(ids), _CHUNK):
+            part = ids[chunk:chunk + _CHUNK]
+            # SQLite enforces ON DELETE SET NULL only with foreign keys on; do it explicitly everywhere.
+            session.execute(update(Article).where(Article.snapshot_id.in_(part)).values(snapshot_id=None))
+            session.execute(delete(Snapshot).where(Snapshot.id.in_(part)))
+        stats.rows = len(ids)
+    session.commit()  # the rows are gone for good before their files go
+    on_disk = [row for row in old if row.path]
+    # The same bytes stored again since (another worker, before this commit) own the file now.
+    kept = _stored_shas(session, [row.sha256 for row in on_disk])
+    for row in on_disk:
+        if row.sha256 not in kept and _unlink(Path(row.path)):
+            stats.files += 1
+    stats.orphans = _remove_orphans(session, Path(settings.pipeline.snapshot_dir), now)
+    if stats.rows or stats.orphans:
+        log.info("purged %d snapshots (%d files) and %d orphan files", stats.rows, stats.files, stats.orphans)
     return stats
+
+
+def _stored_shas(session: Session, shas: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in range(0, len(shas), _CHUNK):
+        part = shas[chunk:chunk + _CHUNK]
+        found.update(session.scalars(select(Snapshot.sha256).where(Snapshot.sha256.in_(part))))
+    return found
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _remove_orphans(session: Session, snapshot_dir: Path, now: datetime) -> int:
+    """Remove snapshot files older than ``ORPHAN_GRACE`` that no row refers to, and temporary
+    files left by a crash between writing and renaming."""
+    if not snapshot_dir.is_dir():
+        return 0
+    before = (now - ORPHAN_GRACE).timestamp()
+    removed = 0
+    candidates: dict[str, Path] = {}
+    for path in snapshot_dir.glob("*/*/*"):
+        try:
+            if path.stat().st_mtime >= before:
+                continue
+        except FileNotFoundError:
+            continue
+        if ".tmp" in path.suffix:  # "<sha>.tmp<pid>": a write that never reached its rename
+            removed += _unlink(path)
+        elif path.suffix == ".gz" and len(path.stem) == 64:
+            candidates[path.stem] = path
+    stored = _stored_shas(session, sorted(candidates))
+    for sha, path in candidates.items():
+        if sha not in stored:
+            removed += _unlink(path)
+    return removed

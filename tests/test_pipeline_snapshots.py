@@ -7,12 +7,13 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session
 
 from models import Article, Snapshot, utcnow
 from pipeline.jobs import scheduled_jobs
-from pipeline.snapshots import INLINE_MAX_BYTES, load_snapshot, purge_snapshots, store_snapshot
+from pipeline.snapshots import INLINE_MAX_BYTES, ORPHAN_GRACE, load_snapshot, purge_snapshots, store_snapshot
 from settings import load_settings
 from tests import factories
 
@@ -55,11 +56,85 @@ def test_purge_keeps_articles_and_removes_old_snapshots(session: Session, tmp_pa
     art = factories.article(session, snapshot_id=old_id)
     session.flush()
     stats = purge_snapshots(session, settings)
-    assert (stats.rows, stats.files) == (1, 1)
+    assert (stats.rows, stats.files, stats.orphans) == (1, 1, 0)
     assert not Path(old.path).exists()
     assert session.scalar(select(Snapshot.id).where(Snapshot.id == old_id)) is None
     assert session.scalar(select(Snapshot.id).where(Snapshot.id == new_id)) == new_id
     assert session.scalar(select(Article.snapshot_id).where(Article.id == art.id)) is None
     forever = _settings(tmp_path, days=0)
     assert purge_snapshots(session, forever).rows == 0
-    assert scheduled_jobs(forever) == [] and scheduled_jobs(settings)[0].func == "pipeline.jobs:purge_snapshots_job"
+    # Kept forever, the daily job still runs: it removes orphan files.
+    assert [j.func for j in scheduled_jobs(forever)] == ["pipeline.jobs:purge_snapshots_job"]
+
+
+def _age(path: Path, hours: float) -> None:
+    then = (utcnow() - timedelta(hours=hours)).timestamp()
+    os.utime(path, (then, then))
+
+
+def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(engine: Engine, tmp_path: Path) -> None:
+    """A large page's file is written before its row commits; a rollback leaves the file with no
+    row. The purge removes it once it is older than ORPHAN_GRACE, even with retention 0, and keeps
+    every file a row refers to, and a fresh orphan (its transaction may still be running)."""
+    forever = _settings(tmp_path, days=0)
+    kept_page, lost_page, fresh_page = (os.urandom(INLINE_MAX_BYTES * 2) for _ in range(3))
+    with Session(engine) as s:
+        kept_id = store_snapshot(s, kept_page, settings=forever)
+        s.commit()
+    with Session(engine) as s:
+        lost_row = s.get(Snapshot, store_snapshot(s, lost_page, settings=forever))
+        assert lost_row is not None and lost_row.path is not None
+        lost_path = Path(lost_row.path)
+        s.rollback()
+    with Session(engine) as s:
+        fresh = s.get(Snapshot, store_snapshot(s, fresh_page, settings=forever))
+        assert fresh is not None and fresh.path is not None
+        fresh_path = Path(fresh.path)
+        s.rollback()
+    tmp_left = lost_path.with_suffix(".tmp4242")  # a crash between writing and renaming
+    tmp_left.write_bytes(b"half a page")
+    with Session(engine) as s:
+        kept = s.get(Snapshot, kept_id)
+        assert kept is not None and kept.path is not None
+        kept_path = Path(kept.path)
+    for path in (kept_path, lost_path, tmp_left):
+        _age(path, hours=(ORPHAN_GRACE.total_seconds() / 3600) + 1)
+    assert lost_path.is_file() and fresh_path.is_file()
+
+    with Session(engine) as s:
+        stats = purge_snapshots(s, forever)
+    assert (stats.rows, stats.files, stats.orphans) == (0, 0, 2)
+    assert not lost_path.exists() and not tmp_left.exists()
+    assert fresh_path.is_file()  # younger than the grace period: left for now
+    assert kept_path.is_file()
+    with Session(engine) as s:
+        assert load_snapshot(s, kept_id) == kept_page
+        s.execute(delete(Snapshot).where(Snapshot.id == kept_id))
+        s.commit()
+
+
+def test_a_failed_purge_leaves_rows_and_files_together(engine: Engine, tmp_path: Path) -> None:
+    """Files are removed only after the rows' deletion commits: when the commit fails, every
+    remaining row still has its file."""
+    settings = _settings(tmp_path, days=30)
+    page = os.urandom(INLINE_MAX_BYTES * 2)
+    with Session(engine) as s:
+        snap_id = store_snapshot(s, page, settings=settings)
+        row = s.get(Snapshot, snap_id)
+        assert row is not None and row.path is not None
+        row.created_at = utcnow() - timedelta(days=40)
+        path = Path(row.path)
+        s.commit()
+
+    def refuse(_session: Session) -> None:
+        raise RuntimeError("database went away")
+
+    with Session(engine) as s:
+        event.listen(s, "before_commit", refuse)
+        with pytest.raises(RuntimeError, match="went away"):
+            purge_snapshots(s, settings)
+        s.rollback()
+    with Session(engine) as s:
+        assert load_snapshot(s, snap_id) == page  # row and file both still there
+        stats = purge_snapshots(s, settings)
+    assert (stats.rows, stats.files) == (1, 1) and not path.exists()
