@@ -263,7 +263,7 @@ def _drop(url: str | None, engine: Engine, name: str | None) -> None:
 
 
 def throughput(items: list[RawItem], url: str | None, workdir: Path, label: str,
-               prepare_ahead: int | None = None) -> tuple[float, float]:
+               prepare_ahead: int | None = None, reimport: bool = True) -> tuple[float, float]:
     from pipeline.ingest import ingest_items
     from presswatch.events import EventBus
     from settings import load_settings
@@ -280,6 +280,10 @@ def throughput(items: list[RawItem], url: str | None, workdir: Path, label: str,
             stories = conn.execute(text("select count(*) from stories")).scalar()
         print(f"  {label}: {rate:8.1f} articles/s wall clock, {cpu_rate:8.1f} per CPU second of this process"
               f"  ({stats.summary()}; {stories} stories; {stats.elapsed_seconds:.1f}s)")
+        if reimport:  # the same pages again (an archive imported twice, a re-crawl of unchanged pages)
+            again = ingest_items(items, engine=engine, settings=settings, bus=EventBus(), **ahead)
+            print(f"  {label}, the same pages again: {again.seen / again.elapsed_seconds:8.1f} articles/s wall clock"
+                  f"  ({again.summary()}; {again.elapsed_seconds:.1f}s)")
         return rate, cpu_rate
     finally:
         _drop(url, engine, name)

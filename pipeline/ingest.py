@@ -7,6 +7,10 @@ and counts every outcome: an item is never lost silently (a bug on one item is l
 an error and the run goes on).
 
 Idempotency, layer by layer (the database decides last):
+0. an item whose URL is stored from exactly the same input (``input_digest``: the raw page or
+   record, the fields the crawler filled, the source's extraction settings, the pipeline's version)
+   is a duplicate before any extraction: re-importing an archive or re-crawling unchanged pages
+   costs a hash and one query per batch, not the extraction.
 1. canonical URL -> ``Article.url_hash`` (unique). Same URL and same content: duplicate. Same URL,
    new content (a corrected article): the row is updated in place.
 2. content hash (``Article.content_hash``): the same text already stored from the same outlet at
@@ -193,9 +197,50 @@ def _item_snapshot(item: RawItem) -> tuple[bytes, str | None, str | None]:
     return packed, "application/json", "utf-8"
 
 
+# Bump when a change to extraction or normalization changes what the same input gives, so that
+# re-importing runs the new code on pieces stored by the old one (the package and trafilatura
+# versions are part of the digest too).
+INPUT_DIGEST_VERSION = 1
+
+
+@functools.cache
+def _code_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("presswatch", "trafilatura"):
+        try:
+            found.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package}=?")
+    return f"{INPUT_DIGEST_VERSION};" + ";".join(found)
+
+
+def input_digest(item: RawItem, settings: Settings, info: SourceInfo) -> str:
+    """sha256 of everything :func:`prepare` reads, except the clock: the raw page or record, the
+    fields the crawler filled, the source's selectors, host map, time zone and language, the
+    pipeline settings that shape the text, and the code's versions. Two items with the same digest
+    give the same stored text, so the second is a duplicate without being extracted again."""
+    import hashlib
+
+    snap, _type, _enc = _item_snapshot(item)
+    fields = {
+        "code": _code_versions(), "page": hashlib.sha256(snap).hexdigest(), "status": item.status,
+        "url": item.final_url or item.url, "encoding": item.encoding, "title": item.title, "text": item.text,
+        "published": item.published, "author": item.author, "lang": item.lang, "timezone": item.timezone,
+        "selectors": item.extra.get("selectors") or info.config.get("selectors"),
+        "host_map": item.extra.get("host_map") or info.config.get("host_map"),
+        "source": [info.timezone, info.language],
+        "settings": [settings.pipeline.max_text_chars, settings.pipeline.default_timezone],
+    }
+    packed = json.dumps(fields, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(packed).hexdigest()
+
+
 def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None,
-            now: datetime | None = None) -> Prepared:
-    """Extract and normalize one item. Raises :class:`Dropped` with the reason when it is not an article."""
+            now: datetime | None = None, digest: str | None = None) -> Prepared:
+    """Extract and normalize one item. Raises :class:`Dropped` with the reason when it is not an article.
+    ``digest``: its :func:`input_digest` when the caller has it already."""
     now = now or utcnow()
     info = info or SourceInfo(None, None, None, None, {})
     flags: list[str] = []
@@ -297,7 +342,8 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
         match_text=match_text, lang=lang, byline=byline[:500] if byline else None,
         source_line=ex.source_line, published_at=published, published_at_missing=missing, fetched_at=fetched_at,
         content_hash=fingerprint.content_hash(body_for_hash), fingerprint=fp, band_keys=bands, flags=flags,
-        extra=extra | {k: v for k, v in item.extra.items() if k not in ("selectors", "host_map")},
+        extra=extra | {k: v for k, v in item.extra.items() if k not in ("selectors", "host_map")}
+        | {"input_digest": digest or input_digest(item, settings, info)},
         metrics=dict(item.metrics), snapshot=snap, snapshot_type=snap_type, snapshot_encoding=snap_enc,
     )
 
@@ -450,6 +496,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         existing = conn.execute(sql["by_url"], {"h": p.url_hash}).first()
     if existing is not None:
         if existing.content_hash == p.content_hash:
+            _refresh_digest(session, existing, p)
             return ProcessResult(DUPLICATE, p.url, reason="same_url: already stored with the same content",
                                  article_id=existing.id, story_id=existing.story_id)
         if known is not None:
@@ -525,6 +572,16 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
                              seen_at=p.published_at, title=p.title)
     _absorb(session, p, story_id, known, absorb)
     return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+
+
+def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
+    """The same text from another input (new selectors, a new version of the code): keep this
+    input's digest, so that importing it again skips extraction (layer 0)."""
+    digest = p.extra.get("input_digest")
+    if digest and (existing.extra or {}).get("input_digest") != digest:
+        session.execute(update(Article).where(Article.id == existing.id)
+                        .values(extra=dict(existing.extra or {}) | {"input_digest": digest})
+                        .execution_options(synchronize_session=False))
 
 
 def _absorbs(p: Prepared) -> bool:
@@ -741,14 +798,15 @@ def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings
         _store_batch(work, factory, settings, stats, bus)
 
     batches = (
-        (batch, lookup.get_all(factory, batch))
+        (batch, infos, _unchanged(factory, batch, infos, settings))
         for batch in _chunks(items, max(1, batch_size))
+        for infos in (lookup.get_all(factory, batch),)
     )
     if prepare_ahead is None:
         prepare_ahead = 0 if engine.dialect.name == "sqlite" else PREPARE_AHEAD
     if prepare_ahead <= 0:
-        for batch, infos in batches:
-            store(_prepare_batch(batch, infos, settings, now))
+        for batch, infos, known in batches:
+            store(_prepare_batch(batch, infos, settings, now, known))
     else:
         from collections import deque
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -757,8 +815,8 @@ def ingest_items(items: Iterable[RawItem], *, engine: Engine, settings: Settings
         pending: deque[Future[list[_Work]]] = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-prepare") as pool:
             try:
-                for batch, infos in batches:
-                    pending.append(pool.submit(_prepare_batch, batch, infos, settings, now))
+                for batch, infos, known in batches:
+                    pending.append(pool.submit(_prepare_batch, batch, infos, settings, now, known))
                     if len(pending) > prepare_ahead:
                         store(pending.popleft().result())
                 while pending:
@@ -792,13 +850,56 @@ def _chunks(items: Iterable[RawItem], size: int) -> Iterable[list[RawItem]]:
         yield batch
 
 
-def _prepare_batch(batch: list[RawItem], infos: list[SourceInfo], settings: Settings,
-                   now: datetime | None) -> list[_Work]:
-    """The pure part of a batch (no database): each item prepared, dropped with its reason, or failed."""
-    work: list[_Work] = []
-    for item, info in zip(batch, infos, strict=True):
+@dataclass
+class _Unchanged:
+    """:func:`_unchanged`'s answer for a batch: the items already stored from the same input (by
+    position), and the input digest of the others (computed once, stored with them)."""
+
+    results: dict[int, ProcessResult] = field(default_factory=dict)
+    digests: dict[int, str] = field(default_factory=dict)
+
+
+def _unchanged(factory: Any, batch: list[RawItem], infos: list[SourceInfo], settings: Settings) -> _Unchanged:
+    """Layer 0 of the module docstring: one query for the batch's URLs; an item whose URL is stored
+    with the same input digest is a duplicate, and is not extracted."""
+    out = _Unchanged()
+    hashes: dict[int, str] = {}
+    for n, (item, info) in enumerate(zip(batch, infos, strict=True)):
+        if item.status >= 400:
+            continue
+        host_map = item.extra.get("host_map") or info.config.get("host_map")
         try:
-            work.append((info, prepare(item, settings, info=info, now=now)))
+            hashes[n] = url_hash(canonical_url(item.final_url or item.url,
+                                               host_map if isinstance(host_map, dict) else None))
+        except BadUrl:
+            continue
+        out.digests[n] = input_digest(item, settings, info)
+    if not hashes:
+        return out
+    with factory() as session:
+        stored = {row.url_hash: row for row in session.execute(
+            _statements(session.get_bind().dialect.name)["by_urls"], {"hs": sorted(set(hashes.values()))})}
+    for n, h in hashes.items():
+        row = stored.get(h)
+        if row is not None and (row.extra or {}).get("input_digest") == out.digests[n]:
+            out.results[n] = ProcessResult(
+                DUPLICATE, batch[n].url, reason="same_url: already stored from the same input (not extracted again)",
+                article_id=row.id, story_id=row.story_id)
+    return out
+
+
+def _prepare_batch(batch: list[RawItem], infos: list[SourceInfo], settings: Settings,
+                   now: datetime | None, known: _Unchanged | None = None) -> list[_Work]:
+    """The pure part of a batch (no database): each item prepared, dropped with its reason, failed,
+    or, when ``known`` says it is stored from the same input already, a duplicate."""
+    known = known or _Unchanged()
+    work: list[_Work] = []
+    for n, (item, info) in enumerate(zip(batch, infos, strict=True)):
+        if n in known.results:
+            work.append((info, known.results[n]))
+            continue
+        try:
+            work.append((info, prepare(item, settings, info=info, now=now, digest=known.digests.get(n))))
         except Dropped as dropped:
             work.append((info, ProcessResult(DROPPED, item.url, reason=dropped.reason)))
         except Exception as exc:
