@@ -869,11 +869,11 @@ def _unchanged(factory: Any, batch: list[RawItem], infos: list[SourceInfo], sett
             continue
         host_map = item.extra.get("host_map") or info.config.get("host_map")
         try:
-            hashes[n] = url_hash(canonical_url(item.final_url or item.url,
-                                               host_map if isinstance(host_map, dict) else None))
-        except BadUrl:
+            h = url_hash(canonical_url(item.final_url or item.url, host_map if isinstance(host_map, dict) else None))
+            out.digests[n] = input_digest(item, settings, info)
+        except Exception:  # a bad item is reported by prepare(), where it costs only itself
             continue
-        out.digests[n] = input_digest(item, settings, info)
+        hashes[n] = h
     if not hashes:
         return out
     with factory() as session:
