@@ -223,10 +223,11 @@ def input_digest(item: RawItem, settings: Settings, info: SourceInfo) -> str:
     give the same stored text, so the second is a duplicate without being extracted again."""
     import hashlib
 
-    snap, _type, _enc = _item_snapshot(item)
+    snap, content_type, _enc = _item_snapshot(item)
     fields = {
         "code": _code_versions(), "page": hashlib.sha256(snap).hexdigest(), "status": item.status,
-        "url": item.final_url or item.url, "encoding": item.encoding, "title": item.title, "text": item.text,
+        "url": item.final_url or item.url, "encoding": item.encoding, "content_type": content_type,
+        "title": item.title, "text": item.text,
         "published": item.published, "author": item.author, "lang": item.lang, "timezone": item.timezone,
         "selectors": item.extra.get("selectors") or info.config.get("selectors"),
         "host_map": item.extra.get("host_map") or info.config.get("host_map"),
