@@ -1,7 +1,8 @@
 """Classifying stored articles: the database side of the classifier.
 
 ``classify_pending(session, settings, limit=None)`` finds stored articles without a current
-classification, classifies them in batches and stores one ``Classification`` row each
+classification of their present text (new articles, and articles the pipeline updated since they
+were classified), classifies them in batches and stores one ``Classification`` row each
 (``is_current=True``; any older current row of the article is demoted), then publishes
 ``ArticleClassified`` for each. The function never commits: the caller owns the transaction
 (the scheduled job in ``classify/jobs.py`` commits per run).
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from classify.engine import Classifier, ClassifierError, Context, Result, Spread, WatchRule, load_classifier
@@ -110,7 +111,12 @@ def _spread(session: Session, story: Story | None) -> Spread | None:
 
 
 def pending_articles(session: Session, limit: int | None = None) -> list[Article]:
-    current = exists().where(Classification.article_id == Article.id, Classification.is_current.is_(True))
+    """Articles without a current classification of their present text: new ones, and those the
+    pipeline updated since (an edited page; ``Classification.content_hash`` differs)."""
+    current = exists().where(
+        Classification.article_id == Article.id, Classification.is_current.is_(True),
+        or_(Classification.content_hash.is_(None), Classification.content_hash == Article.content_hash),
+    )
     stmt = select(Article).where(~current).order_by(Article.id)
     if limit is not None:
         stmt = stmt.limit(limit)
@@ -211,6 +217,7 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     row.risk_score = res.risk_score
     row.reasons = res.reasons
     row.mentions_org = res.mentions_org
+    row.content_hash = article.content_hash
     row.created_at = datetime.now(UTC)
     return row
 

@@ -121,6 +121,9 @@ class Classification(Base):
     # Why: matched terms, model scores, factors with their weights.
     reasons: Mapped[dict[str, Any]] = mapped_column(default=dict)
     mentions_org: Mapped[bool] = mapped_column(default=False)
+    # The article's content_hash when it was classified: the pipeline updates an edited article in
+    # place, and a classification of other text is then out of date (classify.service.pending_articles).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     article: Mapped[Article] = relationship(back_populates="classifications")

@@ -127,3 +127,31 @@ def test_scheduled_job_definition() -> None:
     (job,) = scheduled_jobs(Settings())
     assert job.trigger == "interval" and job.trigger_args == {"seconds": 30}
     assert callable(resolve(job.func))
+
+
+def test_an_article_edited_after_classification_is_classified_again(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The pipeline updates an article in place when its page changes (an outlet edits a report);
+    the classification of the old text is then out of date, and the next run classifies the new
+    text. An unchanged re-crawl does not make it pending again."""
+    from pipeline.ingest import process_item
+    from presswatch.items import RawItem
+    from settings import load_settings
+
+    settings = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path / "snaps")}).settings
+    url = "https://news.example.cn/dz/edited-report.html"
+
+    def crawl(text: str) -> str:
+        item = RawItem(url=url, source_key="news", fetched_at=datetime.now(UTC), title="儋州法院执行工作", text=text)
+        return process_item(session, item, settings).outcome
+
+    assert crawl(POS_TEXT) == "stored"
+    (first,) = classify_pending(session, Settings())
+    assert first.sentiment == "positive"
+    assert crawl(POS_TEXT) == "duplicate" and classify_pending(session, Settings()) == []
+
+    assert crawl(NEG_TEXT) == "updated"
+    (again,) = classify_pending(session, Settings())
+    assert again.article_id == first.article_id and again.sentiment == "negative"
+    rows = session.scalars(select(Classification).where(Classification.article_id == first.article_id)).all()
+    assert [(r.is_current, r.sentiment) for r in rows] == [(True, SentimentLabel.NEGATIVE)]
+    assert classify_pending(session, Settings()) == []

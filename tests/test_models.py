@@ -175,3 +175,37 @@ def test_migration_turns_a_rule_topic_into_a_topics_list_and_back(scratch_url: s
         got = dict(conn.execute(text("SELECT key, topic FROM quota_rules")).all())
     engine.dispose()
     assert got == {"weekly": "unenforceable", "any": None}
+
+
+def test_migration_marks_existing_classifications_as_reading_the_present_text(scratch_url: str) -> None:
+    """0015: classifications stored before it record their article's present content hash, so the
+    upgrade does not send the whole archive back to the classifier; an edit afterwards does."""
+    from alembic import command
+
+    from classify.service import pending_articles
+    from models import Article, Classification
+    from models.db import alembic_config, make_engine, upgrade
+    from tests import factories
+
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url)
+    with Session(engine) as s:
+        classified = factories.article(s, content_hash="a" * 64)
+        factories.classification(s, classified)
+        factories.article(s, content_hash="b" * 64)  # never classified
+        s.commit()
+        classified_id = classified.id
+    cfg = alembic_config(scratch_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    upgrade(scratch_url, engine=engine)
+    with Session(engine) as s:
+        assert s.scalar(select(Classification.content_hash)) == "a" * 64
+        assert [a.content_hash for a in pending_articles(s)] == ["b" * 64]
+        art = s.get(Article, classified_id)
+        assert art is not None
+        art.content_hash = "c" * 64  # the pipeline stored an edit
+        s.flush()
+        assert sorted(a.content_hash or "" for a in pending_articles(s)) == ["b" * 64, "c" * 64]
+    engine.dispose()
