@@ -203,6 +203,14 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     row = session.scalars(
         select(Classification).where(Classification.article_id == article.id, Classification.model_version == version)
     ).first()
+    if row is not None and row.content_hash is not None and row.content_hash != article.content_hash:
+        # The article was edited since this row was written: a new row, whose new id is past the
+        # alert engine's cursor (alerts.engine.evaluate_pending reads classifications by id), so
+        # the rules see the new text. (SQLite reuses the id when the row was the newest; a row that
+        # new is still within the cursor's re-read window.) Nothing refers to a classification by id.
+        session.delete(row)
+        session.flush()
+        row = None
     if row is None:
         row = Classification(article_id=article.id, model_version=version)
         session.add(row)

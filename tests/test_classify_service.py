@@ -155,3 +155,48 @@ def test_an_article_edited_after_classification_is_classified_again(session: Ses
     rows = session.scalars(select(Classification).where(Classification.article_id == first.article_id)).all()
     assert [(r.is_current, r.sentiment) for r in rows] == [(True, SentimentLabel.NEGATIVE)]
     assert classify_pending(session, Settings()) == []
+
+
+def test_an_edited_article_that_turns_negative_is_alerted(fresh_db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Through the stages: stored and classified positive (no alert); the outlet edits the page
+    into a report of violent enforcement; the pipeline updates the article, the classifier reads
+    the new text, and the alert engine raises an alert on it."""
+    from alerts.engine import evaluate_new
+    from models import Alert
+    from models.db import make_engine, upgrade
+    from pipeline.ingest import ingest_items
+    from presswatch.events import EventBus
+    from presswatch.items import RawItem
+    from settings import load_settings
+
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - name: dz\n    when: {min_risk: low, sentiment: [negative], query: 儋州}\n"
+        "    recipients: [{name: 王五, address: wangwu@dz-court.example.cn, language: zh-CN}]\n", encoding="utf-8")
+    settings = load_settings(environ={}, overrides={
+        "db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "rules.yaml"),
+        "pipeline.snapshot_dir": str(tmp_path / "snaps")}).settings
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    url = "https://news.example.cn/dz/edited-report.html"
+
+    def crawl_classify_alert(text: str, *others: RawItem) -> tuple[str, list[str], int]:
+        item = RawItem(url=url, source_key="news", fetched_at=datetime.now(UTC), title="儋州法院执行工作", text=text)
+        stats = ingest_items([item, *others], engine=engine, settings=settings, bus=EventBus())
+        with Session(engine) as s, s.begin():
+            classified = [e.sentiment for e in classify_pending(s, settings)]
+        # Evaluated 10 minutes on: the alert engine re-reads rows behind its cursor only for 5
+        # minutes (late commits), and an edit usually comes days after the first classification.
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        return ("stored" if stats.stored else "updated" if stats.updated else "duplicate", classified[:1],
+                evaluate_new(engine, settings, now=later).raised)
+
+    try:
+        # Another piece is classified after it, as on any working day.
+        other = RawItem(url="https://news.example.cn/hy/other.html", source_key="news", fetched_at=datetime.now(UTC),
+                        title="海口法院开展普法宣传", text="海口市中级人民法院干警走进社区开展普法宣传，发放资料500余份。")
+        assert crawl_classify_alert(POS_TEXT, other) == ("stored", ["positive"], 0)
+        assert crawl_classify_alert(NEG_TEXT) == ("updated", ["negative"], 1)
+        with Session(engine) as s:
+            assert s.scalar(select(Alert.title)) == "儋州法院执行工作"
+    finally:
+        engine.dispose()
