@@ -67,7 +67,9 @@ def snapshot_row(body: bytes, *, settings: Settings, content_type: str | None = 
     path: str | None = None
     if len(packed) > INLINE_MAX_BYTES:
         target = _path_for(Path(settings.pipeline.snapshot_dir), sha)
-        if not target.exists():
+        try:
+            os.utime(target)  # kept: the orphan sweep leaves a file touched in the last hour alone
+        except FileNotFoundError:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(f".tmp{os.getpid()}")
             tmp.write_bytes(packed)
@@ -173,10 +175,7 @@ def _remove_orphans(session: Session, snapshot_dir: Path, now: datetime) -> int:
     removed = 0
     candidates: dict[str, Path] = {}
     for path in snapshot_dir.glob("*/*/*"):
-        try:
-            if path.stat().st_mtime >= before:
-                continue
-        except FileNotFoundError:
+        if not _older_than(path, before):
             continue
         if ".tmp" in path.suffix:  # "<sha>.tmp<pid>": a write that never reached its rename
             removed += _unlink(path)
@@ -184,6 +183,14 @@ def _remove_orphans(session: Session, snapshot_dir: Path, now: datetime) -> int:
             candidates[path.stem] = path
     stored = _stored_shas(session, sorted(candidates))
     for sha, path in candidates.items():
-        if sha not in stored:
+        # Checked again: a worker storing the same bytes since the scan touched the file.
+        if sha not in stored and _older_than(path, before):
             removed += _unlink(path)
     return removed
+
+
+def _older_than(path: Path, timestamp: float) -> bool:
+    try:
+        return path.stat().st_mtime < timestamp
+    except FileNotFoundError:
+        return False

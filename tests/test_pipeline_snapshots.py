@@ -77,7 +77,7 @@ def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(en
     row. The purge removes it once it is older than ORPHAN_GRACE, even with retention 0, and keeps
     every file a row refers to, and a fresh orphan (its transaction may still be running)."""
     forever = _settings(tmp_path, days=0)
-    kept_page, lost_page, fresh_page = (os.urandom(INLINE_MAX_BYTES * 2) for _ in range(3))
+    kept_page, lost_page, fresh_page, young_page = (os.urandom(INLINE_MAX_BYTES * 2) for _ in range(4))
     with Session(engine) as s:
         kept_id = store_snapshot(s, kept_page, settings=forever)
         s.commit()
@@ -91,6 +91,11 @@ def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(en
         assert fresh is not None and fresh.path is not None
         fresh_path = Path(fresh.path)
         s.rollback()
+    with Session(engine) as s:
+        young = s.get(Snapshot, store_snapshot(s, young_page, settings=forever))
+        assert young is not None and young.path is not None
+        young_path = Path(young.path)
+        s.rollback()
     tmp_left = lost_path.with_suffix(".tmp4242")  # a crash between writing and renaming
     tmp_left.write_bytes(b"half a page")
     with Session(engine) as s:
@@ -101,15 +106,21 @@ def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(en
         _age(path, hours=(ORPHAN_GRACE.total_seconds() / 3600) + 1)
     assert lost_path.is_file() and fresh_path.is_file()
 
-    with Session(engine) as s:
-        stats = purge_snapshots(s, forever)
+    # The fresh orphan's bytes are fetched again and being stored (not committed yet) while the
+    # purge runs, an hour after its first write: the file is reused, and must stay.
+    _age(fresh_path, hours=(ORPHAN_GRACE.total_seconds() / 3600) + 1)
+    with Session(engine) as storing:
+        again_id = store_snapshot(storing, fresh_page, settings=forever)
+        with Session(engine) as s:
+            stats = purge_snapshots(s, forever)
+        storing.commit()
     assert (stats.rows, stats.files, stats.orphans) == (0, 0, 2)
     assert not lost_path.exists() and not tmp_left.exists()
-    assert fresh_path.is_file()  # younger than the grace period: left for now
-    assert kept_path.is_file()
+    assert fresh_path.is_file() and kept_path.is_file()
+    assert young_path.is_file()  # younger than the grace period: its transaction may still run
     with Session(engine) as s:
-        assert load_snapshot(s, kept_id) == kept_page
-        s.execute(delete(Snapshot).where(Snapshot.id == kept_id))
+        assert load_snapshot(s, kept_id) == kept_page and load_snapshot(s, again_id) == fresh_page
+        s.execute(delete(Snapshot).where(Snapshot.id.in_([kept_id, again_id])))
         s.commit()
 
 
