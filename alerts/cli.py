@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import typer
 from rich.markup import escape as esc  # crawled text is shown literally, never as rich markup
 
@@ -72,18 +70,6 @@ def deliver() -> None:
         console.print(f"  {error}", highlight=False)
 
 
-def _parse_since(text: str) -> timedelta:
-    import re
-
-    m = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
-    if not m:
-        from presswatch.cli import CliError
-
-        raise CliError(f"--since expects e.g. 30m, 12h, 7d, 2w; got {text!r}")
-    n, unit = int(m.group(1)), m.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-
-
 def _load_rules_or_fail(session: object) -> None:
     from alerts.rules import RulesError, ensure_rules_loaded
     from presswatch.cli import CliError
@@ -141,9 +127,9 @@ def test_cmd(
     from alerts.rules import load_items, rule_by_name, would_alert
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.cli import CliError, console, parse_since
 
-    window = _parse_since(since)
+    window = parse_since(since)
     with session_scope(get_engine()) as session:
         _load_rules_or_fail(session)
         spec = rule_by_name(session, rule)

@@ -52,6 +52,10 @@ def classify_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help="JSONL written here ('-' for stdout)."),
     models: Path | None = typer.Option(None, "--models", help="Models directory (default: the shipped models)."),
     limit: int | None = typer.Option(None, help="Without --input: classify at most this many stored articles."),
+    again_since: str | None = typer.Option(
+        None, "--again-since", help="Classify again every article stored within this window (12h, 7d, 2w), "
+        "classified or not: after changing watch queries, privacy patterns or the models. The alert rules see "
+        "the new results."),
 ) -> None:
     """Classify a JSONL file (topics, sentiment, risk with reasons), or the stored articles pending."""
     from rich.console import Console
@@ -60,8 +64,10 @@ def classify_cmd(
     if input is None:
         if output is not None:
             raise _cli_error("--output needs --input")
-        _classify_stored(limit, models, console)
+        _classify_stored(limit, models, console, again_since)
         return
+    if again_since is not None:
+        raise _cli_error("--again-since works on stored articles, not with --input")
     if output is None:
         raise _cli_error("--output is required with --input")
     if not input.is_file():
@@ -116,13 +122,17 @@ def _write_batch(classifier: Any, batch: list[dict[str, Any]], out_fh: Any, coun
     return len(batch)
 
 
-def _classify_stored(limit: int | None, models: Path | None, console: Any) -> None:
+def _classify_stored(limit: int | None, models: Path | None, console: Any, again_since: str | None = None) -> None:
     from sqlalchemy.orm import Session
 
     from classify.engine import ClassifierError
-    from classify.service import classify_pending
+    from classify.service import classify_articles, classify_pending, stored_since
+    from models import utcnow
     from models.db import get_engine
+    from presswatch.cli import parse_since
     from settings import get_settings
+
+    window = parse_since(again_since, "--again-since") if again_since is not None else None
 
     settings = get_settings()
     if models is not None:
@@ -132,13 +142,17 @@ def _classify_stored(limit: int | None, models: Path | None, console: Any) -> No
     engine = get_engine()
     try:
         with Session(engine) as session, session.begin():
-            events = classify_pending(session, settings, limit)
+            if window is None:
+                events = classify_pending(session, settings, limit)
+            else:
+                events = classify_articles(session, settings, stored_since(session, utcnow() - window, limit))
     except ClassifierError as exc:
         raise _cli_error(str(exc)) from None
     by_level: dict[str, int] = {}
     for e in events:
         by_level[e.risk_level] = by_level.get(e.risk_level, 0) + 1
-    console.print(f"classified {len(events)} stored articles; risk: {by_level or 'none'}")
+    again = f" stored in the last {again_since}" if again_since is not None else ""
+    console.print(f"classified {len(events)} stored articles{again}; risk: {by_level or 'none'}")
 
 
 def train_cmd(

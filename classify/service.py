@@ -123,6 +123,14 @@ def pending_articles(session: Session, limit: int | None = None) -> list[Article
     return list(session.scalars(stmt))
 
 
+def stored_since(session: Session, since: datetime, limit: int | None = None) -> list[Article]:
+    """Articles stored at or after ``since`` (``ix_articles_stored_at``), classified or not."""
+    stmt = select(Article).where(Article.stored_at >= since).order_by(Article.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
 def article_doc(article: Article, source_key: str = "") -> dict[str, Any]:
     # match_text is the pipeline's simplified-Chinese / normalized form: what the models were trained on.
     return {
@@ -200,20 +208,20 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
         select(Classification).where(Classification.article_id == article.id, Classification.is_current.is_(True))
     ):
         old.is_current = False
-    row = session.scalars(
+    same_version = session.scalars(
         select(Classification).where(Classification.article_id == article.id, Classification.model_version == version)
     ).first()
-    if row is not None and row.content_hash is not None and row.content_hash != article.content_hash:
-        # The article was edited since this row was written: a new row, whose new id is past the
-        # alert engine's cursor (alerts.engine.evaluate_pending reads classifications by id), so
-        # the rules see the new text. (SQLite reuses the id when the row was the newest; a row that
-        # new is still within the cursor's re-read window.) Nothing refers to a classification by id.
-        session.delete(row)
+    if same_version is not None:
+        # A re-classification is a new row, whose new id is past the alert engine's cursor
+        # (alerts.engine.evaluate_pending reads classifications by id), so the rules see the new
+        # result: the article was edited, or the watch queries or privacy patterns changed
+        # (``presswatch classify --again-since``). Alerts dedupe per rule and story, so an unchanged
+        # result raises nothing new. (SQLite reuses the id of a deleted newest row; a row that new
+        # is still within the cursor's re-read window.) Nothing refers to a classification by id.
+        session.delete(same_version)
         session.flush()
-        row = None
-    if row is None:
-        row = Classification(article_id=article.id, model_version=version)
-        session.add(row)
+    row = Classification(article_id=article.id, model_version=version)
+    session.add(row)
     row.is_current = True
     row.lang = res.lang
     row.topics = res.topics

@@ -7,26 +7,11 @@ snapshot retention setting.
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from pathlib import Path
 
 import typer
 
 snapshots_app = typer.Typer(help="Raw page snapshots (evidence).", no_args_is_help=True)
-
-_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-
-
-def parse_since(text: str) -> timedelta:
-    """'90m', '12h', '7d', '2w' -> timedelta."""
-    from presswatch.cli import CliError
-
-    found = _SINCE.match(text or "")
-    if not found:
-        raise CliError(f"--since expects a number and a unit (m, h, d, w), e.g. 7d; got {text!r}")
-    n, unit = int(found.group(1)), found.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
 
 
 def ingest(
@@ -74,7 +59,7 @@ def stories_cmd(
     from models import utcnow
     from models.db import get_engine, session_scope
     from pipeline.stories import list_stories
-    from presswatch.cli import console
+    from presswatch.cli import console, parse_since
 
     window = parse_since(since)
     with session_scope(get_engine()) as session:

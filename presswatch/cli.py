@@ -8,8 +8,10 @@ database) print one clear line and exit 2; they never print a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,18 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 class CliError(Exception):
     """An expected failure to report as one line (exit code 2)."""
+
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+
+
+def parse_since(text: str, option: str = "--since") -> timedelta:
+    """'90m', '12h', '7d', '2w' -> timedelta; anything else is a one-line error naming ``option``."""
+    found = _SINCE.match(text or "")
+    if not found:
+        raise CliError(f"{option} expects a number and a unit (m, h, d, w), e.g. 7d; got {text!r}")
+    n, unit = int(found.group(1)), found.group(2)
+    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:

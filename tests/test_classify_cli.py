@@ -209,3 +209,47 @@ def test_train_without_data_uses_shared_sets_hand_set_and_staff_labels(tmp_path:
     clf = load_classifier(models)
     assert clf.models["sentiment"].meta["train_rows"] < 1000
     assert clf.classify({"text": "执行干警暴力执法", "lang": "zh"}).risk_level in ("medium", "high", "critical")
+
+
+def test_classify_again_since_rescans_recent_pieces(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After turning the privacy check on (or changing watch queries, patterns, models), the pieces
+    already classified are classified again with --again-since: only those stored in the window."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'again.db'}")
+    from classify.privacy import id_check_char
+    from models import Classification
+    from models.db import get_engine
+    from models.enums import OutletTier
+    from tests import factories
+
+    first17 = "46000319900307123"
+    id_number = first17 + id_check_char(first17)
+    text = f"本院公开曝光失信被执行人王某某，身份证号{id_number}，请知情群众提供线索。"
+    with Session(get_engine()) as s, s.begin():
+        own = factories.outlet(s, tier=OutletTier.OWN_CHANNEL)
+        recent = factories.article(s, title="曝光台", text=text, outlet_id=own.id).id
+        older = factories.article(s, title="曝光台（上期）", text=text, outlet_id=own.id,
+                                  stored_at=datetime.now(UTC) - timedelta(days=10)).id
+
+    monkeypatch.setenv("PRESSWATCH_CLASSIFY__PRIVACY_SCAN", "off")
+    result = runner.invoke(app, ["classify"])
+    assert result.exit_code == 0 and "classified 2 stored articles" in result.output, result.output
+    assert "classified 0 stored articles" in runner.invoke(app, ["classify"]).output  # nothing pending
+
+    monkeypatch.setenv("PRESSWATCH_CLASSIFY__PRIVACY_SCAN", "own_channel")
+    result = runner.invoke(app, ["classify", "--again-since", "7d"])
+    assert result.exit_code == 0 and "classified 1 stored articles stored in the last 7d" in result.output, result.output
+    with Session(get_engine()) as s:
+        current = {c.article_id: c for c in s.scalars(select(Classification).where(Classification.is_current))}
+        assert sorted(current) == sorted([recent, older])
+        assert [f["kind"] for f in current[recent].reasons["privacy"]] == ["cn_id"]
+        assert id_number not in json.dumps(current[recent].reasons, ensure_ascii=False)  # masked
+        assert "privacy" not in current[older].reasons  # stored 10 days ago: outside the window
+        assert len(s.scalars(select(Classification)).all()) == 2  # one row per article and version
+
+    bad = runner.invoke(app, ["classify", "--again-since", "soon"])
+    assert isinstance(bad.exception, CliError) and "--again-since expects" in str(bad.exception)
