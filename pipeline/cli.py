@@ -70,12 +70,16 @@ def stories_cmd(
         for s in found:
             console.print(
                 f"#{s.story_id}  {s.title[:60]}  [{s.lang}]\n"
-                f"    {s.article_count} articles, {len(s.outlets) or 1} outlets; first "
+                f"    {_count(s.article_count, 'article')}, {_count(len(s.outlets) or 1, 'outlet')}; first "
                 f"{s.first_seen_at:%Y-%m-%d %H:%M} UTC by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
                 f"last 24h {sparkline([n for _, n in s.per_hour][-24:])}"
                 + (f"\n    outlets: {', '.join(s.outlets)}" if s.outlets else ""),
                 highlight=False, markup=False, soft_wrap=True,
             )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 _BARS = " ▁▂▃▄▅▆▇█"

@@ -284,6 +284,7 @@ def test_cli_ingest_reports_bad_lines_and_is_idempotent(tmp_path: Path) -> None:
     assert second.exit_code == 0 and "0 stored" in second.output and "2 duplicate" in second.output
     listed = runner.invoke(app, ["--set", f"db.url=sqlite:///{tmp_path / 'cli.db'}", "stories", "--since", "3650d"])
     assert listed.exit_code == 0 and "儋州法院开展普法宣传" in listed.output
+    assert "1 article, 1 outlet;" in listed.output
 
 
 def test_published_dates_in_the_last_day_are_not_future(session: Session, tmp_path: Path) -> None:
