@@ -11,6 +11,7 @@ that has some (the press office hears about its teams).
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from models import Delivery, QuotaRule, Registration, Unit, utcnow
 from models.enums import Adoption, Measure, Period
 from quota.labels import fmt_number, t
 from quota.periods import local_date, parse_span, period_containing
+from quota.report import XLSX_MIME, table_xlsx
 from quota.scoring import RankRow, StatusRow, rankings, status
 from settings import Settings
 
@@ -101,18 +103,21 @@ def _body(rows: Sequence[StatusRow], lang: str, unit_name: str, label: str) -> s
 def _enqueue_to(
     session: Session, settings: Settings, unit_id: int, key: str,
     message: Callable[[str], tuple[str, str]], payload: dict[str, Any],
+    attachments: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> list[Delivery]:
     """One message per contact of ``unit_id`` (or its nearest ancestor with contacts), each in the
-    contact's language; ``message(lang)`` gives (subject, body); the key ends with the recipient."""
+    contact's language; ``message(lang)`` gives (subject, body), ``attachments(lang)`` the files
+    (outbox form: filename, mime, data_b64); the key ends with the recipient."""
     from alerts.outbox import enqueue
 
     out = []
     for contact in _contacts(session, unit_id):
         lang = contact.get("language", settings.alerts.default_language)
         subject, body = message(lang)
+        files = {"attachments": attachments(lang)} if attachments is not None else {}
         out.append(enqueue(
             session, idempotency_key=f"{key}:{contact['email']}", channel="email", recipient=contact["email"],
-            language=lang, subject=subject, body_text=body + "\n\n— presswatch", payload=payload,
+            language=lang, subject=subject, body_text=body + "\n\n— presswatch", payload=payload | files,
         ))
     return out
 
@@ -201,20 +206,31 @@ def _announcements(session: Session, settings: Settings, label: str, rows: list[
                 return t(lang, "yes") if x.periods_met else t(lang, "no")
             return f"{x.periods_met}/{x.periods}"
 
-        def message(lang: str, ranked: list[RankRow] = ranked, rule_name: str = rule_name,
-                    measure: Measure = measure, adopted: dict[str, Counter[Adoption]] = adopted,
-                    office_name: str = office_name) -> tuple[str, str]:
+        def table(lang: str, ranked: list[RankRow] = ranked, measure: Measure = measure,
+                  adopted: dict[str, Counter[Adoption]] = adopted) -> tuple[list[str], list[list[object]]]:
             head = [t(lang, "unit"), t(lang, "submitted"), t(lang, "standalone"), t(lang, "combined"),
                     t(lang, "points" if measure is Measure.POINTS else "count"), t(lang, "target_met"), t(lang, "rank")]
+            rows: list[list[object]] = [
+                [x.unit_name, x.count, adopted[x.unit_code][Adoption.STANDALONE],
+                 adopted[x.unit_code][Adoption.COMBINED], x.value, met(lang, x), x.rank]
+                for x in ranked
+            ]
+            return head, rows
+
+        def message(lang: str, rule_name: str = rule_name, office_name: str = office_name,
+                    table: Callable[[str], tuple[list[str], list[list[object]]]] = table) -> tuple[str, str]:
+            head, rows = table(lang)
             lines = [t(lang, "announce_intro", unit=office_name, rule=rule_name, period=label),
                      " | ".join(head), " | ".join("---" for _ in head)]
-            for x in ranked:
-                a = adopted[x.unit_code]
-                lines.append(" | ".join([
-                    x.unit_name, str(x.count), str(a[Adoption.STANDALONE]), str(a[Adoption.COMBINED]),
-                    fmt_number(x.value), met(lang, x), str(x.rank),
-                ]))
+            lines += [" | ".join(fmt_number(c) if isinstance(c, int | float) else str(c) for c in row) for row in rows]
             return t(lang, "announce_subject", rule=rule_name, period=label), "\n".join(lines)
+
+        def files(lang: str, key: str = key, rule_name: str = rule_name, office_name: str = office_name,
+                  table: Callable[[str], tuple[list[str], list[list[object]]]] = table) -> list[dict[str, Any]]:
+            head, rows = table(lang)
+            title = t(lang, "announce_intro", unit=office_name, rule=rule_name, period=label)
+            data = table_xlsx(title, head, rows)
+            return [{"filename": f"{key}-{label}.xlsx", "mime": XLSX_MIME, "data_b64": base64.b64encode(data).decode()}]
 
         out += _enqueue_to(
             session, settings, unit_id, f"quota-announce:{key}:{label}", message,
@@ -223,6 +239,7 @@ def _announcements(session: Session, settings: Settings, label: str, rows: list[
                        "standalone": adopted[x.unit_code][Adoption.STANDALONE],
                        "combined": adopted[x.unit_code][Adoption.COMBINED], "value": x.value,
                        "periods": x.periods, "periods_met": x.periods_met, "rank": x.rank} for x in ranked]},
+            attachments=files,
         )
     return out
 

@@ -1,4 +1,5 @@
-"""Quota exports: XLSX (status, the pieces behind every count, rankings) and CSV (status rows).
+"""Quota exports: XLSX (status, the pieces behind every count, rankings), CSV (status rows), and
+the XLSX of a rule's announcement table (attached to the announcement email).
 
 Every status row carries the registration ids behind its figure; the XLSX evidence sheet lists
 each of those registrations (outlet, title, URL, local publication time, verification) so a count
@@ -80,3 +81,31 @@ def write_report(session: Session, rows: Sequence[StatusRow], out: Path, lang: s
         sheet.freeze_panes = "A2"
     wb.save(out)
     return out
+
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def table_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    """One sheet: a title line, a bold frozen header, the rows (numbers stay numbers)."""
+    import io
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Sheet1"
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append(list(header))
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append(list(row))
+    ws.freeze_panes = "A3"
+    ws.column_dimensions["A"].width = max(12, *(len(str(r[0])) * 2 for r in rows)) if rows else 12
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

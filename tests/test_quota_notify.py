@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -107,6 +110,16 @@ def test_announce_to_office_gets_one_table_of_every_unit(session: Session) -> No
         "区法院 | 0 | 0 | 0 | 0 | 否 | 2",
     ]
     assert [(r["unit"], r["rank"]) for r in d.payload["rows"]] == [("ag-m1", 1), ("ag-m2", 2), ("ag-m3", 2)]
+    # The same table as a spreadsheet, for the office's own 通报 document.
+    [xlsx] = d.payload["attachments"]
+    assert xlsx["filename"] == "members-monthly-2024-05.xlsx" and xlsx["mime"].endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(base64.b64decode(xlsx["data_b64"]))).active
+    assert sheet is not None
+    cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert "成员单位每月信息采用积分" in str(cells[0][0])
+    assert cells[1] == ["单位", "报送", "单独刊发", "综合采用", "分", "达标", "名次"]
+    assert cells[2:5] == [["区公安分局", 2, 1, 1, 13, "是", 1], ["区检察院", 0, 0, 0, 0, "否", 2],
+                          ["区法院", 0, 0, 0, 0, "否", 2]]
     # A second run (the same day, or the next) sends nothing new.
     before = session.scalar(select(func.count()).select_from(Delivery))
     send_period_reports(session, settings, now=datetime(2024, 6, 2, 9, tzinfo=SH))
