@@ -70,6 +70,18 @@ def test_enum_values_are_checked(session: Session) -> None:
         ))
 
 
+def _downgrade(url: str, engine: Engine, revision: str) -> None:
+    """Take the schema at ``url`` down to ``revision`` (a migration test then upgrades it again)."""
+    from alembic import command
+
+    from models.db import alembic_config
+
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of its own (migrations are run up and down on it), per backend."""
@@ -92,10 +104,9 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 def test_migration_gives_existing_registrations_their_article_story(scratch_url: str) -> None:
     """Registrations stored before 0008 get the story of their article, so counting stays one per story."""
-    from alembic import command
 
     from models import Registration
-    from models.db import alembic_config, make_engine, upgrade
+    from models.db import make_engine, upgrade
     from tests import factories
 
     upgrade(scratch_url)
@@ -110,10 +121,7 @@ def test_migration_gives_existing_registrations_their_article_story(scratch_url:
             s.add(Registration(unit_id=unit.id, title="t", published_at=now, article_id=art.id if art else None))
         s.commit()
         story_id = story.id
-    cfg = alembic_config(scratch_url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007b")
+    _downgrade(scratch_url, engine, "0007b")
     upgrade(scratch_url, engine=engine)
     with Session(engine) as s:
         got = s.scalars(select(Registration.story_id).order_by(Registration.id)).all()
@@ -149,10 +157,9 @@ def test_migration_rehashes_registration_urls_in_the_pipeline_form(scratch_url: 
 
 
 def test_migration_turns_a_rule_topic_into_a_topics_list_and_back(scratch_url: str) -> None:
-    from alembic import command
 
     from models import QuotaRule
-    from models.db import alembic_config, make_engine, upgrade
+    from models.db import make_engine, upgrade
 
     upgrade(scratch_url, "0010")
     engine = make_engine(scratch_url)
@@ -167,10 +174,7 @@ def test_migration_turns_a_rule_topic_into_a_topics_list_and_back(scratch_url: s
     with Session(engine) as s:
         assert dict(s.execute(select(QuotaRule.key, QuotaRule.topics)).all()) == {
             "weekly": ["unenforceable"], "any": []}
-    cfg = alembic_config(scratch_url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0010")
+    _downgrade(scratch_url, engine, "0010")
     with engine.connect() as conn:
         got = dict(conn.execute(text("SELECT key, topic FROM quota_rules")).all())
     engine.dispose()
@@ -180,11 +184,10 @@ def test_migration_turns_a_rule_topic_into_a_topics_list_and_back(scratch_url: s
 def test_migration_marks_existing_classifications_as_reading_the_present_text(scratch_url: str) -> None:
     """0015: classifications stored before it record their article's present content hash, so the
     upgrade does not send the whole archive back to the classifier; an edit afterwards does."""
-    from alembic import command
 
     from classify.service import pending_articles
     from models import Article, Classification
-    from models.db import alembic_config, make_engine, upgrade
+    from models.db import make_engine, upgrade
     from tests import factories
 
     upgrade(scratch_url)
@@ -195,10 +198,7 @@ def test_migration_marks_existing_classifications_as_reading_the_present_text(sc
         factories.article(s, content_hash="b" * 64)  # never classified
         s.commit()
         classified_id = classified.id
-    cfg = alembic_config(scratch_url)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0014")
+    _downgrade(scratch_url, engine, "0014")
     upgrade(scratch_url, engine=engine)
     with Session(engine) as s:
         assert s.scalar(select(Classification.content_hash)) == "a" * 64

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from models import Article, Snapshot, utcnow
 from pipeline.jobs import scheduled_jobs
 from pipeline.snapshots import INLINE_MAX_BYTES, ORPHAN_GRACE, load_snapshot, purge_snapshots, store_snapshot
-from settings import load_settings
+from settings import Settings, load_settings
 from tests import factories
 
 
@@ -72,6 +72,16 @@ def _age(path: Path, hours: float) -> None:
     os.utime(path, (then, then))
 
 
+def _rolled_back_write(engine: Engine, page: bytes, settings: Settings) -> Path:
+    """Store a large page in a transaction that rolls back; the path of the file it left."""
+    with Session(engine) as s:
+        row = s.get(Snapshot, store_snapshot(s, page, settings=settings))
+        assert row is not None and row.path is not None
+        path = Path(row.path)
+        s.rollback()
+    return path
+
+
 def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(engine: Engine, tmp_path: Path) -> None:
     """A large page's file is written before its row commits; a rollback leaves the file with no
     row. The purge removes it once it is older than ORPHAN_GRACE, even with retention 0, and keeps
@@ -81,21 +91,8 @@ def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(en
     with Session(engine) as s:
         kept_id = store_snapshot(s, kept_page, settings=forever)
         s.commit()
-    with Session(engine) as s:
-        lost_row = s.get(Snapshot, store_snapshot(s, lost_page, settings=forever))
-        assert lost_row is not None and lost_row.path is not None
-        lost_path = Path(lost_row.path)
-        s.rollback()
-    with Session(engine) as s:
-        fresh = s.get(Snapshot, store_snapshot(s, fresh_page, settings=forever))
-        assert fresh is not None and fresh.path is not None
-        fresh_path = Path(fresh.path)
-        s.rollback()
-    with Session(engine) as s:
-        young = s.get(Snapshot, store_snapshot(s, young_page, settings=forever))
-        assert young is not None and young.path is not None
-        young_path = Path(young.path)
-        s.rollback()
+    lost_path, fresh_path, young_path = (_rolled_back_write(engine, page, forever)
+                                         for page in (lost_page, fresh_page, young_page))
     tmp_left = lost_path.with_suffix(".tmp4242")  # a crash between writing and renaming
     tmp_left.write_bytes(b"half a page")
     with Session(engine) as s:
