@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from alerts.digest.builder import LATE_ARRIVAL_DAYS, DigestData, build_digest
 from alerts.digest.definitions import Limits, Scope
 from alerts.digest.periods import daily_period, rolling_period
 from alerts.digest.render import render_digest
+from models import Article
 from models.enums import RiskLevel, SentimentLabel
 from tests import factories
 
@@ -175,3 +177,43 @@ def test_top_stories_via_the_database_join_see_late_arrivals_and_skip_moved_out_
     assert [s.title for s in build_digest(session, period=daily_period(D + timedelta(days=1), SEND, TZ),
                                           limits=Limits(stories=2), chart_days=0).stories] == expected
     assert [s.title for s in _digest(session, D + timedelta(days=2)).stories] == ["moved"]
+
+
+def test_reports_list_a_piece_crawled_after_the_report_went_out_in_the_next_one_marked_late(
+        session: Session, tmp_path: Path) -> None:
+    """A monthly report is built on the 1st of the next month: a piece published on the last evening
+    of May and stored on June 1st after the report was built is in the June report, marked late,
+    not in neither. The same rule holds for weeks (and quarters, years); a piece stored long after
+    it was published stays in the report of its publication period."""
+    from alerts.digest.periods import calendar_period, report_period
+
+    may, june = (calendar_period("monthly", date(2024, m, 1), TZ) for m in (5, 6))
+    last_evening = _piece(session, _local(date(2024, 5, 31), 22), _local(date(2024, 6, 1), 10))
+    in_may = _piece(session, _local(date(2024, 5, 20), 9), _local(date(2024, 5, 20), 9, 5))
+    slow = _piece(session, _local(date(2024, 5, 10), 9), _local(date(2024, 6, 5), 9))  # 26 days: not late
+    in_june = _piece(session, _local(date(2024, 6, 3), 9), _local(date(2024, 6, 3), 9, 5))
+
+    def report(period: Any) -> DigestData:
+        return build_digest(session, period=period, limits=ALL, chart_days=0)
+
+    assert _ids(report(may)) == {in_may: False, slow: False}
+    june_report = report(june)
+    assert _ids(june_report) == {last_evening: True, in_june: False}
+    assert (june_report.headline.pieces, june_report.headline.late) == (2, 1)
+    assert june_report.headline.previous_pieces == 2  # May as its own report counts it
+    # The exported report says why a piece dated May is in June.
+    from openpyxl import load_workbook
+
+    from alerts.digest.reports import export_xlsx
+
+    path = export_xlsx(june_report, tmp_path / "june.xlsx")
+    flagged_sheet = load_workbook(path).worksheets[2]  # summary, pieces per day, flagged
+    titles = {str(row[2]) for row in flagged_sheet.iter_rows(min_row=2, values_only=True)}
+    late_title, june_title = (session.get(Article, i).title for i in (last_evening, in_june))  # type: ignore[union-attr]
+    assert titles == {f"[补报] {late_title}", june_title}
+
+    # Weeks: Sunday 2024-06-09 23:00, stored Monday 09:00 -> the week of 2024-06-10, late.
+    sunday_night = _piece(session, _local(date(2024, 6, 9), 23), _local(date(2024, 6, 10), 9))
+    week_of_3rd, week_of_10th = (report_period("weekly", day, TZ) for day in ("2024-06-03", "2024-06-10"))
+    assert sunday_night not in _ids(report(week_of_3rd))
+    assert _ids(report(week_of_10th))[sunday_night] is True

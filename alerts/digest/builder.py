@@ -47,10 +47,13 @@ CHART_DAYS = 14
 # is in exactly one digest. The bound: 3 days covers the crawl lag of date-only pages (< 1 day) and
 # a source down over a long weekend; anything older is no longer news for a daily digest (it is
 # mostly an archive import, which must not flood today's digest) and stays in its publication
-# period, where the weekly/monthly reports, built by publication time only, count it.
+# period. Weekly, monthly, quarterly and yearly reports follow the same rule: a report is built on
+# the first day of the next period, so a piece published on the last evening of May and crawled
+# after the May report went out is in the June report, marked late, instead of in neither.
+# Custom ranges (built on demand, no series) go by publication time only.
 LATE_ARRIVAL_DAYS = 3
 LATE_ARRIVAL = timedelta(days=LATE_ARRIVAL_DAYS)
-LATE_KINDS = ("daily", "rolling")
+LATE_KINDS = ("daily", "rolling", "weekly", "monthly", "quarterly", "yearly")
 # Above this many ids an IN list is split, so SQLite's bound-parameter limit is never reached.
 _IN_CHUNK = 500
 # An extract is the first sentences of the text up to this many characters (CJK characters carry
@@ -451,10 +454,13 @@ def _moved_out(session: Session, flt: _ScopeFilter, period: Period) -> list[_Row
     if period.kind not in LATE_KINDS:
         return []
     # A piece published before period.end is late only in a digest that starts within
-    # LATE_ARRIVAL after it, so it was stored before that digest's end (+1 day of slack for DST).
+    # LATE_ARRIVAL after it, so it was stored before that digest's end (+1 day of slack for DST),
+    # and (that digest starting at period.end or later) published in the last LATE_ARRIVAL of this
+    # period: a month's or a year's report reads its last 3 days, not the whole period again.
     stored_before = period.end + LATE_ARRIVAL + period.length + timedelta(days=1)
     rows = _load_rows(
-        session, flt, period.start, period.end, Article.stored_at >= period.end, Article.stored_at < stored_before
+        session, flt, max(period.start, period.end - LATE_ARRIVAL), period.end,
+        Article.stored_at >= period.end, Article.stored_at < stored_before,
     )
     return [r for r in rows if _arrives_later(r, period)]
 

@@ -83,13 +83,18 @@ def latest_due_day(now: datetime, send_at: time, tz: str) -> date:
 def series_start(period: Period, moment: datetime) -> datetime | None:
     """Start of the period of the same series as ``period`` that contains ``moment``: for a daily
     digest the latest send time at or before ``moment``; for a rolling window the window of the same
-    length, counted from ``period.start``. ``None`` for reports (weeks, months, custom ranges), which
-    have no late arrivals."""
+    length, counted from ``period.start``; for a week, month, quarter or year the calendar period.
+    ``None`` for custom ranges, which have no series and so no late arrivals."""
     if period.kind == "daily":
         send_at = period.local_start().time().replace(tzinfo=None)
         return _utc(latest_due_day(moment, send_at, period.tz), send_at, ZoneInfo(period.tz))
     if period.kind == "rolling" and period.length > timedelta(0):
         return period.start + ((moment - period.start) // period.length) * period.length
+    local_day = moment.astimezone(ZoneInfo(period.tz)).date()
+    if period.kind == "weekly":
+        return report_period("weekly", local_day.isoformat(), period.tz).start
+    if period.kind in CALENDAR_MONTHS:
+        return calendar_period(period.kind, local_day, period.tz).start
     return None
 
 

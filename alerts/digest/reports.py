@@ -67,7 +67,8 @@ def _flagged_rows(data: DigestData) -> list[list[Any]]:
     t = strings(data.language)
     return [
         [
-            fmt_datetime(i.published, data.language) if i.published else "", i.outlet, i.title,
+            fmt_datetime(i.published, data.language) if i.published else "", i.outlet,
+            f"[{t['late']}] {i.title}" if i.late else i.title,  # published in the previous period
             t.get(f"risk_{i.risk}", i.risk), t.get(f"sentiment_{i.sentiment}", i.sentiment),
             t[f"case_{i.case_state}"] if i.case_state else t["no_case"], "；".join(i.reasons), i.extract, i.url,
         ]
