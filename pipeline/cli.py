@@ -97,14 +97,13 @@ def sparkline(values: list[int]) -> str:
 def snapshots_purge() -> None:
     """Delete raw snapshots older than pipeline.snapshot_retention_days (0 keeps them forever) and
     snapshot files no row refers to (left by a rolled-back write)."""
-    from models.db import get_engine, session_scope
+    from models.db import get_engine
     from pipeline.snapshots import purge_snapshots
     from presswatch.cli import console
     from settings import get_settings
 
     settings = get_settings()
-    with session_scope(get_engine()) as session:
-        stats = purge_snapshots(session, settings)
+    stats = purge_snapshots(get_engine(), settings)
     console.print(f"purged {stats.rows} snapshots ({stats.files} files) and {stats.orphans} orphan files; "
                   f"retention {settings.pipeline.snapshot_retention_days} days")
 

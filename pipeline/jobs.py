@@ -9,12 +9,11 @@ from settings import Settings
 
 
 def purge_snapshots_job() -> None:
-    from models.db import get_engine, session_scope
+    from models.db import get_engine
     from pipeline.snapshots import purge_snapshots
     from settings import get_settings
 
-    with session_scope(get_engine()) as session:
-        purge_snapshots(session, get_settings())
+    purge_snapshots(get_engine(), get_settings())
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from models import Snapshot, utcnow
@@ -115,9 +115,10 @@ class PurgeStats:
     orphans: int = 0  # files no row refers to (their transaction rolled back), and stale temporary files
 
 
-def purge_snapshots(session: Session, settings: Settings, now: datetime | None = None) -> PurgeStats:
+def purge_snapshots(engine: Engine, settings: Settings, now: datetime | None = None) -> PurgeStats:
     """Delete snapshots older than the retention period (0 days keeps them forever), then their
-    files, then orphan files. Commits ``session`` before touching any file."""
+    files, then orphan files. The rows' deletion is committed (its own transaction) before any
+    file is touched."""
     from sqlalchemy import update
 
     from models import Article
@@ -128,23 +129,24 @@ def purge_snapshots(session: Session, settings: Settings, now: datetime | None =
     old: list[Any] = []
     if days > 0:
         cutoff = now - timedelta(days=days)
-        old = list(session.execute(select(Snapshot.id, Snapshot.sha256, Snapshot.path)
-                                   .where(Snapshot.created_at < cutoff)).all())
-        ids = [row.id for row in old]
-        for chunk in range(0, len(ids), _CHUNK):
-            part = ids[chunk:chunk + _CHUNK]
-            # SQLite enforces ON DELETE SET NULL only with foreign keys on; do it explicitly everywhere.
-            session.execute(update(Article).where(Article.snapshot_id.in_(part)).values(snapshot_id=None))
-            session.execute(delete(Snapshot).where(Snapshot.id.in_(part)))
+        with Session(engine) as session, session.begin():
+            old = list(session.execute(select(Snapshot.id, Snapshot.sha256, Snapshot.path)
+                                       .where(Snapshot.created_at < cutoff)).all())
+            ids = [row.id for row in old]
+            for chunk in range(0, len(ids), _CHUNK):
+                part = ids[chunk:chunk + _CHUNK]
+                # SQLite enforces ON DELETE SET NULL only with foreign keys on; do it explicitly everywhere.
+                session.execute(update(Article).where(Article.snapshot_id.in_(part)).values(snapshot_id=None))
+                session.execute(delete(Snapshot).where(Snapshot.id.in_(part)))
         stats.rows = len(ids)
-    session.commit()  # the rows are gone for good before their files go
-    on_disk = [row for row in old if row.path]
-    # The same bytes stored again since (another worker, before this commit) own the file now.
-    kept = _stored_shas(session, [row.sha256 for row in on_disk])
-    for row in on_disk:
-        if row.sha256 not in kept and _unlink(Path(row.path)):
-            stats.files += 1
-    stats.orphans = _remove_orphans(session, Path(settings.pipeline.snapshot_dir), now)
+    with Session(engine) as session:  # the rows are gone for good: now their files
+        on_disk = [row for row in old if row.path]
+        # The same bytes stored again since (another worker, before the commit) own the file now.
+        kept = _stored_shas(session, [row.sha256 for row in on_disk])
+        for row in on_disk:
+            if row.sha256 not in kept and _unlink(Path(row.path)):
+                stats.files += 1
+        stats.orphans = _remove_orphans(session, Path(settings.pipeline.snapshot_dir), now)
     if stats.rows or stats.orphans:
         log.info("purged %d snapshots (%d files) and %d orphan files", stats.rows, stats.files, stats.orphans)
     return stats

@@ -45,26 +45,33 @@ def test_large_pages_go_to_disk(session: Session, tmp_path: Path) -> None:
     assert load_snapshot(session, snap_id) == page
 
 
-def test_purge_keeps_articles_and_removes_old_snapshots(session: Session, tmp_path: Path) -> None:
+def test_purge_keeps_articles_and_removes_old_snapshots(engine: Engine, tmp_path: Path) -> None:
     settings = _settings(tmp_path, days=30)
-    old_page, new_page = os.urandom(INLINE_MAX_BYTES * 2), b"<html>recent</html>"
-    old_id = store_snapshot(session, old_page, settings=settings)
-    new_id = store_snapshot(session, new_page, settings=settings)
-    old = session.get(Snapshot, old_id)
-    assert old is not None and old.path is not None
-    old.created_at = utcnow() - timedelta(days=40)
-    art = factories.article(session, snapshot_id=old_id)
-    session.flush()
-    stats = purge_snapshots(session, settings)
-    assert (stats.rows, stats.files, stats.orphans) == (1, 1, 0)
-    assert not Path(old.path).exists()
-    assert session.scalar(select(Snapshot.id).where(Snapshot.id == old_id)) is None
-    assert session.scalar(select(Snapshot.id).where(Snapshot.id == new_id)) == new_id
-    assert session.scalar(select(Article.snapshot_id).where(Article.id == art.id)) is None
-    forever = _settings(tmp_path, days=0)
-    assert purge_snapshots(session, forever).rows == 0
-    # Kept forever, the daily job still runs: it removes orphan files.
-    assert [j.func for j in scheduled_jobs(forever)] == ["pipeline.jobs:purge_snapshots_job"]
+    old_page, new_page = os.urandom(INLINE_MAX_BYTES * 2), f"<html>recent {tmp_path}</html>".encode()
+    with Session(engine) as s, s.begin():
+        old_id = store_snapshot(s, old_page, settings=settings)
+        new_id = store_snapshot(s, new_page, settings=settings)
+        old = s.get(Snapshot, old_id)
+        assert old is not None and old.path is not None
+        old.created_at = utcnow() - timedelta(days=40)
+        old_path = Path(old.path)
+        art_id = factories.article(s, snapshot_id=old_id).id
+    try:
+        stats = purge_snapshots(engine, settings)
+        assert (stats.rows, stats.files, stats.orphans) == (1, 1, 0)
+        assert not old_path.exists()
+        with Session(engine) as s:
+            assert s.scalar(select(Snapshot.id).where(Snapshot.id == old_id)) is None
+            assert s.scalar(select(Snapshot.id).where(Snapshot.id == new_id)) == new_id
+            assert s.scalar(select(Article.snapshot_id).where(Article.id == art_id)) is None
+        forever = _settings(tmp_path, days=0)
+        assert purge_snapshots(engine, forever).rows == 0
+        # Kept forever, the daily job still runs: it removes orphan files.
+        assert [j.func for j in scheduled_jobs(forever)] == ["pipeline.jobs:purge_snapshots_job"]
+    finally:
+        with Session(engine) as s, s.begin():
+            s.execute(delete(Article).where(Article.id == art_id))
+            s.execute(delete(Snapshot).where(Snapshot.id == new_id))
 
 
 def _age(path: Path, hours: float) -> None:
@@ -108,8 +115,7 @@ def test_purge_removes_the_file_of_a_rolled_back_write_after_the_grace_period(en
     _age(fresh_path, hours=(ORPHAN_GRACE.total_seconds() / 3600) + 1)
     with Session(engine) as storing:
         again_id = store_snapshot(storing, fresh_page, settings=forever)
-        with Session(engine) as s:
-            stats = purge_snapshots(s, forever)
+        stats = purge_snapshots(engine, forever)
         storing.commit()
     assert (stats.rows, stats.files, stats.orphans) == (0, 0, 2)
     assert not lost_path.exists() and not tmp_left.exists()
@@ -137,12 +143,13 @@ def test_a_failed_purge_leaves_rows_and_files_together(engine: Engine, tmp_path:
     def refuse(_session: Session) -> None:
         raise RuntimeError("database went away")
 
-    with Session(engine) as s:
-        event.listen(s, "before_commit", refuse)
+    event.listen(Session, "before_commit", refuse)
+    try:
         with pytest.raises(RuntimeError, match="went away"):
-            purge_snapshots(s, settings)
-        s.rollback()
+            purge_snapshots(engine, settings)
+    finally:
+        event.remove(Session, "before_commit", refuse)
     with Session(engine) as s:
         assert load_snapshot(s, snap_id) == page  # row and file both still there
-        stats = purge_snapshots(s, settings)
+    stats = purge_snapshots(engine, settings)
     assert (stats.rows, stats.files) == (1, 1) and not path.exists()
