@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Delivery, utcnow
+from models.db import savepoint
 from models.enums import DeliveryStatus
 
 MESSAGE_ID_DOMAIN = "presswatch.local"
@@ -99,7 +100,7 @@ def enqueue(
         digest_id=digest_id,
     )
     try:
-        with session.begin_nested():
+        with savepoint(session):  # a duplicate key rolls back this insert only
             session.add(row)
             session.flush()
     except IntegrityError:

@@ -89,6 +89,21 @@ def _ensure_schema_once(engine: Engine) -> None:
     ensure_schema(engine)
 
 
+def savepoint(session: Session) -> Any:
+    """``session.begin_nested()`` that really nests on SQLite too.
+
+    pysqlite opens a transaction only right before an INSERT/UPDATE/DELETE, so a SAVEPOINT issued
+    before the transaction's first write opens one of its own, and its RELEASE commits: the
+    caller's later rollback would not undo what was written under it. Here the transaction is
+    begun first, so the savepoint nests and the caller's commit or rollback decides."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -13,11 +13,12 @@ import logging
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from alerts.delivery import deliver_pending
@@ -81,6 +82,27 @@ def test_enqueue_is_idempotent_on_the_key(session: Session) -> None:
     assert first.message_id == message_id_for("alert:1:zh")
     assert session.scalar(select(Delivery.id).where(Delivery.idempotency_key == "alert:1:zh")) == first.id
     assert len(session.scalars(select(Delivery).where(Delivery.idempotency_key == "alert:1:zh")).all()) == 1
+
+
+def test_enqueue_belongs_to_the_callers_transaction(engine: Engine) -> None:
+    """A message queued in a transaction that rolls back is not queued: on SQLite the insert's
+    savepoint used to open a transaction of its own when it was the first write, and its release
+    committed the message whatever the caller did next."""
+    key = f"rollback-{uuid.uuid4().hex}"
+    with Session(engine) as s:
+        s.scalar(select(func.count()).select_from(Delivery))  # reads first, as the quota reminders do
+        enqueue(s, idempotency_key=key, channel="email", recipient="a@court.example.cn", language="zh-CN",
+                subject="一", body_text="x")
+        s.rollback()
+    with Session(engine) as s:
+        assert s.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)) is None
+        enqueue(s, idempotency_key=key, channel="email", recipient="a@court.example.cn", language="zh-CN",
+                subject="一", body_text="x")
+        s.commit()
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.idempotency_key == key)) == 1
+        s.execute(delete(Delivery).where(Delivery.idempotency_key == key))
+        s.commit()
 
 
 def test_enqueue_refuses_header_injection_and_unknown_channels(session: Session) -> None:
