@@ -197,6 +197,17 @@ def _item_snapshot(item: RawItem) -> tuple[bytes, str | None, str | None]:
     return packed, "application/json", "utf-8"
 
 
+def _setting(item: RawItem, info: SourceInfo, key: str) -> Any:
+    """A per-source extraction setting (``selectors``, ``host_map``): the item's own, else the registry's."""
+    return item.extra.get(key) or info.config.get(key)
+
+
+def _canonical(item: RawItem, info: SourceInfo) -> str:
+    """The item's canonical URL (after redirects, with the source's mobile/desktop host map). Raises BadUrl."""
+    host_map = _setting(item, info, "host_map")
+    return canonical_url(item.final_url or item.url, host_map if isinstance(host_map, dict) else None)
+
+
 # Bump when a change to extraction or normalization changes what the same input gives, so that
 # re-importing runs the new code on pieces stored by the old one (the package and trafilatura
 # versions are part of the digest too).
@@ -229,8 +240,7 @@ def input_digest(item: RawItem, settings: Settings, info: SourceInfo) -> str:
         "url": item.final_url or item.url, "encoding": item.encoding, "content_type": content_type,
         "title": item.title, "text": item.text,
         "published": item.published, "author": item.author, "lang": item.lang, "timezone": item.timezone,
-        "selectors": item.extra.get("selectors") or info.config.get("selectors"),
-        "host_map": item.extra.get("host_map") or info.config.get("host_map"),
+        "selectors": _setting(item, info, "selectors"), "host_map": _setting(item, info, "host_map"),
         "source": [info.timezone, info.language],
         "settings": [settings.pipeline.max_text_chars, settings.pipeline.default_timezone],
     }
@@ -248,9 +258,8 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     extra: dict[str, Any] = {"source_key": item.source_key}
     if item.status >= 400:
         raise Dropped(f"http_status: {item.status}")
-    host_map = item.extra.get("host_map") or info.config.get("host_map")
     try:
-        canon = canonical_url(item.final_url or item.url, host_map if isinstance(host_map, dict) else None)
+        canon = _canonical(item, info)
     except BadUrl as exc:
         raise Dropped(f"bad_url: {exc}") from None
 
@@ -266,7 +275,7 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
         html = html[:MAX_HTML_CHARS]
         flags.append("html_truncated")
 
-    selectors = item.extra.get("selectors") or info.config.get("selectors") or {}
+    selectors = _setting(item, info, "selectors") or {}
     ex = Extracted()
     if html is not None and html.strip():
         if "\x00" in html[:8192]:
@@ -868,9 +877,8 @@ def _unchanged(factory: Any, batch: list[RawItem], infos: list[SourceInfo], sett
     for n, (item, info) in enumerate(zip(batch, infos, strict=True)):
         if item.status >= 400:
             continue
-        host_map = item.extra.get("host_map") or info.config.get("host_map")
         try:
-            h = url_hash(canonical_url(item.final_url or item.url, host_map if isinstance(host_map, dict) else None))
+            h = url_hash(_canonical(item, info))
             out.digests[n] = input_digest(item, settings, info)
         except Exception:  # a bad item is reported by prepare(), where it costs only itself
             continue
