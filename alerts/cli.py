@@ -20,7 +20,7 @@ def outbox(
     from alerts.delivery import disabled_reasons
     from alerts.outbox import OutboxError, requeue, summarize
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
     from settings import get_settings
 
     engine = get_engine()
@@ -61,7 +61,7 @@ def deliver() -> None:
     """Send every due message in the outbox now (the service does this on a schedule)."""
     from alerts.delivery import deliver_pending
     from models.db import get_engine
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     stats = deliver_pending(get_engine(), get_settings())
@@ -72,7 +72,7 @@ def deliver() -> None:
 
 def _load_rules_or_fail(session: object) -> None:
     from alerts.rules import RulesError, ensure_rules_loaded
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from settings import get_settings
 
     try:
@@ -88,7 +88,7 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
 
     from alerts.rules import active_rules
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     settings = get_settings()
@@ -127,7 +127,7 @@ def test_cmd(
     from alerts.rules import load_items, rule_by_name, would_alert
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console, parse_since
+    from presswatch.console import CliError, console, parse_since
 
     window = parse_since(since)
     with session_scope(get_engine()) as session:
@@ -157,7 +157,7 @@ def evaluate_cmd() -> None:
     """Evaluate newly classified pieces now (the service does this after each classify batch)."""
     from alerts.engine import evaluate_new
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     with session_scope(get_engine()) as session:
@@ -183,7 +183,7 @@ def plan_add(
 
     from alerts.plans import PlanError, create_plan
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     try:
         when = datetime.fromisoformat(action_at)
@@ -210,7 +210,7 @@ def plans_list() -> None:
     from alerts.plans import refresh_states
     from models import RiskPlan, utcnow
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
 
     with session_scope(get_engine()) as session:
         refresh_states(session, utcnow())
@@ -235,7 +235,7 @@ def _actor(actor: str | None) -> str:
 def _case_action(func: str, case_id: int, **kwargs: object) -> None:
     import alerts.cases as cases
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     with session_scope(get_engine()) as session:
         try:
@@ -256,7 +256,7 @@ def cases_list(
     from alerts.cases import list_cases
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
 
     with session_scope(get_engine()) as session:
         rows = list_cases(session, states=None if all_ else ("new", "acknowledged", "responding"),  # type: ignore[arg-type]
@@ -281,7 +281,7 @@ def cases_show(case_id: int) -> None:
     from alerts.cases import CaseError, get_case, history
     from alerts.render import why_lines
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     with session_scope(get_engine()) as session:
         try:
@@ -365,7 +365,7 @@ def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
 
     from models import CorrectionRequest, Outlet, utcnow
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
 
     with session_scope(get_engine()) as session:
         stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
@@ -396,7 +396,7 @@ def corrections_request(
     from alerts.cases import CaseError, request_correction
     from models import Outlet
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     with session_scope(get_engine()) as session:
         try:
@@ -425,7 +425,7 @@ def corrections_close(
     """Record how a correction request ended."""
     from alerts.cases import CaseError, close_correction
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     with session_scope(get_engine()) as session:
         try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 EXAMPLE_RULES = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "alert_rules.example.yaml"
 

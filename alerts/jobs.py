@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from presswatch.events import ArticleClassified, SourceFailing, bus
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings, get_settings
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ TASK_HELP = "sentiment, topic or risk"
 
 
 def _cli_error(message: str) -> Exception:
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
 
     return CliError(message)
 
@@ -129,7 +129,7 @@ def _classify_stored(limit: int | None, models: Path | None, console: Any, again
     from classify.service import classify_articles, classify_pending, stored_since
     from models import utcnow
     from models.db import get_engine
-    from presswatch.cli import parse_since
+    from presswatch.console import parse_since
     from settings import get_settings
 
     window = parse_since(again_since, "--again-since") if again_since is not None else None

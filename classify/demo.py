@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 from sqlalchemy import select
 
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 DEMO_WATCH_QUERIES = (
     ("儋州市人民法院", "儋州法院 OR 儋州市人民法院 OR 儋州市法院", "org"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ def _registry_path() -> Path:
 def _load_and_sync() -> None:
     from crawlers.registry import RegistryError, load_registry, sync_registry
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
 
     try:
         registry = load_registry(_registry_path())
@@ -41,7 +41,7 @@ def sources_list() -> None:
 
     from models import Outlet, Source
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
 
     _load_and_sync()
     table = Table("key", "kind", "outlet", "lang", "enabled", "every", "start URL", title="sources")
@@ -62,7 +62,7 @@ def sources_check() -> None:
 
     from models import Source
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
 
     _load_and_sync()
     console.print(f"{_registry_path()}: valid")
@@ -94,7 +94,7 @@ def sources_add(
     import yaml
 
     from crawlers.registry import RegistryError, load_registry, parse_registry
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
 
     path = _registry_path()
     try:
@@ -134,7 +134,7 @@ def sources_serve_demo(port: int = typer.Option(8765, help="Port on 127.0.0.1.")
     import time
 
     from crawlers.demo_site import start_demo_site
-    from presswatch.cli import console
+    from presswatch.console import console
 
     server = start_demo_site(port=port)
     console.print(f"demo site on {server.base_url} (Ctrl-C to stop)")
@@ -157,7 +157,7 @@ STATUS_LABELS = {
 def _print_reports(reports: list[Any], title: str) -> None:
     from rich.table import Table
 
-    from presswatch.cli import console
+    from presswatch.console import console
 
     table = Table("source", "status", "pages", "listed", "new", "health", "reason", title=title)
     for r in reports:
@@ -168,7 +168,7 @@ def _print_reports(reports: list[Any], title: str) -> None:
 
 def _sink(out: Path | None) -> Any:
     from models.db import get_engine
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from settings import get_settings
 
     if out is not None:
@@ -191,7 +191,7 @@ def crawl_command(
     """Crawl the registered sources once (all enabled ones, or --source KEY) and store what is new."""
     from crawlers.run import crawl
     from models.db import get_engine
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from settings import get_settings
 
     _load_and_sync()
@@ -222,7 +222,7 @@ def import_command(
     from crawlers.imports import ImportError_, read_import_file
     from crawlers.run import run_import
     from models.db import get_engine
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from settings import get_settings
 
     urls, rows = list(url), []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "sources.example.yaml"
 STATUS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings
 
 log = logging.getLogger(__name__)

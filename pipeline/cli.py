@@ -25,7 +25,7 @@ def ingest(
     from models.db import get_engine
     from pipeline.ingest import ingest_items
     from pipeline.jsonl import JsonlError, read_jsonl
-    from presswatch.cli import CliError, console, err_console
+    from presswatch.console import CliError, console, err_console
     from presswatch.progress import track
     from settings import get_settings
 
@@ -59,7 +59,7 @@ def stories_cmd(
     from models import utcnow
     from models.db import get_engine, session_scope
     from pipeline.stories import list_stories
-    from presswatch.cli import console, parse_since
+    from presswatch.console import console, parse_since
 
     window = parse_since(since)
     with session_scope(get_engine()) as session:
@@ -99,7 +99,7 @@ def snapshots_purge() -> None:
     snapshot files no row refers to (left by a rolled-back write)."""
     from models.db import get_engine
     from pipeline.snapshots import purge_snapshots
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     settings = get_settings()

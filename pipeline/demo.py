@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from models import Article, Story
 from pipeline.cli import sparkline
 from pipeline.stories import list_stories
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 
 def run(ctx: DemoContext) -> None:

@@ -4,7 +4,7 @@ forever)."""
 
 from __future__ import annotations
 
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings
 
 

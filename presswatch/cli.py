@@ -8,19 +8,17 @@ database) print one clear line and exit 2; they never print a traceback.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import settings as settings_mod
 from presswatch import __version__
+from presswatch.console import CliError, console, err_console
 
 app = typer.Typer(
     name="presswatch",
@@ -34,26 +32,7 @@ config_app = typer.Typer(help="Effective settings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
-console = Console()
-# Errors are never wrapped: a file path in a message must stay whole (and greppable) in logs.
-err_console = Console(stderr=True, soft_wrap=True)
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-class CliError(Exception):
-    """An expected failure to report as one line (exit code 2)."""
-
-
-_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-
-
-def parse_since(text: str, option: str = "--since") -> timedelta:
-    """'90m', '12h', '7d', '2w' -> timedelta; anything else is a one-line error naming ``option``."""
-    found = _SINCE.match(text or "")
-    if not found:
-        raise CliError(f"{option} expects a number and a unit (m, h, d, w), e.g. 7d; got {text!r}")
-    n, unit = int(found.group(1)), found.group(2)
-    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:

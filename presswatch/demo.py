@@ -8,15 +8,11 @@ never touches a real deployment's database.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Engine
 
-from settings import Settings
+from presswatch.democontext import DemoContext
 
 DEMO_STEPS = (
     ("crawl", "crawlers.demo:run"),
@@ -28,19 +24,6 @@ DEMO_STEPS = (
     ("quota", "quota.demo:run"),
     ("digest", "alerts.digest.demo:run"),
 )
-
-
-@dataclass
-class DemoContext:
-    workdir: Path
-    settings: Settings
-    engine: Engine
-    console: Console
-    state: dict[str, Any] = field(default_factory=dict)
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
-
-    def heading(self, text: str) -> None:
-        self.console.rule(f"[bold]{text}")
 
 
 def run_demo(workdir: Path, console: Console | None = None, fresh: bool = True) -> DemoContext:

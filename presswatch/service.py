@@ -8,15 +8,13 @@ and SIGINT shut the scheduler down cleanly, letting running jobs finish.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from presswatch.scheduling import ScheduledJob, resolve
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,25 +27,6 @@ JOB_PROVIDERS = (
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
 )
-
-
-@dataclass(frozen=True)
-class ScheduledJob:
-    id: str
-    func: str  # "module:function", called with no arguments
-    trigger: str  # "interval" or "cron"
-    trigger_args: dict[str, Any] = field(default_factory=dict)
-    run_at_start: bool = False
-
-
-def resolve(ref: str) -> Callable[..., Any]:
-    module, _, name = ref.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError(f"{ref} is not callable")
-    return obj  # type: ignore[no-any-return,unused-ignore]
 
 
 def collect_jobs(settings: Settings) -> list[ScheduledJob]:

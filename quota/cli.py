@@ -2,7 +2,7 @@
 
 ``presswatch units list|add|move|rename``, ``presswatch register ...``, ``presswatch quota
 load|status|report|verify|propose|review|registrations``. Bad input is refused through
-:class:`presswatch.cli.CliError` (one line, exit 2).
+:class:`presswatch.console.CliError` (one line, exit 2).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ quota_app = typer.Typer(help="Quota rules, registrations, progress, rankings and
 def _session() -> Iterator[Any]:
     """A unit of work whose quota errors become one-line CLI errors."""
     from models.db import session_scope
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from quota.periods import PeriodError
     from quota.units import QuotaError
 
@@ -44,7 +44,7 @@ def _lang(lang: str | None) -> str:
 
 def _when(text: str | None) -> datetime | None:
     """A date or date-time in the organization's time zone (quota.timezone)."""
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
     from quota.periods import zone
     from settings import get_settings
 
@@ -66,7 +66,7 @@ def units_list(history: bool = typer.Option(False, "--history", help="Also show 
 
     from models import Person
     from models.base import utcnow
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.units import Hierarchy
 
     with _session() as session:
@@ -100,7 +100,7 @@ def units_add(
 ) -> None:
     """Add a unit (and its correspondents)."""
     from models import Person
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.units import add_unit
 
     with _session() as session:
@@ -116,7 +116,7 @@ def units_rename(
     effective: str | None = typer.Option(None, help="When the new name took effect (default now)."),
 ) -> None:
     """Rename a unit from a date on; earlier periods keep the old name."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.units import rename_unit
 
     with _session() as session:
@@ -130,7 +130,7 @@ def units_move(
     effective: str | None = typer.Option(None, help="When the move took effect (default now)."),
 ) -> None:
     """Move a unit under another from a date on; earlier periods keep the old parent."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.units import move_unit
 
     with _session() as session:
@@ -152,7 +152,7 @@ def register_cmd(
     note: str | None = typer.Option(None),
 ) -> None:
     """Register a published piece; it is verified against crawled articles at once (and later)."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.registry import register
     from settings import get_settings
 
@@ -179,7 +179,7 @@ def register_cmd(
 @quota_app.command("load")
 def quota_load(path: Path = typer.Argument(None, help="Quota file (default: quota.rules_file).")) -> None:
     """Load units, people, outlets and rules from the quota file (an upsert)."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.config import load_quota, parse_quota_file
     from settings import get_settings
 
@@ -198,7 +198,7 @@ def quota_status(
     lang: str | None = typer.Option(None, help="zh-CN, vi or en (default alerts.default_language)."),
 ) -> None:
     """Progress per unit per rule, with the registrations behind each count, and points rankings."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.labels import t
     from quota.render import ranking_tables, status_table
     from quota.scoring import status
@@ -222,7 +222,7 @@ def quota_report(
     lang: str | None = typer.Option(None, help="zh-CN, vi or en."),
 ) -> None:
     """Export quota progress with the evidence behind every count."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.report import write_report
     from quota.scoring import status
     from settings import get_settings
@@ -236,7 +236,7 @@ def quota_report(
 @quota_app.command("verify")
 def quota_verify() -> None:
     """Verify registrations not verified yet against the stored crawled articles."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.registry import verify_pending
 
     with _session() as session:
@@ -247,7 +247,7 @@ def quota_verify() -> None:
 @quota_app.command("propose")
 def quota_propose() -> None:
     """Propose registrations from crawled bylines / source lines and own-channel articles."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.registry import propose_from_articles
 
     with _session() as session:
@@ -265,7 +265,7 @@ def quota_review(
     note: str | None = typer.Option(None),
 ) -> None:
     """Move a registration along its review chain."""
-    from presswatch.cli import console
+    from presswatch.console import console
     from quota.registry import review
 
     with _session() as session:
@@ -284,7 +284,7 @@ def quota_registrations(
 
     from models import Outlet, Registration, Unit
     from models.enums import RegistrationState
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
     from quota.units import get_unit
 
     with _session() as session:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import or_, select
 
 from models import Article, Outlet, Unit, utcnow
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "presswatch" / "templates" / "quota.example.yaml"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _parse_date(value: str | None) -> date | None:
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
 
     if not value:
         return None
@@ -42,7 +42,7 @@ def _parse_date(value: str | None) -> date | None:
 
 def _definitions(settings: Settings) -> list[DigestDefinition]:
     from alerts.digest.definitions import DigestError, load_definitions
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
 
     try:
         return load_definitions(settings.alerts.digests_file)
@@ -53,7 +53,7 @@ def _definitions(settings: Settings) -> list[DigestDefinition]:
 def _pick(settings: Settings, name: str | None, lang: str | None) -> DigestDefinition:
     """The named definition, else the first one in the file (in ``lang`` if given), else a catch-all."""
     from alerts.digest.definitions import LANGUAGES, DigestDefinition, DigestError, find_definition
-    from presswatch.cli import CliError
+    from presswatch.console import CliError
 
     if lang and lang not in LANGUAGES:
         raise CliError(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
@@ -80,7 +80,7 @@ def list_digests() -> None:
     from rich.table import Table
 
     from alerts.digest.periods import daily_period, latest_due_day
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     settings = get_settings()
@@ -112,7 +112,7 @@ def preview(
     from alerts.digest.periods import daily_period, rolling_period
     from alerts.digest.render import render_digest
     from models.db import get_engine, session_scope
-    from presswatch.cli import console
+    from presswatch.console import console
     from settings import get_settings
 
     settings = get_settings()
@@ -145,7 +145,7 @@ def send(
     from alerts.digest.periods import daily_period
     from alerts.digest.sender import due_period, send_digest
     from models.db import get_engine
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
     from settings import get_settings
 
     settings = get_settings()
@@ -195,7 +195,7 @@ def report(
     from alerts.digest.periods import PeriodError, report_period
     from alerts.digest.reports import build_report, export_pdf, export_xlsx
     from models.db import get_engine, session_scope
-    from presswatch.cli import CliError, console
+    from presswatch.console import CliError, console
     from settings import get_settings
 
     if kind not in ("weekly", "monthly", "quarterly", "yearly", "custom"):

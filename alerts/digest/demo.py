@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from presswatch.demo import DemoContext
+from presswatch.democontext import DemoContext
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "presswatch" / "templates" / "digests.example.yaml"
 

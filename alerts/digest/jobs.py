@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from presswatch.service import ScheduledJob
+from presswatch.scheduling import ScheduledJob
 from settings import Settings
 
 log = logging.getLogger(__name__)

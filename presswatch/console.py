@@ -1,0 +1,32 @@
+"""Console output and expected-failure helpers shared by every stage's CLI commands.
+
+This module is part of presswatch's shared core: stages import it, and it imports no stage and no
+shell module (``presswatch.cli``, ``presswatch.service``, ``presswatch.demo``, ``presswatch.web``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from rich.console import Console
+
+console = Console()
+# Errors are never wrapped: a file path in a message must stay whole (and greppable) in logs.
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class CliError(Exception):
+    """An expected failure to report as one line (exit code 2)."""
+
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+
+
+def parse_since(text: str, option: str = "--since") -> timedelta:
+    """'90m', '12h', '7d', '2w' -> timedelta; anything else is a one-line error naming ``option``."""
+    found = _SINCE.match(text or "")
+    if not found:
+        raise CliError(f"{option} expects a number and a unit (m, h, d, w), e.g. 7d; got {text!r}")
+    n, unit = int(found.group(1)), found.group(2)
+    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
