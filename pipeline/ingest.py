@@ -41,7 +41,7 @@ from models import Article, Outlet, Source, utcnow
 from models.articles import SHORT_POST_MAX_CHARS
 from pipeline import dates, dedupe, fingerprint, normalize, stories
 from pipeline.decode import NotText, decode_body
-from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines
+from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines, url_date
 from pipeline.snapshots import store_snapshot
 from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
 from presswatch.events import ArticleStored, EventBus
@@ -322,8 +322,10 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     tz = item.timezone or info.timezone or DEFAULT_TZ_BY_LANG.get(lang) or settings.pipeline.default_timezone
     fetched_at = item.fetched_at if item.fetched_at.tzinfo else item.fetched_at.replace(tzinfo=now.tzinfo)
     raw_date = item.published or ex.published_raw
-    published = dates.parse_date(raw_date, tz=tz, now=fetched_at, lang=lang,
-                                 default_tz=settings.pipeline.default_timezone) if raw_date else None
+    # Relative and year-less dates count from the page's own day (its URL's date), not the crawl's.
+    published, date_flags = dates.page_date(raw_date, anchor=ex.date_anchor or url_date(canon), fetched_at=fetched_at,
+                                            tz=tz, lang=lang, default_tz=settings.pipeline.default_timezone)
+    flags.extend(date_flags)
     missing = False
     if raw_date:
         extra["published_raw"] = raw_date[:200]
