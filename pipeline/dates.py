@@ -20,6 +20,8 @@ _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
 
 _TIME = r"(?:\D{0,3}?(?P<H>\d{1,2})[:：时點点h](?P<M>\d{1,2})(?:[:：分](?P<S>\d{1,2}))?)?"
 _YMD = re.compile(r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?" + _TIME)
+# xinhuanet's header prints the year apart from the day: "2024 07/18 16:32:10"
+_Y_MD = re.compile(r"(?P<y>(?:19|20)\d{2})\s+(?P<m>\d{1,2})\s*/\s*(?P<d>\d{1,2})(?!\s*/)" + _TIME)
 _VI_LONG = re.compile(
     r"ngày\s*(?P<d>\d{1,2})\s*tháng\s*(?P<m>\d{1,2})\s*năm\s*(?P<y>\d{4})", re.IGNORECASE
 )
@@ -93,6 +95,9 @@ def parse_date(raw: str | None, *, tz: str | None = None, now: datetime | None =
             pass
 
     found = _YMD.search(text)
+    if found:
+        return _mk(int(found["y"]), int(found["m"]), int(found["d"]), found["H"], found["M"], found["S"], zinfo)
+    found = _Y_MD.search(text)
     if found:
         return _mk(int(found["y"]), int(found["m"]), int(found["d"]), found["H"], found["M"], found["S"], zinfo)
     found = _VI_LONG.search(text)

@@ -236,7 +236,9 @@ def find_main_text(tree: Any, headline: Any = None) -> Found | None:
                 sib_score = sum(_paragraph_score(p) for p in sib.iter(*_PARAGRAPHS)) or \
                     sum(1.0 + len(_PUNCT.findall(ln)) for ln in _own_text_blocks(sib))
                 good = sib_score * (1.0 - link_density(sib)) >= threshold and link_density(sib) < 0.25
-                if good or (sib.tag in _PARAGRAPHS and _is_lead(sib)):
+                # a lead / sapo in its own paragraph, or in a div of text alone
+                alone = sib.tag in _PARAGRAPHS or not any(isinstance(c.tag, str) and c.tag in _BLOCKS for c in sib)
+                if good or (alone and _is_lead(sib)):
                     parts.append(sib)
         parts.sort(key=lambda e: siblings.index(e))
     for part in parts:

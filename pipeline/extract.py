@@ -43,6 +43,7 @@ _DATE_LABEL = re.compile(
 )
 _DATE_SHAPE = re.compile(
     r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|\d{1,2}/\d{1,2}/(?:19|20)\d{2}"
+    r"|(?:19|20)\d{2}\s+\d{1,2}\s*/\s*\d{1,2}"
     r"|ngày\s*\d{1,2}\s*tháng|\d{1,2}月\d{1,2}日|\d+\s*(?:小时|分钟|天)前|昨天|前天|giờ trước|hôm qua",
     re.IGNORECASE,
 )
@@ -302,6 +303,20 @@ _TITLE_SEP = re.compile(r"(\s*(?:[_|｜]|--|\s[-–—]\s)\s*)")
 _TITLE_CLASS = re.compile(r"title|tit\b|tit_|headline|bt\b|heading", re.IGNORECASE)
 
 
+def _usable_declared(title: str, head_title: str, site_names: set[str]) -> bool:
+    """A declared title (og:title, ArticleTitle, JSON-LD headline) that is not the site's name and
+    was not cut short: an unescaped ASCII quote ends the attribute, so "法院开展"雷霆"行动" arrives
+    as "法院开展", a prefix of the <title> that the <title> continues without a separator."""
+    if not title or title in site_names:
+        return False
+    if head_title and len(title) < len(head_title):
+        if head_title.endswith(title) and _TITLE_SEP.search(head_title[: -len(title)][-4:]):
+            return False  # the last part of "headline - Site": the site's name
+        if head_title.startswith(title) and not _TITLE_SEP.match(head_title[len(title):]):
+            return False
+    return True
+
+
 def find_title(tree: Any, rule: dict[str, Any]) -> tuple[str, Any]:
     """The headline and its element (None when it came from metadata)."""
     metas = _metas(tree)
@@ -310,10 +325,7 @@ def find_title(tree: Any, rule: dict[str, Any]) -> tuple[str, Any]:
     declared = [clean_title(v) for v in (
         metas.get("og:title", ""), metas.get("articletitle", ""), metas.get("twitter:title", ""),
         *(o.get("headline", "") for o in _json_ld(tree) if isinstance(o.get("headline"), str)))]
-    # A declared title that is the site's name, or that a longer title starts with (an unescaped
-    # ASCII quote cut the attribute), is not the headline.
-    declared = [d for d in declared if (d and d not in site_names and not head_title.endswith(d))
-                or (d and head_title.startswith(d) and len(d) > 0.6 * len(head_title))]
+    declared = [d for d in declared if _usable_declared(d, head_title, site_names)]
     headings: list[tuple[str, Any]] = []
     for el in tree.iter("h1", "h2", "div", "td", "span", "p", "strong"):
         if el.tag in ("div", "td", "span", "p", "strong") and not _TITLE_CLASS.search(
@@ -350,6 +362,10 @@ _NOT_NAMES = {
 # Organizations, not people: a "name" ending in these is a unit ("作者：执行局 李明").
 _ORG_ENDINGS = ("局", "院", "厅", "部", "处", "科", "室", "所", "庭", "队", "办", "委", "会", "社", "台", "站", "网",
                 "报", "中心", "公司", "政府", "法院", "频道", "编辑部")
+
+
+def _is_org(name: str) -> bool:
+    return bool(re.fullmatch(r"[\u4e00-\u9fff·]+", name)) and name.endswith(_ORG_ENDINGS)
 
 
 def is_person_name(name: str) -> bool:
@@ -391,7 +407,9 @@ def find_bylines(text: str, into: Extracted) -> None:
                 if name in _ROLE_WORDS:
                     break  # "记者 赵六 通讯员 张三": the next role starts here
                 if not is_person_name(name):
-                    continue
+                    if _is_org(name):
+                        continue  # "作者：执行局 李明": the unit, then the person
+                    break  # "作者：个人观点 仅供参考": what follows a non-name is no name either
                 if name and name not in bucket:
                     bucket.append(name)
     if not into.authors and not into.correspondents and not into.reporters:
@@ -476,13 +494,25 @@ def headline_block(page_text: str, title: str, body: str) -> str:
         if body_first and body_first in line:
             break
         block.append(line[:200])
+    # Some layouts (xinhuanet) print time and source just above the headline; those lines come
+    # after the ones below it, and never a top bar's "today is ..." date.
+    for line in lines[max(0, start - 1 - HEADLINE_ABOVE_LINES): start - 1]:
+        if not _TODAY_BAR.search(line):
+            block.append(line[:200])
     return "\n".join(block)
+
+
+HEADLINE_ABOVE_LINES = 2
+_TODAY_BAR = re.compile(r"今天是|今日是|星期|礼拜|Hôm nay|Thứ\s+\w+\s*,?\s*ngày", re.IGNORECASE)
 
 
 def byline_lines(body: str) -> str:
     """The body's own info lines: short first or last lines with a label (发布时间：..., Ngày ...)."""
     lines = [ln.strip() for ln in body.split("\n") if ln.strip()]
-    picked = [ln for ln in lines[:2] + lines[-3:] if len(ln) <= 80 and _INFO_LINE.search(ln)]
+    # an info line, not a sentence: short, no full stop, no run of clauses
+    edges = lines[:2] + [ln for ln in lines[-3:] if ln not in lines[:2]]
+    picked = [ln for ln in edges if len(ln) <= 80 and _INFO_LINE.search(ln)
+              and not re.search(r"[。！？!?]|[.](?:\s|$)", ln) and ln.count("，") < 2]
     return "\n".join(picked)
 
 
@@ -600,11 +630,26 @@ def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any]
             byline_text = ""
     find_bylines("\n".join(filter(None, [byline_text, block, byline_zone(out.text)])), out)
     if not out.byline:
-        author = declared_author(tree)
+        author = declared_author(tree) or author_element(tree)
         if author:
             out.authors.append(author)
             out.byline = author
     return out
+
+
+_AUTHOR_ELEMENT = etree.XPath(
+    "//*[@rel='author' or @itemprop='author' or contains(@class,'author') or contains(@id,'author')]")
+_LABEL = re.compile(r"^(?:作\s*者|文|撰稿|Tác giả|Bài|Theo)\s*[:：/]?\s*", re.IGNORECASE)
+
+
+def author_element(tree: Any) -> str | None:
+    """A short name in an element marked as the author (class "author", rel/itemprop author)."""
+    for el in _AUTHOR_ELEMENT(tree):
+        text = _LABEL.sub("", clean_title(_block_text(el, inline_space=True)))
+        if 2 <= len(text) <= 40 and not _SOURCE_KEY.search(text) and not re.search(r"\d|@|://", text) \
+                and len(text.split()) <= 5 and is_person_name(text):
+            return text.title() if text.isupper() else text
+    return None
 
 
 def declared_author(tree: Any) -> str | None:
