@@ -192,7 +192,8 @@ def plan_add(
     before_hours: float = typer.Option(24, "--before-hours"),
     after_hours: float = typer.Option(72, "--after-hours"),
     min_risk: str = typer.Option("medium", "--min-risk", help="Threshold while the window is open."),
-    poll: list[str] = typer.Option([], "--poll", help="SOURCE=MINUTES: poll a source faster (repeatable)."),
+    poll: list[str] = typer.Option([], "--poll", help="SOURCE=MINUTES or SOURCE=30s: poll a source faster "
+                                   "(repeatable)."),
 ) -> None:
     """Record a risk plan (三同步): a tighter monitoring window around a planned high-risk action."""
     from datetime import datetime
@@ -203,14 +204,17 @@ def plan_add(
 
     try:
         when = datetime.fromisoformat(action_at)
-        polls = {k: int(v) for k, _, v in (p.partition("=") for p in poll)}
+        pairs = [(k, v.strip()) for k, _, v in (p.partition("=") for p in poll)]
+        polls = {k: int(v) for k, v in pairs if not v.endswith("s")}
+        poll_seconds = {k: int(v[:-1]) for k, v in pairs if v.endswith("s")}
     except ValueError as exc:
         raise CliError(f"bad --at or --poll: {exc}") from None
     with session_scope(get_engine()) as session:
         try:
             plan = create_plan(session, name=name, action_at=when, keywords=keyword, place=place, parties=party,
                                before_hours=before_hours, after_hours=after_hours,
-                               overrides={"min_risk": min_risk, "poll_minutes": polls})
+                               overrides={"min_risk": min_risk, "poll_minutes": polls,
+                                          **({"poll_seconds": poll_seconds} if poll_seconds else {})})
         except PlanError as exc:
             raise CliError(str(exc)) from None
         console.print(f"risk plan #{plan.id} {plan.name}: window {plan.window_start:%Y-%m-%d %H:%M} - "
