@@ -195,11 +195,11 @@ def test_explain_reasons_reads_common_shapes_and_never_fails() -> None:
         "sentiment": {"label": "negative", "score": -0.7},
         "risk": {"level": "high", "score": 0.71},
     }
-    assert explain_reasons(stored) == ["命中词「暴力执法」「强制腾退」", "敏感词 0.35", "指向本单位 0.18"]
+    assert explain_reasons(stored) == ["命中词「暴力执法」「强制腾退」", "敏感词 0.35", "点名本单位 0.18"]
     assert explain_reasons(stored, language="vi")[1:] == ["từ ngữ nhạy cảm 0.35", "nêu tên đơn vị 0.18"]
     assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"]}, language="en") == ["matched: “a”", "reach 2.5"]
     assert explain_reasons({"risk": {"factors": [{"factor": "spread_velocity", "contribution": 0.2}]}},
-                           language="en") == ["spread 0.2"]
+                           language="en") == ["spread velocity 0.2"]
     assert explain_reasons({"odd": 3}) == ["odd: 3"]
     assert explain_reasons(None) == []
 

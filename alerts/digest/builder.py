@@ -272,7 +272,8 @@ def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: st
     ``contribution``; nested ``risk``/``sentiment`` for older rows) and never fails on an unknown
     shape (it shows ``key: value`` then).
     """
-    from alerts.digest.i18n import factor_label, strings
+    from alerts.digest.i18n import strings
+    from classify.reasons import factor_label
 
     if not reasons:
         return []
