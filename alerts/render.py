@@ -21,7 +21,9 @@ from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerts.outbox import MAX_SUBJECT_CHARS, one_line
-from classify.reasons import factor_label
+from classify.reasons import Section, describe_reasons, risk_label, sentiment_label
+from classify.taxonomy import topic_label
+from models.enums import risk_rank
 from presswatch.i18n import N_, Translator, gettext, normalize_language
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -53,10 +55,6 @@ MESSAGES: dict[str, str] = {
         "Sent automatically by presswatch media monitoring. Verify, assess and respond; record the agreed "
         "response line in the case."
     ),
-    "low": N_("low"),
-    "medium": N_("medium"),
-    "high": N_("high"),
-    "critical": N_("CRITICAL"),
     "story": N_("Negative coverage"),
     "surge": N_("Surge in negative mentions"),
     "source_failing": N_("Source failing"),
@@ -73,9 +71,6 @@ MESSAGES: dict[str, str] = {
     "correction_piece": N_("Piece"),
     "correction_claim": N_("False claim"),
     "correction_requested": N_("Requested"),
-    "negative": N_("negative"),
-    "neutral": N_("neutral"),
-    "positive": N_("positive"),
     "why_risk": N_("risk {level} (rule threshold: {min})"),
     "why_sentiment": N_("sentiment: {value}"),
     "why_topics": N_("topics: {names}"),
@@ -84,12 +79,6 @@ MESSAGES: dict[str, str] = {
     "why_language": N_("language: {lang}"),
     "why_query": N_("watch terms matched: {terms}"),
     "why_risk_rose": N_("risk rose from {from} to {to}"),
-    "reason_risk": N_("risk"),
-    "reason_sentiment": N_("sentiment"),
-    "reason_topics": N_("topics"),
-    "reason_matched_terms": N_("matched terms"),
-    "reason_factors": N_("risk factors"),
-    "reason_risk_score": N_("risk score"),
     "why_surge_hour": N_(
         "{count} negative pieces in the last hour; same hour on previous days: {baseline} on average (watch "
         "query: {query})"
@@ -99,9 +88,6 @@ MESSAGES: dict[str, str] = {
         "{query})"
     ),
     "why_source_failing": N_("source {source} failed {count} times in a row; last success: {since}; error: {error}"),
-    "reason_mentions": N_("names"),
-    "reason_notes": N_("notes"),
-    "reason_privacy": N_("personal data / secrecy"),
     "why_privacy": N_("own-channel piece may carry personal data or a secrecy marking: {findings}"),
 }
 COLORS = {"low": "#888888", "medium": "#d08c00", "high": "#d9480f", "critical": "#c00000"}
@@ -125,49 +111,52 @@ def safe_url(url: Any) -> str:
     return text if text.lower().startswith(("http://", "https://")) and " " not in text else ""
 
 
-def _localized_parts(parts: Any, language: str) -> list[str]:
+# A rule's condition already said this, so the classifier's reasons need not say it again.
+_PART_SECTIONS: dict[str, Section] = {"risk": "risk", "risk_rose": "risk", "sentiment": "sentiment",
+                                      "topics": "topics", "privacy": "privacy"}
+_ALERT_SECTIONS: tuple[Section, ...] = ("risk", "sentiment", "topics", "terms", "factors", "privacy")
+
+
+def _part_value(code: str, key: str, value: Any, language: str) -> str:
+    """A value in a rule's decision as people read it: labels for topic keys, risk levels and sentiments."""
+    text = str(value)
+    if code == "topics" and key == "names":
+        sep = "、" if normalize_language(language) == "zh-CN" else ", "
+        return sep.join(topic_label(name.strip(), language) for name in text.split(",") if name.strip())
+    if key in ("level", "min", "from", "to"):
+        return risk_label(text, language)
+    if code == "sentiment":
+        return sentiment_label(text, language)
+    return text
+
+
+def _localized_parts(parts: Any, language: str) -> tuple[list[str], set[str]]:
     t = strings(language)
-    lines = []
+    lines, codes = [], set()
     for part in parts or []:
         try:
             code, values = part
-            shown = {k: t.get(str(v), str(v)) for k, v in dict(values).items()}
+            shown = {k: _part_value(str(code), str(k), v, language) for k, v in dict(values).items()}
             lines.append(inert(t["why_" + str(code)].format(**shown), MAX_WHY_CHARS))
+            codes.add(str(code))
         except (KeyError, ValueError, TypeError):
             continue  # an unknown part from a newer version: the English "why" still says it
-    return lines
+    return lines, codes
 
 
 def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
-    """The rule's decision and the classifier's reasons, as short lines in ``language``."""
-    t = strings(language)
-    lines = _localized_parts(reason.get("why_parts"), language)
+    """The rule's decision, then the classifier's reasons (:func:`classify.reasons.describe_reasons`,
+    less what the decision already said), as short lines in ``language``."""
+    lines, codes = _localized_parts(reason.get("why_parts"), language)
     if not lines:
         for entry in reason.get("why") or []:
             lines.append(inert(entry, MAX_WHY_CHARS))
-    classification = reason.get("classification") or {}
+    classification = reason.get("classification")
     if isinstance(classification, Mapping):
-        for key, value in classification.items():
-            if key == "factors" and isinstance(value, list):
-                shown = ", ".join(
-                    f"{inert(factor_label(str(f.get('factor')), language), 40)} "
-                    f"{inert(f.get('contribution'), 8)}"
-                    for f in value[:6] if isinstance(f, Mapping)
-                )
-            elif isinstance(value, Mapping):
-                shown = ", ".join(f"{inert(k, 40)} {inert(v, 20)}" for k, v in list(value.items())[:6])
-            elif isinstance(value, list | tuple):
-                shown = ", ".join(inert(v if not isinstance(v, Mapping) else _short(v), 60) for v in value[:8])
-            else:
-                shown = inert(t.get(str(value), value), 120)
-            if shown:
-                label = t.get(f"reason_{key}", str(key))
-                lines.append(inert(f"{label}: {shown}", MAX_WHY_CHARS))
-    return lines[:MAX_WHY_LINES]
-
-
-def _short(value: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in list(value.items())[:3])
+        said = {_PART_SECTIONS[c] for c in codes if c in _PART_SECTIONS}
+        sections = [s for s in _ALERT_SECTIONS if s not in said]
+        lines += [inert(line, MAX_WHY_CHARS) for line in describe_reasons(classification, language, sections=sections)]
+    return list(dict.fromkeys(lines))[:MAX_WHY_LINES]
 
 
 @dataclass(frozen=True)
@@ -205,7 +194,7 @@ def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None =
     published = reason.get("published_at")
     return AlertView(
         id=int(alert.id), kind_text=t.get(str(alert.kind), str(alert.kind)),
-        severity_text=t.get(str(alert.severity), str(alert.severity)), color=COLORS.get(str(alert.severity), "#333"),
+        severity_text=risk_label(str(alert.severity), language), color=COLORS.get(str(alert.severity), "#333"),
         title=inert(alert.title, MAX_TITLE_CHARS), outlet=inert(reason.get("outlet", ""), 80),
         published=local_time(datetime.fromisoformat(published), language, tz) if isinstance(published, str) else "",
         url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language),
@@ -245,9 +234,8 @@ def subject_for(views: Sequence[AlertView], language: str, severities: Sequence[
         subject = f"【{t['prefix']}·{v.severity_text}】{v.title}" if language == "zh-CN" else (
             f"[{t['prefix']} · {v.severity_text}] {v.title}")
     else:
-        order = ["low", "medium", "high", "critical"]
-        top = max(severities, key=lambda s: order.index(s) if s in order else 0)
-        body = t["batch_subject"].format(n=len(views), top=t.get(top, top))
+        top = max(severities, key=risk_rank)
+        body = t["batch_subject"].format(n=len(views), top=risk_label(top, language))
         subject = f"【{t['prefix']}】{body}" if language == "zh-CN" else f"[{t['prefix']}] {body}"
     return one_line(subject, MAX_SUBJECT_CHARS)
 
