@@ -154,6 +154,10 @@ STATUS_LABELS = {
 }
 
 
+def _skipped_line(skipped: dict[str, int]) -> str:
+    return "; ".join(f"skipped: {reason} ({n})" for reason, n in sorted(skipped.items()))
+
+
 def _print_reports(reports: list[Any], title: str) -> None:
     from rich.table import Table
 
@@ -162,7 +166,7 @@ def _print_reports(reports: list[Any], title: str) -> None:
     table = Table("source", "status", "pages", "listed", "new", "health", "reason", title=title)
     for r in reports:
         table.add_row(r.key, STATUS_LABELS.get(r.status, r.status), str(r.pages_fetched), str(r.items_found),
-                      str(r.items_new), r.health, r.reason or "")
+                      str(r.items_new), r.health, r.reason or _skipped_line(r.skipped))
     console.print(table)
 
 

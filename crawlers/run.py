@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ class SourceReport:
     health: str
     consecutive_failures: int
     reason: str | None
+    skipped: dict[str, int] = field(default_factory=dict)  # listed but not handed on, by reason
 
 
 def pipeline_sink(engine: Engine, settings: Settings) -> Sink:
@@ -211,7 +212,8 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
             events += record_run(session, row, outcome, started_at=started, finished_at=finished,
                                  failure_threshold=settings.crawl.source_failure_threshold)
             reports.append(SourceReport(key, outcome.status, outcome.pages_fetched, outcome.items_found,
-                                        outcome.items_new, row.health, row.consecutive_failures, outcome.reason))
+                                        outcome.items_new, row.health, row.consecutive_failures, outcome.reason,
+                                        dict(outcome.skipped)))
     for event in events:
         bus.publish(event)
     return reports
