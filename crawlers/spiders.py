@@ -22,6 +22,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.encoding import Decoded, decode_body, nfc, to_utf8_xml
+from crawlers.middleware import RetryBudgetSpent
 from crawlers.plan import ALREADY_STORED, NOT_WANTED, OVER_CAP, CrawlPlan, Outcome
 from crawlers.registry import SourceDecl, _is_xpath
 from crawlers.urls import url_hashes
@@ -45,8 +46,9 @@ def describe_failure(failure: Failure, timeout_seconds: float) -> str:
     url = request.url if request is not None else "?"
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status} at {exc.response.url}"
-    if isinstance(exc, error.TimeoutError | error.TCPTimedOutError) or "took longer than" in str(exc):
-        return f"timeout after {timeout_seconds:g} s at {url}"
+    if isinstance(exc, error.TimeoutError | error.TCPTimedOutError) or "took longer than" in str(exc) \
+            or isinstance(exc, RetryBudgetSpent):
+        return _timeout_line(request, timeout_seconds, url, spent=isinstance(exc, RetryBudgetSpent))
     text = str(exc)
     if "robots.txt" in text:
         return f"blocked by robots.txt: {url}"
@@ -57,6 +59,20 @@ def describe_failure(failure: Failure, timeout_seconds: float) -> str:
     if isinstance(exc, error.ConnectionRefusedError | error.DNSLookupError | error.ConnectError):
         return f"connection failed at {url}: {type(exc).__name__}"
     return f"{type(exc).__name__} at {url}: {text[:200]}"
+
+
+def _timeout_line(request: Any, timeout_seconds: float, url: str, *, spent: bool) -> str:
+    """"timeout: 2 tries in 41 s (20 s per try, 45 s budget) at URL": what the URL really cost."""
+    import time
+
+    meta = request.meta if request is not None else {}
+    # a retry the budget refused was never made
+    tries = int(meta.get("retry_times", 0)) + (0 if spent else 1)
+    first = meta.get("first_try_at")
+    took = f" in {time.monotonic() - first:.0f} s" if isinstance(first, float) else ""
+    budget = meta.get("fetch_budget")
+    limits = f"{timeout_seconds:g} s per try" + (f", {budget:g} s budget" if budget else "")
+    return f"timeout: {tries} {'try' if tries == 1 else 'tries'}{took} ({limits}) at {url}"
 
 
 def kept_headers(response: Response) -> dict[str, str]:

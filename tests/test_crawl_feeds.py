@@ -62,6 +62,8 @@ def site(req: Request) -> Reply:
         return Reply(200, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, {"Content-Type": "image/png"})
     if req.path == "/list/binary-untyped":
         return Reply(200, b"\x00\x01\x02\x03garbage\x00\xff" * 100, {"Content-Type": "text/html"})
+    if req.path == "/slow.rss":
+        return Reply(200, ZH_RSS.format(enc="utf-8", base=base).encode(), rss, delay_seconds=6)
     if req.path == "/list/empty":
         return Reply(200, b"", {"Content-Type": "text/html"})
     return Reply(404, b"not found", {"Content-Type": "text/plain"})
@@ -79,7 +81,7 @@ def registry(base: str) -> dict[str, Any]:
         feed("utf16", "/utf16.rss"), feed("utf32", "/utf32.rss"), feed("ko", "/ko.rss", language="ko"),
         feed("ja", "/ja.rss", language="ja"), feed("nolink", "/nolink.rss", fetch_articles=True),
         html("binary-list", "/list/binary"), html("binary-untyped", "/list/binary-untyped"),
-        html("empty-list", "/list/empty"),
+        html("empty-list", "/list/empty"), feed("slow", "/slow.rss"),
     ]}
 
 
@@ -87,6 +89,7 @@ class Run:
     def __init__(self, reports: list[SourceReport], items: list[RawItem]) -> None:
         self.reports = {r.key: r for r in reports}
         self.items = items
+        self.slow_hits = 0
 
     def of(self, key: str) -> list[RawItem]:
         return [i for i in self.items if i.source_key == key]
@@ -101,11 +104,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Any]]
     with session_scope(engine) as session:
         sync_registry(session, parse_registry(registry(server.base_url)))
     settings = load_settings(environ={}, overrides={
-        "crawl.download_delay_seconds": 0, "crawl.fetch_timeout_seconds": 2, "crawl.retry_times": 0,
-        "crawl.obey_robots_txt": False}).settings
+        "crawl.download_delay_seconds": 0, "crawl.fetch_timeout_seconds": 2, "crawl.retry_times": 3,
+        "crawl.fetch_budget_seconds": 3.5, "crawl.obey_robots_txt": False}).settings
     items: list[RawItem] = []
     reports = crawl(engine, settings, sink=items.extend, isolate=True)
-    yield Run(reports, items), engine
+    run = Run(reports, items)
+    run.slow_hits = sum(1 for r in server.requests if r.path == "/slow.rss")
+    yield run, engine
     server.stop()
     engine.dispose()
 
@@ -167,3 +172,21 @@ def test_wide_encodings_are_seen_in_the_zero_bytes(codec: str) -> None:
 def test_chinese_with_spaces_is_not_taken_for_korean() -> None:
     zh = "<p>儋州市人民法院 执行局 公布 第三批 失信被执行人 名单 依法惩戒 拒不履行 义务的 被执行人</p>"
     assert decode_body(zh.encode("gbk")).text == zh
+
+
+def test_retries_stay_within_the_time_budget_and_say_what_they_cost(world: tuple[Run, Any]) -> None:
+    """3 retries of a 2 s timeout would cost 4 tries and 15 s; a 3.5 s budget allows one try
+    (2 s), a 1 s back-off, and then less than a second: no second try. The reason says so."""
+    run, _ = world
+    report = run.reports["slow"]
+    assert report.status == "failed"
+    assert run.slow_hits == 1
+    assert (report.reason or "").startswith("timeout: 1 try in "), report.reason
+    assert "(2 s per try, 3.5 s budget)" in (report.reason or "")
+
+
+def test_utf16_page_without_bom_is_text_for_the_pipeline() -> None:
+    from pipeline.decode import decode_body as pipeline_decode
+
+    page = "<html><head><title>法院</title></head><body><p>儋州法院执行</p></body></html>"
+    assert pipeline_decode(page.encode("utf-16-le")) == (page, "utf-16-le")
