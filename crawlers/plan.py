@@ -22,6 +22,14 @@ ALREADY_STORED = "already stored"
 NOT_WANTED = "link does not match the source's link_pattern"
 OVER_CAP = "over the source's max_items"
 ROUTINE_SKIPS = frozenset({ALREADY_STORED, NOT_WANTED, OVER_CAP})
+# What the pipeline said of an item it did not store ("dropped: no_text", "duplicate: same_url");
+# its duplicates are routine, its drops are not.
+PIPELINE_DROPPED = "dropped: "
+PIPELINE_DUPLICATE = "duplicate: "
+
+
+def is_routine(reason: str) -> bool:
+    return reason in ROUTINE_SKIPS or reason.startswith(PIPELINE_DUPLICATE)
 
 
 @dataclass
@@ -59,7 +67,7 @@ class Outcome:
 
     def skipped_summary(self) -> str | None:
         """"2 entries not kept: no link, guid or text (2)" for the reasons that lose data; None when none."""
-        lost = {r: n for r, n in self.skipped.items() if r not in ROUTINE_SKIPS}
+        lost = {r: n for r, n in self.skipped.items() if not is_routine(r)}
         if not lost:
             return None
         total = sum(lost.values())

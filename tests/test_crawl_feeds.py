@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from crawlers.encoding import decode_body, sniff_wide_encoding
 from crawlers.registry import parse_registry, sync_registry
-from crawlers.run import SourceReport, crawl
+from crawlers.run import SourceReport, crawl, pipeline_sink
 from crawlers.spiders import NO_LINK_NO_TEXT, NO_LINKS
 from crawlers.testserver import LocalServer, Reply, Request
 from models import CrawlRun, Source
@@ -56,12 +56,21 @@ def site(req: Request) -> Reply:
     if req.path == "/nolink.rss":
         return Reply(200, NO_LINK_RSS.format(base=base).encode("utf-8"), rss)
     if req.path.startswith("/n/"):
-        return Reply(200, f"<html><head><title>页面 {req.path}</title></head><body><p>正文。</p></body></html>"
-                     .encode(), {"Content-Type": "text/html; charset=utf-8"})
+        return Reply(200, (f"<html><head><title>页面 {req.path}</title></head><body><h1>页面 {req.path}</h1>"
+                           "<p>法院依法对被执行人采取强制措施，案件得到顺利执结，申请执行人拿到了全部案款。</p>"
+                           "</body></html>").encode(), {"Content-Type": "text/html; charset=utf-8"})
     if req.path == "/list/binary":
         return Reply(200, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, {"Content-Type": "image/png"})
     if req.path == "/list/binary-untyped":
         return Reply(200, b"\x00\x01\x02\x03garbage\x00\xff" * 100, {"Content-Type": "text/html"})
+    if req.path == "/droppy.rss":
+        return Reply(200, (f'<?xml version="1.0"?><rss><channel><title>t</title>'
+                           f"<item><title>导航页</title><link>{base}/nav.html</link></item>"
+                           f"<item><title>文章</title><link>{base}/n/9.html</link></item></channel></rss>").encode(), rss)
+    if req.path == "/nav.html":
+        return Reply(200, ('<html><body><ul class="menu">' + "".join(
+            f'<li><a href="/c/{i}.html">栏目{i}</a></li>' for i in range(20)) + "</ul></body></html>").encode(),
+            {"Content-Type": "text/html; charset=utf-8"})
     if req.path == "/slow.rss":
         return Reply(200, ZH_RSS.format(enc="utf-8", base=base).encode(), rss, delay_seconds=6)
     if req.path == "/list/empty":
@@ -81,7 +90,7 @@ def registry(base: str) -> dict[str, Any]:
         feed("utf16", "/utf16.rss"), feed("utf32", "/utf32.rss"), feed("ko", "/ko.rss", language="ko"),
         feed("ja", "/ja.rss", language="ja"), feed("nolink", "/nolink.rss", fetch_articles=True),
         html("binary-list", "/list/binary"), html("binary-untyped", "/list/binary-untyped"),
-        html("empty-list", "/list/empty"), feed("slow", "/slow.rss"),
+        html("empty-list", "/list/empty"), feed("slow", "/slow.rss"), feed("droppy", "/droppy.rss", fetch_articles=True),
     ]}
 
 
@@ -107,7 +116,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Any]]
         "crawl.download_delay_seconds": 0, "crawl.fetch_timeout_seconds": 2, "crawl.retry_times": 3,
         "crawl.fetch_budget_seconds": 3.5, "crawl.obey_robots_txt": False}).settings
     items: list[RawItem] = []
-    reports = crawl(engine, settings, sink=items.extend, isolate=True)
+    reports = crawl(engine, settings, sink=items.extend, isolate=True,
+                    keys=[k["key"] for k in registry(server.base_url)["sources"] if k["key"] != "droppy"])
+    # one source through the real pipeline: what it does not store is told on the run
+    stored = load_settings(environ={}, overrides={"pipeline.snapshot_dir": str(tmp_path_factory.mktemp("snap"))})
+    reports += crawl(engine, settings.model_copy(update={"pipeline": stored.settings.pipeline}),
+                     sink=pipeline_sink(engine, stored.settings), isolate=True, keys=["droppy"])
     run = Run(reports, items)
     run.slow_hits = sum(1 for r in server.requests if r.path == "/slow.rss")
     yield run, engine
@@ -190,3 +204,11 @@ def test_utf16_page_without_bom_is_text_for_the_pipeline() -> None:
 
     page = "<html><head><title>法院</title></head><body><p>儋州法院执行</p></body></html>"
     assert pipeline_decode(page.encode("utf-16-le")) == (page, "utf-16-le")
+
+
+def test_pages_the_pipeline_does_not_store_are_told_on_the_run(world: tuple[Run, Any]) -> None:
+    report = world[0].reports["droppy"]
+    assert report.status == "ok" and report.items_new == 2
+    assert report.skipped in ({"dropped: empty": 1}, {"dropped: no_text": 1}), report.skipped
+    assert (report.reason or "").startswith("1 entry not kept: dropped: "), report.reason
+    assert report.health == "warning"
