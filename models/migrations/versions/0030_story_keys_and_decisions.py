@@ -1,7 +1,7 @@
 """stories: lookup keys of each story's representatives, merge/split decisions, merged_into_id
 
 Revision ID: 0030
-Revises: 0015
+Revises: 0050
 Create Date: 2026-12-04 18:00:00
 
 Stories stored before this revision have no keys: a short post finds them through the MinHash
@@ -16,7 +16,7 @@ from alembic import op
 import models.base
 
 revision: str = '0030'
-down_revision: str | None = '0015'
+down_revision: str | None = '0050'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
