@@ -649,9 +649,10 @@ def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
 def _absorbs(p: Prepared) -> bool:
     """A full article: it folds in the short posts (Weibo 转发) crawled before it that carry its
     headline (each repost has its own headline, so each gets the chance). A piece without a
-    headline of its own (a social post: its "headline" is its first line) absorbs nothing: a court
+    headline of its own (a social post: its "headline" is its opening) absorbs nothing: a court
     account's next post carries most of the previous one's opening."""
-    return p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES and "title_missing" not in p.flags
+    return (p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES and "title_missing" not in p.flags
+            and not p.text.startswith(p.title))  # a feed that fills "title" with the post's opening
 
 
 def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None,

@@ -368,6 +368,30 @@ def undo_decision(session: Session, decision_id: int, *, actor: str) -> None:
     session.flush()
 
 
+@dataclass(frozen=True)
+class Member:
+    id: int
+    title: str
+    published_at: datetime
+    rule: str  # how it joined: first / exact_repost / near_repost / headline_repost / moved
+
+
+def story_members(session: Session, story_id: int) -> list[Member]:
+    """A story's articles, earliest first, with how each joined."""
+    rows = session.execute(
+        select(Article.id, Article.title, Article.published_at, Article.fetched_at, Article.flags)
+        .where(Article.story_id == story_id)
+        .order_by(func.coalesce(Article.published_at, Article.fetched_at), Article.id)
+    ).all()
+    first = session.scalar(select(Story.first_article_id).where(Story.id == story_id))
+    out = []
+    for r in rows:
+        rules = [f for f in (r.flags or []) if f.endswith("_repost")]
+        rule = "first" if r.id == first else (rules[0] if rules else "moved")
+        out.append(Member(r.id, r.title, r.published_at or r.fetched_at, rule))
+    return out
+
+
 def story_decisions(session: Session, story_id: int) -> list[Any]:
     """The decisions about a story, oldest first."""
     from models import StoryDecision
