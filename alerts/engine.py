@@ -16,7 +16,6 @@ the cursor may re-read a few rows after a crash. Surges and failing sources rais
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +38,7 @@ from alerts.rules import (
     would_alert,
 )
 from classify.privacy import mask_text
+from classify.reasons import Reasons, RiskReasons, SentimentReasons, condense, parse_reasons
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
@@ -86,39 +86,13 @@ def add_event(session: Session, alert: Alert, action: str, *, actor: str = "syst
                            to_state=to_state, data=data or {}))
 
 
-def _classification_reasons(item: AlertItem) -> dict[str, Any]:
-    """The classifier's reasons, condensed for a message: level, score, terms, the weightiest factors."""
-    r = item.reasons or {}
-    out: dict[str, Any] = {"risk": item.risk_level, "risk_score": f"{item.risk_score:.2f}", "sentiment": item.sentiment}
-    if item.topics:
-        out["topics"] = list(item.topics)
-    terms: list[str] = [str(t.get("term") if isinstance(t, Mapping) else t) for t in r.get("matched_terms") or []]
-    sentiment = r.get("sentiment")
-    if isinstance(sentiment, Mapping) and isinstance(sentiment.get("lexicon"), Mapping):
-        terms += [str(t.get("term")) for t in sentiment["lexicon"].get("terms") or [] if isinstance(t, Mapping)]
-    for topic in r.get("topics") or []:
-        if isinstance(topic, Mapping):
-            terms += [str(t) for t in topic.get("rule_terms") or []]
-    if terms:
-        out["matched_terms"] = list(dict.fromkeys(t for t in terms if t))[:10]
-    risk = r.get("risk")
-    factors = risk.get("factors") if isinstance(risk, Mapping) else r.get("factors")
-    if isinstance(factors, list):
-        weighty = sorted((f for f in factors if isinstance(f, Mapping) and float(f.get("contribution") or 0) > 0),
-                         key=lambda f: -float(f.get("contribution") or 0))
-        out["factors"] = [{"factor": str(f.get("factor")), "contribution": round(float(f["contribution"]), 2)}
-                          for f in weighty[:4]]
-    elif isinstance(factors, Mapping):
-        out["factors"] = dict(factors)
-    mentions = [str(m.get("query")) for m in r.get("mentions") or [] if isinstance(m, Mapping) and m.get("query")]
-    if mentions:
-        out["mentions"] = mentions
-    if item.privacy:
-        out["privacy"] = [f"{f.get('kind')} {f.get('excerpt')}" for f in item.privacy_findings[:5]]
-    notes = [n for n in r.get("notes") or [] if n]
-    if notes:
-        out["notes"] = notes[:3]
-    return out
+def _classification_reasons(item: AlertItem) -> Reasons:
+    """The classifier's reasons, condensed for a message (:func:`classify.reasons.condense`): level,
+    score, sentiment, topics, terms, the weightiest factors, privacy findings."""
+    reasons = parse_reasons(item.reasons)
+    reasons.setdefault("risk", RiskReasons(level=item.risk_level, score=item.risk_score, factors=[]))
+    reasons.setdefault("sentiment", SentimentReasons(label=item.sentiment, score=0.0))
+    return condense(reasons, topics=item.topics)
 
 
 def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Decision, now: datetime,
