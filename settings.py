@@ -154,7 +154,7 @@ class SchedulerSettings(_Group):
     timezone: str = "Asia/Shanghai"
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
     crawl_check_seconds: int = Field(
-        5, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
+        2, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
         "risk plans may ask for intervals in seconds)."
     )
     instance_lease_seconds: int = Field(

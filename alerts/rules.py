@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
+from models.db import advisory_xact_lock
 from models.enums import OutletTier, RiskLevel, SentimentLabel
 from presswatch.yamlfile import read_yaml
 from settings import Settings
@@ -524,4 +525,7 @@ def ensure_rules_loaded(session: Session, settings: Settings) -> dict[str, int] 
     path = Path(settings.alerts.rules_file)
     if not path.is_file():
         return None
-    return sync_rules(session, read_rules_file(path, settings))
+    rules = read_rules_file(path, settings)
+    # Several workers start at once (services, CLI runs): one syncs, the next sees its rows.
+    advisory_xact_lock(session, "alerts.rules")
+    return sync_rules(session, rules)
