@@ -205,7 +205,8 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
     if isinstance(raw.get("notes"), list):
         out["notes"] = [str(n) for n in raw["notes"] if n]
     mentions = []
-    for m in raw.get("mentions") or []:
+    raw_mentions = raw.get("mentions")
+    for m in raw_mentions if isinstance(raw_mentions, list) else []:
         if isinstance(m, Mapping) and m.get("query"):
             mentions.append(
                 Mention(query=str(m["query"]), purpose=str(m.get("purpose") or ""), terms=_strs(m.get("terms")))
@@ -239,7 +240,8 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
     if isinstance(raw.get("factors"), list):
         out["factors"] = _factors(raw["factors"])
     privacy = []
-    for f in raw.get("privacy") or []:
+    raw_privacy = raw.get("privacy")
+    for f in raw_privacy if isinstance(raw_privacy, list) else []:
         if isinstance(f, Mapping) and f.get("kind"):
             privacy.append(PrivacyFinding(kind=str(f["kind"]), excerpt=str(f.get("excerpt") or "")))
         elif isinstance(f, str) and f:  # "kind excerpt" in condensed alert copies before the contract

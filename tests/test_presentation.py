@@ -50,7 +50,7 @@ def test_an_unquoted_label_with_a_comma_fails_when_the_taxonomy_loads(tmp_path: 
     bad = tmp_path / "taxonomy.yaml"
     bad.write_text("topics:\n  complaints:\n    labels: {zh: 信访投诉, vi: Khiếu nại, tố cáo, en: Complaints}\n",
                    encoding="utf-8")
-    with pytest.raises(TaxonomyError, match="complaints.*tố cáo"):
+    with pytest.raises(TaxonomyError, match=r"complaints.*tố cáo"):
         load_taxonomy(bad)
 
 
