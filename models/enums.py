@@ -98,6 +98,7 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
+    CANCELLED = "cancelled"  # a queued alert whose case was closed before it went out
 
 
 class CorrectionState(StrEnum):
