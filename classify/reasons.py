@@ -279,7 +279,8 @@ def matched_terms(reasons: Reasons) -> list[str]:
         lexicon = reasons["sentiment"].get("lexicon") or {}
         terms += [str(h.get("term")) for h in lexicon.get("terms") or []
                   if isinstance(h, Mapping) and _num(h.get("weight")) < 0]
-    return list(dict.fromkeys(t for t in terms if t))
+    # A watch query's phrase comes back quoted ('"thi hành án dân sự"'): people read the words.
+    return list(dict.fromkeys(t.strip().strip('"“”') for t in terms if t and t.strip().strip('"“”')))
 
 
 def condense(reasons: Reasons, *, topics: Collection[str] = ()) -> Reasons:
@@ -356,7 +357,7 @@ def describe_reasons(
             if terms:
                 lines.append(_("matched: {terms}", terms=_quoted(terms, language)))
         elif section == "factors":
-            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:g}"
+            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:.2f}"
                       for f in contributing_factors(r)[:MAX_FACTORS]]
         elif section == "privacy" and r.get("privacy"):
             findings = r.get("privacy") or []

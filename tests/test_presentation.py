@@ -87,7 +87,7 @@ def test_an_alert_message_shows_topic_labels_and_says_each_reason_once() -> None
     lines = why_lines(reason, "vi")
     assert lines == ["Mức rủi ro Cao (ngưỡng của quy tắc: Trung bình)",
                      "Chủ đề: Thi hành án dân sự (THADS), Khiếu nại, tố cáo",
-                     "Từ khóa khớp: “cưỡng chế”", "từ ngữ nhạy cảm 0.3"]
+                     "Từ ngữ đáng chú ý: “cưỡng chế”", "từ ngữ nhạy cảm 0.30"]
     alert = SimpleNamespace(id=7, kind="story", severity="high", title="Cưỡng chế ở Văn Lâm", reason=reason,
                             deadline_at=None)
     body = render_alerts([alert], "vi").text
