@@ -100,6 +100,17 @@ def _load_rules_or_fail(session: object) -> None:
         raise CliError(str(exc)) from None
 
 
+def _condition_value(key: str, value: object, language: str) -> str:
+    """A rule condition as written in the rules file (keys, since that is what one edits), topics
+    with their label: ``thads (Civil judgment enforcement (THADS))``; lists joined, never a repr."""
+    from classify.taxonomy import topic_label
+
+    values = list(value) if isinstance(value, list | tuple | set) else [value]
+    if key == "topics":
+        return ", ".join(f"{v} ({topic_label(str(v), language)})" for v in values)
+    return ", ".join(str(v) for v in values)
+
+
 @alerts_app.command("rules")
 def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say where each value came from.")) -> None:
     """List the alert rules in effect (after the rule > group > global > default cascade)."""
@@ -107,10 +118,11 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
 
     from alerts.rules import active_rules
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import cli_language, console
     from settings import get_settings
 
     settings = get_settings()
+    lang = cli_language()
     with session_scope(get_engine()) as session:
         _load_rules_or_fail(session)
         rules = active_rules(session)
@@ -120,7 +132,8 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
             return
         table = Table("rule", "group", "severity", "conditions", "recipients", "options")
         for rule in rules:
-            conditions = "; ".join(f"{k}={v}" for k, v in rule.conditions.items() if k != "watch_query_texts")
+            conditions = "; ".join(f"{k}={_condition_value(k, v, lang)}" for k, v in rule.conditions.items()
+                                   if k != "watch_query_texts")
             recipients = "\n".join(f"{r.name} <{r.address[:40]}> {r.language} {r.channel}" for r in rule.recipients)
             keys = ("quiet_hours", "rate_limit_per_hour", "merge_window_minutes", "timezone")
             options = "; ".join(f"{k}={rule.options.get(k)}" for k in keys)
