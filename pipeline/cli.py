@@ -70,7 +70,7 @@ def stories_cmd(
     from models import utcnow
     from models.db import get_engine, session_scope
     from pipeline.stories import list_stories
-    from presswatch.console import console, parse_since
+    from presswatch.console import console, local_time, parse_since
 
     window = parse_since(since)
     with session_scope(get_engine()) as session:
@@ -82,7 +82,7 @@ def stories_cmd(
             console.print(
                 f"#{s.story_id}  {s.title[:60]}  [{s.lang}]\n"
                 f"    {_count(s.article_count, 'article')}, {_count(len(s.outlets) or 1, 'outlet')}; first "
-                f"{s.first_seen_at:%Y-%m-%d %H:%M} UTC by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
+                f"{local_time(s.first_seen_at)} by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
                 f"last 24h {sparkline([n for _, n in s.per_hour][-24:])}"
                 + (f"\n    outlets: {', '.join(s.outlets)}" if s.outlets else ""),
                 highlight=False, markup=False, soft_wrap=True,
