@@ -23,7 +23,7 @@ def outbox(
     from presswatch.console import CliError, console
     from settings import get_settings
 
-    engine = get_engine()
+    engine = get_engine(create=False)
     if retry is not None:
         with session_scope(engine) as session:
             try:
@@ -64,7 +64,7 @@ def deliver() -> None:
     from presswatch.console import console
     from settings import get_settings
 
-    stats = deliver_pending(get_engine(), get_settings())
+    stats = deliver_pending(get_engine(create=False), get_settings())
     console.print(f"delivery: {stats}")
     for error in stats.errors:
         console.print(f"  {error}", highlight=False)
@@ -92,7 +92,7 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
     from settings import get_settings
 
     settings = get_settings()
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         _load_rules_or_fail(session)
         rules = active_rules(session)
         if not rules:
@@ -212,7 +212,7 @@ def plans_list() -> None:
     from models.db import get_engine, session_scope
     from presswatch.console import console
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         refresh_states(session, utcnow())
         table = Table("id", "plan", "state", "action (UTC)", "window (UTC)", "keywords", "tighter rules")
         for plan in session.scalars(select(RiskPlan).order_by(RiskPlan.action_at)):
@@ -258,7 +258,7 @@ def cases_list(
     from models.db import get_engine, session_scope
     from presswatch.console import console
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         rows = list_cases(session, states=None if all_ else ("new", "acknowledged", "responding"),  # type: ignore[arg-type]
                           limit=limit)
         table = Table("case", "state", "severity", "kind", "title", "assignee", "deadline (UTC)", "spread")
@@ -283,7 +283,7 @@ def cases_show(case_id: int) -> None:
     from models.db import get_engine, session_scope
     from presswatch.console import CliError, console
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         try:
             a = get_case(session, case_id)
             events = history(session, case_id)
@@ -367,7 +367,7 @@ def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
     from models.db import get_engine, session_scope
     from presswatch.console import console
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
         if not all_:
             stmt = stmt.where(CorrectionRequest.state.in_(("draft", "requested")))

@@ -20,7 +20,7 @@ def _registry_path() -> Path:
     return Path(get_settings().crawl.sources_file)
 
 
-def _load_and_sync() -> None:
+def _load_and_sync(create: bool = False) -> None:
     from crawlers.registry import RegistryError, load_registry, sync_registry
     from models.db import get_engine, session_scope
     from presswatch.console import CliError
@@ -29,7 +29,7 @@ def _load_and_sync() -> None:
         registry = load_registry(_registry_path())
     except RegistryError as exc:
         raise CliError(str(exc)) from None
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=create)) as session:
         sync_registry(session, registry, disable_missing=True)
 
 
@@ -124,7 +124,7 @@ def sources_add(
     text += "\n" + "".join("  " + line + "\n" for line in block.splitlines())
     path.write_text(text, encoding="utf-8")
     load_registry(path)  # the appended text must read back as the same declaration
-    _load_and_sync()
+    _load_and_sync(create=True)
     console.print(f"added source {key} ({kind}) to {path}")
 
 
@@ -178,7 +178,7 @@ def _sink(out: Path | None) -> Any:
     try:
         from crawlers.run import pipeline_sink
 
-        return pipeline_sink(get_engine(), get_settings())
+        return pipeline_sink(get_engine(create=True), get_settings())
     except ImportError as exc:
         raise CliError(f"the pipeline is not installed ({exc}); use --out FILE.jsonl to keep raw items") from None
 
@@ -194,10 +194,11 @@ def crawl_command(
     from presswatch.console import CliError
     from settings import get_settings
 
-    _load_and_sync()
+    _load_and_sync(create=True)
     sink = _sink(out)
     try:
-        reports = crawl(get_engine(), get_settings(), sink=sink, keys=source or None, due_only=due, isolate=False)
+        reports = crawl(get_engine(create=True), get_settings(), sink=sink, keys=source or None, due_only=due,
+                        isolate=False)
     except KeyError as exc:
         raise CliError(f"unknown source: {exc.args[0]} (see presswatch sources list)") from None
     finally:
@@ -243,8 +244,8 @@ def import_command(
         raise CliError("nothing to import: give a file, --url or --text")
     sink = _sink(out)
     try:
-        reports = run_import(get_engine(), get_settings(), sink=sink, source_key=source, urls=urls, rows=rows,
-                             language=language, isolate=False)
+        reports = run_import(get_engine(create=True), get_settings(), sink=sink, source_key=source, urls=urls,
+                             rows=rows, language=language, isolate=False)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     finally:

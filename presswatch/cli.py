@@ -101,7 +101,7 @@ def init(
             continue
         shutil.copyfile(template, target)
         console.print(f"wrote    {target}")
-    engine = get_engine()
+    engine = get_engine(create=True)
     console.print(f"database {engine.url.render_as_string(hide_password=True)} is at the latest schema")
 
 
@@ -144,7 +144,7 @@ def run() -> None:
     from models.db import get_engine
     from presswatch.service import run_service
 
-    get_engine()  # create or migrate the database before the jobs start
+    get_engine(create=True)  # create or migrate the database before the jobs start
     run_service(settings_mod.get_settings())
 
 
@@ -182,8 +182,16 @@ def main() -> None:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except Exception as exc:
-        if type(exc).__module__.startswith("sqlalchemy") and "OperationalError" in type(exc).__name__:
-            err_console.print(f"[red]error:[/] database unreachable: {exc.args[0] if exc.args else exc}")
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) and \
+                type(exc.orig).__name__ == "OperationalError":
+            from models.db import absolute_sqlite_url, connect_error
+
+            loaded = settings_mod.get_loaded_settings()
+            line = connect_error(absolute_sqlite_url(loaded.settings.db.url), loaded.origins.get("db.url", "default"),
+                                 exc)
+            err_console.print(f"[red]error:[/] {line}", highlight=False)
             sys.exit(2)
         raise
 

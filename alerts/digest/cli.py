@@ -123,7 +123,7 @@ def preview(
         daily_period(day, definition.local_send_time, definition.timezone) if day
         else rolling_period(now, definition.timezone)
     )
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         data = build_for_definition(session, definition, period, now=now)
     rendered = render_digest(data, font_file=settings.alerts.digest_font_file)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def send(
     if reason and definition.recipients:
         console.print(f"[yellow]{reason}[/]: the digest is queued and goes out once email is configured")
     try:
-        result = send_digest(get_engine(), settings, definition, period)
+        result = send_digest(get_engine(create=False), settings, definition, period)
     except DigestError as exc:
         raise CliError(str(exc)) from None
     messages = {
@@ -215,7 +215,7 @@ def report(
         period = report_period(kind, value, definition.timezone)
     except PeriodError as exc:
         raise CliError(str(exc)) from None
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         data = build_report(session, definition, period)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":
