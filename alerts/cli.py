@@ -74,16 +74,21 @@ def outbox(
 
 @alerts_app.command("deliver")
 def deliver() -> None:
-    """Send every due message in the outbox now (the service does this on a schedule)."""
+    """Send every due message in the outbox now (the service does this on a schedule).
+
+    Exits 4 when a message could not be sent (a failed attempt, dead-lettered, or waiting on a
+    disabled channel), so cron and monitoring can tell."""
     from alerts.delivery import deliver_pending
     from models.db import get_engine
-    from presswatch.console import console
+    from presswatch.console import EXIT_NOT_SENT, console
     from settings import get_settings
 
     stats = deliver_pending(get_engine(create=False), get_settings())
     console.print(f"delivery: {stats}")
     for error in stats.errors:
         console.print(f"  {error}", highlight=False)
+    if stats.retried or stats.dead or stats.waiting_disabled:
+        raise typer.Exit(EXIT_NOT_SENT)
 
 
 def _load_rules_or_fail(session: object) -> None:

@@ -154,16 +154,35 @@ STATUS_LABELS = {
 }
 
 
-def _print_reports(reports: list[Any], title: str) -> None:
+def _print_reports(reports: list[Any], title: str, sink: Any) -> None:
+    """The run's summary: per source, what the pipeline did with its items (not what was fetched);
+    then exit ``EXIT_SOURCE_FAILED`` if a source failed or some of its items could not be stored."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from presswatch.console import console
+    from crawlers.run import PipelineSink
+    from presswatch.console import EXIT_SOURCE_FAILED, console
 
-    table = Table("source", "status", "pages", "listed", "new", "health", "reason", title=title)
+    stored_here = isinstance(sink, PipelineSink)
+    columns = ["stored", "updated", "duplicate", "dropped", "errors"] if stored_here else ["written"]
+    table = Table("source", "status", *columns, "health", "reason", title=title)
+    failed = []
     for r in reports:
-        table.add_row(r.key, STATUS_LABELS.get(r.status, r.status), str(r.pages_fetched), str(r.items_found),
-                      str(r.items_new), r.health, r.reason or "")
+        if stored_here:
+            tally = sink.tally(r.key)
+            dropped = str(tally.dropped) + (f" ({tally.top_reasons()})" if tally.dropped else "")
+            counts = [str(tally.stored), str(tally.updated), str(tally.duplicate), dropped, str(tally.errors)]
+            if tally.errors:
+                failed.append(r.key)
+        else:
+            counts = [str(r.items_new)]
+        if r.status == "failed":
+            failed.append(r.key)
+        table.add_row(escape(r.key), STATUS_LABELS.get(r.status, r.status), *counts, r.health,
+                      escape(r.reason or ""))
     console.print(table)
+    if failed:
+        raise typer.Exit(EXIT_SOURCE_FAILED)
 
 
 def _sink(out: Path | None) -> Any:
@@ -204,7 +223,7 @@ def crawl_command(
     finally:
         if hasattr(sink, "close"):
             sink.close()
-    _print_reports(reports, "crawl")
+    _print_reports(reports, "crawl", sink)
 
 
 def import_command(
@@ -251,7 +270,7 @@ def import_command(
     finally:
         if hasattr(sink, "close"):
             sink.close()
-    _print_reports(reports, "import")
+    _print_reports(reports, "import", sink)
 
 
 def register(app: typer.Typer) -> None:

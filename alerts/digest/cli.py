@@ -145,7 +145,7 @@ def send(
     from alerts.digest.periods import daily_period
     from alerts.digest.sender import due_period, send_digest
     from models.db import get_engine
-    from presswatch.console import CliError, console
+    from presswatch.console import EXIT_NOT_SENT, CliError, console
     from settings import get_settings
 
     settings = get_settings()
@@ -176,6 +176,8 @@ def send(
                   highlight=False, soft_wrap=True)
     if result.html_path:
         console.print(f"HTML: {result.html_path}", soft_wrap=True)
+    if result.status == "queued":  # delivery was tried and the message is still not sent
+        raise typer.Exit(EXIT_NOT_SENT)
 
 
 def report(
