@@ -42,7 +42,7 @@ def ingest(
 
     lines = sum(1 for _ in file.open("rb"))
     items = track(read_jsonl(file, default_source=source, on_error=on_error), total=lines, label=f"ingest {file.name}")
-    stats = ingest_items(items, engine=get_engine(), settings=get_settings())
+    stats = ingest_items(items, engine=get_engine(create=True), settings=get_settings())
     skipped = f"; {len(errors)} bad lines skipped" if errors else ""
     console.print(stats.summary() + skipped, highlight=False, soft_wrap=True)
     for url, reason in stats.problems[:20]:
@@ -73,7 +73,7 @@ def stories_cmd(
     from presswatch.console import console, local_time, parse_since
 
     window = parse_since(since)
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         found = list_stories(session, since=utcnow() - window, limit=limit, min_articles=min_articles)
         if not found:
             console.print(f"no stories seen in the last {since}")
