@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.engine import add_event, sla_deadline
 from alerts.notify import notify
 from alerts.rules import Recipient, RuleSpec
 from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
-from models.enums import AlertKind, CaseState, CorrectionState
+from models.enums import AlertKind, CaseState, CorrectionState, RiskLevel
+from models.scope import Scope
 
 OPEN_STATES = (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.RESPONDING)
 TRANSITIONS: dict[str, tuple[CaseState, ...]] = {
@@ -145,11 +146,38 @@ def history(session: Session, case_id: int) -> list[AlertEvent]:
 
 
 def list_cases(session: Session, *, states: tuple[CaseState, ...] | None = OPEN_STATES,
-               limit: int = 100) -> list[Alert]:
+               limit: int = 100, scope: Scope | None = None) -> list[Alert]:
     stmt = select(Alert).order_by(Alert.id.desc()).limit(limit)
     if states:
         stmt = stmt.where(Alert.state.in_(states))
+    if scope is not None:
+        stmt = stmt.where(scope.where(Alert.unit_id))
     return list(session.scalars(stmt))
+
+
+# Most severe first in lists people triage from.
+_SEVERITY_ORDER = case({RiskLevel.CRITICAL.value: 0, RiskLevel.HIGH.value: 1, RiskLevel.MEDIUM.value: 2},
+                       value=Alert.severity, else_=3)
+
+
+def open_cases(session: Session, scope: Scope, *, limit: int = 50) -> list[Alert]:
+    """The open alerts / cases a scope sees, most severe first, then newest."""
+    stmt = (select(Alert).where(Alert.state.in_(OPEN_STATES), scope.where(Alert.unit_id))
+            .order_by(_SEVERITY_ORDER, Alert.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def count_open_cases(session: Session, scope: Scope) -> int:
+    return int(session.scalar(select(func.count()).select_from(Alert)
+                              .where(Alert.state.in_(OPEN_STATES), scope.where(Alert.unit_id))) or 0)
+
+
+def get_case_in_scope(session: Session, case_id: int, scope: Scope) -> Alert:
+    """A case the scope may see; another organization's case is "no case #n", exactly like a missing one."""
+    alert = session.get(Alert, case_id)
+    if alert is None or not scope.contains(alert.unit_id):
+        raise CaseError(f"no case #{case_id}")
+    return alert
 
 
 def escalation_recipient(person: Mapping[str, Any]) -> Recipient:

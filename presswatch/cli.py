@@ -45,7 +45,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models")
+OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models", "accounts")
 
 
 def _configure_logging(verbose: int) -> None:
