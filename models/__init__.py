@@ -14,6 +14,7 @@ from models.alerting import (
     CorrectionRequest,
     Delivery,
     Digest,
+    JobLease,
     RiskPlan,
 )
 from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
@@ -36,6 +37,7 @@ __all__ = [
     "Digest",
     "FingerprintBand",
     "Grant",
+    "JobLease",
     "Label",
     "LoginAttempt",
     "Outlet",
