@@ -344,6 +344,11 @@ def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any
     get_loaded_settings.cache_clear()
 
 
+def command_line_overrides() -> dict[str, Any]:
+    """The ``--set`` flags given to :func:`configure` (handed on to worker processes)."""
+    return dict(_override_stack[0]) if _override_stack else {}
+
+
 @functools.cache
 def get_loaded_settings() -> LoadedSettings:
     overrides = _override_stack[0] if _override_stack else {}

@@ -35,7 +35,7 @@ from alerts.outbox import cancel_for_closed_case
 from alerts.rules import Recipient, RuleSpec
 from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
 from models.enums import AlertKind, CaseState, CorrectionState, RiskLevel
-from models.scope import Scope
+from models.scope import Scope, default_unit_id
 
 OPEN_STATES = (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.RESPONDING)
 TRANSITIONS: dict[str, tuple[CaseState, ...]] = {
@@ -310,7 +310,8 @@ def request_correction(session: Session, *, outlet_key: str | None, piece_url: s
     req = CorrectionRequest(outlet_id=outlet.id if outlet else None, article_id=article.id if article else None,
                             alert_id=alert_id, piece_url=piece_url, false_claim=false_claim,
                             state=CorrectionState.REQUESTED, requested_at=now,
-                            deadline_at=now + timedelta(days=deadline_days))
+                            deadline_at=now + timedelta(days=deadline_days),
+                            unit_id=alert.unit_id if alert is not None else default_unit_id(session))
     session.add(req)
     _log(req, "requested", actor, false_claim, article_id=req.article_id, outlet_from=outlet_from)
     session.flush()

@@ -13,7 +13,7 @@ from tests.conftest import subprocess_env
 
 def test_demo_runs_every_stage_offline(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from presswatch.cli import main; main()", "demo"],
+        [sys.executable, "-c", "from presswatch.cli import main; main()", "demo", "--no-serve"],
         env=subprocess_env(CI="true", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""),
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
