@@ -208,7 +208,7 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     chain = EventChain().start()
     scheduler.start()
     names = ", ".join(j.id for j in scheduler.get_jobs()) or "none"
-    log.info("presswatch service %s started; jobs: %s", INSTANCE_ID, names)
+    log.info("presswatch service started (instance %s); jobs: %s", INSTANCE_ID, names)
     try:
         while not stop.wait(1.0):
             pass
