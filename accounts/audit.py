@@ -132,5 +132,15 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def actions(session: Session) -> Iterable[str]:
-    return session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).all()
+# Actions recorded by the foundation; other stages add theirs (``case.ack`` ...). The audit page's
+# filter offers these and accepts any prefix ("case" matches every "case.*"); reading the distinct
+# actions from the table would scan it on every page view.
+KNOWN_ACTIONS = (
+    "audit.export", "grant.add", "grant.revoke", "login", "login.failed", "login.locked", "login.lockout",
+    "login.rate_limited", "logout", "logout.everywhere", "user.add", "user.change_password", "user.disable",
+    "user.enable", "user.preferences", "user.reset_password",
+)
+
+
+def actions() -> Iterable[str]:
+    return KNOWN_ACTIONS

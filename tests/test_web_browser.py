@@ -78,7 +78,7 @@ def test_a_form_posted_from_another_site_is_refused(live_web, page_at) -> None:
                  '</form></body></html>').encode()
 
     class Evil(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.end_headers()

@@ -155,7 +155,7 @@ def audit(page: Page = Depends(audit_page), action: str = "", actor: str = "", s
     rows = rows[:limit]
     query = {"action": action, "actor": actor, "since": since, "until": until}
     return page.render("admin_audit.html", rows=rows, more=more, query=query,
-                       actions=audit_mod.actions(page.db), units=_unit_names(page))
+                       actions=audit_mod.actions(), units=_unit_names(page))
 
 
 def _unit_names(page: Page) -> dict[int, str]:
