@@ -12,13 +12,21 @@ import secrets
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from presswatch.i18n import N_
+
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 65536
 ARGON2_PARALLELISM = 4
 
 
 class PasswordPolicyError(ValueError):
-    """A new password that the policy refuses (too short, ...)."""
+    """A new password that the policy refuses (too short, ...). ``message`` is the catalog's msgid,
+    ``params`` its placeholders, so every face can say it in the user's language."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
 
 
 @functools.cache
@@ -50,9 +58,9 @@ def _dummy_hash() -> str:
 
 def check_policy(password: str, min_length: int) -> None:
     if len(password) < min_length:
-        raise PasswordPolicyError(f"a password needs at least {min_length} characters")
+        raise PasswordPolicyError(N_("A password needs at least {n} characters."), n=min_length)
     if not password.strip():
-        raise PasswordPolicyError("a password cannot be blank")
+        raise PasswordPolicyError(N_("A password cannot be blank."))
 
 
 def generate_password() -> str:

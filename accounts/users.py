@@ -17,11 +17,17 @@ from accounts.audit import Actor, record
 from accounts.passwords import check_policy, generate_password, hash_password
 from models import Grant, Role, Unit, User, WebSession, utcnow
 from models.scope import Scope, system_scope
-from presswatch.i18n import is_supported_language, normalize_language, validate_timezone
+from presswatch.i18n import N_, is_supported_language, normalize_language, validate_timezone
 
 
 class AccountError(ValueError):
-    """Bad input to an account operation (unknown user or unit, duplicate, not allowed): one clear line."""
+    """Bad input to an account operation (unknown user or unit, duplicate, not allowed): one clear line.
+    ``message`` is the catalog's msgid and ``params`` its placeholders (``localized`` in the web app)."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message.format(**params))
+        self.message = message
+        self.params = params
 
 
 class NotFound(AccountError):
@@ -36,14 +42,14 @@ def find_unit(session: Session, ref: str | int) -> Unit:
         unit = session.scalar(select(Unit).where(Unit.code == ref)) or session.scalar(
             select(Unit).where(Unit.name == ref).order_by(Unit.id).limit(1))
     if unit is None:
-        raise NotFound(f"unknown unit '{ref}'")
+        raise NotFound(N_("Unknown unit '{unit}'."), unit=ref)
     return unit
 
 
 def get_user(session: Session, username: str, scope: Scope | None = None) -> User:
     user = session.scalar(select(User).where(User.username == username.strip()))
     if user is None or (scope is not None and not can_manage(session, scope, user)):
-        raise NotFound(f"unknown user '{username}'")
+        raise NotFound(N_("Unknown user '{user}'."), user=username)
     return user
 
 
@@ -63,12 +69,12 @@ def add_user(session: Session, actor: Actor, username: str, password: str, *, mi
              superuser: bool = False, must_change_password: bool = False) -> User:
     username = username.strip()
     if not username or len(username) > 100 or any(c.isspace() for c in username):
-        raise AccountError("a username is 1-100 characters without spaces")
+        raise AccountError(N_("A username is 1 to 100 characters without spaces."))
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AccountError(f"user '{username}' already exists")
+        raise AccountError(N_("User '{user}' already exists."), user=username)
     check_policy(password, min_password_length)
     if language and not is_supported_language(language):
-        raise AccountError(f"unsupported language '{language}' (zh-CN, vi or en)")
+        raise AccountError(N_("Unsupported language '{language}' (zh-CN, vi or en)."), language=language)
     user = User(username=username, display_name=display_name or username, email=email,
                 password_hash=hash_password(password), language=normalize_language(language) if language else "",
                 timezone=validate_timezone(timezone) if timezone else "", is_superuser=superuser,
@@ -138,7 +144,7 @@ def update_preferences(session: Session, actor: Actor, user: User, *, language: 
     before = _state(user)
     if language is not None:
         if language and not is_supported_language(language):
-            raise AccountError(f"unsupported language '{language}'")
+            raise AccountError(N_("Unsupported language '{language}' (zh-CN, vi or en)."), language=language)
         user.language = normalize_language(language) if language else ""
     if timezone is not None:
         user.timezone = validate_timezone(timezone) if timezone else ""
@@ -181,7 +187,8 @@ def _check_role(role: str | Role) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise AccountError(f"unknown role '{role}' (one of: {', '.join(r.value for r in Role)})") from None
+        raise AccountError(N_("Unknown role '{role}' (one of: {roles})."), role=role,
+                           roles=", ".join(r.value for r in Role)) from None
 
 
 def grant(session: Session, actor: Actor, user: User, role: str | Role, unit: Unit,
@@ -190,7 +197,7 @@ def grant(session: Session, actor: Actor, user: User, role: str | Role, unit: Un
     role = _check_role(role)
     scope = scope or system_scope()
     if not scope.can("admin", unit.id):
-        raise NotFound(f"unknown unit '{unit.code}'")
+        raise NotFound(N_("Unknown unit '{unit}'."), unit=unit.code)
     existing = session.scalar(select(Grant).where(Grant.user_id == user.id, Grant.unit_id == unit.id,
                                                   Grant.role == role))
     if existing is not None:
@@ -209,7 +216,7 @@ def revoke(session: Session, actor: Actor, user: User, role: str | Role, unit: U
     role = _check_role(role)
     scope = scope or system_scope()
     if not scope.can("admin", unit.id):
-        raise NotFound(f"unknown unit '{unit.code}'")
+        raise NotFound(N_("Unknown unit '{unit}'."), unit=unit.code)
     row = session.scalar(select(Grant).where(Grant.user_id == user.id, Grant.unit_id == unit.id, Grant.role == role))
     if row is None:
         return False

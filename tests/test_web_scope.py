@@ -132,3 +132,13 @@ def test_case_counts_follow_the_scope(web) -> None:
         assert count_open_cases(db, scope) == len(expected)
     db.close()
     assert Alert  # the model the helpers read
+
+
+def test_admin_errors_are_in_the_admins_language(web) -> None:
+    dz_admin = web.login("dz-admin")  # zh-CN
+    r = dz_admin.post("/admin/users", data={"username": "dz-duty", "password": "x" * 14, "unit": "dz-exec-1",
+                                            "role": "correspondent"})
+    assert r.status_code == 400 and "用户“dz-duty”已存在。" in r.text
+    r = dz_admin.post("/admin/users", data={"username": "dz-new", "password": "short", "unit": "dz-exec-1",
+                                            "role": "correspondent"})
+    assert r.status_code == 400 and "密码至少需要 12 个字符。" in r.text

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from accounts.logins import live_sessions, logout_everywhere
 from accounts.passwords import PasswordPolicyError, verify_password
 from accounts.users import AccountError, change_password, update_preferences
-from presswatch.i18n import TimeZoneError, normalize_language
+from presswatch.i18n import N_, TimeZoneError, normalize_language
 from presswatch.web.deps import LANGUAGE_COOKIE, Page, clear_session_cookie, client_address, user_page
 
 router = APIRouter()
@@ -38,9 +38,12 @@ def save_preferences(page: Page = Depends(user_page), language: str = Form(""), 
     try:
         update_preferences(page.db, page.actor, page.user, language=language, timezone=timezone.strip(),
                            display_name=display_name)
-    except (AccountError, TimeZoneError) as exc:
+    except AccountError as exc:
         page.db.rollback()
-        return _render(page, status_code=400, error=str(exc))
+        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+    except TimeZoneError:
+        page.db.rollback()
+        return _render(page, status_code=400, error=page.t(N_("Unknown time zone '{zone}'."), zone=timezone.strip()))
     page.commit()
     response = page.redirect("/account?saved=1")
     if page.user.language:

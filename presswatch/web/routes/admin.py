@@ -52,7 +52,8 @@ def _fail(page: Page, exc: Exception) -> Response:
     page.db.rollback()
     if isinstance(exc, NotFound):
         raise HTTPException(status_code=404)
-    return _users_page(page, status_code=400, error=str(exc))
+    message = getattr(exc, "message", str(exc))
+    return _users_page(page, status_code=400, error=page.t(message, **getattr(exc, "params", {})))
 
 
 @router.post("/users")
@@ -63,10 +64,10 @@ def create_user(page: Page = Depends(admin_page), username: str = Form(""), disp
     scope = page.require_scope()
     try:
         if not scope.superuser and not (unit and role):
-            raise AccountError(page.t(N_("Give the new user a role on one of your units.")))
+            raise AccountError(N_("Give the new user a role on one of your units."))
         target_unit = find_unit(page.db, unit) if unit else None
         if target_unit is not None and not scope.can("admin", target_unit.id):
-            raise NotFound(unit)
+            raise NotFound(N_("Unknown unit '{unit}'."), unit=unit)
         user = add_user(page.db, page.actor, username, password, display_name=display_name, language=language,
                         min_password_length=page.settings.web.min_password_length, must_change_password=True)
         if target_unit is not None and role:
@@ -86,7 +87,7 @@ def add_grant(username: str, page: Page = Depends(admin_page), unit: str = Form(
         target_unit = find_unit(page.db, unit)
         # An admin may grant on their subtree to any user with no grant outside it (a new colleague).
         if not scope.superuser and user.grants and not can_manage(page.db, scope, user):
-            raise NotFound(username)
+            raise NotFound(N_("Unknown user '{user}'."), user=username)
         grant(page.db, page.actor, user, role, target_unit, scope)
     except AccountError as exc:
         return _fail(page, exc)
@@ -112,7 +113,7 @@ def toggle_active(username: str, page: Page = Depends(admin_page), active: str =
     try:
         user = get_user(page.db, username, page.require_scope())
         if user.id == (page.user.id if page.user else None):
-            raise AccountError(page.t(N_("You cannot disable your own account.")))
+            raise AccountError(N_("You cannot disable your own account."))
         set_active(page.db, page.actor, user, active == "1")
     except AccountError as exc:
         return _fail(page, exc)
