@@ -78,7 +78,17 @@ def _transition(session: Session, alert: Alert, action: str, actor: str, note: s
         alert.resolved_at = None
     add_event(session, alert, action, actor=actor, note=note, from_state=before, to_state=str(alert.state),
               data=data)
+    _audit(session, alert, action, actor, {"state": before}, {"state": str(alert.state)}, note)
     return alert
+
+
+def _audit(session: Session, alert: Alert, action: str, actor: str, before: dict[str, Any] | None,
+           after: dict[str, Any] | None, note: str | None = None) -> None:
+    """A person's action on a case also goes to the audit log, filed under the case's organization."""
+    from accounts.audit import Actor, record
+
+    record(session, Actor(None, actor), f"case.{action}", unit_id=alert.unit_id, object_type="case",
+           object_id=alert.id, before=before, after=after, note=(note or "")[:1000])
 
 
 def acknowledge(session: Session, case_id: int, *, actor: str, note: str | None = None,
@@ -97,6 +107,7 @@ def assign(session: Session, case_id: int, assignee: str, *, actor: str, now: da
     alert.assignee = assignee
     add_event(session, alert, "assign", actor=actor, note=f"{before or '-'} -> {assignee}",
               data={"from": before, "to": assignee})
+    _audit(session, alert, "assign", actor, {"assignee": before}, {"assignee": assignee})
     return alert
 
 

@@ -32,3 +32,7 @@ def test_demo_runs_every_stage_offline(tmp_path: Path) -> None:
     own = [int(n) for n in re.findall(r"own pieces (\d+)", out)]
     assert own and own[0] > 0, out[-3000:]
     assert re.search(r"the demo mailbox received \d+ email\(s\)", out)
+    # The organizations and web accounts come first; --no-serve stops before serving.
+    assert out.index("Organizations and accounts") < out.index("Crawling")
+    assert re.search(r"dz-duty\s+analyst\s+儋州市人民法院", out) and re.search(r"hy-duty\s+analyst\s+Cục Thi hành", out)
+    assert "serving at" not in out
