@@ -175,6 +175,11 @@ def _not_stored(result: Any) -> dict[str, int]:
     from crawlers.plan import PIPELINE_DROPPED, PIPELINE_DUPLICATE
 
     out: dict[str, int] = {}
+    if isinstance(result, list):  # PipelineSink answers one IngestStats per source of the batch
+        for part in result:
+            for reason, n in _not_stored(part).items():
+                out[reason] = out.get(reason, 0) + n
+        return out
     for url_reason in getattr(result, "problems", None) or []:
         _url, reason = url_reason
         key = PIPELINE_DROPPED + reason.split(":")[0]
