@@ -241,3 +241,11 @@ def test_two_articles_of_one_outlet_with_the_same_text_are_both_kept(session: Se
                                           outlet_key="dup-outlet", fetched_at=CRAWLED, html=html),
                          settings, lookup=SourceLookup(), now=CRAWLED)
     assert again.outcome == "duplicate"
+
+
+def test_an_article_wrapper_named_for_comments_is_not_dropped() -> None:
+    para = "法院依法对被执行人采取强制措施，案件得到顺利执结。"
+    html = (f"<html><body><div class='article has-comments'><h1>法院执行一案</h1><p>{para * 3}</p>"
+            f"<p>{para * 2}</p></div><div class='comment-box'><p>写得好，支持法院依法执行。</p></div></body></html>")
+    got = extract_html(html, url="https://e.example.cn/a.html")
+    assert got.text.startswith(para) and "支持法院" not in got.text
