@@ -47,8 +47,8 @@ def test_gold_page(page: dict[str, Any], rules: bool) -> None:
     published, _ = page_date(got.published_raw, anchor=got.date_anchor, fetched_at=CRAWLED, tz=page["tz"],
                              lang=page["lang"])
     assert published is not None and published.astimezone(zone(page["tz"])).date().isoformat() == page["date"]
-    for name in page["byline"]:
-        assert name in (got.byline or ""), got.byline
+    # exactly the page's names: no menu word, editor or unit taken for one
+    assert {*got.correspondents, *got.reporters, *got.authors} == set(page["byline"]), got.byline
     body = _flat(got.text)
     assert body.startswith(_flat(page["body_start"])), body[:60]
     assert body.endswith(_flat(page["body_end"])) or _flat(page["body_end"]) in body[-80:], body[-60:]
@@ -249,3 +249,9 @@ def test_an_article_wrapper_named_for_comments_is_not_dropped() -> None:
             f"<p>{para * 2}</p></div><div class='comment-box'><p>写得好，支持法院依法执行。</p></div></body></html>")
     got = extract_html(html, url="https://e.example.cn/a.html")
     assert got.text.startswith(para) and "支持法院" not in got.text
+
+
+def test_a_byline_does_not_run_on_into_the_next_line() -> None:
+    got = Extracted()
+    find_bylines("记者 赵红梅\n腾讯首页 新闻 娱乐 科技", got)
+    assert got.reporters == ["赵红梅"]
