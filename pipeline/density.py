@@ -237,6 +237,11 @@ def find_main_text(tree: Any, headline: Any = None) -> Found | None:
     node, score = best_container(body)
     if node is None or score < 3.0:
         return None
+    # A body wrapped alone in another element (div.detail-cmain > div.detail-content) has its lead
+    # beside the wrapper: look for siblings from the outermost such wrapper.
+    while node.getparent() is not None and node.getparent().tag not in ("body", "html") and \
+            len([c for c in node.getparent() if isinstance(c.tag, str)]) == 1:
+        node = node.getparent()
     parts = [node]
     parent = node.getparent()
     if parent is not None and node.tag != "body":

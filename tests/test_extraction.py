@@ -27,7 +27,8 @@ CRAWLED = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 
 def _gold() -> list[dict[str, Any]]:
     pages: list[dict[str, Any]] = json.loads((FIXTURES / "gold.json").read_text(encoding="utf-8"))["pages"]
-    pages += json.loads((FIXTURES / "heldout" / "heldout.json").read_text(encoding="utf-8"))["pages"]
+    for name in ("heldout.json", "heldout2.json"):
+        pages += json.loads((FIXTURES / "heldout" / name).read_text(encoding="utf-8"))["pages"]
     return pages
 
 
