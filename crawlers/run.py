@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,14 +47,56 @@ class SourceReport:
     skipped: dict[str, int] = field(default_factory=dict)  # listed but not handed on, by reason
 
 
-def pipeline_sink(engine: Engine, settings: Settings) -> Sink:
-    """Store items through the pipeline (imported lazily: crawler code never needs jieba)."""
-    from pipeline.ingest import ingest_items
+@dataclass
+class PipelineTally:
+    """What the pipeline did with one source's items in a run: the numbers a user acts on (a crawl
+    that fetched 40 pages and stored none is not a good run)."""
 
-    def sink(batch: list[RawItem]) -> Any:
-        return ingest_items(batch, engine=engine, settings=settings)
+    stored: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    dropped: int = 0
+    errors: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # why items were dropped or failed
 
-    return sink
+    def add(self, stats: Any) -> None:
+        """Add an ``IngestStats`` (duck-typed: crawler code never imports the pipeline eagerly)."""
+        for name in ("stored", "updated", "duplicate", "dropped", "errors"):
+            setattr(self, name, getattr(self, name) + int(getattr(stats, name)))
+        for url_reason in getattr(stats, "problems", []):
+            self.reasons[str(url_reason[1]).split(":")[0]] += 1
+
+    def top_reasons(self, n: int = 3) -> str:
+        return ", ".join(f"{reason} ×{count}" for reason, count in self.reasons.most_common(n))
+
+
+class PipelineSink:
+    """Store items through the pipeline (imported lazily: crawler code never needs jieba), and
+    count per source what it did: stored / updated / duplicate / dropped (with reasons) / errors."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.per_source: dict[str, PipelineTally] = {}
+
+    def __call__(self, batch: list[RawItem]) -> Any:
+        from pipeline.ingest import ingest_items
+
+        by_source: dict[str, list[RawItem]] = {}
+        for item in batch:
+            by_source.setdefault(item.source_key, []).append(item)
+        results = []
+        for key, items in by_source.items():
+            stats = ingest_items(items, engine=self.engine, settings=self.settings)
+            self.per_source.setdefault(key, PipelineTally()).add(stats)
+            results.append(stats)
+        return results
+
+    def tally(self, key: str) -> PipelineTally:
+        return self.per_source.get(key, PipelineTally())
+
+
+def pipeline_sink(engine: Engine, settings: Settings) -> PipelineSink:
+    return PipelineSink(engine, settings)
 
 
 def select_sources(session: Session, settings: Settings, keys: Iterable[str] | None = None,
