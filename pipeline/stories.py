@@ -270,7 +270,8 @@ def reindex_story_keys(session: Session, since: datetime) -> int:
         .where(Story.last_seen_at >= since, Story.merged_into_id.is_(None), Story.first_article_id.is_not(None), ~keyed)
     ).all()
     for story_id, article_id in rows:
-        add_story_keys(session, story_id, article_id)
+        if article_id is not None:  # the query's condition; mypy cannot see it
+            add_story_keys(session, story_id, article_id)
     return len(rows)
 
 
