@@ -42,7 +42,7 @@ def ingest(
 
     lines = sum(1 for _ in file.open("rb"))
     items = track(read_jsonl(file, default_source=source, on_error=on_error), total=lines, label=f"ingest {file.name}")
-    stats = ingest_items(items, engine=get_engine(), settings=get_settings())
+    stats = ingest_items(items, engine=get_engine(create=True), settings=get_settings())
     skipped = f"; {len(errors)} bad lines skipped" if errors else ""
     console.print(stats.summary() + skipped, highlight=False, soft_wrap=True)
     for url, reason in stats.problems[:20]:
@@ -70,10 +70,10 @@ def stories_cmd(
     from models import utcnow
     from models.db import get_engine, session_scope
     from pipeline.stories import list_stories
-    from presswatch.console import console, parse_since
+    from presswatch.console import console, local_time, parse_since
 
     window = parse_since(since)
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         found = list_stories(session, since=utcnow() - window, limit=limit, min_articles=min_articles)
         if not found:
             console.print(f"no stories seen in the last {since}")
@@ -82,7 +82,7 @@ def stories_cmd(
             console.print(
                 f"#{s.story_id}  {s.title[:60]}  [{s.lang}]\n"
                 f"    {_count(s.article_count, 'article')}, {_count(len(s.outlets) or 1, 'outlet')}; first "
-                f"{s.first_seen_at:%Y-%m-%d %H:%M} UTC by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
+                f"{local_time(s.first_seen_at)} by {s.first_outlet or '-'}; peak {s.peak_per_hour}/h; "
                 f"last 24h {sparkline([n for _, n in s.per_hour][-24:])}"
                 + (f"\n    outlets: {', '.join(s.outlets)}" if s.outlets else ""),
                 highlight=False, markup=False, soft_wrap=True,

@@ -98,6 +98,11 @@ class IngestStats:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason), the first 200
     elapsed_seconds: float = 0.0
 
+    @property
+    def duplicate_reasons(self) -> dict[str, int]:
+        """The duplicates by reason (same_url, same_content): what a crawl run reports per source."""
+        return {r: n for r, n in self.reasons.items() if r.startswith("same_")}
+
     def add(self, result: ProcessResult) -> None:
         self.seen += 1
         setattr(self, result.outcome, getattr(self, result.outcome) + 1)

@@ -41,6 +41,7 @@ JOB_PROVIDERS = (
     "alerts.jobs:scheduled_jobs",
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
+    "accounts.jobs:scheduled_jobs",
 )
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
 CHAIN_CLASSIFY = "classify.jobs:classify_pending_job"
@@ -208,7 +209,7 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     chain = EventChain().start()
     scheduler.start()
     names = ", ".join(j.id for j in scheduler.get_jobs()) or "none"
-    log.info("presswatch service %s started; jobs: %s", INSTANCE_ID, names)
+    log.info("presswatch service started (instance %s); jobs: %s", INSTANCE_ID, names)
     try:
         while not stop.wait(1.0):
             pass
