@@ -815,6 +815,7 @@ def _update(session: Session, existing: Any, p: Prepared, settings: Settings) ->
         ).execution_options(synchronize_session=False)
     )
     dedupe.replace_bands(session, existing.id, p.band_keys)
+    stories.refresh_rep_keys(session, existing.id)
     return ProcessResult(UPDATED, p.url, reason="content changed", article_id=existing.id,
                          story_id=existing.story_id, flags=flags)
 
