@@ -41,9 +41,10 @@ def _classifier(models: Path | None) -> Any:
         raise _cli_error(str(exc)) from None
 
 
-def _check_task(task: str) -> str:
-    if task not in ("sentiment", "topic", "risk"):
-        raise _cli_error(f"--task must be sentiment, topic or risk, not '{task}'")
+def _check_task(task: str, also: tuple[str, ...] = ()) -> str:
+    known = ("sentiment", "topic", "risk", *also)
+    if task not in known:
+        raise _cli_error(f"--task must be {', '.join(known[:-1])} or {known[-1]}, not '{task}'")
     return task
 
 
@@ -159,8 +160,17 @@ def train_cmd(
     task: str | None = typer.Option(None, "--task", help=TASK_HELP + "; without --data, all three by default."),
     data: Path | None = typer.Option(None, "--data", help="JSONL lines with text and label (topic: string or list)."),
     models: Path | None = typer.Option(None, "--models", help="Where to save the model(s)."),
+    with_rules: bool = typer.Option(
+        False,
+        "--with-rules",
+        help="topic with --data: also add the built-in taxonomy rules' topics to the model's (off: the model's alone).",
+    ),
 ) -> None:
-    """Train a task's model from JSONL examples, or (no --data) retrain the defaults incl. staff labels."""
+    """Train a task's model from JSONL examples, or (no --data) retrain the defaults incl. staff labels.
+
+    With --data the model predicts the labels it was trained on: one label per document when each
+    line has one (multinomial), several when lines carry lists (one-vs-rest); C is chosen by
+    cross-validation on these lines."""
     from settings import get_settings
 
     settings = get_settings()
@@ -174,11 +184,12 @@ def train_cmd(
         from classify.training import train_from_file
 
         try:
-            model = train_from_file(task, data, target)
+            model = train_from_file(task, data, target, with_rules=with_rules)
         except ValueError as exc:
             raise _cli_error(str(exc)) from None
         typer.echo(
-            f"trained {task} on {model.meta['train_rows']} examples ({', '.join(model.classes)}) "
+            f"trained {task} on {model.meta['train_rows']} examples ({', '.join(model.classes)}; "
+            f"{model.meta['label_mode']}, C={model.meta['regularization_C']:g}) "
             f"in {model.meta['train_seconds']} s -> {target / (task + '.npz')}"
         )
         return
@@ -215,7 +226,7 @@ def evaluate_cmd(
     """Accuracy, per-class precision / recall / F1 and macro-F1: a table, then one JSON line."""
     from classify.evaluate import evaluate, render_table, report_json_line
 
-    _check_task(task)
+    _check_task(task, ("stance",))
     if not data.is_file():
         raise _cli_error(f"evaluation data not found: {data}")
     classifier = _classifier(models)

@@ -7,6 +7,7 @@ What is compared with the gold label:
   otherwise the sentiment model's own label.
 - risk: the final risk level when the gold labels are levels (low ... critical); otherwise (e.g.
   offensive "1" / "0") the risk model's own label (the hostility part of risk).
+- stance: the stance toward the office (supportive / neutral / critical) the engine gives.
 - topic: a list of gold topics per line is compared as sets with the predicted topics (per-topic
   P/R/F1, accuracy = exact set match); a single gold topic per line with the best predicted topic.
 """
@@ -114,6 +115,9 @@ def evaluate(classifier: Classifier, task: str, data: Path, batch_size: int = 51
         return single_label_report(
             task, name, gold, [_model_label(res, "risk", classifier) for res in results], "risk model"
         )
+    if task == "stance":
+        pred = [str(res.reasons.get("stance", {}).get("label", "neutral")) for res in results]
+        return single_label_report(task, name, gold, pred, "stance toward the office")
     raise ValueError(f"unknown task {task}")
 
 

@@ -101,7 +101,7 @@ def test_train_then_classify_and_evaluate_with_that_model(tmp_path: Path) -> Non
     models = tmp_path / "m"
     result = runner.invoke(app, ["train", "--task", "sentiment", "--data", str(data), "--models", str(models)])
     assert result.exit_code == 0, result.output
-    assert "trained sentiment on 6 examples (bad, good)" in result.output
+    assert "trained sentiment on 6 examples (bad, good; single-label, multinomial, C=" in result.output
     assert (models / "sentiment.npz").is_file() and not (models / "topic.npz").exists()
 
     test = write_jsonl(
