@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo pipeline, then the web app at http://127.0.0.1:8000 (next free port) until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/presswatch demo
 
@@ -26,6 +27,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q
+
+# Extract marked strings into presswatch/locale/messages.pot and merge them into each language's .po.
+messages: $(STAMP)
+	$(BIN)/python -m presswatch.i18n_catalog
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -93,7 +93,7 @@ def is_surge(n: SurgeNumbers, min_count: int) -> bool:
 
 
 def detect_surges(session: Session, settings: Settings, *, now: datetime) -> SurgeStats:
-    from alerts.engine import add_event, sla_deadline
+    from alerts.engine import add_event, insert_new_alert, sla_deadline
     from alerts.notify import notify
 
     stats = SurgeStats()
@@ -121,14 +121,17 @@ def detect_surges(session: Session, settings: Settings, *, now: datetime) -> Sur
                 dedupe_key=key, kind=AlertKind.SURGE, rule_id=rule.id, severity=RiskLevel(severity),
                 title=f"{wq.name}: {n.count} ({'1h' if n.window == 'hour' else '24h'}) / {n.baseline:.1f}",
                 state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now),
+                unit_id=wq.unit_id if wq.unit_id is not None else rule.unit_id,
                 reason={"why": [n.text()], "numbers": {"count": n.count, "baseline": round(n.baseline, 2),
                                                        "window": n.window, "ratio_needed": n.ratio_needed},
                         "watch_query": wq.name, "query": wq.query,
                         "why_parts": [[f"surge_{n.window}", {"count": str(n.count), "baseline": f"{n.baseline:.1f}",
                                                              "query": wq.name}]]},
             )
-            session.add(alert)
-            session.flush()
+            inserted = insert_new_alert(session, alert)
+            if inserted is None:  # raised by another evaluator meanwhile
+                continue
+            alert = inserted
             add_event(session, alert, "raised", to_state="new", note=n.text())
             notify(session, alert, rule, now)
             stats.raised += 1

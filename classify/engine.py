@@ -38,6 +38,15 @@ from classify import lang as langmod
 from classify.learned import ModelFileError, TextModel, config_groups, group_hashes, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
 from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query
+from classify.reasons import (
+    Factor,
+    Mention,
+    Reasons,
+    RiskReasons,
+    SentimentReasons,
+    StanceReasons,
+    TopicReason,
+)
 from classify.taxonomy import Taxonomy, load_taxonomy
 from classify.tokenize import tokens
 
@@ -59,7 +68,6 @@ SENT_THRESHOLD = 0.2
 # Risk factors and their weights (contributions add up; the score is capped at 1).
 RISK_WEIGHTS = {
     "negative_sentiment": 0.30,
-    "critical_stance": 0.05,
     "sensitive_terms": 0.35,
     "hostility_model": 0.10,
     "names_organization": 0.15,
@@ -114,14 +122,14 @@ class Result:
     risk_level: str
     risk_score: float
     mentions_org: bool
-    reasons: dict[str, Any] = field(default_factory=dict)
+    reasons: Reasons = field(default_factory=lambda: Reasons())
 
-    def risk_reasons(self) -> list[dict[str, Any]]:
-        return list(self.reasons.get("risk", {}).get("factors", []))
+    def risk_reasons(self) -> list[Factor]:
+        return list(self.reasons["risk"]["factors"]) if "risk" in self.reasons else []
 
     def as_output(self) -> dict[str, Any]:
         """The batch-interface fields: lang, topics, sentiment, risk (with reasons)."""
-        risk_reasons = [f for f in self.risk_reasons() if f.get("contribution", 0) > 0]
+        risk_reasons: list[dict[str, Any]] = [dict(f) for f in self.risk_reasons() if f["contribution"] > 0]
         notes = self.reasons.get("notes", [])
         return {
             "lang": self.lang,
@@ -284,7 +292,7 @@ class Classifier:
 
     def _result(self, p: dict[str, Any], model_probs: dict[str, Any] | None, ctx: Context) -> Result:
         lang = p["lang"]
-        reasons: dict[str, Any] = {
+        reasons: Reasons = {
             "model_version": self.version,
             "lang": {"value": lang, "why": p["lang_reason"]},
             "notes": list(p["notes"]),
@@ -320,12 +328,9 @@ class Classifier:
         if stance["label"] == "supportive" and sent_score < 0 and not self._user_model("sentiment"):
             # Negative words about defaulters, detentions or a rumour the office rebuts are not
             # negative toward the office: the piece is at most neutral.
-            sent_reasons.update(
-                before_stance={"label": sentiment, "score": sent_score},
-                label="neutral",
-                score=0.0,
-                stance="supportive: the negative words describe the office's action, not the office",
-            )
+            sent_reasons["before_stance"] = {"label": sentiment, "score": sent_score}
+            sent_reasons["label"], sent_reasons["score"] = "neutral", 0.0
+            sent_reasons["how"] = "supportive stance: the negative words describe the office's action, not the office"
             sentiment, sent_score = "neutral", 0.0
         reasons["sentiment"] = sent_reasons
         level, risk_score, risk_reasons = self._risk(
@@ -343,41 +348,35 @@ class Classifier:
         reasons["factors"] = [f for f in risk_reasons["factors"] if f["contribution"] > 0]
         return Result(lang, topics, sentiment, sent_score, level, risk_score, bool(mentions), reasons)
 
-    def _mentions(self, doc: PreparedDoc) -> list[dict[str, Any]]:
-        out = []
+    def _mentions(self, doc: PreparedDoc) -> list[Mention]:
+        out: list[Mention] = []
         if self._watch_set is None:
             self._watch_set = QuerySet({str(i): rule.query for i, rule in enumerate(self.watch_rules)})
         for i in self._watch_set.candidates(doc):
             rule = self.watch_rules[int(i)]
             terms = rule.query.explain(doc)
             if terms:
-                out.append({"query": rule.name, "purpose": rule.purpose, "terms": terms})
+                out.append(Mention(query=rule.name, purpose=rule.purpose, terms=terms))
         return out
 
-    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[TopicReason]]:
         model = self.models["topic"]
         model_p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         if not model.multilabel:
             # Trained on one topic per document: exactly one, the most probable, with its probability.
             best = max(model_p, key=lambda k: model_p[k])
-            entry: dict[str, Any] = {
-                "name": best,
-                "score": _r(model_p[best]),
-                "model": _r(model_p[best]),
-                "how": "single-label model",
-            }
+            entry = TopicReason(name=best, score=_r(model_p[best]), model=_r(model_p[best]))
             topics = [{"name": best, "score": _r(model_p[best])}]
             if self._user_model("topic") and not model.meta.get("with_rules"):
                 return topics, [entry]
-            hits = self.taxonomy.rule_hits(doc)
-            extra: list[dict[str, Any]] = [
-                {"name": k, "score": h.score, "rule_terms": h.terms, "in_title": h.in_title}
-                for k, h in sorted(hits.items(), key=lambda kv: -kv[1].score)
+            extra = [
+                TopicReason(name=k, score=h.score, rule_terms=h.terms, in_title=h.in_title)
+                for k, h in sorted(self.taxonomy.rule_hits(doc).items(), key=lambda kv: -kv[1].score)
                 if k != best
             ][: MAX_TOPICS - 1]
             return topics + [{"name": e["name"], "score": _r(e["score"])} for e in extra], [entry, *extra]
         hits = {} if self._user_model("topic") and not model.meta.get("with_rules") else self.taxonomy.rule_hits(doc)
-        scored: dict[str, dict[str, Any]] = {}
+        scored: dict[str, TopicReason] = {}
         for key, hit in hits.items():
             scored[key] = {"name": key, "score": hit.score, "rule_terms": hit.terms, "in_title": hit.in_title}
         for name, prob in model_p.items():
@@ -395,13 +394,13 @@ class Classifier:
 
     def _sentiment(
         self, text: str, lang: str, probs: Any, normalized: str | None = None
-    ) -> tuple[str, float, dict[str, Any]]:
+    ) -> tuple[str, float, SentimentReasons]:
         model = self.models["sentiment"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
         hits = lex.sentiment_hits(text, normalized) if lex else []
         lex_pol = polarity(hits)
-        reasons: dict[str, Any] = {"model": {k: _r(v) for k, v in p.items()}}
+        reasons = SentimentReasons(label="", score=0.0, model={k: _r(v) for k, v in p.items()})
         if hits:
             reasons["lexicon"] = {"score": _r(lex_pol), "terms": [h.as_dict() for h in hits[:20]]}
         if self._user_model("sentiment") or not set(p) <= {"negative", "neutral", "positive"}:
@@ -410,7 +409,7 @@ class Classifier:
             # P(positive) - P(negative) when it knows those classes (risk reads it), else 0.
             label = max(p, key=lambda k: p[k])
             score = p.get("positive", 0.0) - p.get("negative", 0.0)
-            reasons.update(label=label, score=_r(score), probability=_r(p[label]), how="the trained model's label")
+            reasons["label"], reasons["score"], reasons["how"] = label, _r(score), "the trained model's label"
             return label, _r(score), reasons
         model_pol = p.get("positive", 0.0) - p.get("negative", 0.0)
         if hits:
@@ -418,12 +417,13 @@ class Classifier:
         else:
             score = SENT_MODEL_ONLY_DAMPING * model_pol
         label = "positive" if score >= SENT_THRESHOLD else "negative" if score <= -SENT_THRESHOLD else "neutral"
-        reasons.update(label=label, score=_r(score), model_polarity=_r(model_pol), lexicon_polarity=_r(lex_pol))
+        reasons["label"], reasons["score"] = label, _r(score)
+        reasons["model_polarity"], reasons["lexicon_polarity"] = _r(model_pol), _r(lex_pol)
         return label, _r(score), reasons
 
     def _stance(
         self, text: str, lang: str, sent_score: float, ctx: Context, normalized: str | None = None
-    ) -> dict[str, Any]:
+    ) -> StanceReasons:
         """Stance toward the office and its work: supportive / neutral / critical, score in [-1, 1].
 
         The stance terms of the lexicon (the office exposing defaulters, detaining deadbeats,
@@ -432,7 +432,7 @@ class Classifier:
         A piece from the office's own channel is its own voice (+``OWN_CHANNEL_STANCE``)."""
         lex = self.lexicon.get(lang)
         hits = lex.stance_hits(text, normalized) if lex else []
-        out: dict[str, Any] = {}
+        out = StanceReasons(label="neutral", score=0.0)
         if hits:
             score = polarity(hits)
             out["terms"] = [h.as_dict() for h in hits[:20]]
@@ -443,8 +443,10 @@ class Classifier:
             score += OWN_CHANNEL_STANCE
             out["own_channel"] = True
         score = max(-1.0, min(1.0, score))
-        label = "supportive" if score >= STANCE_THRESHOLD else "critical" if score <= -STANCE_THRESHOLD else "neutral"
-        out.update(label=label, score=_r(score))
+        out["label"] = (
+            "supportive" if score >= STANCE_THRESHOLD else "critical" if score <= -STANCE_THRESHOLD else "neutral"
+        )
+        out["score"] = _r(score)
         return out
 
     def _risk(
@@ -453,21 +455,21 @@ class Classifier:
         lang: str,
         sent_score: float,
         probs: Any,
-        mentions: list[dict[str, Any]],
+        mentions: list[Mention],
         ctx: Context,
         normalized: str | None = None,
-        stance: dict[str, Any] | None = None,
-    ) -> tuple[str, float, dict[str, Any]]:
+        stance: StanceReasons | None = None,
+    ) -> tuple[str, float, RiskReasons]:
         model = self.models["risk"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
         hits = lex.risk_hits(text, normalized) if lex else []
-        factors: list[dict[str, Any]] = []
+        factors: list[Factor] = []
 
         def add(name: str, value: float, detail: Any = None) -> None:
             weight = RISK_WEIGHTS[name]
             value = max(0.0, min(1.0, value))
-            entry = {"factor": name, "weight": weight, "value": _r(value), "contribution": _r(weight * value)}
+            entry = Factor(factor=name, weight=weight, value=_r(value), contribution=_r(weight * value))
             if detail:
                 entry["detail"] = detail
             factors.append(entry)
@@ -522,8 +524,8 @@ class Classifier:
             how = "half weighted factors, half the trained risk-level model"
         level = next((name for name, threshold in RISK_LEVEL_THRESHOLDS if score >= threshold), "low")
         factors.sort(key=lambda f: -f["contribution"])
-        out = {"level": level, "score": _r(score), "how": how, "factors": factors}
-        out["stance"] = {"label": stance["label"], "score": stance["score"]}
+        out = RiskReasons(level=level, score=_r(score), how=how, factors=factors)
+        out["stance"] = StanceReasons(label=stance["label"], score=stance["score"])
         return level, _r(score), out
 
 

@@ -5,7 +5,9 @@ classification of their present text (new articles, and articles the pipeline up
 were classified), classifies them in batches and stores one ``Classification`` row each
 (``is_current=True``; any older current row of the article is demoted), then publishes
 ``ArticleClassified`` for each. The function never commits: the caller owns the transaction
-(the scheduled job in ``classify/jobs.py`` commits per run).
+(the scheduled job in ``classify/jobs.py`` commits per run). Pending articles are claimed
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of classify workers can run on one
+database without classifying the same article at once.
 
 Risk context comes from the rows: the outlet's tier and reach, the story's spread (through
 ``pipeline.stories.story_spread`` when the pipeline provides it, otherwise the Story row), and
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from classify.engine import Classifier, ClassifierError, Context, Result, Spread, WatchRule, load_classifier
 from classify.query import QuerySyntaxError, parse_query
+from classify.reasons import PrivacyFinding
 from models import Article, Classification, Outlet, Story
 from models.articles import Label, WatchQuery
 from models.enums import OutletTier, RiskLevel, SentimentLabel
@@ -117,7 +120,9 @@ def pending_articles(session: Session, limit: int | None = None) -> list[Article
         Classification.article_id == Article.id, Classification.is_current.is_(True),
         or_(Classification.content_hash.is_(None), Classification.content_hash == Article.content_hash),
     )
-    stmt = select(Article).where(~current).order_by(Article.id)
+    # FOR UPDATE SKIP LOCKED: concurrent classify workers (two services, a CLI run beside the
+    # service) take disjoint articles, and each keeps its rows locked until its batch commits.
+    stmt = select(Article).where(~current).order_by(Article.id).with_for_update(skip_locked=True, of=Article)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
@@ -183,12 +188,13 @@ def privacy_applies(settings: Settings, outlet_tier: str | None) -> bool:
     return mode == "all" or (mode == "own_channel" and outlet_tier == OutletTier.OWN_CHANNEL.value)
 
 
-def privacy_findings(article: Article) -> list[dict[str, Any]]:
+def privacy_findings(article: Article) -> list[PrivacyFinding]:
     """Masked findings in what the office published: the original title and text (not match_text,
     whose normalization is for the models); positions are in ``title + "\\n" + text``."""
     from classify.privacy import find_sensitive
 
-    return [f.as_dict() for f in find_sensitive(f"{article.title or ''}\n{article.text or ''}")]
+    return [PrivacyFinding(kind=f.kind, excerpt=f.excerpt, start=f.start, end=f.end)
+            for f in find_sensitive(f"{article.title or ''}\n{article.text or ''}")]
 
 
 def classify_pending(session: Session, settings: Settings, limit: int | None = None) -> list[ArticleClassified]:
@@ -204,6 +210,10 @@ def _outlets(session: Session, articles: Sequence[Article]) -> dict[int, Outlet]
 
 
 def _store(session: Session, article: Article, res: Result, version: str) -> Classification:
+    # Writers of one article's classifications take turns (a no-op when pending_articles locked it):
+    # the second sees the first's committed row below and replaces it instead of colliding on the
+    # UNIQUE (article_id, model_version).
+    session.execute(select(Article.id).where(Article.id == article.id).with_for_update())
     for old in session.scalars(
         select(Classification).where(Classification.article_id == article.id, Classification.is_current.is_(True))
     ):
@@ -231,7 +241,7 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     row.sentiment_score = res.sentiment_score
     row.risk_level = RiskLevel(res.risk_level)
     row.risk_score = res.risk_score
-    row.reasons = res.reasons
+    row.reasons = dict(res.reasons)
     row.mentions_org = res.mentions_org
     row.content_hash = article.content_hash
     row.created_at = datetime.now(UTC)

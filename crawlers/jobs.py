@@ -1,8 +1,12 @@
 """Scheduled jobs this stage contributes to ``presswatch run``: crawl each source on its interval.
 
-The job runs every minute and crawls the sources whose ``interval_minutes`` (or
-``scheduler.crawl_interval_minutes``) has passed since their last attempt. Each crawl runs Scrapy
-in a child process, because the service crawls many times and Twisted's reactor cannot restart.
+The job runs every ``scheduler.crawl_check_seconds`` (2 s) and crawls the sources whose interval
+has passed since their last attempt: ``interval_seconds`` for an urgent source, else
+``interval_minutes`` (or ``scheduler.crawl_interval_minutes``), shortened by an open risk plan's
+``poll_seconds`` / ``poll_minutes``. Each crawl runs Scrapy in a child process, because the service
+crawls many times and Twisted's reactor cannot restart. The job runs on one service instance only
+(``once``). Items stored by the crawl are announced on the bus (``ArticleStored``), which starts
+classification, evaluation and delivery at once (see ``presswatch.service``).
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
+_synced: dict[str, float] = {}
+
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
     return [ScheduledJob(id="crawl-due-sources", func="crawlers.jobs:crawl_due", trigger="interval",
-                         trigger_args={"minutes": 1}, run_at_start=True)]
+                         trigger_args={"seconds": settings.scheduler.crawl_check_seconds}, run_at_start=True,
+                         once=True)]
 
 
 def crawl_due() -> None:
@@ -30,7 +37,9 @@ def crawl_due() -> None:
     settings = get_settings()
     engine = get_engine()
     path = Path(settings.crawl.sources_file)
-    if path.is_file():
+    # The registry is re-read when the file changes, not on every few-second tick.
+    mtime = path.stat().st_mtime if path.is_file() else None
+    if mtime is not None and _synced.get(str(path.resolve())) != mtime:
         try:
             registry = load_registry(path)
         except RegistryError as exc:  # keep crawling what the table holds; say why the file was skipped
@@ -38,7 +47,12 @@ def crawl_due() -> None:
         else:
             with session_scope(engine) as session:
                 sync_registry(session, registry, disable_missing=True)
-    reports = crawl(engine, settings, sink=pipeline_sink(engine, settings), due_only=True, isolate=True)
+        _synced[str(path.resolve())] = mtime
+    sink = pipeline_sink(engine, settings)
+    reports = crawl(engine, settings, sink=sink, due_only=True, isolate=True)
     for r in reports:
-        log.info("crawled %s: %s, %d listed, %d new, health %s%s", r.key, r.status, r.items_found, r.items_new,
-                 r.health, f" ({r.reason})" if r.reason else "")
+        t = sink.tally(r.key)
+        dropped = f" ({t.top_reasons()})" if t.dropped else ""
+        log.info("crawled %s: %s; %d stored, %d updated, %d duplicate, %d dropped%s, %d errors; health %s%s",
+                 r.key, r.status, t.stored, t.updated, t.duplicate, t.dropped, dropped, t.errors, r.health,
+                 f" ({r.reason})" if r.reason else "")

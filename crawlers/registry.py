@@ -130,6 +130,9 @@ class SourceDecl(_Decl):
     timezone: str = "Asia/Shanghai"
     enabled: bool = True
     interval_minutes: int | None = Field(None, ge=1)
+    interval_seconds: int | None = Field(
+        None, ge=5, description="For an urgent source: poll every N seconds (wins over interval_minutes)."
+    )
     start_urls: list[str] = Field(default_factory=list)
     obey_robots_txt: bool | None = Field(None, description="None = settings.crawl.obey_robots_txt.")
     pages_change: bool = Field(False, description="Re-fetch already stored URLs (pages are edited).")
@@ -332,12 +335,21 @@ def decl_of(row: Source) -> SourceDecl:
     return SourceDecl.model_validate(row.config)
 
 
+def interval_seconds(row: Source, default_interval_minutes: int) -> int:
+    """A source's own polling interval: ``interval_seconds`` (urgent sources), else its minutes, else
+    the default."""
+    seconds = (row.config or {}).get("interval_seconds")
+    if isinstance(seconds, int) and seconds > 0:
+        return seconds
+    return 60 * (row.interval_minutes or default_interval_minutes)
+
+
 def iter_due(
     rows: Iterable[Source], default_interval_minutes: int, now: Any, faster: dict[str, int] | None = None
 ) -> list[Source]:
     """Enabled sources whose interval has passed since their last attempt.
 
-    ``faster`` maps source keys to a shorter interval in minutes (an open risk plan's polling).
+    ``faster`` maps source keys to a shorter interval in seconds (an open risk plan's polling).
     """
     from datetime import timedelta
 
@@ -345,10 +357,10 @@ def iter_due(
     for row in rows:
         if not row.enabled:
             continue
-        minutes = row.interval_minutes or default_interval_minutes
+        seconds = interval_seconds(row, default_interval_minutes)
         if faster and row.key in faster:
-            minutes = min(minutes, faster[row.key])
-        interval = timedelta(minutes=minutes)
+            seconds = min(seconds, faster[row.key])
+        interval = timedelta(seconds=seconds)
         if row.last_attempt_at is None or now - row.last_attempt_at >= interval:
             due.append(row)
     return due

@@ -41,7 +41,7 @@ from models import Article, Outlet, Source, utcnow
 from models.articles import SHORT_POST_MAX_CHARS
 from pipeline import dates, dedupe, fingerprint, normalize, stories
 from pipeline.decode import NotText, decode_body
-from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines
+from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines, url_date
 from pipeline.snapshots import store_snapshot
 from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
 from presswatch.events import ArticleStored, EventBus
@@ -97,6 +97,11 @@ class IngestStats:
     reasons: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason), the first 200
     elapsed_seconds: float = 0.0
+
+    @property
+    def duplicate_reasons(self) -> dict[str, int]:
+        """The duplicates by reason (same_url, same_content): what a crawl run reports per source."""
+        return {r: n for r, n in self.reasons.items() if r.startswith("same_")}
 
     def add(self, result: ProcessResult) -> None:
         self.seen += 1
@@ -322,8 +327,10 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     tz = item.timezone or info.timezone or DEFAULT_TZ_BY_LANG.get(lang) or settings.pipeline.default_timezone
     fetched_at = item.fetched_at if item.fetched_at.tzinfo else item.fetched_at.replace(tzinfo=now.tzinfo)
     raw_date = item.published or ex.published_raw
-    published = dates.parse_date(raw_date, tz=tz, now=fetched_at, lang=lang,
-                                 default_tz=settings.pipeline.default_timezone) if raw_date else None
+    # Relative and year-less dates count from the page's own day (its URL's date), not the crawl's.
+    published, date_flags = dates.page_date(raw_date, anchor=ex.date_anchor or url_date(canon), fetched_at=fetched_at,
+                                            tz=tz, lang=lang, default_tz=settings.pipeline.default_timezone)
+    flags.extend(date_flags)
     missing = False
     if raw_date:
         extra["published_raw"] = raw_date[:200]
@@ -358,6 +365,18 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     )
 
 
+SUSPECT_EXTRACTION = "suspect_extraction"
+
+
+def suspect_same_text(stored_title: str | None, new_title: str) -> bool:
+    """Whether the same text under two URLs of one outlet points at the extraction rather than at a
+    print view or mobile copy: the copies of one article carry the same headline, two different
+    articles do not (compared in the matching form, so width and script do not count)."""
+    if not stored_title or not new_title:
+        return False
+    return normalize.match_form(stored_title).strip() != normalize.match_form(new_title).strip()
+
+
 def process_item(session: Session, item: RawItem, settings: Settings, *, lookup: SourceLookup | None = None,
                  now: datetime | None = None) -> ProcessResult:
     """Run one item through the pipeline in ``session`` (never commits). Bad input returns ``dropped``."""
@@ -377,10 +396,11 @@ def _by_contents_statement() -> Any:
     """The first ``SAME_CONTENT_ROWS`` articles (by id) of each of many content hashes, in one query."""
     ranked = select(
         Article.content_hash, Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url,
-        func.row_number().over(partition_by=Article.content_hash, order_by=Article.id).label("rank"),
+        Article.title, func.row_number().over(partition_by=Article.content_hash, order_by=Article.id).label("rank"),
     ).where(Article.content_hash.in_(bindparam("cs", expanding=True))).subquery()
     return select(ranked.c.content_hash, ranked.c.id, ranked.c.story_id, ranked.c.outlet_id, ranked.c.url,
-                  ranked.c.canonical_url).where(ranked.c.rank <= SAME_CONTENT_ROWS).order_by(ranked.c.id)
+                  ranked.c.canonical_url, ranked.c.title).where(ranked.c.rank <= SAME_CONTENT_ROWS) \
+        .order_by(ranked.c.id)
 
 
 @dataclass
@@ -483,7 +503,8 @@ def _statements(dialect: str) -> dict[str, Any]:
     return {
         "by_url": select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
         .where(Article.url_hash == bindparam("h")),
-        "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
+        "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url,
+                             Article.title)
         .where(Article.content_hash == bindparam("c")).order_by(Article.id).limit(SAME_CONTENT_ROWS),
         "by_urls": select(Article.url_hash, Article.id, Article.content_hash, Article.story_id, Article.flags,
                           Article.extra).where(Article.url_hash.in_(bindparam("hs", expanding=True))),
@@ -518,16 +539,28 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     flags = list(p.flags)
     story_id: int | None = None
     absorb: dedupe.AbsorbLookup | None = None
+    choice: dedupe.StoryChoice | None = None
     same: Any = known.content_rows(p.content_hash) if known is not None else _LIVE
     if same is _LIVE:
         same = conn.execute(sql["by_content"], {"c": p.content_hash}).all()
+    suspect = False
     for row in same:
         # Same outlet: by id when both are known, by host otherwise (imports of unregistered sources).
         if (row.outlet_id == info.outlet_id if row.outlet_id is not None and info.outlet_id is not None
                 else host_of(row.canonical_url) == host_of(p.canonical_url)):
+            if suspect_same_text(row.title, p.title):
+                suspect = True
+                p.extra["same_text_as"] = {"article_id": row.id, "url": row.url}
+                continue
             reason = f"same_content: same text already stored from this outlet at {row.url}"
             return ProcessResult(DUPLICATE, p.url, reason=reason, article_id=row.id, story_id=row.story_id)
-    if same:
+    if suspect:
+        # Two different articles of one outlet gave the same text: the extraction (a comment thread,
+        # a shared boilerplate block) is the likely culprit. Keep this one, on its own story, flagged.
+        flags.append(SUSPECT_EXTRACTION)
+        log.warning("same text as article %s under another headline at %s: extraction suspected",
+                    p.extra["same_text_as"]["article_id"], p.url)
+    elif same:
         story_id = same[0].story_id
         flags.append("exact_repost")
     else:
@@ -535,23 +568,24 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             absorb = dedupe.AbsorbLookup(p.lang, p.published_at)
         answer = known.near_answer(p) if known is not None else None
         if answer is not None:  # read with the batch's other items, still valid
-            match = dedupe.best_match(p.fingerprint, answer[0])
+            band_rows = answer[0]
             if absorb is not None:
                 absorb.rows = answer[1]
         else:
-            match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys, absorb=absorb)
-        if match is not None:
+            band_rows = dedupe.near_candidates(session, p.fingerprint, p.band_keys, absorb=absorb)
+        # The story join rule: verified against the candidate stories' representatives only.
+        piece = dedupe.StoryPiece(p.match_text, p.lang, p.fingerprint)
+        choice = dedupe.find_story(session, piece, band_rows)
+        if choice.match is not None:
+            match = choice.match
             story_id = match.story_id
-            flags.append("near_repost")
+            flags.append("headline_repost" if match.rule == "headline" else "near_repost")
             p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
                                             "containment": round(match.containment, 3)}
-        elif p.fingerprint.size < dedupe.CONTAINMENT_MIN_SHINGLES:  # a short post: does it carry a headline?
-            story_id = dedupe.find_story_by_headline(session, p.match_text, p.lang, p.published_at)
-            if story_id is not None:
-                flags.append("headline_repost")
 
     if session.get_bind().dialect.name == "postgresql":
-        return _store_new_pg(session, p, settings, info, known, story_id, flags, absorb)
+        result = _store_new_pg(session, p, settings, info, known, story_id, flags, absorb)
+        return _after_store(session, p, result, choice, known)
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
@@ -581,7 +615,30 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
     _absorb(session, p, story_id, known, absorb)
-    return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+    result = ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+    return _after_store(session, p, result, choice, known)
+
+
+def _after_store(session: Session, p: Prepared, result: ProcessResult, choice: dedupe.StoryChoice | None,
+                 known: BatchLookups | None) -> ProcessResult:
+    """The story side of a stored piece: a new story's first piece is its representative (its keys
+    are stored); a piece published before its story's first publisher becomes a representative
+    too; stories the piece showed to be one are merged (recorded, reversible)."""
+    if result.outcome != STORED or result.article_id is None or result.story_id is None:
+        return result
+    match = choice.match if choice is not None else None
+    if result.is_new_story or (match is not None and p.published_at < match.first_seen_at):
+        stories.add_story_keys(session, result.story_id, result.article_id,
+                               dedupe.StoryPiece(p.match_text, p.lang, p.fingerprint))
+    if choice is not None and choice.merge:
+        # A story absorbed into this one meanwhile (``_absorb``) is gone: nothing left to merge.
+        live = stories.live_stories(session, choice.merge)
+        if live:
+            stories.merge_stories(session, result.story_id, live, kind="auto_merge",
+                                  reason=f"article #{result.article_id} verified against both")
+            if known is not None:
+                known.stale = True  # articles changed story: the batch's rows say otherwise
+    return result
 
 
 def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
@@ -596,8 +653,11 @@ def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
 
 def _absorbs(p: Prepared) -> bool:
     """A full article: it folds in the short posts (Weibo 转发) crawled before it that carry its
-    headline (each repost has its own headline, so each gets the chance)."""
-    return p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES
+    headline (each repost has its own headline, so each gets the chance). A piece without a
+    headline of its own (a social post: its "headline" is its opening) absorbs nothing: a court
+    account's next post carries most of the previous one's opening."""
+    return (p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES and "title_missing" not in p.flags
+            and not p.text.startswith(p.title))  # a feed that fills "title" with the post's opening
 
 
 def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None,
