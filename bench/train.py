@@ -28,18 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def baseline_f1(train: list, test: list) -> tuple[float, float, list[str]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
+    from classify.baseline import baseline_predict, macro_f1
 
-    started = time.perf_counter()
-    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
-    x = vec.fit_transform([e.text for e in train])
-    clf = LogisticRegression(max_iter=1000, C=4.0)
-    clf.fit(x, [str(e.label) for e in train])
-    seconds = time.perf_counter() - started
-    pred = [str(p) for p in clf.predict(vec.transform([e.text for e in test]))]
-    return float(f1_score([str(e.label) for e in test], pred, average="macro")), seconds, pred
+    pred, seconds = baseline_predict([e.text for e in train], [str(e.label) for e in train], [e.text for e in test])
+    return macro_f1([str(e.label) for e in test], pred), seconds, pred
 
 
 def ours_f1(task: str, train: list, test: list) -> tuple[float, float, list[str]]:
@@ -57,20 +49,12 @@ def ours_f1(task: str, train: list, test: list) -> tuple[float, float, list[str]
     return float(f1_score([str(e.label) for e in test], pred, average="macro")), seconds, pred
 
 
-def paired_bootstrap(test: list, ours: list[str], base: list[str], rounds: int = 1000) -> tuple[float, float]:
-    """95% interval of (ours - baseline) macro-F1 over test rows resampled with replacement (both
-    models scored on the same resample), to tell a real gap from the noise of a finite test set."""
-    import numpy as np
-    from sklearn.metrics import f1_score
+def paired_bootstrap(test: list, ours: list[str], base: list[str]) -> tuple[float, float]:
+    """95% interval of (ours - baseline) macro-F1 (classify.baseline.paired_bootstrap)."""
+    from classify.baseline import paired_bootstrap as bootstrap
 
-    y, a, b = (np.array(v) for v in ([str(e.label) for e in test], ours, base))
-    rng = np.random.default_rng(0)
-    diffs = []
-    for _ in range(rounds):
-        i = rng.integers(0, len(y), len(y))
-        diffs.append(f1_score(y[i], a[i], average="macro") - f1_score(y[i], b[i], average="macro"))
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return float(lo), float(hi)
+    comparison = bootstrap([str(e.label) for e in test], ours, base)
+    return comparison.low, comparison.high
 
 
 def baseline_cv(train: list, folds: int = 5) -> float:

@@ -4,7 +4,8 @@
   without ``--input`` it classifies the stored articles that lack a current classification.
 - ``presswatch train --task T --data TRAIN.jsonl --models DIR``: one task from these examples;
   without ``--data``: the default models from the shared data + hand set + stored staff labels.
-- ``presswatch evaluate --task T --data TEST.jsonl [--models DIR]``: table + one JSON line.
+- ``presswatch evaluate --task T --data TEST.jsonl [--models DIR] [--baseline-train TRAIN.jsonl]``: table
+  + one JSON line; with a training file, ours beside the character n-gram baseline trained on it.
 - ``presswatch label ARTICLE_ID --task T --label L``: store a staff correction.
 """
 
@@ -222,9 +223,15 @@ def evaluate_cmd(
     task: str = typer.Option(..., "--task", help=TASK_HELP),
     data: Path = typer.Option(..., "--data", help="JSONL lines with text and label."),
     models: Path | None = typer.Option(None, "--models", help="Models directory (default: the shipped models)."),
+    baseline_train: Path | None = typer.Option(
+        None,
+        "--baseline-train",
+        help="Training JSONL of the same task: also train the character 1-3-gram TF-IDF + logistic regression "
+        "baseline on it and print ours beside it with a 95% paired-bootstrap interval.",
+    ),
 ) -> None:
     """Accuracy, per-class precision / recall / F1 and macro-F1: a table, then one JSON line."""
-    from classify.evaluate import evaluate, render_table, report_json_line
+    from classify.evaluate import baseline_comparison, evaluate, render_table, report_json_line
 
     _check_task(task, ("stance",))
     if not data.is_file():
@@ -236,6 +243,23 @@ def evaluate_cmd(
         raise _cli_error(str(exc)) from None
     for line in render_table(report):
         typer.echo(line)
+    if baseline_train is not None:
+        if not baseline_train.is_file():
+            raise _cli_error(f"baseline training data not found: {baseline_train}")
+        try:
+            comparison = baseline_comparison(report, data, baseline_train)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise _cli_error(str(exc)) from None
+        typer.echo(f"beside the baseline (char 1-3-gram TF-IDF + LR on {baseline_train}): {comparison.line()}")
+        line = json.loads(report_json_line(report))
+        line["baseline"] = {
+            "macro_f1": round(comparison.baseline, 4),
+            "diff": round(comparison.diff, 4),
+            "ci95": [round(comparison.low, 4), round(comparison.high, 4)],
+            "trained_on": str(baseline_train),
+        }
+        typer.echo(json.dumps(line, ensure_ascii=False, sort_keys=True))
+        return
     typer.echo(report_json_line(report))
 
 

@@ -189,3 +189,17 @@ def test_stance_scores_are_bounded(office: Classifier) -> None:
         stance = result.reasons.get("stance", {"score": 0.0})
         assert -1.0 <= stance["score"] <= 1.0
     assert np.isfinite([r.risk_score for r in office.classify_batch([{"text": t, "lang": "zh"} for t in texts])]).all()
+
+
+def test_paired_bootstrap_interval_brackets_the_gap() -> None:
+    from classify.baseline import paired_bootstrap
+
+    gold = ["a", "b", "c"] * 40
+    ours = list(gold)
+    base = ["a"] * len(gold)  # a baseline that always says "a"
+    better = paired_bootstrap(gold, ours, base)
+    assert better.ours == 1.0 and better.low > 0 and better.verdict() == "above the baseline"
+    same = paired_bootstrap(gold, ours, ours)
+    assert same.diff == 0 and same.low == same.high == 0
+    worse = paired_bootstrap(gold, base, ours)
+    assert worse.high < 0 and worse.verdict() == "BELOW the baseline"
