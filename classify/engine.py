@@ -7,15 +7,24 @@ demo call it). Per piece:
    ``vi`` are scored; anything else (empty, emoji-only, other scripts) gets the defined answer
    lang und / neutral / low risk with the reason.
 2. Topics: taxonomy rules (watch queries) and the learned topic model; the larger score wins,
-   topics scoring at least ``TOPIC_THRESHOLD`` are kept, best first.
+   topics scoring at least ``TOPIC_THRESHOLD`` are kept, best first. A user's single-label topic
+   model (``presswatch train --data``) gives exactly one topic, its most probable, and the rules
+   join only when it was trained ``--with-rules``.
 3. Sentiment toward the subject: the learned model's polarity blended with the domain lexicon
-   (negation and degree words handled); signed score in [-1, 1].
-4. Risk: a weighted sum of named factors (negative sentiment, sensitive terms, the learned
+   (negation and degree words handled); signed score in [-1, 1]. A user's sentiment model gives
+   its own most probable label.
+4. Stance toward the office and its work (lexicon stance terms; the office's own channel speaks
+   for it): supportive / neutral / critical. A supportive piece is at most neutral in sentiment.
+5. Risk: a weighted sum of named factors (negative sentiment, sensitive terms, the learned
    hostility model, the organization or its officials named, source tier and reach, story spread
    velocity), mapped to low / medium / high / critical. The last three are amplifiers: they are
-   scaled by how negative or sensitive the piece is, so good news about the office stays low.
-   Every factor's value, weight and
+   scaled by how negative, sensitive or critical the piece is, so good news about the office
+   stays low; a supportive piece's sensitive terms count less. Every factor's value, weight and
    contribution is part of the reasons.
+
+Batches are classified together: each document tokenized once, every feature group hashed once
+(numpy), models with the same features scored from one count matrix by one sparse product, and the
+topic / watch rules prefiltered by one Aho-Corasick pass (``classify.query.QuerySet``).
 
 The weights and thresholds below were set by hand on the training part of the hand-written
 in-domain set and checked on its held-out part (see MODEL_CARD.md); change them with care, the
@@ -128,13 +137,15 @@ class Result:
         return list(self.reasons["risk"]["factors"]) if "risk" in self.reasons else []
 
     def as_output(self) -> dict[str, Any]:
-        """The batch-interface fields: lang, topics, sentiment, risk (with reasons)."""
+        """The batch-interface fields: lang, topics, sentiment, stance, risk (with reasons)."""
         risk_reasons: list[dict[str, Any]] = [dict(f) for f in self.risk_reasons() if f["contribution"] > 0]
         notes = self.reasons.get("notes", [])
+        stance = self.reasons.get("stance") or {"label": "neutral", "score": 0.0}
         return {
             "lang": self.lang,
             "topics": self.topics,
             "sentiment": {"label": self.sentiment, "score": self.sentiment_score},
+            "stance": {"label": stance["label"], "score": stance["score"]},
             "risk": {
                 "level": self.risk_level,
                 "score": self.risk_score,

@@ -287,6 +287,7 @@ class TextModel:
     memory_labels: np.ndarray | None = None
     memory_weights: np.ndarray | None = None
     _memory_t: Any = field(default=None, repr=False, compare=False)
+    _coef_t: Any = field(default=None, repr=False, compare=False)
 
     def memory_vectors(self) -> Any:
         """The stored rows weighted as the documents are (log-scaled, IDF, divided by the row's full norm)."""
@@ -317,7 +318,9 @@ class TextModel:
         if counts.shape[0] == 0:
             return np.zeros((0, len(self.classes)))
         x = weight(fold(counts, self.config.n_features), self.idf)
-        scores = np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
+        if self._coef_t is None:  # contiguous once: `x @ coef.T` copied the whole matrix every batch
+            self._coef_t = np.ascontiguousarray(self.coef.T)
+        scores = np.asarray(x @ self._coef_t, dtype=np.float64) + self.intercept
         if self.multilabel:
             return 1.0 / (1.0 + np.exp(-scores))
         if scores.shape[1] == 1:  # binary: one output for classes[1]
