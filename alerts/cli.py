@@ -28,7 +28,7 @@ def outbox(
     from presswatch.i18n import Translator
 
     _ = Translator(cli_language())
-    engine = get_engine()
+    engine = get_engine(create=False)
     if since is not None and not retry_dead:
         raise CliError("--since goes with --retry-dead")
     if retry is not None:
@@ -77,16 +77,21 @@ def outbox(
 
 @alerts_app.command("deliver")
 def deliver() -> None:
-    """Send every due message in the outbox now (the service does this on a schedule)."""
+    """Send every due message in the outbox now (the service does this on a schedule).
+
+    Exits 4 when a message could not be sent (a failed attempt, dead-lettered, or waiting on a
+    disabled channel), so cron and monitoring can tell."""
     from alerts.delivery import deliver_pending
     from models.db import get_engine
-    from presswatch.console import console
+    from presswatch.console import EXIT_NOT_SENT, console
     from settings import get_settings
 
-    stats = deliver_pending(get_engine(), get_settings())
+    stats = deliver_pending(get_engine(create=False), get_settings())
     console.print(f"delivery: {stats}")
     for error in stats.errors:
         console.print(f"  {error}", highlight=False)
+    if stats.retried or stats.dead or stats.waiting_disabled:
+        raise typer.Exit(EXIT_NOT_SENT)
 
 
 def _load_rules_or_fail(session: object) -> None:
@@ -123,7 +128,7 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
 
     settings = get_settings()
     lang = cli_language()
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         _load_rules_or_fail(session)
         rules = active_rules(session)
         if not rules:
@@ -255,7 +260,7 @@ def plans_list() -> None:
     from models.db import get_engine, session_scope
     from presswatch.console import console, local_time
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         refresh_states(session, utcnow())
         table = Table("id", "plan", "state", "action", "window", "keywords", "tighter rules")
         for plan in session.scalars(select(RiskPlan).order_by(RiskPlan.action_at)):
@@ -306,7 +311,7 @@ def cases_list(
     lang = cli_language()
     _ = Translator(lang)
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         rows = list_cases(session, states=None if all_ else ("new", "acknowledged", "responding"),  # type: ignore[arg-type]
                           limit=limit)
         table = Table(_("Case"), _("State"), _("Severity"), _("Kind"), _("Title"), _("Assignee"), _("Deadline"),
@@ -335,7 +340,7 @@ def cases_show(case_id: int) -> None:
 
     lang = cli_language()
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         try:
             a = get_case(session, case_id)
             events = history(session, case_id)
@@ -423,7 +428,7 @@ def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
     lang = cli_language()
     _ = Translator(lang)
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
         if not all_:
             stmt = stmt.where(CorrectionRequest.state.in_(("draft", "requested")))

@@ -20,6 +20,18 @@ class CliError(Exception):
     """An expected failure to report as one line (exit code 2)."""
 
 
+# Exit codes, so cron and monitoring can tell a quiet run from a broken one (README: "Exit codes").
+EXIT_OK = 0
+#: A bug: an unexpected exception (Python's own code for an uncaught exception).
+EXIT_CRASH = 1
+#: Bad usage, configuration or database (one line on stderr, nothing done).
+EXIT_USAGE = 2
+#: ``crawl`` / ``import``: a source failed, or the pipeline could not store some of its items.
+EXIT_SOURCE_FAILED = 3
+#: ``alerts deliver`` / ``digest send``: a message could not be sent (retried later or dead-lettered).
+EXIT_NOT_SENT = 4
+
+
 _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 
 
