@@ -32,6 +32,13 @@ CONFIG_FILE_ENV = "PRESSWATCH_CONFIG"
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    @field_validator("timezone", "default_timezone", check_fields=False)
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from presswatch.i18n import validate_timezone  # the one time-zone check
+
+        return validate_timezone(value)
+
 
 def check_database_url(url: str) -> str:
     """A ``db.url`` presswatch can use: SQLite or PostgreSQL (through psycopg 3), said in one line.
@@ -108,7 +115,8 @@ class CrawlSettings(_Group):
 class PipelineSettings(_Group):
     snapshot_dir: str = Field("var/snapshots", description="Compressed raw page snapshots (evidence).")
     snapshot_retention_days: int = Field(365, ge=0, description="0 keeps snapshots forever.")
-    default_timezone: str = "Asia/Shanghai"
+    default_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of publication times that carry none (a source's own wins).")
     max_text_chars: int = Field(200_000, gt=0, description="Longer article text is truncated and flagged.")
     future_tolerance_minutes: int = Field(
         60, ge=0, description="A publication time further ahead of the fetch time is flagged as a future date."
@@ -190,7 +198,7 @@ class AlertsSettings(_Group):
 
 
 class SchedulerSettings(_Group):
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field("Asia/Shanghai", description="Time zone of the service's schedule (cron-like jobs).")
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
     crawl_check_seconds: int = Field(
         5, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
@@ -207,7 +215,7 @@ class SchedulerSettings(_Group):
 
 
 class QuotaSettings(_Group):
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field("Asia/Shanghai", description="Time zone of quota periods when quota.yaml names none.")
     reminder_days_before_period_end: int = Field(5, ge=0)
     rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
     period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
