@@ -104,6 +104,9 @@ class CrawlSettings(_Group):
     concurrent_requests_per_domain: int = Field(4, ge=1)
     download_delay_seconds: float = Field(0.25, ge=0)
     retry_times: int = Field(2, ge=0)
+    fetch_budget_seconds: float = Field(
+        45.0, gt=0, description="All tries of one URL together (timeouts, back-off waits) stay within this."
+    )
     max_list_depth: int = Field(3, ge=0, description="Pagination depth for html list pages.")
     source_failure_threshold: int = Field(
         3, ge=1, description="Consecutive failures before a SourceFailing alert."
@@ -201,7 +204,7 @@ class SchedulerSettings(_Group):
     timezone: str = Field("Asia/Shanghai", description="Time zone of the service's schedule (cron-like jobs).")
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
     crawl_check_seconds: int = Field(
-        5, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
+        2, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
         "risk plans may ask for intervals in seconds)."
     )
     instance_lease_seconds: int = Field(

@@ -154,9 +154,14 @@ STATUS_LABELS = {
 }
 
 
+def _skipped_line(skipped: dict[str, int]) -> str:
+    return "; ".join(f"skipped: {reason} ({n})" for reason, n in sorted(skipped.items()))
+
+
 def _print_reports(reports: list[Any], title: str, sink: Any) -> None:
-    """The run's summary: per source, what the pipeline did with its items (not what was fetched);
-    then exit ``EXIT_SOURCE_FAILED`` if a source failed or some of its items could not be stored."""
+    """The run's summary: per source, what the pipeline did with its items (not what was fetched),
+    and why entries were skipped; then exit ``EXIT_SOURCE_FAILED`` if a source failed or some of its
+    items could not be stored."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -179,7 +184,7 @@ def _print_reports(reports: list[Any], title: str, sink: Any) -> None:
         if r.status == "failed":
             failed.append(r.key)
         table.add_row(escape(r.key), STATUS_LABELS.get(r.status, r.status), *counts, r.health,
-                      escape(r.reason or ""))
+                      escape(r.reason or _skipped_line(r.skipped)))
     console.print(table)
     if failed:
         raise typer.Exit(EXIT_SOURCE_FAILED)

@@ -1,6 +1,6 @@
 """Scheduled jobs this stage contributes to ``presswatch run``: crawl each source on its interval.
 
-The job runs every ``scheduler.crawl_check_seconds`` (5 s) and crawls the sources whose interval
+The job runs every ``scheduler.crawl_check_seconds`` (2 s) and crawls the sources whose interval
 has passed since their last attempt: ``interval_seconds`` for an urgent source, else
 ``interval_minutes`` (or ``scheduler.crawl_interval_minutes``), shortened by an open risk plan's
 ``poll_seconds`` / ``poll_minutes``. Each crawl runs Scrapy in a child process, because the service

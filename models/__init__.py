@@ -16,7 +16,7 @@ from models.alerting import (
     JobLease,
     RiskPlan,
 )
-from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
+from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
@@ -24,7 +24,6 @@ from models.sources import CrawlRun, Outlet, Snapshot, Source
 __all__ = [
     "Alert", "AlertCursor", "AlertEvent", "AlertRule", "Article", "Base", "Classification", "CorrectionRequest",
     "CrawlRun", "Delivery", "Digest", "FingerprintBand", "JobLease", "Label", "Outlet", "Person", "QuotaRule",
-    "Registration",
-    "RiskPlan", "Score", "Snapshot", "Source", "Story", "UTCDateTime", "Unit", "UnitHistory",
-    "WatchQuery", "utcnow",
+    "Registration", "RiskPlan", "Score", "Snapshot", "Source", "Story", "StoryDecision", "StoryKey", "UTCDateTime",
+    "Unit", "UnitHistory", "WatchQuery", "utcnow",
 ]

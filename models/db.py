@@ -167,6 +167,17 @@ def savepoint(session: Session) -> Any:
     return session.begin_nested()
 
 
+def advisory_xact_lock(session: Session, name: str) -> None:
+    """Hold a PostgreSQL advisory lock named ``name`` until the session's transaction ends, so
+    processes doing the same upkeep (syncing a rules file into its table) take turns instead of
+    colliding on a UNIQUE key. SQLite serializes writers anyway: nothing to do there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
