@@ -178,7 +178,9 @@ _register_stages()
 
 def main() -> None:
     from models.db import DatabaseError
+    from presswatch.wiring import wire
 
+    wire()  # e.g. a source failing in `presswatch crawl` raises its alert, as in the service
     try:
         app()
     except (settings_mod.ConfigError, CliError, DatabaseError) as exc:

@@ -39,6 +39,8 @@ def test_classify_pending_stores_current_rows_and_publishes(session: Session) ->
     bus.subscribe(ArticleClassified, seen.append)
     try:
         events = classify_pending(session, Settings())
+        assert seen == []  # published after the caller's commit, not before: subscribers read the rows
+        session.commit()
     finally:
         bus._handlers[ArticleClassified].remove(seen.append)
     assert {e.article_id for e in events} == {neg.id, pos.id, empty.id}

@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota")
-SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.__main__")
+SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.wiring",
+         "presswatch.__main__")
 CORE = ("addresses", "console", "democontext", "events", "items", "processes", "progress", "scheduling", "yamlfile", "i18n")
 
 
