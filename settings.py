@@ -224,6 +224,31 @@ class QuotaSettings(_Group):
     period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
+class WebSettings(_Group):
+    enabled: bool = Field(True, description="`presswatch run` also serves the web app (off: `run --no-web`).")
+    bind: str = Field("127.0.0.1:8000", description="host:port the web app listens on.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes for `presswatch web`.")
+    public_url: str = Field(
+        "", description="The address users open (https://yuqing.example.cn); links in alert messages use it. "
+        "Empty: http://<bind>.",
+    )
+    session_idle_minutes: int = Field(30, ge=1, description="A session unused this long is logged out.")
+    session_absolute_hours: float = Field(12.0, gt=0, description="A session is logged out this long after login.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookies: auto = when the request or web.public_url is https.",
+    )
+    lockout_failures: int = Field(5, ge=1, description="Failed logins in a row that lock an account...")
+    lockout_minutes: int = Field(15, ge=1, description="... for this long.")
+    login_attempts_per_address: int = Field(
+        30, ge=1, description="Login attempts one client address may make per lockout window (then 429).",
+    )
+    min_password_length: int = Field(12, ge=8)
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Reverse proxies whose X-Forwarded-For / -Proto are believed (uvicorn).",
+    )
+    default_timezone: str = Field("Asia/Shanghai", description="For users who have not chosen one.")
+
+
 class Settings(_Group):
     data_dir: str = Field("var", description="Where the embedded database, snapshots and outputs live.")
     db: DbSettings = Field(default_factory=DbSettings)
@@ -233,6 +258,7 @@ class Settings(_Group):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 SECRET_KEYS = frozenset({"alerts.smtp_password"})
@@ -372,6 +398,11 @@ def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any
     _config_file_override[0] = config_file
     _override_stack[:] = [dict(overrides or {})]
     get_loaded_settings.cache_clear()
+
+
+def command_line_overrides() -> dict[str, Any]:
+    """The ``--set`` flags given to :func:`configure` (handed on to worker processes)."""
+    return dict(_override_stack[0]) if _override_stack else {}
 
 
 @functools.cache

@@ -13,6 +13,7 @@ so they can never disagree. It is pure: no database, no clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,6 +31,8 @@ from presswatch.addresses import AddressError, validate_email_address
 from presswatch.i18n import TimeZoneError, validate_timezone
 from presswatch.yamlfile import read_yaml
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("zh-CN", "vi", "en")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "json")
@@ -127,6 +130,7 @@ class RuleSpec:
     group: str | None = None
     enabled: bool = True
     extra_queries: tuple[str, ...] = ()  # from an open risk plan: OR-ed with the rule's own query
+    unit_id: int | None = None  # the organization whose cases this rule opens (models.scope)
 
     @classmethod
     def from_row(cls, row: AlertRule, watch_queries: Mapping[str, str] | None = None) -> RuleSpec:
@@ -145,7 +149,7 @@ class RuleSpec:
         )
         options = {k: v for k, v in (row.options or {}).items() if k != "origins"}
         return cls(name=row.name, severity=str(row.severity), conditions=conditions, recipients=recipients,
-                   options=options, id=row.id, group=row.group_name, enabled=row.enabled)
+                   options=options, id=row.id, group=row.group_name, enabled=row.enabled, unit_id=row.unit_id)
 
     def tightened(self, min_risk: str, extra_queries: Iterable[str]) -> RuleSpec:
         """This rule while a risk plan is open: a lower threshold and the plan's keywords."""
@@ -415,14 +419,15 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
         if name in seen:
             raise RulesError(f"{here}: duplicate name")
         seen.add(name)
-        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options"})
+        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options",
+                                "unit"})
         group_name = raw.get("group")
         group: Mapping[str, Any] = {}
         if group_name is not None:
             if group_name not in groups:
                 raise RulesError(f"{here}: unknown group {group_name!r}")
             group = groups[group_name] or {}
-            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients"})
+            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients", "unit"})
         origins: dict[str, str] = {}
         conditions: dict[str, Any] = {}
         options: dict[str, Any] = {}
@@ -457,6 +462,8 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
             "name": name, "group_name": group_name, "enabled": bool(raw.get("enabled", True)),
             "severity": RiskLevel(severity), "conditions": conditions, "recipients": recipients,
             "channels": sorted({r["channel"] for r in recipients}), "options": options,
+            # The owning unit (code or name), resolved to an id when synced: units may load later.
+            "unit": str(raw.get("unit") or group.get("unit") or "") or None,
         })
     surge = dict(data.get("surge") or {})
     _check_keys(f"{where}: surge", surge, {"notify_rule", "min_count", "hour_ratio", "day_ratio", "baseline_days",
@@ -488,6 +495,7 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
     for data in rules_file.rules:
         names.add(data["name"])
         data = dict(data)
+        data["unit_id"] = _owner_unit_id(session, data["name"], data.pop("unit", None))
         # Surge/source-failing settings ride on their notify rule's options.
         if rules_file.surge.get("notify_rule") == data["name"]:
             data["options"] = {**data["options"], "surge": rules_file.surge}
@@ -510,6 +518,22 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
             counts["disabled"] += 1
     session.flush()
     return counts
+
+
+def _owner_unit_id(session: Session, rule: str, ref: str | None) -> int | None:
+    """The unit a rule belongs to: its ``unit:`` (code or name), else the installation's organization.
+    A unit not loaded yet is logged and left open; the next sync (every evaluation run) resolves it."""
+    from models import Unit
+    from models.scope import default_unit_id
+
+    if not ref:
+        return default_unit_id(session)
+    unit_id = session.scalar(select(Unit.id).where(Unit.code == ref)) or session.scalar(
+        select(Unit.id).where(Unit.name == ref).order_by(Unit.id).limit(1))
+    if unit_id is None:
+        log.warning("alert rule %s: unit %r is not loaded yet (quota.yaml units); its cases have no organization "
+                    "until it is", rule, ref)
+    return unit_id
 
 
 def active_rules(session: Session) -> list[RuleSpec]:

@@ -159,6 +159,8 @@ class WatchQuery(TimestampMixin, Base):
     purpose: Mapped[str] = mapped_column(String(32), default="watch")  # org / official / topic / watch
     enabled: Mapped[bool] = mapped_column(default=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class StoryKey(Base):

@@ -41,6 +41,7 @@ JOB_PROVIDERS = (
     "alerts.jobs:scheduled_jobs",
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
+    "accounts.jobs:scheduled_jobs",
 )
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
 CHAIN_CLASSIFY = "classify.jobs:classify_pending_job"

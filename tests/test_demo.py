@@ -14,7 +14,7 @@ from tests.conftest import subprocess_env
 
 def test_demo_runs_every_stage_offline(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from presswatch.cli import main; main()", "demo"],
+        [sys.executable, "-c", "from presswatch.cli import main; main()", "demo", "--no-serve"],
         env=subprocess_env(CI="true", TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS=""),
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
@@ -55,3 +55,7 @@ def test_demo_runs_every_stage_offline(tmp_path: Path) -> None:
         assert topics and not any(keys.fullmatch(str(t)) for t in topics), topics
         times = [row[0] for row in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
         assert all(isinstance(t, datetime) for t in times), times
+    # The organizations and web accounts come first; --no-serve stops before serving.
+    assert out.index("Organizations and accounts") < out.index("Crawling")
+    assert re.search(r"dz-duty\s+analyst\s+儋州市人民法院", out) and re.search(r"hy-duty\s+analyst\s+Cục Thi hành", out)
+    assert "serving at" not in out

@@ -4,7 +4,7 @@ A feed entry with no link, a link outside the source's pattern, one already stor
 counted under its reason, so a run's "listed" always adds up and a lost entry is never silent.
 
 Revision ID: 0070
-Revises: 0050
+Revises: 0030
 Create Date: 2026-12-04 17:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0070'
-down_revision: str | None = '0050'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
