@@ -25,7 +25,7 @@ import settings as settings_mod
 from alerts.engine import source_failing_alert
 from crawlers.testserver import LocalServer
 from models import Alert, Source
-from models.db import make_engine, session_factory, session_scope
+from models.db import make_engine, session_factory, session_scope, upgrade
 from models.enums import AlertKind
 from presswatch.events import AlertRaised, SourceFailing, bus, publish_after_commit
 from tests import factories
@@ -74,6 +74,7 @@ def test_alert_raised_is_published_after_the_alert_row_is_committed(fresh_db_url
     settings_mod.configure(None, {"db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "alert_rules.yaml")})
     from alerts.rules import ensure_rules_loaded
 
+    upgrade(fresh_db_url)
     engine = make_engine(fresh_db_url)
     found: list[bool] = []
 
@@ -128,6 +129,7 @@ def test_a_source_failing_in_a_cli_crawl_raises_its_alert(tmp_path: Path) -> Non
             return subprocess.run([sys.executable, "-m", "presswatch.cli", *args], cwd=tmp_path,
                                   env=subprocess_env(), capture_output=True, text=True, timeout=300)
 
+        assert cli("db", "upgrade").returncode == 0
         assert cli("alerts", "rules").returncode == 0
         proc = cli("crawl")
     assert proc.returncode == 3, proc.stderr[-2000:]
@@ -144,6 +146,7 @@ def test_the_service_sweep_raises_the_alert_of_a_source_failing_in_the_table(
     settings_mod.configure(None, {"db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "alert_rules.yaml")})
     from alerts.rules import ensure_rules_loaded
 
+    upgrade(fresh_db_url)
     engine = make_engine(fresh_db_url)
     with session_scope(engine) as session:
         ensure_rules_loaded(session, settings_mod.get_settings())
@@ -156,4 +159,22 @@ def test_the_service_sweep_raises_the_alert_of_a_source_failing_in_the_table(
     assert [a.reason["source"] for a in rows] == ["gone-dark"]
     with Session(engine) as session:
         assert session.scalar(select(Source.health).where(Source.key == "gone-dark")) == "failing"
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("private_bus")
+def test_article_classified_is_published_after_the_classify_commit(fresh_db_url: str) -> None:
+    from classify.service import classify_pending
+    from presswatch.events import ArticleClassified
+
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    seen: list[ArticleClassified] = []
+    bus.subscribe(ArticleClassified, seen.append)
+    with session_scope(engine) as session:
+        art = factories.article(session, title="执行攻坚成效显著", text="法院执行局集中兑现案款，申请执行人送来锦旗。")
+        events = classify_pending(session, settings_mod.load_settings(environ={}).settings)
+        assert [e.article_id for e in events] == [art.id]
+        assert seen == []
+    assert seen == events
     engine.dispose()
