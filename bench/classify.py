@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import resource
 import sys
@@ -35,6 +36,9 @@ def rss_mb() -> float:
 
 def build_texts(n_zh: int, n_vi: int, chars_zh: int, words_vi: int, seed: int = 7) -> tuple[list[str], list[str]]:
     from classify import datasets
+
+    # The labelled public sets: PRESSWATCH_CLASSIFY__SHARED_DATA_DIR, else the team's shared folder.
+    datasets.SHARED_DATA = Path(os.environ.get("PRESSWATCH_CLASSIFY__SHARED_DATA_DIR") or "/work/shared/data")
 
     rng = random.Random(seed)
     hand = datasets.hand_rows()

@@ -190,6 +190,9 @@ def train_cmd(
     from classify.training import train_default
     from models.db import get_engine
 
+    if not settings.classify.shared_data_dir:
+        raise _cli_error("classify.shared_data_dir is not set: name the folder of the labelled public data sets "
+                         "(--set classify.shared_data_dir=PATH or presswatch.toml), or train from --data FILE")
     datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
     with Session(get_engine()) as session:
         labels = stored_labels(session)

@@ -23,7 +23,9 @@ from typing import Any
 from classify.learned import Example
 from models.enums import RISK_LEVELS as _RISK_LEVELS
 
-SHARED_DATA = Path("/work/shared/data")
+# The folder of the labelled public sets: `presswatch train` sets it from classify.shared_data_dir;
+# benches and tests set it themselves. No default: a path of our own machines is no one else's.
+SHARED_DATA: Path | None = None
 DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_DIR = DATA_DIR / "heldout"
 HAND_FILES = (DATA_DIR / "hand_labelled_zh.tsv", DATA_DIR / "hand_labelled_vi.tsv")
@@ -82,6 +84,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _shared(name: str) -> Path:
+    if SHARED_DATA is None:
+        raise FileNotFoundError(
+            "no folder of labelled public data sets: set classify.shared_data_dir, or train from --data FILE")
     path = SHARED_DATA / name / f"{name}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"shared training data not found: {path}")
