@@ -14,7 +14,6 @@ in a held-out set is ever trained on.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from classify.learned import Example
 from models.enums import RISK_LEVELS as _RISK_LEVELS
+from presswatch.jsonl import read_objects
 
 # The folder of the labelled public sets: `presswatch train` sets it from classify.shared_data_dir;
 # benches and tests set it themselves. No default: a path of our own machines is no one else's.
@@ -77,10 +77,8 @@ def hand_rows() -> list[HandRow]:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _number, row in read_objects(path):  # the one JSONL reader: a bad line names its number
+        yield row
 
 
 def _shared(name: str) -> Path:

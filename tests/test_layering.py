@@ -14,7 +14,7 @@ from tests.conftest import REPO_ROOT
 STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota", "accounts")
 SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.wiring",
          "presswatch.__main__")
-CORE = ("addresses", "console", "democontext", "events", "items", "processes", "progress", "scheduling", "yamlfile",
+CORE = ("addresses", "console", "democontext", "events", "items", "jsonl", "processes", "progress", "scheduling", "yamlfile",
         "i18n")
 
 
