@@ -89,7 +89,8 @@ class PipelineSink:
             stats = ingest_items(items, engine=self.engine, settings=self.settings)
             self.per_source.setdefault(key, PipelineTally()).add(stats)
             results.append(stats)
-        return results
+        # crawl() hands one source's items at a time and reads the IngestStats back (skip reasons).
+        return results[0] if len(results) == 1 else results
 
     def tally(self, key: str) -> PipelineTally:
         return self.per_source.get(key, PipelineTally())
