@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classify.reasons import PrivacyFinding, Reasons, parse_reasons
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
+from models.db import advisory_xact_lock
 from models.enums import OutletTier, RiskLevel, SentimentLabel
 from presswatch.yamlfile import read_yaml
 from settings import Settings
@@ -95,16 +97,15 @@ class AlertItem:
     sentiment: str
     topics: tuple[str, ...]
     mentions_org: bool
-    reasons: Mapping[str, Any] = field(default_factory=dict)
+    reasons: Reasons = field(default_factory=lambda: Reasons())
     url: str = ""
     published_at: datetime | None = None
     classified_at: datetime | None = None  # when the live alerter saw (or would have seen) it
 
     @property
-    def privacy_findings(self) -> list[Mapping[str, Any]]:
+    def privacy_findings(self) -> list[PrivacyFinding]:
         """Personal data / secrecy markings the classifier found (masked), see ``classify.privacy``."""
-        found = self.reasons.get("privacy") if self.reasons else None
-        return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+        return list(parse_reasons(self.reasons).get("privacy") or [])  # parsed: items built by hand too
 
     @property
     def privacy(self) -> bool:
@@ -313,7 +314,7 @@ def item_from_rows(c: Classification, a: Article, s: Source | None, o: Outlet | 
         outlet_key=o.key if o else "", outlet_name=o.name if o else (s.name if s else ""),
         outlet_tier=str(o.tier) if o else "", risk_level=str(c.risk_level), risk_score=float(c.risk_score or 0),
         sentiment=str(c.sentiment), topics=topics, mentions_org=bool(c.mentions_org),
-        reasons=dict(c.reasons or {}), url=a.url, published_at=a.published_at, classified_at=c.created_at,
+        reasons=parse_reasons(c.reasons), url=a.url, published_at=a.published_at, classified_at=c.created_at,
     )
 
 
@@ -572,4 +573,7 @@ def ensure_rules_loaded(session: Session, settings: Settings) -> dict[str, int] 
     path = Path(settings.alerts.rules_file)
     if not path.is_file():
         return None
-    return sync_rules(session, read_rules_file(path, settings))
+    rules = read_rules_file(path, settings)
+    # Several workers start at once (services, CLI runs): one syncs, the next sees its rows.
+    advisory_xact_lock(session, "alerts.rules")
+    return sync_rules(session, rules)

@@ -17,7 +17,7 @@ from models.alerting import (
     JobLease,
     RiskPlan,
 )
-from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
+from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
@@ -50,6 +50,8 @@ __all__ = [
     "Snapshot",
     "Source",
     "Story",
+    "StoryDecision",
+    "StoryKey",
     "UTCDateTime",
     "Unit",
     "UnitHistory",

@@ -49,20 +49,18 @@ OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quot
 
 
 def _configure_logging(verbose: int) -> None:
-    """Our own log lines at INFO when not on a terminal (they are the progress display there) or
-    with -v; libraries (alembic, scrapy, trafilatura, aiosmtpd ...) stay at WARNING unless -vv."""
+    """By default a command prints its result and warnings only; -v adds our own INFO lines, -vv
+    debug from us and from libraries (alembic, scrapy, trafilatura, aiosmtpd ...). Progress lines
+    (``presswatch.progress``) stay on when not on a terminal: they are the progress display there."""
     logging.basicConfig(
         level=logging.DEBUG if verbose >= 2 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if verbose >= 2:
-        own_level = logging.DEBUG
-    elif verbose or not sys.stderr.isatty():
-        own_level = logging.INFO
-    else:
-        own_level = logging.WARNING
+    own_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own_level)
+    if not verbose and not sys.stderr.isatty():
+        logging.getLogger("presswatch.progress").setLevel(logging.INFO)
 
 
 def _print_version(value: bool) -> None:
@@ -107,7 +105,7 @@ def init(
             continue
         shutil.copyfile(template, target)
         console.print(f"wrote    {target}")
-    engine = get_engine()
+    engine = get_engine(create=True)
     console.print(f"database {engine.url.render_as_string(hide_password=True)} is at the latest schema")
     console.print(ensure_first_admin(admin_username, admin_password_file))
 
@@ -154,7 +152,12 @@ def run(
     from models.db import get_engine
     from presswatch.service import run_service
 
-    engine = get_engine()  # create or migrate the database before the jobs start
+    # A service's log is its output: our INFO lines (jobs run, service started/stopped) by default.
+    for name in OWN_LOGGERS:
+        own = logging.getLogger(name)
+        if own.level > logging.INFO:
+            own.setLevel(logging.INFO)
+    engine = get_engine(create=True)  # create or migrate the database before the jobs start
     settings = settings_mod.get_settings()
     web = None
     if settings.web.enabled and not no_web:
@@ -181,7 +184,7 @@ def web(
     from models.db import get_engine
     from presswatch.web.server import BindError, serve_forever, settings_environment
 
-    get_engine()  # migrate once here, not in every worker
+    get_engine(create=True)  # migrate once here, not in every worker
     loaded = settings_mod.get_loaded_settings()
     flags = settings_mod.command_line_overrides()
     try:
@@ -231,8 +234,16 @@ def main() -> None:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except Exception as exc:
-        if type(exc).__module__.startswith("sqlalchemy") and "OperationalError" in type(exc).__name__:
-            err_console.print(f"[red]error:[/] database unreachable: {exc.args[0] if exc.args else exc}")
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) and \
+                type(exc.orig).__name__ == "OperationalError":
+            from models.db import absolute_sqlite_url, connect_error
+
+            loaded = settings_mod.get_loaded_settings()
+            line = connect_error(absolute_sqlite_url(loaded.settings.db.url), loaded.origins.get("db.url", "default"),
+                                 exc)
+            err_console.print(f"[red]error:[/] {line}", highlight=False)
             sys.exit(2)
         raise
 

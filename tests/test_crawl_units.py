@@ -30,8 +30,17 @@ def test_due_sources_follow_their_interval() -> None:
         Source(key="off", kind=SourceKind.FEED, enabled=False, interval_minutes=1, last_attempt_at=None),
     ]
     assert [r.key for r in iter_due(rows, 15, now)] == ["never", "stale", "default"]
-    # An open risk plan polls "fresh" every 5 minutes: due now; a slower ask never slows a source down.
-    assert [r.key for r in iter_due(rows, 15, now, {"fresh": 5, "stale": 600})] == ["never", "fresh", "stale", "default"]
+    # An open risk plan polls "fresh" every 5 minutes (in seconds): due now; a slower ask never slows
+    # a source down.
+    assert [r.key for r in iter_due(rows, 15, now, {"fresh": 300, "stale": 36000})] == [
+        "never", "fresh", "stale", "default"]
+    # An urgent source polled every 20 seconds (interval_seconds in the registry, kept in its config).
+    urgent = Source(key="urgent", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
+                    config={"interval_seconds": 20}, last_attempt_at=now - timedelta(seconds=25))
+    calm = Source(key="calm", kind=SourceKind.FEED, enabled=True, interval_minutes=None,
+                  config={"interval_seconds": 20}, last_attempt_at=now - timedelta(seconds=15))
+    assert [r.key for r in iter_due([urgent, calm], 15, now)] == ["urgent"]
+    assert [r.key for r in iter_due([urgent, calm], 15, now, {"calm": 10})] == ["urgent", "calm"]
     (job,) = scheduled_jobs(Settings())
     assert job.func == "crawlers.jobs:crawl_due" and job.trigger == "interval"
 

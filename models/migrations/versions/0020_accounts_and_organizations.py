@@ -7,7 +7,7 @@ install has several top-level units (or none, while it has rules or cases), a ro
 organization tree and nothing is left unowned.
 
 Revision ID: 0020
-Revises: 0050
+Revises: 0070
 Create Date: 2026-12-04 17:40:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0020'
-down_revision: str | None = '0050'
+down_revision: str | None = '0070'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
