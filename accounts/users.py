@@ -235,3 +235,18 @@ def manageable_units(session: Session, scope: Scope) -> Sequence[Unit]:
     if ids is not None:
         query = query.where(Unit.id.in_(sorted(ids)))
     return session.scalars(query).all()
+
+
+def assignable_users(session: Session, unit_id: int | None) -> list[User]:
+    """Who a case of ``unit_id`` may be assigned to: active users holding a grant in its organization
+    (the tree under its root unit) that lets them handle cases (admin or analyst). The web page
+    offers exactly these and the assign action accepts no one else: never free text."""
+    from models.scope import root_of, subtree_ids
+
+    if unit_id is None:
+        return []
+    organization = subtree_ids(session, [root_of(session, unit_id)])
+    stmt = (select(User).join(Grant, Grant.user_id == User.id)
+            .where(Grant.unit_id.in_(organization), Grant.role.in_((Role.ADMIN, Role.ANALYST)), User.active.is_(True))
+            .distinct().order_by(User.username))
+    return list(session.scalars(stmt))
