@@ -12,11 +12,12 @@ export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The demo pipeline, then the web app at http://127.0.0.1:8000 (next free port) until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/presswatch demo
 

@@ -13,21 +13,26 @@ so they can never disagree. It is pure: no database, no clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classify.reasons import PrivacyFinding, Reasons, parse_reasons
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
 from models.db import advisory_xact_lock
 from models.enums import OutletTier, RiskLevel, SentimentLabel
+from presswatch.addresses import AddressError, validate_email_address
+from presswatch.i18n import TimeZoneError, validate_timezone
 from presswatch.yamlfile import read_yaml
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("zh-CN", "vi", "en")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "json")
@@ -93,16 +98,15 @@ class AlertItem:
     sentiment: str
     topics: tuple[str, ...]
     mentions_org: bool
-    reasons: Mapping[str, Any] = field(default_factory=dict)
+    reasons: Reasons = field(default_factory=lambda: Reasons())
     url: str = ""
     published_at: datetime | None = None
     classified_at: datetime | None = None  # when the live alerter saw (or would have seen) it
 
     @property
-    def privacy_findings(self) -> list[Mapping[str, Any]]:
+    def privacy_findings(self) -> list[PrivacyFinding]:
         """Personal data / secrecy markings the classifier found (masked), see ``classify.privacy``."""
-        found = self.reasons.get("privacy") if self.reasons else None
-        return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+        return list(parse_reasons(self.reasons).get("privacy") or [])  # parsed: items built by hand too
 
     @property
     def privacy(self) -> bool:
@@ -126,6 +130,7 @@ class RuleSpec:
     group: str | None = None
     enabled: bool = True
     extra_queries: tuple[str, ...] = ()  # from an open risk plan: OR-ed with the rule's own query
+    unit_id: int | None = None  # the organization whose cases this rule opens (models.scope)
 
     @classmethod
     def from_row(cls, row: AlertRule, watch_queries: Mapping[str, str] | None = None) -> RuleSpec:
@@ -144,7 +149,7 @@ class RuleSpec:
         )
         options = {k: v for k, v in (row.options or {}).items() if k != "origins"}
         return cls(name=row.name, severity=str(row.severity), conditions=conditions, recipients=recipients,
-                   options=options, id=row.id, group=row.group_name, enabled=row.enabled)
+                   options=options, id=row.id, group=row.group_name, enabled=row.enabled, unit_id=row.unit_id)
 
     def tightened(self, min_risk: str, extra_queries: Iterable[str]) -> RuleSpec:
         """This rule while a risk plan is open: a lower threshold and the plan's keywords."""
@@ -310,7 +315,7 @@ def item_from_rows(c: Classification, a: Article, s: Source | None, o: Outlet | 
         outlet_key=o.key if o else "", outlet_name=o.name if o else (s.name if s else ""),
         outlet_tier=str(o.tier) if o else "", risk_level=str(c.risk_level), risk_score=float(c.risk_score or 0),
         sentiment=str(c.sentiment), topics=topics, mentions_org=bool(c.mentions_org),
-        reasons=dict(c.reasons or {}), url=a.url, published_at=a.published_at, classified_at=c.created_at,
+        reasons=parse_reasons(c.reasons), url=a.url, published_at=a.published_at, classified_at=c.created_at,
     )
 
 
@@ -364,9 +369,9 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
         tz = str(r.get("timezone", ""))
         if tz:
             try:
-                ZoneInfo(tz)
-            except (ValueError, KeyError, ZoneInfoNotFoundError):
-                raise RulesError(f"{where}: recipients[{n}] timezone {tz!r} is not a known time zone") from None
+                validate_timezone(tz)
+            except TimeZoneError as exc:
+                raise RulesError(f"{where}: recipients[{n}] timezone: {exc}") from None
         language = str(r.get("language", "zh-CN"))
         if language not in LANGUAGES:
             raise RulesError(f"{where}: recipients[{n}] language {language!r} not in {', '.join(LANGUAGES)}")
@@ -374,6 +379,11 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
         for channel in channels:
             if channel not in CHANNELS:
                 raise RulesError(f"{where}: recipients[{n}] channel {channel!r} not in {', '.join(CHANNELS)}")
+            if channel == "email":
+                try:
+                    validate_email_address(str(r["address"]))
+                except AddressError as exc:
+                    raise RulesError(f"{where}: recipients[{n}] address: {exc}") from None
             out.append({"name": str(r.get("name", r["address"])), "address": str(r["address"]),
                         "language": language, "channel": str(channel), "timezone": tz})
     return out
@@ -409,14 +419,15 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
         if name in seen:
             raise RulesError(f"{here}: duplicate name")
         seen.add(name)
-        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options"})
+        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options",
+                                "unit"})
         group_name = raw.get("group")
         group: Mapping[str, Any] = {}
         if group_name is not None:
             if group_name not in groups:
                 raise RulesError(f"{here}: unknown group {group_name!r}")
             group = groups[group_name] or {}
-            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients"})
+            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients", "unit"})
         origins: dict[str, str] = {}
         conditions: dict[str, Any] = {}
         options: dict[str, Any] = {}
@@ -451,6 +462,8 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
             "name": name, "group_name": group_name, "enabled": bool(raw.get("enabled", True)),
             "severity": RiskLevel(severity), "conditions": conditions, "recipients": recipients,
             "channels": sorted({r["channel"] for r in recipients}), "options": options,
+            # The owning unit (code or name), resolved to an id when synced: units may load later.
+            "unit": str(raw.get("unit") or group.get("unit") or "") or None,
         })
     surge = dict(data.get("surge") or {})
     _check_keys(f"{where}: surge", surge, {"notify_rule", "min_count", "hour_ratio", "day_ratio", "baseline_days",
@@ -482,6 +495,7 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
     for data in rules_file.rules:
         names.add(data["name"])
         data = dict(data)
+        data["unit_id"] = _owner_unit_id(session, data["name"], data.pop("unit", None))
         # Surge/source-failing settings ride on their notify rule's options.
         if rules_file.surge.get("notify_rule") == data["name"]:
             data["options"] = {**data["options"], "surge": rules_file.surge}
@@ -491,19 +505,59 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
         if row is None:
             session.add(AlertRule(**data))
             counts["added"] += 1
+            _audit_rule(session, "rule.add", data["name"], data.get("unit_id"), None, _audited(data))
             continue
-        changed = False
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for key, value in data.items():
             if getattr(row, key) != value:
+                before[key], after[key] = getattr(row, key), value
                 setattr(row, key, value)
-                changed = True
-        counts["updated"] += int(changed)
+        counts["updated"] += int(bool(after))
+        if after:
+            _audit_rule(session, "rule.update", row.name, row.unit_id, _audited(before), _audited(after))
     for name, row in existing.items():
         if name not in names and row.enabled:
             row.enabled = False
             counts["disabled"] += 1
+            _audit_rule(session, "rule.disable", name, row.unit_id, {"enabled": True}, {"enabled": False})
     session.flush()
     return counts
+
+
+def _audited(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's fields as the audit log keeps them (the per-key origins are display data, not config)."""
+    out = dict(data)
+    if isinstance(out.get("options"), Mapping):
+        out["options"] = {k: v for k, v in out["options"].items() if k != "origins"}
+    return out
+
+
+def _audit_rule(session: Session, action: str, name: str, unit_id: int | None, before: Mapping[str, Any] | None,
+                after: Mapping[str, Any] | None) -> None:
+    """A configuration change read from the rules file is audited like one made in the web app."""
+    from accounts.audit import Actor, record
+
+    if before is not None and after is not None and before == after:
+        return
+    record(session, Actor.system("alert_rules.yaml"), action, unit_id=unit_id, object_type="alert_rule",
+           object_id=name, before=before, after=after)
+
+
+def _owner_unit_id(session: Session, rule: str, ref: str | None) -> int | None:
+    """The unit a rule belongs to: its ``unit:`` (code or name), else the installation's organization.
+    A unit not loaded yet is logged and left open; the next sync (every evaluation run) resolves it."""
+    from models import Unit
+    from models.scope import default_unit_id
+
+    if not ref:
+        return default_unit_id(session)
+    unit_id = session.scalar(select(Unit.id).where(Unit.code == ref)) or session.scalar(
+        select(Unit.id).where(Unit.name == ref).order_by(Unit.id).limit(1))
+    if unit_id is None:
+        log.warning("alert rule %s: unit %r is not loaded yet (quota.yaml units); its cases have no organization "
+                    "until it is", rule, ref)
+    return unit_id
 
 
 def active_rules(session: Session) -> list[RuleSpec]:

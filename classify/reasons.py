@@ -29,11 +29,22 @@ class Factor(TypedDict):
     detail: NotRequired[Any]  # terms, a sentence or model probabilities; for experts, not rendered
 
 
+class StanceReasons(TypedDict):
+    """Stance toward the office and its work (classify.engine._stance)."""
+
+    label: str  # supportive / neutral / critical
+    score: float  # -1 .. 1
+    terms: NotRequired[list[dict[str, Any]]]  # lexicon stance terms (weight, negated, quoted)
+    from_sentiment: NotRequired[float]  # no stance term: the sentiment score it leaned on
+    own_channel: NotRequired[bool]
+
+
 class RiskReasons(TypedDict):
     level: str
     score: float
     factors: list[Factor]
     how: NotRequired[str]
+    stance: NotRequired[StanceReasons]  # the stance risk was computed with
 
 
 class SentimentReasons(TypedDict):
@@ -44,6 +55,7 @@ class SentimentReasons(TypedDict):
     model_polarity: NotRequired[float]
     lexicon_polarity: NotRequired[float]
     how: NotRequired[str]
+    before_stance: NotRequired[dict[str, Any]]  # label and score before a supportive stance lifted them
 
 
 class TopicReason(TypedDict):
@@ -88,6 +100,7 @@ class Reasons(TypedDict, total=False):
     topics: list[TopicReason]
     sentiment: SentimentReasons
     risk: RiskReasons
+    stance: StanceReasons
     matched_terms: list[str]  # flat: terms that matter for risk (mentions, sensitive, negative)
     factors: list[Factor]  # flat: the risk factors that contributed (> 0), weightiest first
     privacy: list[PrivacyFinding]
@@ -205,7 +218,8 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
     if isinstance(raw.get("notes"), list):
         out["notes"] = [str(n) for n in raw["notes"] if n]
     mentions = []
-    for m in raw.get("mentions") or []:
+    raw_mentions = raw.get("mentions")
+    for m in raw_mentions if isinstance(raw_mentions, list) else []:
         if isinstance(m, Mapping) and m.get("query"):
             mentions.append(
                 Mention(query=str(m["query"]), purpose=str(m.get("purpose") or ""), terms=_strs(m.get("terms")))
@@ -234,12 +248,16 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
             out["risk"]["how"] = risk["how"]
     elif isinstance(risk, str) and risk:
         out["risk"] = RiskReasons(level=risk, score=_num(raw.get("risk_score")), factors=[])
+    stance = raw.get("stance")
+    if isinstance(stance, Mapping) and stance.get("label"):
+        out["stance"] = StanceReasons(label=str(stance["label"]), score=_num(stance.get("score")))
     if isinstance(raw.get("matched_terms"), list):
         out["matched_terms"] = _strs(raw["matched_terms"])
     if isinstance(raw.get("factors"), list):
         out["factors"] = _factors(raw["factors"])
     privacy = []
-    for f in raw.get("privacy") or []:
+    raw_privacy = raw.get("privacy")
+    for f in raw_privacy if isinstance(raw_privacy, list) else []:
         if isinstance(f, Mapping) and f.get("kind"):
             privacy.append(PrivacyFinding(kind=str(f["kind"]), excerpt=str(f.get("excerpt") or "")))
         elif isinstance(f, str) and f:  # "kind excerpt" in condensed alert copies before the contract
@@ -277,7 +295,8 @@ def matched_terms(reasons: Reasons) -> list[str]:
         lexicon = reasons["sentiment"].get("lexicon") or {}
         terms += [str(h.get("term")) for h in lexicon.get("terms") or []
                   if isinstance(h, Mapping) and _num(h.get("weight")) < 0]
-    return list(dict.fromkeys(t for t in terms if t))
+    # A watch query's phrase comes back quoted ('"thi hành án dân sự"'): people read the words.
+    return list(dict.fromkeys(t.strip().strip('"“”') for t in terms if t and t.strip().strip('"“”')))
 
 
 def condense(reasons: Reasons, *, topics: Collection[str] = ()) -> Reasons:
@@ -354,7 +373,7 @@ def describe_reasons(
             if terms:
                 lines.append(_("matched: {terms}", terms=_quoted(terms, language)))
         elif section == "factors":
-            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:g}"
+            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:.2f}"
                       for f in contributing_factors(r)[:MAX_FACTORS]]
         elif section == "privacy" and r.get("privacy"):
             findings = r.get("privacy") or []

@@ -41,6 +41,7 @@ JOB_PROVIDERS = (
     "alerts.jobs:scheduled_jobs",
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
+    "accounts.jobs:scheduled_jobs",
 )
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
 CHAIN_WARM_UP = "classify.jobs:warm_up"  # at start, so the first piece does not wait for the models
@@ -210,6 +211,9 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
+    from presswatch.wiring import wire
+
+    wire()  # subscribers are wired here, where the app is assembled
     chain = EventChain().start()
     scheduler.start()
     names = ", ".join(j.id for j in scheduler.get_jobs()) or "none"

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from models import Outlet, Person, QuotaRule, Unit
 from models.enums import Measure, OutletChannel, OutletTier, Period, PieceKind, UnitKind
+from models.scope import default_unit_id
+from presswatch.addresses import validate_email_address
+from presswatch.i18n import validate_timezone
 from presswatch.yamlfile import read_yaml
-from quota.periods import PeriodError, zone
 from quota.units import QuotaError, add_unit, move_unit, rename_unit
 
 
@@ -31,6 +33,11 @@ class _Entry(BaseModel):
 class ContactSpec(_Entry):
     email: str
     language: Literal["zh-CN", "vi", "en"] = "zh-CN"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return validate_email_address(value)
 
 
 class UnitSpec(_Entry):
@@ -110,12 +117,7 @@ class RuleSpec(_Entry):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zone(value)
-            except PeriodError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return None if value is None else validate_timezone(value)
 
 
 _ADOPTIONS = ("standalone", "combined", "none")
@@ -131,6 +133,12 @@ class QuotaFile(_Entry):
     people: list[PersonSpec] = Field(default_factory=list)
     outlets: list[OutletSpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        # Checked at load: a bad zone here used to load and break every later `quota status`.
+        return None if value is None else validate_timezone(value)
 
 
 def parse_quota_file(path: str | Path) -> QuotaFile:
@@ -288,6 +296,8 @@ def load_quota(
         rule.unit_id = session.scalar(select(Unit.id).where(Unit.code == r.unit)) if r.unit else None
         rule.unit_kind = r.unit_kind
         rule.parent_unit_id = session.scalar(select(Unit.id).where(Unit.code == r.under)) if r.under else None
+        # The organization that owns the rule: the unit it counts, else the parent of its units.
+        rule.owner_unit_id = rule.unit_id or rule.parent_unit_id or default_unit_id(session)
         rule.include_subunits = r.include_subunits
         rule.outlet_id = session.scalar(select(Outlet.id).where(Outlet.key == r.outlet)) if r.outlet else None
         rule.outlet_tier = r.outlet_tier

@@ -21,6 +21,10 @@ from sqlalchemy.orm import Session
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The labelled public data sets (see shared/data/README.md): beside the checkout (CI's clone), or
+# the team's shared folder. Tests that read them say so; the product has no default for it.
+SHARED_DATA = next((p for p in (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+                   REPO_ROOT.parent / "shared" / "data")
 POSTGRES_URL = os.environ.get("PRESSWATCH_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
@@ -111,3 +115,22 @@ def session(engine: Engine) -> Iterator[Session]:
 def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty (unmigrated) SQLite database URL for tests that commit for real."""
     yield f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+@pytest.fixture
+def web(engine: Engine) -> Iterator[object]:
+    """Logged-in test clients on the web app, over a two-organization world (tests/web_support.py),
+    on each backend; everything is rolled back afterwards."""
+    from tests.web_support import WebClients, app_on_connection, build_world
+
+    with app_on_connection(engine) as (app, setup):
+        world = build_world(setup)
+        setup.commit()
+        clients = WebClients(app, world)
+        try:
+            yield clients
+        finally:
+            clients.close()
+
+
+from tests.browser_support import browser, live_web, page_at  # noqa: E402,F401  (browser-test fixtures)

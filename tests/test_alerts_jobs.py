@@ -3,7 +3,6 @@ timer), and the risk-plan CLI."""
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,7 +31,6 @@ def test_classified_event_triggers_evaluation_and_delivery(
 
     # Subscriptions made here must not outlive the test (other tests publish events too).
     monkeypatch.setattr(bus, "_handlers", defaultdict(list, {k: list(v) for k, v in bus._handlers.items()}))
-    monkeypatch.setattr(jobs, "_subscribed", threading.Event())
 
     (tmp_path / "alert_rules.yaml").write_text(RULES, encoding="utf-8")
     with LocalMailbox() as box:
@@ -43,7 +41,11 @@ def test_classified_event_triggers_evaluation_and_delivery(
             "scheduler.classify_interval_seconds": 3600,
         })
         ids = {j.id for j in jobs.scheduled_jobs(settings_mod.get_settings())}
-        assert ids == {"alerts-evaluate", "alerts-deliver", "alerts-sla"}
+        assert ids == {"alerts-evaluate", "alerts-deliver", "alerts-sla", "alerts-sources"}
+        assert not bus.is_subscribed(ArticleClassified, jobs.on_classified)  # no side effect of scheduled_jobs()
+        from presswatch.wiring import wire
+
+        wire()
         with session_scope(get_engine()) as session:
             art = factories.article(session, title="儋州法院执行干警被指暴力执法")
             factories.classification(session, art, risk_level=RiskLevel.HIGH, sentiment=SentimentLabel.NEGATIVE)
@@ -66,7 +68,8 @@ def test_plan_cli(fresh_db_url: str) -> None:
     result = runner.invoke(app, [*base, "alerts", "plan-add", "那大镇强制腾退", "--at", "2030-01-05T09:00+08:00",
                                  "-k", "那大镇", "-k", "强制腾退", "--poll", "jinri-danzhou=5"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "window 2030-01-04 01:00 - 2030-01-08 01:00 UTC" in result.output
+    # Shown in the organization's time zone (scheduler.timezone, Asia/Shanghai by default).
+    assert "window 2030-01-04 09:00 - 2030-01-08 09:00" in result.output
     result = runner.invoke(app, [*base, "alerts", "plans"], catch_exceptions=False)
     assert "那大镇强制腾退" in result.output and "planned" in result.output
     bad = runner.invoke(app, [*base, "alerts", "plan-add", "x", "--at", "tomorrow", "-k", "a"])
