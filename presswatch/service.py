@@ -44,6 +44,7 @@ JOB_PROVIDERS = (
     "accounts.jobs:scheduled_jobs",
 )
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
+CHAIN_WARM_UP = "classify.jobs:warm_up"  # at start, so the first piece does not wait for the models
 CHAIN_CLASSIFY = "classify.jobs:classify_pending_job"
 CHAIN_ALERT = "alerts.jobs:evaluate_and_deliver"
 
@@ -171,6 +172,10 @@ class EventChain:
             self._thread.join(timeout=60)
 
     def _loop(self) -> None:
+        try:
+            resolve(CHAIN_WARM_UP)()
+        except Exception:
+            log.exception("event chain: loading the classifier failed; the first classification will try again")
         while not self._stop.is_set():
             if not self._kick.wait(1.0):
                 continue
