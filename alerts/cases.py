@@ -189,6 +189,16 @@ def count_open_cases(session: Session, scope: Scope) -> int:
                               .where(Alert.state.in_(OPEN_STATES), scope.where(Alert.unit_id))) or 0)
 
 
+def open_cases_by_severity(session: Session, scope: Scope) -> dict[str, int]:
+    """Open cases per severity (critical first), for the scope: the home page's chart."""
+    rows = session.execute(select(Alert.severity, func.count()).where(Alert.state.in_(OPEN_STATES),
+                                                                     scope.where(Alert.unit_id))
+                           .group_by(Alert.severity))
+    counts = {str(sev): int(n) for sev, n in rows}
+    return {level.value: counts.get(level.value, 0)
+            for level in (RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW)}
+
+
 def get_case_in_scope(session: Session, case_id: int, scope: Scope) -> Alert:
     """A case the scope may see; another organization's case is "no case #n", exactly like a missing one."""
     alert = session.get(Alert, case_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -283,6 +283,11 @@ def open_case_count(session: Session) -> int:
                or 0)
 
 
+def _iso_minute(value: datetime | None) -> str:
+    """A time kept in a message's parts: ISO, UTC, to the minute (shown in the reader's zone)."""
+    return value.astimezone(UTC).isoformat(timespec="minutes") if value else "never"
+
+
 def source_failing_alert(session: Session, event: SourceFailing, *, now: datetime | None = None) -> Alert | None:
     """A source that keeps failing is an alert: silence must never look like a quiet news day."""
     now = now or utcnow()
@@ -308,7 +313,8 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
                         f"last error: {event.reason}"],
                 "source": event.source_key, "consecutive_failures": event.consecutive_failures,
                 "why_parts": [["source_failing", {"source": event.source_key, "count": str(event.consecutive_failures),
-                                                  "since": since, "error": event.reason[:200]}]]},
+                                                  "since": _iso_minute(event.last_success_at),
+                                                  "error": event.reason[:200]}]]},
     )
     inserted = insert_new_alert(session, alert)
     if inserted is None:  # another process raised it at the same moment

