@@ -95,7 +95,8 @@ def deliver() -> None:
 
 
 def _load_rules_or_fail(session: object) -> None:
-    from alerts.rules import RulesError, ensure_rules_loaded
+    from alerts.rules import RulesError
+    from alerts.rules_file import ensure_rules_loaded
     from presswatch.console import CliError
     from settings import get_settings
 
