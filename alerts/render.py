@@ -89,6 +89,7 @@ MESSAGES: dict[str, str] = {
     "why_source_failing": N_("source {source} failed {count} times in a row; last success: {since}; error: {error}"),
     "why_privacy": N_("own-channel piece may carry personal data or a secrecy marking: {findings}"),
 }
+MESSAGES_NEVER = N_("never succeeded")
 COLORS = {"low": "#888888", "medium": "#d08c00", "high": "#d9480f", "critical": "#c00000"}
 LANG_TZ = {"zh-CN": "Asia/Shanghai", "vi": "Asia/Ho_Chi_Minh", "en": "UTC"}
 
@@ -116,9 +117,17 @@ _PART_SECTIONS: dict[str, Section] = {"risk": "risk", "risk_rose": "risk", "sent
 _ALERT_SECTIONS: tuple[Section, ...] = ("risk", "sentiment", "topics", "terms", "factors", "privacy")
 
 
-def _part_value(code: str, key: str, value: Any, language: str) -> str:
-    """A value in a rule's decision as people read it: labels for topic keys, risk levels and sentiments."""
+def _part_value(code: str, key: str, value: Any, language: str, tz: str | None = None) -> str:
+    """A value in a rule's decision as people read it: labels for topic keys, risk levels and
+    sentiments; a time in the reader's zone."""
     text = str(value)
+    if key == "since":
+        if text == "never":
+            return gettext(language, MESSAGES_NEVER)
+        try:
+            return local_time(datetime.fromisoformat(text), language, tz)
+        except ValueError:
+            return text
     if code == "topics" and key == "names":
         sep = "、" if normalize_language(language) == "zh-CN" else ", "
         return sep.join(topic_label(name.strip(), language) for name in text.split(",") if name.strip())
@@ -129,13 +138,13 @@ def _part_value(code: str, key: str, value: Any, language: str) -> str:
     return text
 
 
-def _localized_parts(parts: Any, language: str) -> tuple[list[str], set[str]]:
+def _localized_parts(parts: Any, language: str, tz: str | None = None) -> tuple[list[str], set[str]]:
     t = strings(language)
     lines, codes = [], set()
     for part in parts or []:
         try:
             code, values = part
-            shown = {k: _part_value(str(code), str(k), v, language) for k, v in dict(values).items()}
+            shown = {k: _part_value(str(code), str(k), v, language, tz) for k, v in dict(values).items()}
             lines.append(inert(t["why_" + str(code)].format(**shown), MAX_WHY_CHARS))
             codes.add(str(code))
         except (KeyError, ValueError, TypeError):
@@ -148,10 +157,10 @@ def decision_lines(parts: Any, language: str) -> list[str]:
     return _localized_parts(parts, language)[0]
 
 
-def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
+def why_lines(reason: Mapping[str, Any], language: str = "en", tz: str | None = None) -> list[str]:
     """The rule's decision, then the classifier's reasons (:func:`classify.reasons.describe_reasons`,
-    less what the decision already said), as short lines in ``language``."""
-    lines, codes = _localized_parts(reason.get("why_parts"), language)
+    less what the decision already said), as short lines in ``language`` (times in ``tz``)."""
+    lines, codes = _localized_parts(reason.get("why_parts"), language, tz)
     if not lines:
         for entry in reason.get("why") or []:
             lines.append(inert(entry, MAX_WHY_CHARS))
@@ -201,7 +210,7 @@ def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None =
         severity_text=risk_label(str(alert.severity), language), color=COLORS.get(str(alert.severity), "#333"),
         title=inert(alert.title, MAX_TITLE_CHARS), outlet=inert(reason.get("outlet", ""), 80),
         published=local_time(datetime.fromisoformat(published), language, tz) if isinstance(published, str) else "",
-        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language),
+        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language, tz),
         excerpt=inert(reason.get("excerpt", ""), MAX_EXCERPT_CHARS),
         deadline=local_time(alert.deadline_at, language, tz), escalated=escalated,
     )

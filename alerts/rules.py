@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +27,8 @@ from classify.reasons import PrivacyFinding, Reasons, parse_reasons
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
 from models.db import advisory_xact_lock
 from models.enums import OutletTier, RiskLevel, SentimentLabel
+from presswatch.addresses import AddressError, validate_email_address
+from presswatch.i18n import TimeZoneError, validate_timezone
 from presswatch.yamlfile import read_yaml
 from settings import Settings
 
@@ -368,9 +369,9 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
         tz = str(r.get("timezone", ""))
         if tz:
             try:
-                ZoneInfo(tz)
-            except (ValueError, KeyError, ZoneInfoNotFoundError):
-                raise RulesError(f"{where}: recipients[{n}] timezone {tz!r} is not a known time zone") from None
+                validate_timezone(tz)
+            except TimeZoneError as exc:
+                raise RulesError(f"{where}: recipients[{n}] timezone: {exc}") from None
         language = str(r.get("language", "zh-CN"))
         if language not in LANGUAGES:
             raise RulesError(f"{where}: recipients[{n}] language {language!r} not in {', '.join(LANGUAGES)}")
@@ -378,6 +379,11 @@ def _parse_recipients(where: str, raw: Any, default_channels: list[str]) -> list
         for channel in channels:
             if channel not in CHANNELS:
                 raise RulesError(f"{where}: recipients[{n}] channel {channel!r} not in {', '.join(CHANNELS)}")
+            if channel == "email":
+                try:
+                    validate_email_address(str(r["address"]))
+                except AddressError as exc:
+                    raise RulesError(f"{where}: recipients[{n}] address: {exc}") from None
             out.append({"name": str(r.get("name", r["address"])), "address": str(r["address"]),
                         "language": language, "channel": str(channel), "timezone": tz})
     return out

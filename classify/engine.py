@@ -7,15 +7,24 @@ demo call it). Per piece:
    ``vi`` are scored; anything else (empty, emoji-only, other scripts) gets the defined answer
    lang und / neutral / low risk with the reason.
 2. Topics: taxonomy rules (watch queries) and the learned topic model; the larger score wins,
-   topics scoring at least ``TOPIC_THRESHOLD`` are kept, best first.
+   topics scoring at least ``TOPIC_THRESHOLD`` are kept, best first. A user's single-label topic
+   model (``presswatch train --data``) gives exactly one topic, its most probable, and the rules
+   join only when it was trained ``--with-rules``.
 3. Sentiment toward the subject: the learned model's polarity blended with the domain lexicon
-   (negation and degree words handled); signed score in [-1, 1].
-4. Risk: a weighted sum of named factors (negative sentiment, sensitive terms, the learned
+   (negation and degree words handled); signed score in [-1, 1]. A user's sentiment model gives
+   its own most probable label.
+4. Stance toward the office and its work (lexicon stance terms; the office's own channel speaks
+   for it): supportive / neutral / critical. A supportive piece is at most neutral in sentiment.
+5. Risk: a weighted sum of named factors (negative sentiment, sensitive terms, the learned
    hostility model, the organization or its officials named, source tier and reach, story spread
    velocity), mapped to low / medium / high / critical. The last three are amplifiers: they are
-   scaled by how negative or sensitive the piece is, so good news about the office stays low.
-   Every factor's value, weight and
+   scaled by how negative, sensitive or critical the piece is, so good news about the office
+   stays low; a supportive piece's sensitive terms count less. Every factor's value, weight and
    contribution is part of the reasons.
+
+Batches are classified together: each document tokenized once, every feature group hashed once
+(numpy), models with the same features scored from one count matrix by one sparse product, and the
+topic / watch rules prefiltered by one Aho-Corasick pass (``classify.query.QuerySet``).
 
 The weights and thresholds below were set by hand on the training part of the hand-written
 in-domain set and checked on its held-out part (see MODEL_CARD.md); change them with care, the
@@ -32,11 +41,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classify import lang as langmod
-from classify.learned import ModelFileError, TextModel, config_groups, group_features, hash_counts
+from classify.learned import ModelFileError, TextModel, config_groups, group_hashes, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
-from classify.query import PreparedDoc, Query, QuerySyntaxError, parse_query
-from classify.reasons import Factor, Mention, Reasons, RiskReasons, SentimentReasons, TopicReason
+from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query
+from classify.reasons import (
+    Factor,
+    Mention,
+    Reasons,
+    RiskReasons,
+    SentimentReasons,
+    StanceReasons,
+    TopicReason,
+)
 from classify.taxonomy import Taxonomy, load_taxonomy
 from classify.tokenize import tokens
 
@@ -65,6 +84,13 @@ RISK_WEIGHTS = {
     "spread_velocity": 0.10,
 }
 SENSITIVE_SATURATION = 1.5  # summed term weights at which the factor is full
+
+# Stance toward the office (lexicon stance terms; see _stance). Set by hand on the train part of the
+# stance set (data/stance_hand.tsv) and the demo; checked on its held-out part (quality_floors.json).
+STANCE_THRESHOLD = 0.25
+STANCE_SENTIMENT_SHARE = 0.3  # no stance term: the sentiment's sign, weakly
+OWN_CHANNEL_STANCE = 0.3  # the office's own site / account speaks for it
+SUPPORTIVE_SENSITIVE_SHARE = 0.3  # sensitive terms in a supportive piece count this much
 RISK_LEVEL_THRESHOLDS = (("critical", 0.62), ("high", 0.31), ("medium", 0.1))
 TIER_WEIGHT = {
     "central": 1.0,
@@ -111,13 +137,15 @@ class Result:
         return list(self.reasons["risk"]["factors"]) if "risk" in self.reasons else []
 
     def as_output(self) -> dict[str, Any]:
-        """The batch-interface fields: lang, topics, sentiment, risk (with reasons)."""
+        """The batch-interface fields: lang, topics, sentiment, stance, risk (with reasons)."""
         risk_reasons: list[dict[str, Any]] = [dict(f) for f in self.risk_reasons() if f["contribution"] > 0]
         notes = self.reasons.get("notes", [])
+        stance = self.reasons.get("stance") or {"label": "neutral", "score": 0.0}
         return {
             "lang": self.lang,
             "topics": self.topics,
             "sentiment": {"label": self.sentiment, "score": self.sentiment_score},
+            "stance": {"label": stance["label"], "score": stance["score"]},
             "risk": {
                 "level": self.risk_level,
                 "score": self.risk_score,
@@ -176,7 +204,12 @@ class Classifier:
             raise ClassifierError(str(exc)) from None
         self.lexicon = lexicon or default_lexicon()
         self.watch_rules = list(watch_rules)
+        self._watch_set: QuerySet | None = None
         self.version = self._version()
+
+    def _user_model(self, task: str) -> bool:
+        """Whether ``task``'s model was trained on a user's own labels (``presswatch train --data``)."""
+        return self.models[task].meta.get("origin") == "user"
 
     # ------------------------------------------------------------------ identity
     def _version(self) -> str:
@@ -212,24 +245,25 @@ class Classifier:
         return results
 
     def _model_probs(self, docs: list[dict[str, Any]]) -> dict[str, Any]:
-        """Every model's probabilities for these documents. Each feature group (words, bigrams,
-        character n-grams) is built and hashed once and shared by the models that use it."""
-        groups_of = {
-            task: set(config_groups(m.config, "zh")) | set(config_groups(m.config, "vi"))
-            for task, m in self.models.items()
-        }
-        width = max(m.config.n_features for m in self.models.values())
+        """Every model's probabilities for these documents: each document is tokenized once, each
+        feature group (words, bigrams, character n-grams) hashed once and shared by the models that
+        use it, and each model scores the whole batch with one sparse product."""
         per_doc = []
         for d in docs:
             wanted = {g for m in self.models.values() for g in config_groups(m.config, d["lang"])}
-            per_doc.append(group_features(d["scored"], tokens(d["scored"], d["lang"]), wanted))
-        all_groups = set().union(*groups_of.values())
-        hashed = {g: hash_counts([feats.get(g, []) for feats in per_doc], width) for g in sorted(all_groups)}
+            per_doc.append(group_hashes(d["scored"], d["lang"], tokens(d["scored"], d["lang"]), wanted))
         out = {}
+        langs = sorted({d["lang"] for d in docs})
+        by_config: dict[Any, Any] = {}  # models with the same features here share one count matrix
         for task, model in self.models.items():
-            counts = None
-            for g in sorted(groups_of[task]):
-                counts = hashed[g] if counts is None else counts + hashed[g]
+            key = (model.config.n_features, tuple(config_groups(model.config, lang) for lang in langs))
+            counts = by_config.get(key)
+            if counts is None:
+                arrays = []
+                for d, feats in zip(docs, per_doc, strict=True):
+                    groups = config_groups(model.config, d["lang"])
+                    arrays.append(np.concatenate([feats[g] for g in groups]))
+                counts = by_config[key] = hash_counts(arrays, model.config.n_features)
             out[task] = model.predict_proba_counts(counts)
         return out
 
@@ -252,7 +286,20 @@ class Classifier:
                 "lang": lang,
             }
         )
-        return {"lang": lang, "lang_reason": lang_reason, "scored": scored, "rule_doc": rule_doc, "notes": notes}
+        # The lexicons read the scored text normalized as the rules' document already is (one
+        # normalization of a long text instead of two).
+        lex_norm = None
+        if scored is full:
+            body = rule_doc.texts["text"]
+            lex_norm = f"{rule_doc.texts['title']}\n{body}" if title else body
+        return {
+            "lang": lang,
+            "lang_reason": lang_reason,
+            "scored": scored,
+            "lex_norm": lex_norm,
+            "rule_doc": rule_doc,
+            "notes": notes,
+        }
 
     def _result(self, p: dict[str, Any], model_probs: dict[str, Any] | None, ctx: Context) -> Result:
         lang = p["lang"]
@@ -284,9 +331,22 @@ class Classifier:
 
         topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"])
         reasons["topics"] = topic_reasons
-        sentiment, sent_score, sent_reasons = self._sentiment(p["scored"], lang, model_probs["sentiment"])
+        sentiment, sent_score, sent_reasons = self._sentiment(
+            p["scored"], lang, model_probs["sentiment"], p["lex_norm"]
+        )
+        stance = self._stance(p["scored"], lang, sent_score, ctx, p["lex_norm"])
+        reasons["stance"] = stance
+        if stance["label"] == "supportive" and sent_score < 0 and not self._user_model("sentiment"):
+            # Negative words about defaulters, detentions or a rumour the office rebuts are not
+            # negative toward the office: the piece is at most neutral.
+            sent_reasons["before_stance"] = {"label": sentiment, "score": sent_score}
+            sent_reasons["label"], sent_reasons["score"] = "neutral", 0.0
+            sent_reasons["how"] = "supportive stance: the negative words describe the office's action, not the office"
+            sentiment, sent_score = "neutral", 0.0
         reasons["sentiment"] = sent_reasons
-        level, risk_score, risk_reasons = self._risk(p["scored"], lang, sent_score, model_probs["risk"], mentions, ctx)
+        level, risk_score, risk_reasons = self._risk(
+            p["scored"], lang, sent_score, model_probs["risk"], mentions, ctx, p["lex_norm"], stance
+        )
         reasons["risk"] = risk_reasons
         # Flat summaries for readers of the stored reasons (alerts, digests): the terms that matter
         # for risk, and the risk factors that contributed.
@@ -301,7 +361,10 @@ class Classifier:
 
     def _mentions(self, doc: PreparedDoc) -> list[Mention]:
         out: list[Mention] = []
-        for rule in self.watch_rules:
+        if self._watch_set is None:
+            self._watch_set = QuerySet({str(i): rule.query for i, rule in enumerate(self.watch_rules)})
+        for i in self._watch_set.candidates(doc):
+            rule = self.watch_rules[int(i)]
             terms = rule.query.explain(doc)
             if terms:
                 out.append(Mention(query=rule.name, purpose=rule.purpose, terms=terms))
@@ -310,7 +373,20 @@ class Classifier:
     def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[TopicReason]]:
         model = self.models["topic"]
         model_p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
-        hits = self.taxonomy.rule_hits(doc)
+        if not model.multilabel:
+            # Trained on one topic per document: exactly one, the most probable, with its probability.
+            best = max(model_p, key=lambda k: model_p[k])
+            entry = TopicReason(name=best, score=_r(model_p[best]), model=_r(model_p[best]))
+            topics = [{"name": best, "score": _r(model_p[best])}]
+            if self._user_model("topic") and not model.meta.get("with_rules"):
+                return topics, [entry]
+            extra = [
+                TopicReason(name=k, score=h.score, rule_terms=h.terms, in_title=h.in_title)
+                for k, h in sorted(self.taxonomy.rule_hits(doc).items(), key=lambda kv: -kv[1].score)
+                if k != best
+            ][: MAX_TOPICS - 1]
+            return topics + [{"name": e["name"], "score": _r(e["score"])} for e in extra], [entry, *extra]
+        hits = {} if self._user_model("topic") and not model.meta.get("with_rules") else self.taxonomy.rule_hits(doc)
         scored: dict[str, TopicReason] = {}
         for key, hit in hits.items():
             scored[key] = {"name": key, "score": hit.score, "rule_terms": hit.terms, "in_title": hit.in_title}
@@ -327,20 +403,25 @@ class Classifier:
         ranked = ranked[:MAX_TOPICS]
         return [{"name": e["name"], "score": _r(e["score"])} for e in ranked], ranked
 
-    def _sentiment(self, text: str, lang: str, probs: Any) -> tuple[str, float, SentimentReasons]:
+    def _sentiment(
+        self, text: str, lang: str, probs: Any, normalized: str | None = None
+    ) -> tuple[str, float, SentimentReasons]:
         model = self.models["sentiment"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
-        hits = lex.sentiment_hits(text) if lex else []
+        hits = lex.sentiment_hits(text, normalized) if lex else []
         lex_pol = polarity(hits)
         reasons = SentimentReasons(label="", score=0.0, model={k: _r(v) for k, v in p.items()})
         if hits:
             reasons["lexicon"] = {"score": _r(lex_pol), "terms": [h.as_dict() for h in hits[:20]]}
-        if not set(p) <= {"negative", "neutral", "positive"}:
-            # A model trained on other labels: its best label is the answer.
+        if self._user_model("sentiment") or not set(p) <= {"negative", "neutral", "positive"}:
+            # The user's own model (or one trained on other labels) predicts its classes as trained:
+            # its most probable label, not blended with the lexicon. The signed score is
+            # P(positive) - P(negative) when it knows those classes (risk reads it), else 0.
             label = max(p, key=lambda k: p[k])
-            reasons["label"], reasons["score"], reasons["how"] = label, _r(p[label]), "custom model labels"
-            return label, _r(p[label]), reasons
+            score = p.get("positive", 0.0) - p.get("negative", 0.0)
+            reasons["label"], reasons["score"], reasons["how"] = label, _r(score), "the trained model's label"
+            return label, _r(score), reasons
         model_pol = p.get("positive", 0.0) - p.get("negative", 0.0)
         if hits:
             score = SENT_MODEL_WEIGHT * model_pol + SENT_LEXICON_WEIGHT * lex_pol
@@ -351,13 +432,49 @@ class Classifier:
         reasons["model_polarity"], reasons["lexicon_polarity"] = _r(model_pol), _r(lex_pol)
         return label, _r(score), reasons
 
+    def _stance(
+        self, text: str, lang: str, sent_score: float, ctx: Context, normalized: str | None = None
+    ) -> StanceReasons:
+        """Stance toward the office and its work: supportive / neutral / critical, score in [-1, 1].
+
+        The stance terms of the lexicon (the office exposing defaulters, detaining deadbeats,
+        rebutting a rumour, praised: +; accused of violence, inaction, corruption, complained
+        about: -) decide; a piece with none of them leans with its sentiment (x ``STANCE_SENTIMENT_SHARE``).
+        A piece from the office's own channel is its own voice (+``OWN_CHANNEL_STANCE``)."""
+        lex = self.lexicon.get(lang)
+        hits = lex.stance_hits(text, normalized) if lex else []
+        out = StanceReasons(label="neutral", score=0.0)
+        if hits:
+            score = polarity(hits)
+            out["terms"] = [h.as_dict() for h in hits[:20]]
+        else:
+            score = STANCE_SENTIMENT_SHARE * sent_score
+            out["from_sentiment"] = _r(sent_score)
+        if ctx.outlet_tier == "own_channel":
+            score += OWN_CHANNEL_STANCE
+            out["own_channel"] = True
+        score = max(-1.0, min(1.0, score))
+        out["label"] = (
+            "supportive" if score >= STANCE_THRESHOLD else "critical" if score <= -STANCE_THRESHOLD else "neutral"
+        )
+        out["score"] = _r(score)
+        return out
+
     def _risk(
-        self, text: str, lang: str, sent_score: float, probs: Any, mentions: list[Mention], ctx: Context
+        self,
+        text: str,
+        lang: str,
+        sent_score: float,
+        probs: Any,
+        mentions: list[Mention],
+        ctx: Context,
+        normalized: str | None = None,
+        stance: StanceReasons | None = None,
     ) -> tuple[str, float, RiskReasons]:
         model = self.models["risk"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
-        hits = lex.risk_hits(text) if lex else []
+        hits = lex.risk_hits(text, normalized) if lex else []
         factors: list[Factor] = []
 
         def add(name: str, value: float, detail: Any = None) -> None:
@@ -368,8 +485,14 @@ class Classifier:
                 entry["detail"] = detail
             factors.append(entry)
 
+        stance = stance or {"label": "neutral", "score": 0.0}
         add("negative_sentiment", -sent_score if sent_score < 0 else 0.0, f"sentiment score {sent_score:+.2f}")
-        add("sensitive_terms", sum(h.weight for h in hits) / SENSITIVE_SATURATION, [h.as_dict() for h in hits] or None)
+        sensitive = sum(h.weight for h in hits) / SENSITIVE_SATURATION
+        if stance["label"] == "supportive":
+            # The office's own rebuttal of "暴力执法" or its detention of a 老赖 names sensitive
+            # things without being a risk itself.
+            sensitive *= SUPPORTIVE_SENSITIVE_SHARE
+        add("sensitive_terms", sensitive, [h.as_dict() for h in hits] or None)
         level_model = set(p) <= set(LEVEL_CENTER)
         if not level_model:
             hostile = next((p[c] for c in model.classes if c.lower() in HOSTILE_LABELS), p[model.classes[-1]])
@@ -377,9 +500,13 @@ class Classifier:
         # Amplifiers (the office named, a far-reaching outlet, fast spread) make a negative or
         # sensitive piece riskier; on good news they add nothing. The gate is how negative/sensitive
         # the piece is (0..1).
-        gate = max(factors[0]["value"], factors[1]["value"])
-        if factors[-1]["factor"] == "hostility_model" and factors[-1]["value"] >= 0.5:
-            gate = max(gate, factors[-1]["value"])
+        # A critical stance opens the amplifiers as negative sentiment does (it adds no weight of its
+        # own: with one, the hand set's high pieces became critical; it mostly agrees with the two).
+        critical = -float(stance["score"]) if stance["score"] < 0 else 0.0
+        gate = max(factors[0]["value"], factors[1]["value"], critical)
+        hostility = next((f for f in factors if f["factor"] == "hostility_model"), None)
+        if hostility is not None and hostility["value"] >= 0.5 and stance["label"] != "supportive":
+            gate = max(gate, hostility["value"])
         org = [m for m in mentions if m.get("purpose") in ("org", "official")]
         add("names_organization", gate if org else 0.0, [m["query"] for m in org] or None)
         if ctx.outlet_tier or ctx.outlet_reach is not None:
@@ -408,7 +535,9 @@ class Classifier:
             how = "half weighted factors, half the trained risk-level model"
         level = next((name for name, threshold in RISK_LEVEL_THRESHOLDS if score >= threshold), "low")
         factors.sort(key=lambda f: -f["contribution"])
-        return level, _r(score), {"level": level, "score": _r(score), "how": how, "factors": factors}
+        out = RiskReasons(level=level, score=_r(score), how=how, factors=factors)
+        out["stance"] = StanceReasons(label=stance["label"], score=stance["score"])
+        return level, _r(score), out
 
 
 def _spread_value(spread: Spread, now: datetime | None) -> tuple[float, str]:

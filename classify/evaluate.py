@@ -7,6 +7,7 @@ What is compared with the gold label:
   otherwise the sentiment model's own label.
 - risk: the final risk level when the gold labels are levels (low ... critical); otherwise (e.g.
   offensive "1" / "0") the risk model's own label (the hostility part of risk).
+- stance: the stance toward the office (supportive / neutral / critical) the engine gives.
 - topic: a list of gold topics per line is compared as sets with the predicted topics (per-topic
   P/R/F1, accuracy = exact set match); a single gold topic per line with the best predicted topic.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from classify.baseline import Comparison, baseline_predict, paired_bootstrap
 from classify.datasets import RISK_LEVELS, SENTIMENTS, read_jsonl
 from classify.engine import Classifier
 
@@ -32,6 +34,8 @@ class Report:
     macro_f1: float
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
     mode: str = ""
+    gold: list[str] = field(default_factory=list, repr=False)  # single-label reports: the compared labels
+    pred: list[str] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -63,7 +67,7 @@ def single_label_report(task: str, data: str, gold: Sequence[str], pred: Sequenc
         per[c] = {"precision": p_, "recall": r_, "f1": f_, "support": float(sum(1 for g in gold if g == c))}
     acc = sum(1 for g, p in zip(gold, pred, strict=True) if g == p) / len(gold) if gold else 0.0
     macro = sum(d["f1"] for d in per.values()) / len(per) if per else 0.0
-    return Report(task, data, len(gold), acc, macro, per, mode)
+    return Report(task, data, len(gold), acc, macro, per, mode, list(gold), list(pred))
 
 
 def multi_label_report(task: str, data: str, gold: Sequence[set[str]], pred: Sequence[set[str]], mode: str) -> Report:
@@ -114,7 +118,30 @@ def evaluate(classifier: Classifier, task: str, data: Path, batch_size: int = 51
         return single_label_report(
             task, name, gold, [_model_label(res, "risk", classifier) for res in results], "risk model"
         )
+    if task == "stance":
+        pred = [str(res.reasons.get("stance", {}).get("label", "neutral")) for res in results]
+        return single_label_report(task, name, gold, pred, "stance toward the office")
     raise ValueError(f"unknown task {task}")
+
+
+def baseline_comparison(report: Report, data: Path, train: Path) -> Comparison:
+    """Ours beside the character 1-3-gram TF-IDF + logistic regression baseline trained on ``train``
+    (JSONL, text + label) and scored on the same rows of ``data``, with the paired-bootstrap interval."""
+    if not report.gold:
+        raise ValueError("the baseline comparison needs one gold label per line (not topic lists)")
+    train_rows = list(read_jsonl(train))
+    if not train_rows or any(not isinstance(r.get("text"), str) or "label" not in r for r in train_rows):
+        raise ValueError(f"{train}: each line needs 'text' and 'label'")
+    if any(isinstance(r["label"], list) for r in train_rows):
+        raise ValueError(f"{train}: the baseline compares single-label tasks (a line has a list of labels)")
+    test_texts = [_doc_text(r) for r in read_jsonl(data)]
+    base, _ = baseline_predict([_doc_text(r) for r in train_rows], [str(r["label"]) for r in train_rows], test_texts)
+    return paired_bootstrap(report.gold, report.pred, base)
+
+
+def _doc_text(row: dict[str, Any]) -> str:
+    title = row.get("title") or ""
+    return f"{title}\n{row['text']}" if title else str(row["text"])
 
 
 def _model_label(res: Any, task: str, classifier: Classifier | None = None) -> str:

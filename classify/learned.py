@@ -2,7 +2,8 @@
 
 Features are the classifier tokens of ``classify.tokenize`` (jieba words with the domain dictionary
 for Chinese; syllables and syllable bigrams for Vietnamese) plus character n-grams, hashed into a
-fixed space (no vocabulary to store), log-scaled and L2-normalized. The classifier is a logistic
+fixed space (no vocabulary to store; 64-bit hashes computed here, character n-grams in numpy),
+log-scaled, IDF-weighted and L2-normalized. The classifier is a logistic
 regression (multinomial for single-label tasks, one-vs-rest for multi-label topics), optionally
 (single-label, :class:`NeighborVote`) mixed with a vote of the most similar training rows.
 
@@ -15,7 +16,6 @@ library versions. A missing, truncated or foreign file raises :class:`ModelFileE
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import time
@@ -29,7 +29,7 @@ import numpy as np
 
 from classify.tokenize import tokens
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: features hashed by classify.learned itself (splitmix64), not murmurhash3
 TASKS = ("sentiment", "topic", "risk")
 
 
@@ -95,69 +95,132 @@ def neighbor_shares(
 def config_groups(config: FeatureConfig, lang: str) -> tuple[str, ...]:
     """The feature groups a model with ``config`` uses for a document in ``lang``.
 
-    Groups: ``w`` words, ``b`` Chinese word bigrams, ``c<n>`` Chinese character n-grams, ``v<n>``
-    Vietnamese character n-grams inside syllables. The classifier computes and hashes each group
-    once per document and shares it between the models.
+    Groups: ``w`` words, ``b`` Chinese word bigrams, ``c<n>`` character n-grams (Chinese: over the
+    text without whitespace; Vietnamese: over the lower-cased text with single spaces, so n-grams
+    cross syllable boundaries as the character-n-gram baseline's do). The classifier computes and
+    hashes each group once per document and shares it between the models.
     """
     groups = ["w"]
     if lang.startswith("zh"):
         if config.zh_word_bigrams:  # "不|满意", "没有|收到": negation and degree in context
             groups.append("b")
         lo, hi = config.char_ngrams
-        if hi:
-            groups.extend(f"c{n}" for n in range(max(lo, 1), hi + 1))
     else:
         lo, hi = config.vi_char_ngrams
-        if hi:
-            groups.extend(f"v{n}" for n in range(max(lo, 1), hi + 1))
+    if hi:
+        groups.extend(f"c{n}" for n in range(max(lo, 1), hi + 1))
     return tuple(groups)
 
 
-def group_features(text: str, toks: list[str], groups: Iterable[str]) -> dict[str, list[str]]:
-    """The feature strings of one document, per group (the strings are what gets hashed)."""
-    out: dict[str, list[str]] = {}
+# Feature hashing. Every feature is a 64-bit hash; a model keeps its low bits (``n_features`` is a power
+# of two), so counts hashed for a wider model fold exactly into a narrower one (see :func:`fold`).
+# Character n-grams are hashed in numpy from the text's code points (no per-n-gram Python string: at
+# ~900 characters that was a third of the classifier's time); words through a memo of their hashes.
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_PRIME = np.uint64(0x100000001B3)
+_GROUP_SALT = {"w": 0x77, "b": 0x62, "c": 0x63}
+_word_hashes: dict[str, int] = {}
+_WORD_MEMO_MAX = 2_000_000  # distinct words kept (~200 MB at most); cleared when full
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: every input bit reaches the low bits a model keeps."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def _word_hash(word: str) -> int:
+    h = _word_hashes.get(word)
+    if h is None:
+        if len(_word_hashes) >= _WORD_MEMO_MAX:
+            _word_hashes.clear()
+        h = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+        _word_hashes[word] = h
+    return h
+
+
+def word_hashes(words: Sequence[str]) -> np.ndarray:
+    """Unsalted 64-bit hashes of ``words`` (memoized)."""
+    found = list(map(_word_hashes.get, words))
+    if None in found:
+        found = [h if h is not None else _word_hash(w) for h, w in zip(found, words, strict=True)]
+    return np.array(found, dtype=np.uint64)
+
+
+def char_text(text: str, lang: str) -> str:
+    """The text character n-grams are taken from: lower case; Chinese without whitespace (every
+    visible character: punctuation such as ！！！ carries tone), other languages with single spaces."""
+    low = text.lower()
+    return "".join(low.split()) if lang.startswith("zh") else " ".join(low.split())
+
+
+def char_ngram_hashes(chars: str, n: int) -> np.ndarray:
+    if len(chars) < n:
+        return np.zeros(0, dtype=np.uint64)
+    code = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    h = np.full(len(code) - n + 1, np.uint64(_GROUP_SALT["c"] * 1_000_003 + n), dtype=np.uint64)
+    for j in range(n):
+        h = h * _PRIME + code[j : len(code) - n + 1 + j]
+    return _mix(h)
+
+
+def group_hashes(text: str, lang: str, toks: Sequence[str], groups: Iterable[str]) -> dict[str, np.ndarray]:
+    """The hashed features of one document, per group."""
+    out: dict[str, np.ndarray] = {}
     chars: str | None = None
+    words: np.ndarray | None = None
     for group in groups:
-        if group == "w":
-            out[group] = ["w:" + t for t in toks]
-        elif group == "b":
-            out[group] = [f"b:{a}|{b}" for a, b in itertools.pairwise(toks)]
+        if group in ("w", "b"):
+            if words is None:
+                words = word_hashes(toks)
+            if group == "w":
+                out[group] = _mix(words + np.uint64(_GROUP_SALT["w"]))
+            else:
+                out[group] = _mix(words[:-1] * _PRIME + words[1:] + np.uint64(_GROUP_SALT["b"]))
         elif group[0] == "c":
             if chars is None:
-                chars = "".join(text.lower().split())  # every visible character: punctuation (！！！) carries tone
-            n = int(group[1:])
-            out[group] = ["c:" + chars[i : i + n] for i in range(len(chars) - n + 1)]
-        elif group[0] == "v":
-            n = int(group[1:])
-            feats: list[str] = []
-            for tok in toks:
-                if "_" not in tok:
-                    padded = f" {tok} "
-                    feats.extend("c:" + padded[i : i + n] for i in range(len(padded) - n + 1))
-            out[group] = feats
+                chars = char_text(text, lang)
+            out[group] = char_ngram_hashes(chars, int(group[1:]))
     return out
 
 
-def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> list[str]:
-    """The feature strings of one document (before hashing); ``toks`` if already tokenized."""
+def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> np.ndarray:
+    """The hashed features of one document under ``config``; ``toks`` if already tokenized."""
     toks = tokens(text, lang) if toks is None else toks
-    groups = group_features(text, toks, config_groups(config, lang))
-    return [f for feats in groups.values() for f in feats]
+    groups = group_hashes(text, lang, toks, config_groups(config, lang))
+    return np.concatenate(list(groups.values())) if groups else np.zeros(0, dtype=np.uint64)
 
 
-def _identity(x: list[str]) -> list[str]:
-    return x
+def feature_hash(feature: str) -> int:
+    """The hash of one named feature (``w:word``, ``b:a|b``, ``c:ngram``), for tests and explanations."""
+    kind, _, value = feature.partition(":")
+    if kind == "w":
+        return int(_mix(word_hashes([value]) + np.uint64(_GROUP_SALT["w"]))[0])
+    if kind == "b":
+        a, _, b = value.partition("|")
+        hw = word_hashes([a, b])
+        return int(_mix(hw[:1] * _PRIME + hw[1:] + np.uint64(_GROUP_SALT["b"]))[0])
+    return int(char_ngram_hashes(value, len(value))[0])
 
 
-def hash_counts(feature_lists: Iterable[list[str]], n_features: int) -> Any:
-    """Raw hashed counts (CSR, float32). Indices are murmurhash3 modulo ``n_features``, so counts
-    hashed into a larger power of two fold exactly into a smaller one (see :func:`fold`)."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+def hash_counts(feature_arrays: Iterable[np.ndarray], n_features: int) -> Any:
+    """Raw hashed counts (CSR, float32) of each document's feature hashes, in ``n_features`` slots."""
+    from scipy.sparse import csr_matrix
 
-    vec = HashingVectorizer(
-        n_features=n_features, analyzer=_identity, alternate_sign=False, norm=None, dtype=np.float32
+    arrays = list(feature_arrays)
+    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
+    indices = (flat & np.uint64(n_features - 1)).astype(np.int32)
+    out = csr_matrix(
+        (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(arrays), n_features)
     )
-    return vec.transform(feature_lists)
+    out.sum_duplicates()
+    return out
 
 
 def fold(counts: Any, n_features: int) -> Any:
@@ -185,7 +248,7 @@ def weight(counts: Any, idf: np.ndarray | None) -> Any:
     return normalize(matrix, copy=False)
 
 
-def vectorize(feature_lists: Iterable[list[str]], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
+def vectorize(feature_lists: Iterable[np.ndarray], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
     """Hashed, log-scaled, IDF-weighted (when given), L2-normalized sparse matrix."""
     return weight(hash_counts(feature_lists, config.n_features), idf)
 
@@ -224,6 +287,7 @@ class TextModel:
     memory_labels: np.ndarray | None = None
     memory_weights: np.ndarray | None = None
     _memory_t: Any = field(default=None, repr=False, compare=False)
+    _coef_t: Any = field(default=None, repr=False, compare=False)
 
     def memory_vectors(self) -> Any:
         """The stored rows weighted as the documents are (log-scaled, IDF, divided by the row's full norm)."""
@@ -238,7 +302,7 @@ class TextModel:
         return csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
     # ------------------------------------------------------------------ prediction
-    def predict_proba_features(self, features: Sequence[list[str]]) -> np.ndarray:
+    def predict_proba_features(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """(n_docs, n_classes) probabilities (softmax, or per-class sigmoid when multi-label)."""
         if not features:
             return np.zeros((0, len(self.classes)))
@@ -254,7 +318,9 @@ class TextModel:
         if counts.shape[0] == 0:
             return np.zeros((0, len(self.classes)))
         x = weight(fold(counts, self.config.n_features), self.idf)
-        scores = np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
+        if self._coef_t is None:  # contiguous once: `x @ coef.T` copied the whole matrix every batch
+            self._coef_t = np.ascontiguousarray(self.coef.T)
+        scores = np.asarray(x @ self._coef_t, dtype=np.float64) + self.intercept
         if self.multilabel:
             return 1.0 / (1.0 + np.exp(-scores))
         if scores.shape[1] == 1:  # binary: one output for classes[1]
@@ -361,7 +427,9 @@ class TextModel:
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError) as exc:
             raise ModelFileError(f"model file is corrupt or not a presswatch model: {path} ({exc})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
-            raise ModelFileError(f"model file has an unknown format: {path}")
+            raise ModelFileError(
+                f"model file has an unknown format: {path} (made by another presswatch version: train it again)"
+            )
         if task is not None and header.get("task") != task:
             raise ModelFileError(f"model file {path} holds task {header.get('task')!r}, expected {task!r}")
         cfg = header["config"]
@@ -447,62 +515,146 @@ class Example:
     weight: float = 1.0
 
 
+def is_multilabel(examples: Sequence[Example]) -> bool:
+    """The data's shape decides: rows carrying other than exactly one label make a multi-label task
+    (one-vs-rest, per-label thresholds); one label per row, a single-label one (multinomial)."""
+    return any(isinstance(e.label, tuple) and len(e.label) != 1 for e in examples)
+
+
+def _single(label: str | tuple[str, ...]) -> str:
+    return label[0] if isinstance(label, tuple) else str(label)
+
+
+# C candidates for :func:`choose_c` (the features are L2-normalized, so one grid serves every set) and
+# the share of the training rows held out to choose among them when there are many rows.
+C_GRID = (1.0, 4.0, 16.0, 64.0)
+CV_HOLDOUT = 0.2
+CV_FOLDS_BELOW = 1000  # fewer training rows: 3-fold cross-validation instead of one hold-out split
+MIN_DF_ROWS = 1000  # from this many training rows, features seen in one document are not fitted
+
+
+def _fit_lr(x: Any, y: np.ndarray, weights: np.ndarray, c: float, warm: Any = None) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    clf = warm if warm is not None else LogisticRegression(max_iter=300, class_weight="balanced", warm_start=True)
+    clf.set_params(C=c)
+    clf.fit(x, y, sample_weight=weights)
+    return clf
+
+
+def _fit_lr_start(coef: np.ndarray, intercept: np.ndarray) -> Any:
+    """An unfitted regression that starts from these coefficients (warm start)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=300, class_weight="balanced", warm_start=True)
+    clf.coef_, clf.intercept_ = coef, intercept
+    return clf
+
+
+def choose_c(
+    x: Any, y: np.ndarray, weights: np.ndarray, grid: Sequence[float] = C_GRID, seed: int = 0
+) -> tuple[dict[float, float], dict[float, tuple[np.ndarray, np.ndarray]]]:
+    """Macro-F1 for each C of ``grid`` on the training rows only: 3-fold cross-validation on small
+    sets, one stratified hold-out split (``CV_HOLDOUT``) on larger ones. C ascends with warm starts,
+    so the whole path costs little more than one fit. Also each C's last coefficients and
+    intercepts, to start the final fit from."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < 3:
+        return {}, {}
+    if len(y) < CV_FOLDS_BELOW:
+        splits = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    else:
+        splits = list(StratifiedShuffleSplit(1, test_size=CV_HOLDOUT, random_state=seed).split(np.zeros(len(y)), y))
+    scores: dict[float, list[float]] = {c: [] for c in grid}
+    starts: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for tr, va in splits:
+        clf = None
+        for c in sorted(grid):
+            clf = _fit_lr(x[tr], y[tr], weights[tr], c, clf)
+            scores[c].append(float(f1_score(y[va], clf.predict(x[va]), average="macro")))
+            starts[c] = (clf.coef_.copy(), clf.intercept_.copy())
+    return {c: float(np.mean(v)) for c, v in scores.items()}, starts
+
+
 def train_model(
     task: str,
     examples: Sequence[Example],
     *,
     config: FeatureConfig | None = None,
     multilabel: bool | None = None,
-    c: float = 4.0,
+    c: float | None = 4.0,
     use_idf: bool = True,
     meta: dict[str, Any] | None = None,
-    features: Sequence[list[str]] | None = None,
+    features: Sequence[np.ndarray] | None = None,
     neighbors: NeighborVote | None = None,
 ) -> TextModel:
-    """Fit a model for ``task`` on ``examples`` (single-label, or multi-label when labels are tuples).
+    """Fit a model for ``task`` on ``examples``: multinomial when every row has one label, one-vs-rest
+    when rows carry several (``multilabel`` forces one or the other).
 
+    ``c=None``: the regularization is chosen by :func:`choose_c` on these rows.
     ``features``: the examples' :func:`doc_features` under ``config`` when already computed (cross-validation).
     ``neighbors``: keep the training rows for a nearest-neighbour vote (single-label only).
     """
-    from sklearn.linear_model import LogisticRegression
-
     if not examples:
         raise ValueError(f"no training examples for task {task}")
     config = config or FeatureConfig()
     started = time.perf_counter()
-    is_multi = multilabel if multilabel is not None else any(isinstance(e.label, tuple) for e in examples)
+    is_multi = multilabel if multilabel is not None else is_multilabel(examples)
     if features is None:
         features = [doc_features(e.text, e.lang, config) for e in examples]
     counts = hash_counts(features, config.n_features)
     idf = fit_idf(counts) if use_idf else None  # document frequencies: the same with raw counts
-    x = weight(counts, idf)
+    full_x = weight(counts, idf)
+    # Fit on the hashed slots that occur (a few per cent of the space): the same model, far less
+    # work per solver iteration; the coefficients are put back in their slots afterwards.
+    used = np.unique(full_x.indices)
+    if len(examples) >= MIN_DF_ROWS:
+        # A feature in one training document only is fitted to that document; dropping them
+        # halves the solver's work on larger sets at no measured cost (bench/train.py, model card).
+        df = np.bincount(counts.indices, minlength=config.n_features)
+        used = used[df[used] >= 2]
+    x = full_x[:, used]
     weights = np.array([e.weight for e in examples], dtype=np.float64)
+    cv_scores: dict[float, float] = {}
     if is_multi:
+        from sklearn.linear_model import LogisticRegression
+
         label_sets = [e.label if isinstance(e.label, tuple) else (e.label,) for e in examples]
         classes = sorted({lab for labs in label_sets for lab in labs})
-        coef = np.zeros((len(classes), config.n_features), dtype=np.float32)
+        c_used = c if c is not None else 4.0
+        coef_used = np.zeros((len(classes), len(used)), dtype=np.float32)
         intercept = np.zeros(len(classes))
         for k, name in enumerate(classes):
             y = np.array([name in labs for labs in label_sets], dtype=int)
             if y.min() == y.max():  # every example has it (or none): a constant
                 intercept[k] = 6.0 if y[0] else -6.0
                 continue
-            clf = LogisticRegression(C=c, max_iter=300, class_weight="balanced", solver="liblinear")
+            clf = LogisticRegression(C=c_used, max_iter=300, class_weight="balanced", solver="liblinear")
             clf.fit(x, y, sample_weight=weights)
-            coef[k] = clf.coef_[0]
+            coef_used[k] = clf.coef_[0]
             intercept[k] = clf.intercept_[0]
     else:
-        y_str = [str(e.label) for e in examples]
-        classes = sorted(set(y_str))
+        y_arr = np.array([_single(e.label) for e in examples])
+        classes = sorted(set(y_arr.tolist()))
         if len(classes) < 2:
             raise ValueError(f"task {task} needs at least two different labels, got {classes}")
-        clf = LogisticRegression(
-            C=c, max_iter=300, class_weight="balanced", solver="lbfgs" if len(classes) > 2 else "liblinear"
-        )
-        clf.fit(x, np.array(y_str), sample_weight=weights)
+        warm = None
+        if c is None:
+            cv_scores, starts = choose_c(x, y_arr, weights)
+            c_used = max(cv_scores, key=lambda k: cv_scores[k]) if cv_scores else 4.0
+            if c_used in starts:
+                warm = _fit_lr_start(*starts[c_used])
+        else:
+            c_used = c
+        clf = _fit_lr(x, y_arr, weights, c_used, warm)
         classes = [str(k) for k in clf.classes_]
-        coef = clf.coef_.astype(np.float32)
+        coef_used = clf.coef_.astype(np.float32)
         intercept = clf.intercept_.astype(np.float64)
+    coef = np.zeros((coef_used.shape[0], config.n_features), dtype=np.float32)
+    coef[:, used] = coef_used
     memory = memory_labels = memory_norms = None
     if neighbors is not None and not is_multi:
         full = counts.copy()
@@ -516,7 +668,7 @@ def train_model(
         memory.eliminate_zeros()
         memory.sort_indices()
         index = {name: k for k, name in enumerate(classes)}
-        memory_labels = np.array([index[str(e.label)] for e in examples], dtype=np.int64)
+        memory_labels = np.array([index[_single(e.label)] for e in examples], dtype=np.int64)
     import sklearn
 
     info = {
@@ -527,8 +679,11 @@ def train_model(
             (e.lang, e.text, list(e.label) if isinstance(e.label, tuple) else e.label) for e in examples
         ),
         "sklearn": sklearn.__version__,
-        "regularization_C": c,
+        "regularization_C": c_used,
+        "label_mode": "multi-label, one-vs-rest" if is_multi else "single-label, multinomial",
     }
+    if cv_scores:
+        info["c_by_cv"] = {f"{k:g}": round(v, 4) for k, v in cv_scores.items()}
     if memory is not None and neighbors is not None:
         info["neighbor_vote"] = {
             "k": neighbors.k,

@@ -29,11 +29,22 @@ class Factor(TypedDict):
     detail: NotRequired[Any]  # terms, a sentence or model probabilities; for experts, not rendered
 
 
+class StanceReasons(TypedDict):
+    """Stance toward the office and its work (classify.engine._stance)."""
+
+    label: str  # supportive / neutral / critical
+    score: float  # -1 .. 1
+    terms: NotRequired[list[dict[str, Any]]]  # lexicon stance terms (weight, negated, quoted)
+    from_sentiment: NotRequired[float]  # no stance term: the sentiment score it leaned on
+    own_channel: NotRequired[bool]
+
+
 class RiskReasons(TypedDict):
     level: str
     score: float
     factors: list[Factor]
     how: NotRequired[str]
+    stance: NotRequired[StanceReasons]  # the stance risk was computed with
 
 
 class SentimentReasons(TypedDict):
@@ -44,6 +55,7 @@ class SentimentReasons(TypedDict):
     model_polarity: NotRequired[float]
     lexicon_polarity: NotRequired[float]
     how: NotRequired[str]
+    before_stance: NotRequired[dict[str, Any]]  # label and score before a supportive stance lifted them
 
 
 class TopicReason(TypedDict):
@@ -88,6 +100,7 @@ class Reasons(TypedDict, total=False):
     topics: list[TopicReason]
     sentiment: SentimentReasons
     risk: RiskReasons
+    stance: StanceReasons
     matched_terms: list[str]  # flat: terms that matter for risk (mentions, sensitive, negative)
     factors: list[Factor]  # flat: the risk factors that contributed (> 0), weightiest first
     privacy: list[PrivacyFinding]
@@ -235,6 +248,9 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
             out["risk"]["how"] = risk["how"]
     elif isinstance(risk, str) and risk:
         out["risk"] = RiskReasons(level=risk, score=_num(raw.get("risk_score")), factors=[])
+    stance = raw.get("stance")
+    if isinstance(stance, Mapping) and stance.get("label"):
+        out["stance"] = StanceReasons(label=str(stance["label"]), score=_num(stance.get("score")))
     if isinstance(raw.get("matched_terms"), list):
         out["matched_terms"] = _strs(raw["matched_terms"])
     if isinstance(raw.get("factors"), list):

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from classify.query import PreparedDoc, Query, QuerySyntaxError, parse_query
+from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query
 from presswatch.yamlfile import read_yaml
 
 TAXONOMY_FILE = Path(__file__).parent / "data" / "taxonomy.yaml"
@@ -53,6 +53,7 @@ class RuleHit:
 class Taxonomy:
     topics: dict[str, Topic] = field(default_factory=dict)
     source: str = ""
+    _rules: QuerySet | None = field(default=None, repr=False, compare=False)
 
     def label(self, key: str, language: str) -> str:
         topic = self.topics.get(key)
@@ -61,9 +62,11 @@ class Taxonomy:
     def rule_hits(self, doc: PreparedDoc) -> dict[str, RuleHit]:
         out: dict[str, RuleHit] = {}
         title_doc: _TitleOnly | None = None
-        for key, topic in self.topics.items():
-            if topic.rule is None:
-                continue
+        if self._rules is None:
+            self._rules = QuerySet({k: t.rule for k, t in self.topics.items() if t.rule is not None})
+        for key in self._rules.candidates(doc):
+            topic = self.topics[key]
+            assert topic.rule is not None
             terms = topic.rule.explain(doc)
             if not terms:
                 continue

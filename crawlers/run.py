@@ -89,7 +89,8 @@ class PipelineSink:
             stats = ingest_items(items, engine=self.engine, settings=self.settings)
             self.per_source.setdefault(key, PipelineTally()).add(stats)
             results.append(stats)
-        return results
+        # crawl() hands one source's items at a time and reads the IngestStats back (skip reasons).
+        return results[0] if len(results) == 1 else results
 
     def tally(self, key: str) -> PipelineTally:
         return self.per_source.get(key, PipelineTally())
@@ -171,16 +172,18 @@ def build_plan(session: Session, row: Source, settings: Settings) -> tuple[Crawl
 
 
 def _not_stored(result: Any) -> dict[str, int]:
-    """A pipeline sink's answer (``IngestStats``) as skip reasons; other sinks say nothing."""
+    """A pipeline sink's answer (``IngestStats``, or a list of them: ``PipelineSink`` answers one
+    per source) as skip reasons; other sinks say nothing."""
     from crawlers.plan import PIPELINE_DROPPED, PIPELINE_DUPLICATE
 
     out: dict[str, int] = {}
-    for url_reason in getattr(result, "problems", None) or []:
-        _url, reason = url_reason
-        key = PIPELINE_DROPPED + reason.split(":")[0]
-        out[key] = out.get(key, 0) + 1
-    for reason, n in (getattr(result, "duplicate_reasons", None) or {}).items():
-        out[PIPELINE_DUPLICATE + reason] = out.get(PIPELINE_DUPLICATE + reason, 0) + n
+    for stats in result if isinstance(result, list) else [result]:
+        for url_reason in getattr(stats, "problems", None) or []:
+            _url, reason = url_reason
+            key = PIPELINE_DROPPED + reason.split(":")[0]
+            out[key] = out.get(key, 0) + 1
+        for reason, n in (getattr(stats, "duplicate_reasons", None) or {}).items():
+            out[PIPELINE_DUPLICATE + reason] = out.get(PIPELINE_DUPLICATE + reason, 0) + n
     return out
 
 

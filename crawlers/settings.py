@@ -17,6 +17,19 @@ from settings import CrawlSettings
 BACKOFF_BASE_SECONDS = 1.0  # first retry waits 1 s, then 2 s, 4 s ...: polite to a struggling server
 
 
+def require_distributed_extra() -> None:
+    """scrapy-redis and redis are an extra (``presswatch[distributed]``): say so in one line."""
+    try:
+        import redis  # noqa: F401
+        import scrapy_redis  # noqa: F401
+    except ImportError as exc:
+        from settings import ConfigError
+
+        raise ConfigError(
+            f"crawl.distributed = true needs the 'distributed' extra ({exc.name} is not installed): "
+            "pip install 'presswatch[distributed]'") from None
+
+
 def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNING) -> dict[str, Any]:
     out: dict[str, Any] = {
         "BOT_NAME": "presswatch",
@@ -42,6 +55,7 @@ def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNIN
         "HTTPERROR_ALLOW_ALL": False,
     }
     if cfg.distributed:
+        require_distributed_extra()
         out.update({
             "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
             "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",

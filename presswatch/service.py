@@ -206,6 +206,9 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
+    from presswatch.wiring import wire
+
+    wire()  # subscribers are wired here, where the app is assembled
     chain = EventChain().start()
     scheduler.start()
     names = ", ".join(j.id for j in scheduler.get_jobs()) or "none"

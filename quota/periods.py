@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from models.enums import Period
+from presswatch.i18n import TimeZoneError, validate_timezone
 
 __all__ = [
     "Window", "local_date", "parse_span", "period_containing", "windows_overlapping", "zone",
@@ -32,9 +33,9 @@ class PeriodError(ValueError):
 
 def zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PeriodError(f"unknown time zone '{name}' (use an IANA name such as Asia/Shanghai)") from None
+        return ZoneInfo(validate_timezone(name))
+    except TimeZoneError as exc:
+        raise PeriodError(str(exc)) from None
 
 
 @dataclass(frozen=True, order=True)

@@ -21,6 +21,10 @@ from sqlalchemy.orm import Session
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The labelled public data sets (see shared/data/README.md): beside the checkout (CI's clone), or
+# the team's shared folder. Tests that read them say so; the product has no default for it.
+SHARED_DATA = next((p for p in (REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")) if p.is_dir()),
+                   REPO_ROOT.parent / "shared" / "data")
 POSTGRES_URL = os.environ.get("PRESSWATCH_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 

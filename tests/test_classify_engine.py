@@ -64,6 +64,7 @@ def test_negative_chinese_story_is_critical_with_reasons(clf: Classifier) -> Non
     assert {"暴力执法", "儋州法院"} <= set(r.reasons["matched_terms"])
     out = r.as_output()
     assert out["risk"]["reasons"][0]["contribution"] >= out["risk"]["reasons"][-1]["contribution"]
+    assert out["stance"]["label"] == "critical" and out["stance"]["score"] < 0
 
 
 def test_positive_enforcement_news_is_positive_and_low_risk(clf: Classifier) -> None:

@@ -14,6 +14,7 @@ from classify.learned import (
     NeighborVote,
     TextModel,
     doc_features,
+    feature_hash,
     hash_counts,
     train_model,
 )
@@ -21,6 +22,11 @@ from classify.learned import (
 CONFIG = FeatureConfig(n_features=2**12, char_ngrams=(1, 2), zh_word_bigrams=True)
 GOOD = ["质量很好，物流很快", "非常满意，推荐购买", "包装精美，值得推荐", "服务态度好，下次还来", "性价比很高，喜欢"]
 BAD = ["质量太差，非常失望", "物流太慢，不推荐", "客服态度恶劣，退货", "做工粗糙，后悔购买", "用了两天就坏了"]
+
+
+def named(*features: str) -> np.ndarray:
+    """The hashes of named features (``c:，``, ``w:词``), as one document's feature array."""
+    return np.array([feature_hash(f) for f in features], dtype=np.uint64)
 
 
 def examples() -> list[Example]:
@@ -35,9 +41,9 @@ def test_vote_moves_probabilities_toward_the_nearest_rows_and_survives_save_load
     model = train_model("sentiment", examples(), config=CONFIG, c=1.0, neighbors=vote)
     assert model.neighbors == vote and model.memory_counts is not None
     # common features (in more than half of the rows, like the comma) are not kept for the vote
-    comma = hash_counts([["c:，"]], CONFIG.n_features).indices[0]
+    comma = hash_counts([named("c:，")], CONFIG.n_features).indices[0]
     assert comma not in set(model.memory_counts.indices)
-    assert hash_counts([["c:螺"]], CONFIG.n_features).indices[0] in set(model.memory_counts.indices)
+    assert hash_counts([named("c:螺")], CONFIG.n_features).indices[0] in set(model.memory_counts.indices)
     texts, langs = ["蓝莓味道的螺丝刀套装很好"], ["zh"]
     with_vote = model.predict_proba(texts, langs)
     counts = hash_counts([doc_features(texts[0], "zh", CONFIG)], CONFIG.n_features)
@@ -47,7 +53,7 @@ def test_vote_moves_probabilities_toward_the_nearest_rows_and_survives_save_load
     assert with_vote[0, neg] == pytest.approx(0.5 * alone[0, neg] + 0.5)
     assert with_vote[0, neg] > alone[0, neg]
     # a text sharing no rare feature with any row keeps the regression's probabilities
-    counts_none = hash_counts([["w:完全无关的词"]], CONFIG.n_features)
+    counts_none = hash_counts([named("w:完全无关的词")], CONFIG.n_features)
     assert np.allclose(model.predict_proba_counts(counts_none), model.predict_proba_counts(counts_none, vote=False))
 
     # sharpening keeps the most probable class and makes it more probable

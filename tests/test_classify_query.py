@@ -178,3 +178,35 @@ def test_vietnamese_tone_placement_conventions_match_each_other() -> None:
     # only syllable-final clusters move: "toàn" is written one way
     assert parse_query("toàn").matches({"text": "toàn bộ"})
     assert not parse_query("hòa").matches({"text": "hoàn thành"})
+
+
+def test_query_set_finds_every_query_that_matches() -> None:
+    """One pass over a document (classify.query.QuerySet) must never skip a query that matches: every
+    query of the tables above, the taxonomy's rules and some negated / NEAR / lang: ones, on each
+    document and on the hand-written set."""
+    from classify.datasets import hand_rows
+    from classify.query import QuerySet
+    from classify.taxonomy import load_taxonomy
+
+    texts = [
+        "暴力执法", "冤案 OR 暴力执法", "暴力执法 NOT 演练", "NOT 冤案", "-堵路", "lang:vi", "lang:zh AND 执行",
+        "title:(冤案 OR 暴力执法)", "source:fazhi-shibao", '"依法调查"', '"cuong che"', '"cưỡng chế"', "khieu*",
+        "dân", "Hưng AND Yên AND lang:vi", "执行 NEAR/3 干警", "cưỡng NEAR/2 chế", '"thi hành án" NOT "hành chính"',
+        "(冤案 OR 腐败) AND 儋州", "Court AND enforcement",
+    ]
+    queries = {f"q{i}": parse_query(t) for i, t in enumerate(texts)}
+    for key, topic in load_taxonomy().topics.items():
+        if topic.rule is not None:
+            queries[key] = topic.rule
+    qs = QuerySet(queries)
+    docs = [ZH, VI, EN, {"text": "", "lang": ""}] + [{"text": r.text, "lang": r.lang} for r in hand_rows()]
+    matched = 0
+    for doc in docs:
+        prepared = PreparedDoc(doc)
+        candidates = set(qs.candidates(prepared))
+        for name, query in queries.items():
+            if query.matches(prepared):
+                matched += 1
+                assert name in candidates, (name, doc)
+    assert matched > 100
+    assert len(qs.candidates(PreparedDoc({"text": "今天天气晴朗", "lang": "zh"}))) < len(queries) / 2
