@@ -181,7 +181,7 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
     ``isolate`` runs Scrapy in a child process (needed whenever this process may crawl again).
     """
     from crawlers.engine import run_plans, run_plans_isolated
-    from crawlers.health import record_run
+    from crawlers.frontier import record_poll
 
     started = datetime.now(UTC)
     with session_scope(engine) as session:
@@ -219,6 +219,7 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
 
     reports, events = [], []
     with session_scope(engine) as session:
+        plan_minutes = plan_poll_minutes(session, finished)
         for key, outcome in outcomes.items():
             found = session.get(Source, source_ids[key]) if key in source_ids else \
                 session.scalar(select(Source).where(Source.key == key))
@@ -227,8 +228,9 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
             row = found
             if row is None:
                 continue
-            events += record_run(session, row, outcome, started_at=started, finished_at=finished,
-                                 failure_threshold=settings.crawl.source_failure_threshold)
+            found_events, _ = record_poll(session, row, outcome, started_at=started, finished_at=finished,
+                                          settings=settings, plan_minutes=plan_minutes)
+            events += found_events
             reports.append(SourceReport(key, outcome.status, outcome.pages_fetched, outcome.items_found,
                                         outcome.items_new, row.health, row.consecutive_failures, outcome.reason))
     for event in events:

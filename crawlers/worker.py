@@ -101,30 +101,11 @@ def worker_scrapy_settings(settings: Settings) -> dict[str, Any]:
     # would refuse a page whose storing failed last time. Distributed mode keeps a shared seen
     # set in Redis (an article is fetched once across machines) but not scrapy-redis' request
     # queue: a poll's responses must come back to the worker that holds its claim.
-    out["DUPEFILTER_CLASS"] = "crawlers.worker.SharedDupeFilter" if cfg.distributed else \
+    out["DUPEFILTER_CLASS"] = "crawlers.dupefilter.SharedDupeFilter" if cfg.distributed else \
         "scrapy.dupefilters.BaseDupeFilter"
     out.pop("SCHEDULER", None)
     out.pop("SCHEDULER_PERSIST", None)
     return out
-
-
-def _shared_dupefilter_base() -> type:
-    from scrapy_redis.dupefilter import RFPDupeFilter
-
-    return RFPDupeFilter
-
-
-class SharedDupeFilter(_shared_dupefilter_base()):  # type: ignore[misc]
-    """scrapy-redis' seen-URL set under one lasting key per kind (its default key is per start time)."""
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> SharedDupeFilter:
-        from scrapy_redis.connection import get_redis_from_settings
-
-        return cls(get_redis_from_settings(crawler.settings), key=f"presswatch:{crawler.spidercls.kind}:dupefilter")
-
-    def close(self, reason: str = "") -> None:
-        return None  # the set outlives this worker: others share it
 
 
 def _kind_spider(kind: str) -> type:
@@ -456,18 +437,50 @@ def sync_sources_file(engine: Engine, settings: Settings) -> Callable[[], None]:
     return sync
 
 
+FORWARDED_EVENTS = ("ArticleStored", "CrawlFinished", "SourceFailing")
+
+
+def forward_events(stream: Any) -> None:
+    """Pickle every event of :data:`FORWARDED_EVENTS` published here to ``stream``.
+
+    ``presswatch run`` starts the worker as a child process and re-publishes these on its own bus,
+    so the alerts stage's subscribers (a failing source opens a case) and anything reacting to a
+    stored article see the worker's events as they saw those of the one-off crawl job.
+    """
+    import contextlib
+    import pickle
+    import threading
+
+    from presswatch import events
+
+    lock = threading.Lock()
+
+    def send(event: object) -> None:
+        data = pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)
+        # OSError: the service is gone; the database keeps the record.
+        with lock, contextlib.suppress(OSError):
+            stream.write(data)
+
+    for name in FORWARDED_EVENTS:
+        bus.subscribe(getattr(events, name), send)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m crawlers.worker``: the worker on the configured database, storing through the pipeline."""
+    import argparse
+
     from crawlers.run import pipeline_sink
     from models.db import get_engine
     from settings import get_settings
 
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m crawlers.worker", description="The long-lived crawl worker.")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--events-fd", type=int, default=None,
+                        help="Write the events this worker publishes to this pipe (presswatch run reads them).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.events_fd is not None:
+        forward_events(os.fdopen(args.events_fd, "wb", buffering=0))
     settings = get_settings()
     engine = get_engine()
     sync = sync_sources_file(engine, settings)

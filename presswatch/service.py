@@ -27,6 +27,8 @@ JOB_PROVIDERS = (
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
 )
+# Called when the service stops, after the scheduler: stages that keep a process of their own up.
+STOP_HOOKS = ("crawlers.jobs:stop_worker",)
 
 
 def collect_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -87,4 +89,6 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
             pass
     finally:
         scheduler.shutdown(wait=True)
+        for ref in STOP_HOOKS:
+            run_job(ref)
         log.info("presswatch service stopped")

@@ -199,7 +199,8 @@ def _wait(what: Callable[[], bool], why: str, proc: subprocess.Popen[bytes], tmp
         if proc.poll() is not None:
             break
         time.sleep(0.2)
-    log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+    path = tmp_path / "worker.log"
+    log = path.read_text(errors="replace")[-3000:] if path.is_file() else "(log on the test's output)"
     raise AssertionError(f"{why} (worker exit {proc.poll()}):\n{log}")
 
 
@@ -292,4 +293,39 @@ def test_a_killed_worker_loses_no_due_poll(worker_db: str, tmp_path: Path) -> No
         finally:
             again.send_signal(signal.SIGTERM)
             assert again.wait(timeout=60) == 0
+    engine.dispose()
+
+
+def test_presswatch_run_keeps_a_worker_up_and_publishes_its_events(worker_db: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from crawlers import jobs
+    from presswatch.events import SourceFailing, bus
+
+    engine = make_engine(worker_db)
+    for name, value in {"DB__URL": worker_db, "CRAWL__DOWNLOAD_DELAY_SECONDS": "0", "CRAWL__RETRY_TIMES": "0",
+                        "CRAWL__SOURCE_FAILURE_THRESHOLD": "1", "CRAWL__SOURCES_FILE": str(tmp_path / "none.yaml"),
+                        "PIPELINE__SNAPSHOT_DIR": str(tmp_path / "snapshots")}.items():
+        monkeypatch.setenv(f"PRESSWATCH_{name}", value)
+    failing: list[SourceFailing] = []
+    bus.subscribe(SourceFailing, failing.append)
+    with LocalServer(FeedSite()) as server:
+        _register(engine, server.base_url, ["broken"])
+        try:
+            jobs.ensure_worker()
+            first = jobs._worker["proc"]
+            jobs.ensure_worker()  # already up: the check leaves it alone
+            assert jobs._worker["proc"] is first
+            _wait(lambda: bool(failing), "SourceFailing from the worker on the service's bus", first, tmp_path)
+            assert failing[0].source_key == "broken" and failing[0].reason.startswith("HTTP 500")
+            first.kill()
+            first.wait(timeout=30)
+            jobs.ensure_worker()  # the next check starts it again
+            second = jobs._worker["proc"]
+            assert second is not first
+            _make_due(engine, "broken")
+            _wait(lambda: len(failing) == 2, "the restarted worker's events", second, tmp_path)
+        finally:
+            jobs.stop_worker()
+            bus._handlers[SourceFailing].remove(failing.append)
+        assert second.returncode == 0  # stopped cleanly on SIGTERM
     engine.dispose()
