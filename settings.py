@@ -125,7 +125,14 @@ class AlertsSettings(_Group):
     smtp_timeout_seconds: float = Field(30.0, gt=0)
     from_address: str = "presswatch@localhost"
     default_language: Literal["zh-CN", "vi", "en"] = "zh-CN"
-    max_attempts: int = Field(8, ge=1, description="Delivery attempts before a message is dead-lettered.")
+    max_attempts: int = Field(
+        0, ge=0, description="Delivery attempts before a message is dead-lettered; 0: no count limit, only "
+        "give_up_after_hours."
+    )
+    give_up_after_hours: float = Field(
+        72.0, gt=0, description="Transient failures (server down, 4xx) are retried this long after the first "
+        "attempt before the message is dead-lettered; permanent ones (5xx refusal, bad address) at once.",
+    )
     rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
     quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
     webhook_timeout_seconds: float = Field(10.0, gt=0)
@@ -136,11 +143,16 @@ class AlertsSettings(_Group):
     )
     smtp_ca_file: str = Field("", description="Extra CA bundle (PEM) for STARTTLS/SSL; empty: the system's.")
     retry_base_seconds: float = Field(30.0, gt=0, description="First retry delay; doubles each attempt.")
-    retry_max_seconds: float = Field(3600.0, gt=0, description="Cap on the retry delay.")
+    # Capped at 5 minutes: after an outage an alert should not wait an hour for its next try (and a
+    # message accepted by a recovered server brings the others' retries forward).
+    retry_max_seconds: float = Field(300.0, gt=0, description="Cap on the retry delay.")
     delivery_lease_seconds: float = Field(
         300.0, gt=0, description="A claimed message not settled within this is in doubt and sent again."
     )
-    delivery_batch_size: int = Field(50, ge=1, description="Messages claimed per delivery run.")
+    delivery_batch_size: int = Field(
+        200, ge=1, description="Messages one delivery run sends at most (each is claimed on its own, just before "
+        "it is sent, so parallel senders share the backlog)."
+    )
     # Digests (alerts/digest): definitions live in digests_file; these tune building and sending.
     digest_check_interval_seconds: int = Field(
         60, ge=5, description="How often the service looks for a digest whose local send time has come."
@@ -158,6 +170,15 @@ class AlertsSettings(_Group):
 class SchedulerSettings(_Group):
     timezone: str = "Asia/Shanghai"
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
+    crawl_check_seconds: int = Field(
+        5, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
+        "risk plans may ask for intervals in seconds)."
+    )
+    instance_lease_seconds: int = Field(
+        120, ge=10, description="Jobs that must run on one `presswatch run` instance (digests, reminders, SLA, "
+        "crawls) are leased to one instance; another takes over when the lease runs out this long after its "
+        "holder's last run."
+    )
     classify_interval_seconds: int = Field(30, ge=1)
     delivery_interval_seconds: int = Field(15, ge=1)
     misfire_grace_seconds: int = Field(3600, ge=1)

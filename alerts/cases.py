@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from alerts.engine import add_event, sla_deadline
 from alerts.notify import notify
+from alerts.outbox import cancel_for_closed_case
 from alerts.rules import Recipient, RuleSpec
 from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
 from models.enums import AlertKind, CaseState, CorrectionState
@@ -67,6 +68,11 @@ def _transition(session: Session, alert: Alert, action: str, actor: str, note: s
     alert.state = TARGET[action]
     if alert.state in (CaseState.RESOLVED, CaseState.DISMISSED):
         alert.resolved_at = now
+        # A message still queued about this case must not page anyone as urgent any more.
+        cancelled = cancel_for_closed_case(
+            session, alert.id, f"not sent: case #{alert.id} was {alert.state} by {actor} before it went out")
+        if cancelled:
+            data = {**(data or {}), "messages_cancelled": cancelled}
     elif action == "reopen":
         alert.resolved_at = None
     add_event(session, alert, action, actor=actor, note=note, from_state=before, to_state=str(alert.state),
@@ -336,7 +342,7 @@ def follow_up_corrections(session: Session, *, now: datetime | None = None) -> C
     """Requests still open past their deadline: each gets ONE overdue message per person answering
     for its case (:func:`responsible_recipients`), in their language, through the outbox (key
     ``correction-overdue:<id>:<recipient>``), and an ``overdue`` history entry so later runs skip it."""
-    from alerts.notify import _recipient_hash, quiet_until
+    from alerts.notify import _quiet_reason, _recipient_hash, quiet_until
     from alerts.outbox import enqueue
     from alerts.render import render_correction_overdue
 
@@ -358,6 +364,7 @@ def follow_up_corrections(session: Session, *, now: datetime | None = None) -> C
         sent: list[str] = []
         for recipient in responsible_recipients(alert, rule):
             tz = recipient.timezone or str(opts.get("timezone") or "Asia/Shanghai")
+            quiet_end = quiet_until(now, str(opts.get("quiet_hours") or ""), tz)
             rendered = render_correction_overdue(req, outlet.name if outlet else "", alert.id, recipient.language,
                                                  tz=tz)
             enqueue(
@@ -367,7 +374,8 @@ def follow_up_corrections(session: Session, *, now: datetime | None = None) -> C
                 payload={"kind": "correction-overdue", "correction_id": req.id, "case_id": alert.id,
                          "recipient_name": recipient.name},
                 alert_id=alert.id,
-                not_before=quiet_until(now, str(opts.get("quiet_hours") or ""), tz) or now,
+                not_before=quiet_end or now,
+                hold_reason=_quiet_reason(str(opts.get("quiet_hours")), tz, quiet_end) if quiet_end else None,
             )
             sent.append(recipient.address)
             result.messages += 1

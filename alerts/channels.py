@@ -17,6 +17,7 @@ import binascii
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -67,7 +68,10 @@ class Channel(Protocol):
     @property
     def name(self) -> str: ...
 
-    def send(self, message: OutgoingMessage) -> None: ...
+    def send(self, message: OutgoingMessage, on_handover: Callable[[], None] | None = None) -> None:
+        """Deliver or raise; call ``on_handover`` just before the message's data leaves (from then on
+        an interruption leaves the outcome in doubt)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -149,6 +153,26 @@ def build_email(message: OutgoingMessage, from_address: str) -> EmailMessage:
     return msg
 
 
+class _HandoverHook:
+    """smtplib calls ``data()`` once MAIL FROM and RCPT TO were accepted: the point from which the
+    server may keep the message even if we never hear its answer."""
+
+    before_data: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> Any:
+        if self.before_data is not None:
+            self.before_data()
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_HandoverHook, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_HandoverHook, smtplib.SMTP_SSL):
+    pass
+
+
 @dataclass
 class EmailChannel:
     """Email over SMTP with smtplib: plain, STARTTLS or implicit TLS (SSL), optional AUTH.
@@ -165,7 +189,7 @@ class EmailChannel:
     from_address: str
     ca_file: str = ""
     name: str = EMAIL_CHANNEL
-    _smtp: smtplib.SMTP | None = field(default=None, repr=False)
+    _smtp: _SMTP | _SMTPSSL | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailChannel:
@@ -186,12 +210,12 @@ class EmailChannel:
             context.load_verify_locations(cafile=self.ca_file)
         return context
 
-    def _connect(self) -> smtplib.SMTP:
-        smtp: smtplib.SMTP
+    def _connect(self) -> _SMTP | _SMTPSSL:
+        smtp: _SMTP | _SMTPSSL
         if self.security == "ssl":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_seconds, context=self._tls_context())
+            smtp = _SMTPSSL(self.host, self.port, timeout=self.timeout_seconds, context=self._tls_context())
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+            smtp = _SMTP(self.host, self.port, timeout=self.timeout_seconds)
         try:
             smtp.ehlo()
             if self.security == "starttls":
@@ -204,13 +228,18 @@ class EmailChannel:
             raise
         return smtp
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage, on_handover: Callable[[], None] | None = None) -> None:
         mime = build_email(message, self.from_address)  # PermanentError on a bad address/attachment
         _name, to_addr = parseaddr(message.recipient)
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
-            self._smtp.send_message(mime, from_addr=self.from_address, to_addrs=[to_addr])
+            self._smtp.before_data = on_handover
+            try:
+                self._smtp.send_message(mime, from_addr=self.from_address, to_addrs=[to_addr])
+            finally:
+                if self._smtp is not None:
+                    self._smtp.before_data = None
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             codes = [code for code, _msg in exc.recipients.values()]

@@ -12,18 +12,23 @@ alerts_app = typer.Typer(help="Alert rules, evaluation and the delivery outbox."
 def outbox(
     all_: bool = typer.Option(False, "--all", help="Also list messages already sent."),
     retry: int | None = typer.Option(None, "--retry", help="Requeue a dead-lettered message by id."),
+    retry_dead: bool = typer.Option(False, "--retry-dead", help="Requeue every dead-lettered message."),
+    since: str | None = typer.Option(None, "--since", help="With --retry-dead: only those last tried within "
+                                     "this long (30m, 12h, 3d)."),
     limit: int = typer.Option(100, help="Rows to list."),
 ) -> None:
     """Show what is waiting to be sent, what was given up on, and why."""
     from rich.table import Table
 
     from alerts.delivery import disabled_reasons
-    from alerts.outbox import OutboxError, requeue, summarize
+    from alerts.outbox import OutboxError, describe_state, requeue, requeue_dead, summarize
+    from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console
-    from settings import get_settings
+    from presswatch.console import CliError, console, parse_since
 
     engine = get_engine()
+    if since is not None and not retry_dead:
+        raise CliError("--since goes with --retry-dead")
     if retry is not None:
         with session_scope(engine) as session:
             try:
@@ -32,26 +37,37 @@ def outbox(
                 raise CliError(str(exc)) from None
             console.print(f"delivery {row.id} requeued ({row.channel} -> {row.recipient})")
         return
+    if retry_dead:
+        cutoff = utcnow() - parse_since(since) if since else None
+        with session_scope(engine) as session:
+            rows = requeue_dead(session, since=cutoff)
+            console.print(f"{len(rows)} dead-lettered message(s) requeued"
+                          + (f" (last tried within {since})" if since else ""))
+            for row in rows:
+                console.print(f"  #{row.id} {row.channel} -> {esc(row.recipient[:60])}: {esc(row.subject[:60])}",
+                              highlight=False)
+        return
+    from settings import get_settings
+
     disabled = disabled_reasons(get_settings())
+    now = utcnow()
     with session_scope(engine) as session:
         summary = summarize(session, include_sent=all_, limit=limit)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "empty"
         console.print(f"outbox: {counts}")
+        dead = summary.counts.get("dead", 0)
+        if dead:
+            console.print(f"[red]{dead} message(s) could not be delivered: fix the cause, then "
+                          "`presswatch alerts outbox --retry-dead`[/]")
         for reason in disabled.values():
             console.print(f"[yellow]{reason}[/]")
         table = Table("id", "status", "channel", "recipient", "attempts", "next attempt (UTC)", "subject", "why")
         for row in summary.rows:
-            why = row.last_error or ""
-            if row.status == "pending" and row.channel in disabled:
-                why = disabled[row.channel]
-            elif row.status == "sending":
-                why = "being sent (or the sender died; resent when the lease runs out)"
-            elif not why and row.status == "pending":
-                why = "waiting for its first attempt"
+            why = describe_state(row, now, disabled)
             table.add_row(
                 str(row.id), str(row.status), row.channel, esc(row.recipient[:60]), str(row.attempts),
                 row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if row.status != "sent" else "",
-                esc(row.subject[:50]), esc(why[:120]),
+                esc(row.subject[:50]), esc(why[:160]),
             )
         console.print(table)
 
@@ -176,7 +192,8 @@ def plan_add(
     before_hours: float = typer.Option(24, "--before-hours"),
     after_hours: float = typer.Option(72, "--after-hours"),
     min_risk: str = typer.Option("medium", "--min-risk", help="Threshold while the window is open."),
-    poll: list[str] = typer.Option([], "--poll", help="SOURCE=MINUTES: poll a source faster (repeatable)."),
+    poll: list[str] = typer.Option([], "--poll", help="SOURCE=MINUTES or SOURCE=30s: poll a source faster "
+                                   "(repeatable)."),
 ) -> None:
     """Record a risk plan (三同步): a tighter monitoring window around a planned high-risk action."""
     from datetime import datetime
@@ -187,14 +204,17 @@ def plan_add(
 
     try:
         when = datetime.fromisoformat(action_at)
-        polls = {k: int(v) for k, _, v in (p.partition("=") for p in poll)}
+        pairs = [(k, v.strip()) for k, _, v in (p.partition("=") for p in poll)]
+        polls = {k: int(v) for k, v in pairs if not v.endswith("s")}
+        poll_seconds = {k: int(v[:-1]) for k, v in pairs if v.endswith("s")}
     except ValueError as exc:
         raise CliError(f"bad --at or --poll: {exc}") from None
     with session_scope(get_engine()) as session:
         try:
             plan = create_plan(session, name=name, action_at=when, keywords=keyword, place=place, parties=party,
                                before_hours=before_hours, after_hours=after_hours,
-                               overrides={"min_risk": min_risk, "poll_minutes": polls})
+                               overrides={"min_risk": min_risk, "poll_minutes": polls,
+                                          **({"poll_seconds": poll_seconds} if poll_seconds else {})})
         except PlanError as exc:
             raise CliError(str(exc)) from None
         console.print(f"risk plan #{plan.id} {plan.name}: window {plan.window_start:%Y-%m-%d %H:%M} - "

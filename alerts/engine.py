@@ -16,12 +16,13 @@ the cursor may re-read a few rows after a crash. Surges and failing sources rais
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from alerts.notify import notify, refresh_pending
@@ -37,6 +38,7 @@ from alerts.rules import (
     would_alert,
 )
 from classify.privacy import mask_text
+from classify.reasons import Reasons, RiskReasons, SentimentReasons, condense, parse_reasons
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
@@ -84,46 +86,20 @@ def add_event(session: Session, alert: Alert, action: str, *, actor: str = "syst
                            to_state=to_state, data=data or {}))
 
 
-def _classification_reasons(item: AlertItem) -> dict[str, Any]:
-    """The classifier's reasons, condensed for a message: level, score, terms, the weightiest factors."""
-    r = item.reasons or {}
-    out: dict[str, Any] = {"risk": item.risk_level, "risk_score": f"{item.risk_score:.2f}", "sentiment": item.sentiment}
-    if item.topics:
-        out["topics"] = list(item.topics)
-    terms: list[str] = [str(t.get("term") if isinstance(t, Mapping) else t) for t in r.get("matched_terms") or []]
-    sentiment = r.get("sentiment")
-    if isinstance(sentiment, Mapping) and isinstance(sentiment.get("lexicon"), Mapping):
-        terms += [str(t.get("term")) for t in sentiment["lexicon"].get("terms") or [] if isinstance(t, Mapping)]
-    for topic in r.get("topics") or []:
-        if isinstance(topic, Mapping):
-            terms += [str(t) for t in topic.get("rule_terms") or []]
-    if terms:
-        out["matched_terms"] = list(dict.fromkeys(t for t in terms if t))[:10]
-    risk = r.get("risk")
-    factors = risk.get("factors") if isinstance(risk, Mapping) else r.get("factors")
-    if isinstance(factors, list):
-        weighty = sorted((f for f in factors if isinstance(f, Mapping) and float(f.get("contribution") or 0) > 0),
-                         key=lambda f: -float(f.get("contribution") or 0))
-        out["factors"] = [{"factor": str(f.get("factor")), "contribution": round(float(f["contribution"]), 2)}
-                          for f in weighty[:4]]
-    elif isinstance(factors, Mapping):
-        out["factors"] = dict(factors)
-    mentions = [str(m.get("query")) for m in r.get("mentions") or [] if isinstance(m, Mapping) and m.get("query")]
-    if mentions:
-        out["mentions"] = mentions
-    if item.privacy:
-        out["privacy"] = [f"{f.get('kind')} {f.get('excerpt')}" for f in item.privacy_findings[:5]]
-    notes = [n for n in r.get("notes") or [] if n]
-    if notes:
-        out["notes"] = notes[:3]
-    return out
+def _classification_reasons(item: AlertItem) -> Reasons:
+    """The classifier's reasons, condensed for a message (:func:`classify.reasons.condense`): level,
+    score, sentiment, topics, terms, the weightiest factors, privacy findings."""
+    reasons = parse_reasons(item.reasons)
+    reasons.setdefault("risk", RiskReasons(level=item.risk_level, score=item.risk_score, factors=[]))
+    reasons.setdefault("sentiment", SentimentReasons(label=item.sentiment, score=0.0))
+    return condense(reasons, topics=item.topics)
 
 
 def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Decision, now: datetime,
                 stats: EvaluationStats) -> Alert | None:
     """Raise, update or escalate the (rule, story) alert for one item."""
     key = f"story:{rule.id}:{item.story_id}" if item.story_id else f"article:{rule.id}:{item.article_id}"
-    alert = session.scalar(select(Alert).where(Alert.dedupe_key == key))
+    alert = locked_alert(session, key)
     if alert is None:
         severity = higher(rule.severity, item.risk_level)
         alert = Alert(
@@ -139,14 +115,20 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
                 "published_at": item.published_at.isoformat() if item.published_at else None,
             },
         )
-        session.add(alert)
-        session.flush()
-        add_event(session, alert, "raised", to_state=CaseState.NEW.value,
-                  note=f"rule {rule.name}: {decision.reason}"[:1000])
-        stats.raised += 1
-        stats.notifications += notify(session, alert, rule, now)
-        _publish(alert, is_update=False)
-        return alert
+        inserted = insert_new_alert(session, alert)
+        if inserted is not None:
+            alert = inserted
+            add_event(session, alert, "raised", to_state=CaseState.NEW.value,
+                      note=f"rule {rule.name}: {decision.reason}"[:1000])
+            stats.raised += 1
+            stats.notifications += notify(session, alert, rule, now)
+            _publish(alert, is_update=False)
+            return alert
+        # Another worker raised it between our look and our insert: this piece updates theirs.
+        found = locked_alert(session, key)
+        if found is None:
+            return None
+        alert = found
     reason = dict(alert.reason or {})
     article_ids = list(reason.get("article_ids") or [])
     if item.article_id in article_ids:
@@ -191,16 +173,41 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
     return alert
 
 
+def locked_alert(session: Session, dedupe_key: str) -> Alert | None:
+    """The alert under ``dedupe_key``, its row locked until the transaction ends (PostgreSQL), read
+    fresh: concurrent evaluators update one alert's article list one after the other."""
+    return session.scalar(
+        select(Alert).where(Alert.dedupe_key == dedupe_key).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def insert_new_alert(session: Session, alert: Alert) -> Alert | None:
+    """Insert a new (transient) alert unless its dedupe key exists: ``INSERT ... ON CONFLICT
+    (dedupe_key) DO NOTHING``, so two workers raising the same alert at once never crash on the
+    UNIQUE constraint. Returns the stored alert, or None when another worker's row won."""
+    values = {c.key: getattr(alert, c.key) for c in Alert.__table__.columns if getattr(alert, c.key) is not None}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Alert).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Alert.id)
+    new_id = session.scalar(stmt)
+    if new_id is None:
+        return None
+    return session.get(Alert, new_id)
+
+
 def _publish(alert: Alert, *, is_update: bool) -> None:
     bus.publish(AlertRaised(alert_id=alert.id, severity=str(alert.severity), is_update=is_update))
 
 
 def _cursor(session: Session, name: str) -> AlertCursor:
-    cursor = session.get(AlertCursor, name)
-    if cursor is None:
-        cursor = AlertCursor(name=name, position=0)
-        session.add(cursor)
-        session.flush()
+    """The cursor row, locked until the transaction ends: evaluators on one database take turns
+    (each reads past the position the previous one committed), never evaluate the same rows at once."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(AlertCursor).values(name=name, position=0, updated_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["name"]))
+    cursor = session.scalar(select(AlertCursor).where(AlertCursor.name == name).with_for_update()
+                            .execution_options(populate_existing=True))
+    assert cursor is not None
     return cursor
 
 
@@ -283,7 +290,7 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
         return None
     since = event.last_success_at.strftime("%Y-%m-%dT%H:%M") if event.last_success_at else "never"
     key = f"source:{event.source_key}:{since}"
-    alert = session.scalar(select(Alert).where(Alert.dedupe_key == key))
+    alert = locked_alert(session, key)
     if alert is not None:
         reason = dict(alert.reason or {})
         reason["consecutive_failures"] = event.consecutive_failures
@@ -301,8 +308,10 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
                 "why_parts": [["source_failing", {"source": event.source_key, "count": str(event.consecutive_failures),
                                                   "since": since, "error": event.reason[:200]}]]},
     )
-    session.add(alert)
-    session.flush()
+    inserted = insert_new_alert(session, alert)
+    if inserted is None:  # another process raised it at the same moment
+        return locked_alert(session, key)
+    alert = inserted
     add_event(session, alert, "raised", to_state="new", note=event.reason[:500])
     notify(session, alert, rule, now)
     _publish(alert, is_update=False)

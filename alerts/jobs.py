@@ -63,29 +63,42 @@ def subscribe() -> None:
 
 
 def evaluate_job() -> None:
-    from alerts.engine import evaluate_new
-    from models.db import get_engine
-
     settings = get_settings()
     now = time.monotonic()
     waiting = now - _state["last_event"] < WORK_WAITING_SECONDS
     if not waiting and now - _state["last_run"] < settings.scheduler.classify_interval_seconds:
         return
     _state["last_run"] = now
-    stats = evaluate_new(get_engine(), settings)
-    if stats.notifications:
-        # Do not wait for the next delivery tick: "found early, reported early".
-        from alerts.delivery import deliver_pending
+    evaluate_and_deliver()
 
-        deliver_pending(get_engine(), settings)
+
+# One evaluator and one sender at a time per process (the event chain and the timers may meet);
+# across processes the database keeps them apart (the cursor row lock, per-message claims).
+_evaluate_lock = threading.Lock()
+_deliver_lock = threading.Lock()
+
+
+def evaluate_and_deliver() -> int:
+    """Evaluate what was classified and send at once what that queued: "found early, reported
+    early" (the event chain in ``presswatch run`` calls this right after classifying). Returns the
+    number of messages queued."""
+    from alerts.engine import evaluate_new
+    from models.db import get_engine
+
+    with _evaluate_lock:
+        stats = evaluate_new(get_engine(), get_settings())
+    if stats.notifications:
+        deliver_job()
+    return stats.notifications
 
 
 def deliver_job() -> None:
     from alerts.delivery import deliver_pending
     from models.db import get_engine
 
-    stats = deliver_pending(get_engine(), get_settings())
-    if stats.claimed or stats.dead:
+    with _deliver_lock:
+        stats = deliver_pending(get_engine(), get_settings())
+    if stats.claimed or stats.dead or stats.taken_back or stats.cancelled:
         log.info("delivery: %s", stats)
 
 
@@ -129,5 +142,5 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
         ScheduledJob(id="alerts-deliver", func="alerts.jobs:deliver_job", trigger="interval",
                      trigger_args={"seconds": settings.scheduler.delivery_interval_seconds}, run_at_start=True),
         ScheduledJob(id="alerts-sla", func="alerts.jobs:sla_job", trigger="interval",
-                     trigger_args={"seconds": SLA_CHECK_SECONDS}),
+                     trigger_args={"seconds": SLA_CHECK_SECONDS}, once=True),
     ]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.outbox import enqueue
+from alerts.outbox import enqueue, priority_for
 from alerts.render import render_alerts
 from alerts.rules import Recipient, RuleSpec
 from models import Alert, Delivery
@@ -95,17 +95,27 @@ def notify(
     rule_tz = tz
     for recipient in recipients if recipients is not None else rule.recipients:
         tz = recipient.timezone or rule_tz
-        not_before = (None if critical else quiet_until(now, str(opts.get("quiet_hours") or ""), tz)) or now
+        quiet_spec = str(opts.get("quiet_hours") or "")
+        quiet_end = None if critical else quiet_until(now, quiet_spec, tz)
+        not_before = quiet_end or now
+        hold = _quiet_reason(quiet_spec, tz, quiet_end) if quiet_end else None
         hold_until: datetime | None = None
+        batch_hold = ""
         if not critical:
             last_hour = _recent_alert_deliveries(session, recipient, now - timedelta(hours=1))
             in_window = [d for d in last_hour if d.created_at >= now - window] if window else []
             if in_window:
                 hold_until = in_window[0].created_at + window
+                minutes = window.total_seconds() / 60
+                batch_hold = f"merged with further alerts to this person (merge window {minutes:.0f} min)"
             if limit and len(last_hour) >= limit:
                 hold_until = max(hold_until or now, last_hour[0].created_at + timedelta(hours=1))
+                batch_hold = f"rate limit: {limit} alert messages an hour to this person"
         if hold_until is not None:
-            touched += _add_to_batch(session, alert, recipient, max(hold_until, not_before), tz, now)
+            send_at = max(hold_until, not_before)
+            reason = hold if quiet_end is not None and quiet_end >= hold_until else \
+                f"{batch_hold} until {send_at.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} {tz}"
+            touched += _add_to_batch(session, alert, recipient, send_at, tz, now, reason)
             continue
         rendered = render_alerts([alert], recipient.language, escalated_ids=[alert.id] if escalated else [],
                                  tz=tz, note=note)
@@ -116,16 +126,21 @@ def notify(
             subject=rendered.subject, body_text=rendered.text,
             body_html=rendered.html if recipient.channel == "email" else None,
             payload={"kind": "alert", "alert_ids": [alert.id], "severity": str(alert.severity),
-                     "recipient_name": recipient.name},
-            alert_id=alert.id, not_before=not_before,
+                     "recipient_name": recipient.name, "tz": tz},
+            alert_id=alert.id, not_before=not_before, hold_reason=hold,
         )
         touched += 1
     alert.notified_count = round_no + 1
     return touched
 
 
+def _quiet_reason(spec: str, tz: str, until: datetime) -> str:
+    return f"quiet hours ({spec} {tz}) until {until.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M}"
+
+
 def _add_to_batch(
-    session: Session, alert: Alert, recipient: Recipient, send_at: datetime, tz: str, now: datetime
+    session: Session, alert: Alert, recipient: Recipient, send_at: datetime, tz: str, now: datetime,
+    hold_reason: str | None = None,
 ) -> int:
     """Put the alert into the recipient's pending merged message (or start one)."""
     pending = session.scalars(
@@ -144,7 +159,7 @@ def _add_to_batch(
         ids.append(alert.id)
     alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)))
     rendered = render_alerts(alerts, recipient.language, tz=tz)
-    payload: dict[str, Any] = {"kind": "alert-batch", "alert_ids": ids, "recipient_name": recipient.name,
+    payload: dict[str, Any] = {"kind": "alert-batch", "alert_ids": ids, "recipient_name": recipient.name, "tz": tz,
                                "severity": max((str(a.severity) for a in alerts),
                                                key=lambda s: RiskLevel(s).rank)}
     if batch is None:
@@ -154,13 +169,14 @@ def _add_to_batch(
             channel=recipient.channel, recipient=recipient.address, language=recipient.language,
             subject=rendered.subject, body_text=rendered.text,
             body_html=rendered.html if recipient.channel == "email" else None,
-            payload=payload, alert_id=alert.id, not_before=send_at,
+            payload=payload, alert_id=alert.id, not_before=send_at, hold_reason=hold_reason,
         )
     else:
         batch.subject = rendered.subject
         batch.body_text = rendered.text
         batch.body_html = rendered.html if recipient.channel == "email" else None
         batch.payload = payload
+        batch.priority = max(batch.priority or 0, priority_for(str(payload["severity"])))
     return 1
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Delivery, utcnow
+from models import Alert, Delivery, utcnow
 from models.db import savepoint
-from models.enums import DeliveryStatus
+from models.enums import CaseState, DeliveryStatus
 
 MESSAGE_ID_DOMAIN = "presswatch.local"
 MAX_KEY_CHARS = 200  # the column's width
@@ -34,6 +34,14 @@ KNOWN_CHANNELS = (EMAIL_CHANNEL, *WEBHOOK_CHANNELS)
 
 class OutboxError(ValueError):
     """A message that cannot be enqueued as given (bad key, recipient or channel)."""
+
+
+PRIORITY = {"critical": 3, "high": 2, "medium": 1}
+
+
+def priority_for(severity: str) -> int:
+    """Claim order in the outbox: critical alerts first, then high, medium, the rest."""
+    return PRIORITY.get(severity, 0)
 
 
 def message_id_for(idempotency_key: str) -> str:
@@ -65,12 +73,16 @@ def enqueue(
     alert_id: int | None = None,
     digest_id: int | None = None,
     not_before: datetime | None = None,
+    hold_reason: str | None = None,
+    priority: int | None = None,
 ) -> Delivery:
     """Add a message to the outbox, or return the one already there under ``idempotency_key``.
 
     Subject/body are final (already localized by the caller); the subject is made single-line and
     bounded here because it becomes a mail header. ``not_before`` delays the first attempt (quiet
-    hours). Never commits.
+    hours), and ``hold_reason`` says why (shown by ``presswatch alerts outbox``). ``priority``
+    (higher is sent first) defaults from ``payload["severity"]``: critical alerts jump the queue.
+    Never commits.
     """
     if not idempotency_key or len(idempotency_key) > MAX_KEY_CHARS:
         raise OutboxError(f"idempotency_key must be 1..{MAX_KEY_CHARS} characters")
@@ -98,6 +110,8 @@ def enqueue(
         next_attempt_at=not_before or utcnow(),
         alert_id=alert_id,
         digest_id=digest_id,
+        hold_reason=one_line(hold_reason, 300) if hold_reason else None,
+        priority=priority if priority is not None else priority_for(str((payload or {}).get("severity") or "")),
     )
     try:
         with savepoint(session):  # a duplicate key rolls back this insert only
@@ -145,8 +159,97 @@ def requeue(session: Session, delivery_id: int) -> Delivery:
         raise OutboxError(f"no delivery with id {delivery_id}")
     if row.status != DeliveryStatus.DEAD:
         raise OutboxError(f"delivery {delivery_id} is {row.status}, not dead")
+    _revive(row, utcnow())
+    return row
+
+
+def _revive(row: Delivery, now: datetime) -> None:
     row.status = DeliveryStatus.PENDING
     row.attempts = 0
-    row.next_attempt_at = utcnow()
-    row.last_error = f"requeued by operator (was: {row.last_error or 'dead'})"
-    return row
+    row.first_attempt_at = None
+    row.claimed_by = None
+    row.handed_over_at = None
+    row.next_attempt_at = now
+    row.last_error = f"requeued by operator (was: {row.last_error or 'dead'})"[:1000]
+
+
+def requeue_dead(session: Session, *, since: datetime | None = None) -> list[Delivery]:
+    """Requeue every dead-lettered message (whose last attempt was at or after ``since``), most
+    urgent first: after an outage longer than ``alerts.give_up_after_hours`` one command brings
+    them all back."""
+    stmt = select(Delivery).where(Delivery.status == DeliveryStatus.DEAD)
+    if since is not None:
+        stmt = stmt.where(func.coalesce(Delivery.claimed_at, Delivery.created_at) >= since)
+    rows = list(session.scalars(stmt.order_by(Delivery.priority.desc(), Delivery.id)))
+    now = utcnow()
+    for row in rows:
+        _revive(row, now)
+    return rows
+
+
+CLOSED_CASE_STATES = (CaseState.RESOLVED, CaseState.DISMISSED)
+ALERT_MESSAGE_KINDS = ("alert", "alert-batch")
+
+
+def withdraw_closed_cases(session: Session, row: Delivery) -> str | None:
+    """For a queued alert message about to be sent: None if it should go as it is. A merged
+    message whose cases are partly closed is re-rendered with the open ones only (None). If every
+    case it is about was resolved or dismissed meanwhile, the reason it must not be sent: an
+    officer must not be paged for a matter already handled."""
+    payload = row.payload or {}
+    if payload.get("kind") not in ALERT_MESSAGE_KINDS:
+        return None
+    ids = [int(i) for i in payload.get("alert_ids") or ([row.alert_id] if row.alert_id else [])]
+    if not ids:
+        return None
+    alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)))
+    closed = [a for a in alerts if a.state in CLOSED_CASE_STATES]
+    if not closed:
+        return None
+    still_open = [a for a in alerts if a.state not in CLOSED_CASE_STATES]
+    if not still_open:
+        states = ", ".join(f"#{a.id} {a.state}" for a in closed)
+        return f"not sent: the case was closed before the message went out ({states})"
+    from alerts.render import render_alerts
+
+    rendered = render_alerts(still_open, row.language, tz=str(payload.get("tz") or "Asia/Shanghai"))
+    row.subject = one_line(rendered.subject, MAX_SUBJECT_CHARS)
+    row.body_text = rendered.text
+    if row.body_html is not None:
+        row.body_html = rendered.html
+    row.payload = {**payload, "alert_ids": [a.id for a in still_open],
+                   "withdrawn_alert_ids": [a.id for a in closed]}
+    return None
+
+
+def cancel_for_closed_case(session: Session, alert_id: int, why: str) -> int:
+    """At resolve / dismiss: queued messages about this case alone are cancelled with ``why`` at once
+    (merged ones are trimmed when they are claimed). Messages being sent are left alone."""
+    rows = session.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.PENDING,
+                                                  Delivery.alert_id == alert_id)).all()
+    n = 0
+    for row in rows:
+        payload = row.payload or {}
+        if payload.get("kind") not in ALERT_MESSAGE_KINDS:
+            continue
+        if [int(i) for i in payload.get("alert_ids") or [alert_id]] != [alert_id]:
+            continue
+        row.status = DeliveryStatus.CANCELLED
+        row.hold_reason = None
+        row.last_error = why[:1000]
+        n += 1
+    return n
+
+
+def describe_state(row: Delivery, now: datetime, disabled: dict[str, str] | None = None) -> str:
+    """Why a message is where it is, in one line (``presswatch alerts outbox``)."""
+    if row.status == DeliveryStatus.PENDING and disabled and row.channel in disabled:
+        return disabled[row.channel]
+    if row.status == DeliveryStatus.SENDING:
+        return f"being sent by {row.claimed_by or '?'} (resent if that sender died)"
+    if row.status == DeliveryStatus.PENDING and row.next_attempt_at > now and row.hold_reason:
+        return f"held: {row.hold_reason}"
+    if row.status == DeliveryStatus.PENDING and not row.last_error:
+        return "due: waiting for its first attempt" if row.next_attempt_at <= now else \
+            "waiting for its first attempt"
+    return row.last_error or ""

@@ -5,8 +5,8 @@ keywords. From ``window_start`` (before the action) to ``window_end`` (after it)
 the rules it targets (``overrides.rules``, default all) fire from a lower risk level
 (``overrides.min_risk``, default medium) and also on the plan's keywords and extra watch queries,
 OR-ed with their own query. Named sources may be polled faster (``overrides.poll_minutes``:
-``{source_key: minutes}``; the crawl scheduler reads open plans' windows from the table, see
-``crawlers.run.plan_poll_minutes``). The window
+``{source_key: minutes}``, or ``overrides.poll_seconds`` for seconds, 5 at least; the crawl
+scheduler reads open plans' windows from the table, see ``crawlers.run.plan_poll_seconds``). The window
 closes itself: states move planned -> open -> closed as time passes.
 """
 
@@ -49,11 +49,13 @@ def create_plan(
     min_risk = overrides.setdefault("min_risk", RiskLevel.MEDIUM.value)
     if min_risk not in [r.value for r in RiskLevel]:
         raise PlanError(f"min_risk {min_risk!r} is not one of low, medium, high, critical")
-    polls = overrides.get("poll_minutes") or {}
-    if not isinstance(polls, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in polls.items()
-    ):
-        raise PlanError(f"poll_minutes must map source keys to whole minutes >= 1, got {polls!r}")
+    for option, unit, least in (("poll_minutes", "minutes", 1), ("poll_seconds", "seconds", 5)):
+        polls = overrides.get(option) or {}
+        if not isinstance(polls, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= least
+            for k, v in polls.items()
+        ):
+            raise PlanError(f"{option} must map source keys to whole {unit} >= {least}, got {polls!r}")
     for text in [keywords_query(keywords), *overrides.get("queries", [])]:
         if text:
             try:

@@ -93,7 +93,7 @@ def is_surge(n: SurgeNumbers, min_count: int) -> bool:
 
 
 def detect_surges(session: Session, settings: Settings, *, now: datetime) -> SurgeStats:
-    from alerts.engine import add_event, sla_deadline
+    from alerts.engine import add_event, insert_new_alert, sla_deadline
     from alerts.notify import notify
 
     stats = SurgeStats()
@@ -127,8 +127,10 @@ def detect_surges(session: Session, settings: Settings, *, now: datetime) -> Sur
                         "why_parts": [[f"surge_{n.window}", {"count": str(n.count), "baseline": f"{n.baseline:.1f}",
                                                              "query": wq.name}]]},
             )
-            session.add(alert)
-            session.flush()
+            inserted = insert_new_alert(session, alert)
+            if inserted is None:  # raised by another evaluator meanwhile
+                continue
+            alert = inserted
             add_event(session, alert, "raised", to_state="new", note=n.text())
             notify(session, alert, rule, now)
             stats.raised += 1

@@ -28,7 +28,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ class WebhookChannel:
     def name(self) -> str:
         return self.kind
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage, on_handover: Callable[[], None] | None = None) -> None:
         url = message.recipient
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -190,6 +190,8 @@ class WebhookChannel:
         if message.in_doubt:
             headers["X-Presswatch-Resent"] = "in-doubt"
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        if on_handover is not None:  # urllib does not say whether the body left: count it as handed over
+            on_handover()
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
                 answer = response.read(MAX_RESPONSE_BYTES)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from classify.learned import Example
+from models.enums import RISK_LEVELS as _RISK_LEVELS
 
 SHARED_DATA = Path("/work/shared/data")
 DATA_DIR = Path(__file__).parent / "data"
@@ -30,7 +31,7 @@ SPLIT_SEED = "presswatch-classify-2026"
 
 HOSTILE = "1"
 NOT_HOSTILE = "0"
-RISK_LEVELS = ("low", "medium", "high", "critical")
+RISK_LEVELS = _RISK_LEVELS  # the one order (models.enums)
 SENTIMENTS = ("negative", "neutral", "positive")
 
 # Held-out fractions (of distinct texts).

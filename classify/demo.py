@@ -7,12 +7,23 @@ The demo world's organizations and correspondents are added as watch queries (pu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
 from sqlalchemy import select
 
+from classify.reasons import (
+    contributing_factors,
+    factor_label,
+    matched_terms,
+    parse_reasons,
+    risk_label,
+    sentiment_label,
+)
+from models.enums import RISK_LEVELS_DESC
 from presswatch.democontext import DemoContext
+from presswatch.i18n import LANGUAGES
 
 DEMO_WATCH_QUERIES = (
     ("儋州市人民法院", "儋州法院 OR 儋州市人民法院 OR 儋州市法院", "org"),
@@ -25,26 +36,12 @@ DEMO_WATCH_QUERIES = (
     ("通讯员与干警 · cán bộ", '张三 OR 李四 OR 王五 OR "Nguyễn Văn An"', "official"),
 )
 
-SENTIMENT_TEXT = {
-    "negative": "负面 · tiêu cực · negative",
-    "neutral": "中性 · trung lập · neutral",
-    "positive": "正面 · tích cực · positive",
-}
-RISK_TEXT = {
-    "low": "低 · thấp · low",
-    "medium": "中 · trung bình · medium",
-    "high": "高 · cao · high",
-    "critical": "极高 · rất cao · critical",
-}
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold white on red"}
-FACTOR_TEXT = {
-    "negative_sentiment": "负面情绪 · cảm xúc tiêu cực · negative",
-    "sensitive_terms": "敏感词 · từ nhạy cảm · sensitive terms",
-    "hostility_model": "敌意模型 · mô hình thù địch · hostility",
-    "names_organization": "点名本单位 · nêu tên đơn vị · names us",
-    "source_reach": "媒体影响力 · độ phủ · reach",
-    "spread_velocity": "传播速度 · tốc độ lan truyền · spread",
-}
+
+
+def _trilingual(label: Callable[[str, str], str], key: str) -> str:
+    """One word in every language the demo speaks (zh-CN · vi · en), from the catalog."""
+    return " · ".join(dict.fromkeys(label(key, language) for language in LANGUAGES))
 
 
 def _seed_watch_queries(session: Any) -> None:
@@ -57,16 +54,13 @@ def _seed_watch_queries(session: Any) -> None:
     session.flush()
 
 
-def _top_reasons(reasons: dict[str, Any]) -> str:
-    parts = []
-    for factor in (reasons.get("factors") or [])[:3]:
-        label = FACTOR_TEXT.get(factor["factor"], factor["factor"])
-        detail = factor.get("detail")
-        if factor["factor"] == "sensitive_terms" and isinstance(detail, list):
-            label += " " + "、".join(h["term"] for h in detail[:3])
-        elif factor["factor"] == "names_organization" and isinstance(detail, list):
-            label += " " + "、".join(detail[:2])
-        parts.append(f"{label} +{factor['contribution']:.2f}")
+def _top_reasons(raw: dict[str, Any]) -> str:
+    reasons = parse_reasons(raw)
+    parts = [f"{_trilingual(factor_label, f['factor'])} +{f['contribution']:.2f}"
+             for f in contributing_factors(reasons)[:3]]
+    terms = matched_terms(reasons)[:3]
+    if terms:
+        parts.append("、".join(terms))
     if not parts:
         notes = reasons.get("notes") or []
         parts = [notes[-1]] if notes else ["—"]
@@ -122,11 +116,11 @@ def run(ctx: DemoContext) -> None:
             table.add_row(
                 (article.title or article.text[:40] or "(无标题)")[:48],
                 topics,
-                f"{SENTIMENT_TEXT.get(str(c.sentiment), str(c.sentiment))}\n{c.sentiment_score:+.2f}",
-                f"[{RISK_STYLE.get(level, '')}]{RISK_TEXT.get(level, level)}[/]\n{c.risk_score:.2f}",
+                f"{_trilingual(sentiment_label, str(c.sentiment))}\n{c.sentiment_score:+.2f}",
+                f"[{RISK_STYLE.get(level, '')}]{_trilingual(risk_label, level)}[/]\n{c.risk_score:.2f}",
                 _top_reasons(c.reasons or {}),
             )
         ctx.console.print(table)
-        summary = " · ".join(f"{RISK_TEXT[k]}: {counts.get(k, 0)}" for k in ("critical", "high", "medium", "low"))
+        summary = " · ".join(f"{_trilingual(risk_label, k)}: {counts.get(k, 0)}" for k in RISK_LEVELS_DESC)
         ctx.console.print(f"风险分布 · Phân bố rủi ro · Risk levels: {summary}", highlight=False)
         ctx.state["classified_article_ids"] = [a.id for a, _ in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from presswatch.scheduling import ScheduledJob
 from settings import Settings, get_settings
@@ -22,8 +23,18 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
     ]
 
 
+# The event chain and the timer may both start a run in one process: one at a time (across
+# processes, pending articles are claimed FOR UPDATE SKIP LOCKED).
+_lock = threading.Lock()
+
+
 def classify_pending_job() -> int:
     """Classify up to ``classify.max_articles_per_run`` stored articles, committing per batch."""
+    with _lock:
+        return _classify_pending()
+
+
+def _classify_pending() -> int:
     from sqlalchemy.orm import Session
 
     from classify.service import classify_pending

@@ -5,7 +5,9 @@ classification of their present text (new articles, and articles the pipeline up
 were classified), classifies them in batches and stores one ``Classification`` row each
 (``is_current=True``; any older current row of the article is demoted), then publishes
 ``ArticleClassified`` for each. The function never commits: the caller owns the transaction
-(the scheduled job in ``classify/jobs.py`` commits per run).
+(the scheduled job in ``classify/jobs.py`` commits per run). Pending articles are claimed
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of classify workers can run on one
+database without classifying the same article at once.
 
 Risk context comes from the rows: the outlet's tier and reach, the story's spread (through
 ``pipeline.stories.story_spread`` when the pipeline provides it, otherwise the Story row), and
@@ -117,7 +119,9 @@ def pending_articles(session: Session, limit: int | None = None) -> list[Article
         Classification.article_id == Article.id, Classification.is_current.is_(True),
         or_(Classification.content_hash.is_(None), Classification.content_hash == Article.content_hash),
     )
-    stmt = select(Article).where(~current).order_by(Article.id)
+    # FOR UPDATE SKIP LOCKED: concurrent classify workers (two services, a CLI run beside the
+    # service) take disjoint articles, and each keeps its rows locked until its batch commits.
+    stmt = select(Article).where(~current).order_by(Article.id).with_for_update(skip_locked=True, of=Article)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
@@ -204,6 +208,10 @@ def _outlets(session: Session, articles: Sequence[Article]) -> dict[int, Outlet]
 
 
 def _store(session: Session, article: Article, res: Result, version: str) -> Classification:
+    # Writers of one article's classifications take turns (a no-op when pending_articles locked it):
+    # the second sees the first's committed row below and replaces it instead of colliding on the
+    # UNIQUE (article_id, model_version).
+    session.execute(select(Article.id).where(Article.id == article.id).with_for_update())
     for old in session.scalars(
         select(Classification).where(Classification.article_id == article.id, Classification.is_current.is_(True))
     ):

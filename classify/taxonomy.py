@@ -6,6 +6,8 @@ the position named, not at 3 a.m. on the first article.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,10 @@ RULE_SCORE_TITLE = 0.9
 RULE_SCORE_BODY = 0.6
 RULE_SCORE_PER_EXTRA_TERM = 0.08
 RULE_SCORE_MAX = 0.95
+
+
+#: Languages a topic label may be given in (zh-CN is looked up as zh).
+LABEL_LANGUAGES = ("zh", "vi", "en")
 
 
 class TaxonomyError(ValueError):
@@ -88,7 +94,14 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     topics: dict[str, Topic] = {}
     for key, spec in (data.get("topics") or {}).items():
         spec = spec or {}
-        labels = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+        raw_labels = spec.get("labels") or {}
+        # A label needs quoting when it holds a comma ({vi: Khiếu nại, tố cáo} is two keys in YAML):
+        # an unknown language or an empty label fails here, not in a digest.
+        odd = sorted(str(k) for k, v in raw_labels.items()
+                     if k not in LABEL_LANGUAGES or not isinstance(v, str) or not v)
+        if odd:
+            raise TaxonomyError(f"{file}: topic '{key}': bad labels {odd} (quote a label that holds a comma)")
+        labels = {str(k): str(v) for k, v in raw_labels.items()}
         rule_text = spec.get("rule")
         rule = None
         if rule_text:
@@ -100,3 +113,39 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     if not topics:
         raise TaxonomyError(f"{file}: no topics defined")
     return Taxonomy(topics=topics, source=str(file))
+
+
+@functools.cache
+def _labels(path: str) -> dict[str, dict[str, str]]:
+    """Topic key -> {zh, vi, en} labels of a taxonomy file (rules are not parsed: labels are cheap)."""
+    file = Path(path)
+    data = read_yaml(file, TaxonomyError) if file.is_file() else {}
+    topics = (data or {}).get("topics") or {}
+    return {str(k): {str(lang): str(text) for lang, text in ((v or {}).get("labels") or {}).items()}
+            for k, v in topics.items()}
+
+
+def topic_label(key: str, language: str, taxonomy_file: str | Path | None = None) -> str:
+    """The one answer to "what do people call topic ``key`` in ``language``": its label in the
+    configured taxonomy (``classify.taxonomy_file``, else the bundled one), then the bundled one's,
+    then English, then the key itself (a topic a newer taxonomy dropped still shows something)."""
+    lang = language.split("-")[0].lower()
+    files = [str(taxonomy_file or _configured_taxonomy() or TAXONOMY_FILE), str(TAXONOMY_FILE)]
+    for file in dict.fromkeys(files):
+        labels = _labels(file).get(key)
+        if labels:
+            return labels.get(lang) or labels.get("en") or key
+    return key
+
+
+def topic_labels(keys: Iterable[str], language: str) -> list[str]:
+    return [topic_label(k, language) for k in keys]
+
+
+def _configured_taxonomy() -> str:
+    from settings import ConfigError, get_settings
+
+    try:
+        return get_settings().classify.taxonomy_file
+    except ConfigError:  # a broken config is reported by the command that loads it; labels still show
+        return ""

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from crawlers.plan import CrawlPlan, Outcome
 from presswatch.items import RawItem
+from presswatch.processes import python_child
 from settings import CrawlSettings
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,13 @@ def run_plans_isolated(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnIt
         job, errors = Path(tmp) / "job.pkl", Path(tmp) / "stderr.txt"
         job.write_bytes(pickle.dumps({"plans": plans, "crawl": cfg.model_dump(mode="python"),
                                       "log_level": logging.getLogger().getEffectiveLevel()}))
-        env = dict(os.environ)
-        env.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
-        outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
         read_fd, write_fd = os.pipe()
+        # Isolated from the working folder: a settings.py there must not replace ours in the child.
+        argv, env = python_child("crawlers.engine", str(job), str(write_fd))
+        env.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+        outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
         with errors.open("wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "crawlers.engine", str(job), str(write_fd)], env=env,
+            proc = subprocess.Popen(argv, env=env,
                                     pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=err)
         os.close(write_fd)

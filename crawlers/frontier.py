@@ -25,7 +25,8 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from crawlers.plan import CrawlPlan, Outcome
-from crawlers.run import build_plans, plan_poll_minutes
+from crawlers.registry import interval_seconds
+from crawlers.run import build_plans, plan_poll_seconds
 from crawlers.schedule import next_poll, pulled_in
 from models import Source
 from models.db import session_scope
@@ -74,15 +75,16 @@ class Recorded:
 
 
 def record_poll(session: Session, row: Source, outcome: Outcome, *, started_at: datetime, finished_at: datetime,
-                settings: Settings, plan_minutes: dict[str, int]) -> tuple[list[object], Recorded]:
+                settings: Settings, plan_seconds: dict[str, int]) -> tuple[list[object], Recorded]:
     """Record a poll's run and health (as every crawl does) and set the source's next due time."""
     from crawlers.health import record_run
 
     events = record_run(session, row, outcome, started_at=started_at, finished_at=finished_at,
                         failure_threshold=settings.crawl.source_failure_threshold)
     nxt = next_poll(outcome=outcome, learned_seconds=row.poll_interval_seconds,
-                    interval_minutes=row.interval_minutes, consecutive_failures=row.consecutive_failures,
-                    now=finished_at, settings=settings, plan_minutes=plan_minutes.get(row.key))
+                    declared_seconds=interval_seconds(row, settings.scheduler.crawl_interval_minutes),
+                    consecutive_failures=row.consecutive_failures, now=finished_at, settings=settings,
+                    plan_seconds=plan_seconds.get(row.key))
     row.next_poll_at, row.poll_interval_seconds = nxt.at, nxt.interval_seconds
     return events, Recorded(row.key, outcome.status, nxt.at, nxt.why)
 
@@ -93,7 +95,7 @@ class DbFrontier:
     def __init__(self, engine: Engine, settings: Settings, worker_id: str | None = None) -> None:
         self.engine, self.settings = engine, settings
         self.worker_id = worker_id or new_worker_id()
-        self.plan_minutes: dict[str, int] = {}
+        self.plan_seconds: dict[str, int] = {}
 
     @property
     def lease(self) -> timedelta:
@@ -125,8 +127,8 @@ class DbFrontier:
             return []
         until = now + self.lease
         with session_scope(self.engine) as session:
-            self.plan_minutes = plan_poll_minutes(session, now)
-            if self.plan_minutes:
+            self.plan_seconds = plan_poll_seconds(session, now)
+            if self.plan_seconds:
                 self._pull_in(session, now)
             free = or_(Source.claimed_until.is_(None), Source.claimed_until < now)
             due = (select(Source.id)
@@ -148,10 +150,10 @@ class DbFrontier:
             return [(row.id, plan) for row, plan in zip(rows, plans, strict=True)]
 
     def _pull_in(self, session: Session, now: datetime) -> None:
-        rows = session.scalars(select(Source).where(Source.key.in_(list(self.plan_minutes)),
+        rows = session.scalars(select(Source).where(Source.key.in_(list(self.plan_seconds)),
                                                     Source.enabled.is_(True)))
         for row in rows:
-            earlier = pulled_in(row.next_poll_at, row.last_attempt_at, self.plan_minutes[row.key])
+            earlier = pulled_in(row.next_poll_at, row.last_attempt_at, self.plan_seconds[row.key])
             if earlier is not None:
                 row.next_poll_at = earlier
 
@@ -171,7 +173,7 @@ class DbFrontier:
                     continue
                 found, record = record_poll(session, row, done.outcome, started_at=done.started_at,
                                             finished_at=done.finished_at, settings=self.settings,
-                                            plan_minutes=self.plan_minutes)
+                                            plan_seconds=self.plan_seconds)
                 events += found
                 recorded.append(record)
                 if row.claimed_by == self.worker_id:

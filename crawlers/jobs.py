@@ -2,9 +2,16 @@
 
 With ``crawl.worker`` on (the default) the service keeps one long-lived crawl worker up
 (:mod:`crawlers.worker`, a child process started, watched and restarted by the ``crawl-worker``
-job, stopped by :func:`stop_worker` when the service stops); the worker's events come back through
-a pipe and are published on the service's bus. With it off, the ``crawl-due-sources`` job checks
-every minute and crawls the due sources in a child process, once per run.
+job, stopped by :func:`stop_worker` when the service stops). The worker polls each source when
+it is due (``interval_seconds`` for an urgent source, else ``interval_minutes`` or
+``scheduler.crawl_interval_minutes``, learned sooner, backed off, shortened by an open risk plan:
+see ``crawlers.schedule``). Its events come back through a pipe and are published on the
+service's bus, so items it stores start classification, evaluation and delivery at once (see
+``presswatch.service``). Every service instance keeps a worker: they share the frontier.
+
+With ``crawl.worker`` off, the ``crawl-due-sources`` job runs every
+``scheduler.crawl_check_seconds`` (5 s) on one service instance only (``once``) and crawls the
+due sources in a child process, once per run (Twisted's reactor cannot restart).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ WORKER_STOP_SECONDS = 40.0  # its own grace period (crawlers.worker.STOP_GRACE_S
 
 _worker: dict[str, Any] = {}
 _worker_lock = threading.Lock()
+_synced: dict[str, float] = {}
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -34,7 +42,8 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
         return [ScheduledJob(id="crawl-worker", func="crawlers.jobs:ensure_worker", trigger="interval",
                              trigger_args={"seconds": WORKER_CHECK_SECONDS}, run_at_start=True)]
     return [ScheduledJob(id="crawl-due-sources", func="crawlers.jobs:crawl_due", trigger="interval",
-                         trigger_args={"minutes": 1}, run_at_start=True)]
+                         trigger_args={"seconds": settings.scheduler.crawl_check_seconds}, run_at_start=True,
+                         once=True)]
 
 
 def ensure_worker() -> None:
@@ -84,16 +93,26 @@ def stop_worker() -> None:
 
 
 def crawl_due() -> None:
+    from crawlers.registry import RegistryError, load_registry, sync_registry
     from crawlers.run import crawl, pipeline_sink
-    from crawlers.worker import sync_sources_file
-    from models.db import get_engine
+    from models.db import get_engine, session_scope
     from settings import get_settings
 
     settings = get_settings()
     engine = get_engine()
-    sync_sources_file(engine, settings)()
+    path = Path(settings.crawl.sources_file)
+    # The registry is re-read when the file changes, not on every few-second tick.
+    mtime = path.stat().st_mtime if path.is_file() else None
+    if mtime is not None and _synced.get(str(path.resolve())) != mtime:
+        try:
+            registry = load_registry(path)
+        except RegistryError as exc:  # keep crawling what the table holds; say why the file was skipped
+            log.error("%s; crawling the sources already registered", exc)
+        else:
+            with session_scope(engine) as session:
+                sync_registry(session, registry, disable_missing=True)
+        _synced[str(path.resolve())] = mtime
     reports = crawl(engine, settings, sink=pipeline_sink(engine, settings), due_only=True, isolate=True)
     for r in reports:
         log.info("crawled %s: %s, %d listed, %d new, health %s%s", r.key, r.status, r.items_found, r.items_new,
                  r.health, f" ({r.reason})" if r.reason else "")
-

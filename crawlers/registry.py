@@ -132,6 +132,9 @@ class SourceDecl(_Decl):
     timezone: str = "Asia/Shanghai"
     enabled: bool = True
     interval_minutes: int | None = Field(None, ge=1)
+    interval_seconds: int | None = Field(
+        None, ge=5, description="For an urgent source: poll every N seconds (wins over interval_minutes)."
+    )
     start_urls: list[str] = Field(default_factory=list)
     obey_robots_txt: bool | None = Field(None, description="None = settings.crawl.obey_robots_txt.")
     pages_change: bool = Field(False, description="Re-fetch already stored URLs (pages are edited).")
@@ -334,12 +337,21 @@ def decl_of(row: Source) -> SourceDecl:
     return SourceDecl.model_validate(row.config)
 
 
+def interval_seconds(row: Source, default_interval_minutes: int) -> int:
+    """A source's own polling interval: ``interval_seconds`` (urgent sources), else its minutes, else
+    the default."""
+    seconds = (row.config or {}).get("interval_seconds")
+    if isinstance(seconds, int) and seconds > 0:
+        return seconds
+    return 60 * (row.interval_minutes or default_interval_minutes)
+
+
 def iter_due(
     rows: Iterable[Source], default_interval_minutes: int, now: Any, faster: dict[str, int] | None = None
 ) -> list[Source]:
     """Enabled sources whose interval has passed since their last attempt.
 
-    ``faster`` maps source keys to a shorter interval in minutes (an open risk plan's polling).
+    ``faster`` maps source keys to a shorter interval in seconds (an open risk plan's polling).
     A source a crawl has scheduled (``next_poll_at``, see ``crawlers.schedule``) is due at that
     time, which already holds its learned interval, back-off and jitter.
     """
@@ -352,14 +364,14 @@ def iter_due(
         due_at: datetime | None = row.next_poll_at
         if due_at is not None:
             if faster and row.key in faster and row.last_attempt_at is not None:
-                due_at = min(due_at, row.last_attempt_at + timedelta(minutes=faster[row.key]))
+                due_at = min(due_at, row.last_attempt_at + timedelta(seconds=faster[row.key]))
             if now >= due_at:
                 due.append(row)
             continue
-        minutes = row.interval_minutes or default_interval_minutes
+        seconds = interval_seconds(row, default_interval_minutes)
         if faster and row.key in faster:
-            minutes = min(minutes, faster[row.key])
-        interval = timedelta(minutes=minutes)
+            seconds = min(seconds, faster[row.key])
+        interval = timedelta(seconds=seconds)
         if row.last_attempt_at is None or now - row.last_attempt_at >= interval:
             due.append(row)
     return due

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[list[RawItem]], Any]
 SINK_BATCH = 100
+MIN_POLL_SECONDS = 5  # even in a risk plan's window, not more often than this: sites notice
 
 
 @dataclass(frozen=True)
@@ -70,25 +71,33 @@ def select_sources(session: Session, settings: Settings, keys: Iterable[str] | N
         rows = [r for r in rows if r.enabled and (r.kind != SourceKind.IMPORT or r.config.get("path"))]
     if due_only:
         now = now or datetime.now(UTC)
-        rows = iter_due(rows, settings.scheduler.crawl_interval_minutes, now, plan_poll_minutes(session, now))
+        rows = iter_due(rows, settings.scheduler.crawl_interval_minutes, now, plan_poll_seconds(session, now))
     return rows
 
 
-def plan_poll_minutes(session: Session, now: datetime) -> dict[str, int]:
-    """Source key -> poll interval in minutes that risk plans (三同步) open at ``now`` ask for
-    (``overrides.poll_minutes``); the shortest wins. Plans are read from their table: the crawler
-    needs only their windows, not the alert rules they tighten."""
+def plan_poll_seconds(session: Session, now: datetime) -> dict[str, int]:
+    """Source key -> poll interval in seconds that risk plans (三同步) open at ``now`` ask for
+    (``overrides.poll_seconds``, or ``overrides.poll_minutes``); the shortest wins. Plans are read
+    from their table: the crawler needs only their windows, not the alert rules they tighten."""
     out: dict[str, int] = {}
     plans = session.scalars(select(RiskPlan).where(RiskPlan.window_start <= now, RiskPlan.window_end > now))
     for plan in plans:
-        for key, minutes in ((plan.overrides or {}).get("poll_minutes") or {}).items():
+        overrides = plan.overrides or {}
+        asked = [(key, value, 60) for key, value in (overrides.get("poll_minutes") or {}).items()]
+        asked += [(key, value, 1) for key, value in (overrides.get("poll_seconds") or {}).items()]
+        for key, value, unit in asked:
             try:
-                wanted = max(1, int(minutes))
+                wanted = max(MIN_POLL_SECONDS, int(value) * unit)
             except (TypeError, ValueError):
-                log.warning("risk plan %s: poll_minutes for %s is not a number: %r", plan.name, key, minutes)
+                log.warning("risk plan %s: poll interval for %s is not a number: %r", plan.name, key, value)
                 continue
             out[key] = min(wanted, out.get(key, wanted))
     return out
+
+
+def plan_poll_minutes(session: Session, now: datetime) -> dict[str, int]:
+    """The same in whole minutes (rounded up), for callers that think in minutes."""
+    return {k: max(1, -(-v // 60)) for k, v in plan_poll_seconds(session, now).items()}
 
 
 def build_plan(session: Session, row: Source, settings: Settings) -> tuple[CrawlPlan, list[RawItem]]:
@@ -219,7 +228,7 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
 
     reports, events = [], []
     with session_scope(engine) as session:
-        plan_minutes = plan_poll_minutes(session, finished)
+        plan_seconds = plan_poll_seconds(session, finished)
         for key, outcome in outcomes.items():
             found = session.get(Source, source_ids[key]) if key in source_ids else \
                 session.scalar(select(Source).where(Source.key == key))
@@ -229,7 +238,7 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
             if row is None:
                 continue
             found_events, _ = record_poll(session, row, outcome, started_at=started, finished_at=finished,
-                                          settings=settings, plan_minutes=plan_minutes)
+                                          settings=settings, plan_seconds=plan_seconds)
             events += found_events
             reports.append(SourceReport(key, outcome.status, outcome.pages_fetched, outcome.items_found,
                                         outcome.items_new, row.health, row.consecutive_failures, outcome.reason))

@@ -1,13 +1,15 @@
 """When a source is polled next: one function decides it for the worker and for one-off crawl runs.
 
 The interval a source keeps (``sources.poll_interval_seconds``) learns from its history within
-bounds: the declared interval (``interval_minutes``, else ``scheduler.crawl_interval_minutes``) is
-the ceiling, so learning only ever polls a source *sooner* than the operator asked, never later;
-``crawl.min_poll_seconds`` is the floor. A poll that brought new items halves the interval; a poll
-with nothing new lengthens it by a quarter. A failing source backs off exponentially from its
-declared interval up to ``crawl.max_backoff_seconds``; an open risk plan (三同步) caps the interval
-at its ``poll_minutes``. Every next poll moves by a random jitter so thousands of sources that
-started together spread out instead of arriving in one burst.
+bounds. The declared interval (``crawlers.registry.interval_seconds``: an urgent source's
+``interval_seconds``, else ``interval_minutes``, else ``scheduler.crawl_interval_minutes``) is the
+ceiling, so learning only ever polls a source *sooner* than the operator asked, never later;
+``crawl.min_poll_seconds`` is the floor (or the declared interval, when that is shorter). A poll
+that brought new items halves the interval; a poll with nothing new lengthens it by a quarter. A
+failing source backs off exponentially from its declared interval up to
+``crawl.max_backoff_seconds``; an open risk plan (三同步) caps the interval at its ``poll_seconds``
+/ ``poll_minutes``. Every next poll moves by a random jitter so thousands of sources that started
+together spread out instead of arriving in one burst.
 """
 
 from __future__ import annotations
@@ -35,18 +37,14 @@ class NextPoll:
     why: str  # "learned", "backoff", "risk plan"
 
 
-def declared_seconds(interval_minutes: int | None, settings: Settings) -> int:
-    return 60 * (interval_minutes or settings.scheduler.crawl_interval_minutes)
-
-
-def next_poll(*, outcome: Outcome | None, learned_seconds: int | None, interval_minutes: int | None,
-              consecutive_failures: int, now: datetime, settings: Settings, plan_minutes: int | None = None,
+def next_poll(*, outcome: Outcome | None, learned_seconds: int | None, declared_seconds: int,
+              consecutive_failures: int, now: datetime, settings: Settings, plan_seconds: int | None = None,
               rng: random.Random | None = None) -> NextPoll:
     """The next poll after a finished one (``outcome``; None = the source has never been polled).
 
     ``consecutive_failures`` is the count after this poll was recorded.
     """
-    ceiling = declared_seconds(interval_minutes, settings)
+    ceiling = declared_seconds
     floor = min(settings.crawl.min_poll_seconds, ceiling)
     learned = min(max(learned_seconds or ceiling, floor), ceiling)
     if outcome is not None and outcome.status == OK:
@@ -56,23 +54,23 @@ def next_poll(*, outcome: Outcome | None, learned_seconds: int | None, interval_
     if consecutive_failures > 0:
         wait = min(ceiling * 2.0 ** (consecutive_failures - 1), float(settings.crawl.max_backoff_seconds))
         wait, why = max(wait, learned), "backoff"
-    if plan_minutes is not None and plan_minutes * 60 < wait:
-        wait, why = plan_minutes * 60.0, "risk plan"
+    if plan_seconds is not None and plan_seconds < wait:
+        wait, why = float(plan_seconds), "risk plan"
     jitter = settings.crawl.poll_jitter_fraction
     if jitter:
         wait *= 1 + (rng or random).uniform(-jitter, jitter)
     return NextPoll(at=now + timedelta(seconds=max(wait, 1.0)), interval_seconds=learned, why=why)
 
 
-def pulled_in(next_poll_at: datetime | None, last_attempt_at: datetime | None, plan_minutes: int) -> datetime | None:
+def pulled_in(next_poll_at: datetime | None, last_attempt_at: datetime | None, plan_seconds: int) -> datetime | None:
     """An earlier due time for a source an open risk plan watches (None: keep the one it has).
 
     A plan that opens while a source waits out a long interval must not wait for that interval
-    to pass: the source is due ``plan_minutes`` after its last attempt.
+    to pass: the source is due ``plan_seconds`` after its last attempt.
     """
     if last_attempt_at is None:
         return None
-    wanted = last_attempt_at + timedelta(minutes=plan_minutes)
+    wanted = last_attempt_at + timedelta(seconds=plan_seconds)
     if next_poll_at is None or wanted < next_poll_at:
         return wanted
     return None

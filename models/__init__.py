@@ -13,6 +13,7 @@ from models.alerting import (
     CorrectionRequest,
     Delivery,
     Digest,
+    JobLease,
     RiskPlan,
 )
 from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
@@ -22,7 +23,8 @@ from models.sources import CrawlRun, Outlet, Snapshot, Source
 
 __all__ = [
     "Alert", "AlertCursor", "AlertEvent", "AlertRule", "Article", "Base", "Classification", "CorrectionRequest",
-    "CrawlRun", "Delivery", "Digest", "FingerprintBand", "Label", "Outlet", "Person", "QuotaRule", "Registration",
+    "CrawlRun", "Delivery", "Digest", "FingerprintBand", "JobLease", "Label", "Outlet", "Person", "QuotaRule",
+    "Registration",
     "RiskPlan", "Score", "Snapshot", "Source", "Story", "UTCDateTime", "Unit", "UnitHistory",
     "WatchQuery", "utcnow",
 ]

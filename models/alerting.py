@@ -92,6 +92,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_deliveries_claimed_by", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +115,26 @@ class Delivery(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), index=True)
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The sender (host:pid) holding the row while it is 'sending', and since when.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]
+    # Set just before the message's data goes to the server: an interrupted attempt is in doubt
+    # (may have arrived) only when this is set.
+    handed_over_at: Mapped[datetime | None]
+    first_attempt_at: Mapped[datetime | None]  # transient failures give up give_up_after_hours after it
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")  # higher is claimed first
+    hold_reason: Mapped[str | None] = mapped_column(String(300))  # quiet hours / merge window / rate limit
+
+
+class JobLease(Base):
+    """A scheduler job that must run on one ``presswatch run`` instance at a time: who holds it, until when."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
 
 
 class CorrectionRequest(TimestampMixin, Base):

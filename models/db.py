@@ -141,7 +141,26 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+# pg_advisory_xact_lock key: processes starting at once on a new PostgreSQL database (two
+# `presswatch run` instances) migrate it one after the other, not both at the same time.
+MIGRATION_LOCK_KEY = 7_234_001
+
+
 def ensure_schema(engine: Engine) -> None:
     """Create or upgrade the schema on first use (the embedded default needs zero set-up)."""
-    if current_revision(engine) != head_revision():
-        upgrade(str(engine.url.render_as_string(hide_password=False)), engine=engine)
+    head = head_revision()
+    if current_revision(engine) == head:
+        return
+    url = str(engine.url.render_as_string(hide_password=False))
+    if engine.dialect.name != "postgresql":
+        upgrade(url, engine=engine)
+        return
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return  # another process migrated it while we waited
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

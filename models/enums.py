@@ -64,7 +64,18 @@ class RiskLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return ["low", "medium", "high", "critical"].index(self.value)
+        return RISK_LEVELS.index(self.value)
+
+
+#: The one order of risk levels, lowest first (sorting, "at least", badges and tables all use it).
+RISK_LEVELS: tuple[str, ...] = tuple(level.value for level in RiskLevel)
+#: Highest first, for tables and badges.
+RISK_LEVELS_DESC: tuple[str, ...] = RISK_LEVELS[::-1]
+
+
+def risk_rank(value: str | None) -> int:
+    """0 (low) .. 3 (critical); -1 for an unknown or missing level (sorts below every known one)."""
+    return RISK_LEVELS.index(value) if value in RISK_LEVELS else -1
 
 
 class AlertKind(StrEnum):
@@ -87,6 +98,7 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
+    CANCELLED = "cancelled"  # a queued alert whose case was closed before it went out
 
 
 class CorrectionState(StrEnum):

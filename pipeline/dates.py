@@ -20,6 +20,8 @@ _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
 
 _TIME = r"(?:\D{0,3}?(?P<H>\d{1,2})[:：时點点h](?P<M>\d{1,2})(?:[:：分](?P<S>\d{1,2}))?)?"
 _YMD = re.compile(r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?" + _TIME)
+# xinhuanet's header prints the year apart from the day: "2024 07/18 16:32:10"
+_Y_MD = re.compile(r"(?P<y>(?:19|20)\d{2})\s+(?P<m>\d{1,2})\s*/\s*(?P<d>\d{1,2})(?!\s*/)" + _TIME)
 _VI_LONG = re.compile(
     r"ngày\s*(?P<d>\d{1,2})\s*tháng\s*(?P<m>\d{1,2})\s*năm\s*(?P<y>\d{4})", re.IGNORECASE
 )
@@ -95,6 +97,9 @@ def parse_date(raw: str | None, *, tz: str | None = None, now: datetime | None =
     found = _YMD.search(text)
     if found:
         return _mk(int(found["y"]), int(found["m"]), int(found["d"]), found["H"], found["M"], found["S"], zinfo)
+    found = _Y_MD.search(text)
+    if found:
+        return _mk(int(found["y"]), int(found["m"]), int(found["d"]), found["H"], found["M"], found["S"], zinfo)
     found = _VI_LONG.search(text)
     if found:
         hh, mm, ss = _time_after(text, found.end())
@@ -119,12 +124,13 @@ def parse_date(raw: str | None, *, tz: str | None = None, now: datetime | None =
         n = int(n_raw) if n_raw.isdigit() else _CN_NUM.get(n_raw, 0)
         seconds = _UNIT_SECONDS[rel["u"].lower()] * (n if n_raw != "半" else 0.5)
         return now - timedelta(seconds=seconds)
-    for word, days_back in _DAY_WORDS.items():
-        idx = low.find(word)
-        if idx >= 0:
-            hh, mm, ss = _time_after(low, idx + len(word))
-            day = local_now.date() - timedelta(days=days_back)
-            return _mk(day.year, day.month, day.day, hh, mm, ss, zinfo)
+    # the first day word of the string ("昨天 16:45 来源：今日儋州" is yesterday, not today)
+    words = sorted((idx, word) for word in _DAY_WORDS if (idx := low.find(word)) >= 0)
+    if words:
+        idx, word = words[0]
+        hh, mm, ss = _time_after(low, idx + len(word))
+        day = local_now.date() - timedelta(days=_DAY_WORDS[word])
+        return _mk(day.year, day.month, day.day, hh, mm, ss, zinfo)
 
     found = _MD_CN.search(text) or _MD_DASH.search(text)
     if found:
@@ -150,3 +156,43 @@ def _infer_year(m: int, d: int, hh: str | None, mm: str | None, ss: str | None, 
         if candidate <= local_now + timedelta(minutes=5):
             return candidate.astimezone(UTC)
     return None
+
+
+_RELATIVE_HINT = re.compile(
+    r"\d+\s*(?:秒|分钟|分鐘|小时|小時|个小时|天|周|週)\s*[之以]?前|昨天|昨日|前天|今天|今日|刚刚|剛剛|刚才"
+    r"|\d+\s*(?:giây|phút|giờ|tiếng|ngày|tuần)\s*trước|hôm qua|hôm nay|hôm kia|vừa xong|just now",
+    re.IGNORECASE,
+)
+_HAS_YEAR = re.compile(r"(?:19|20)\d{2}|^\d{4}-\d{2}")
+
+
+def page_date(raw: str | None, *, anchor: date | None, fetched_at: datetime, tz: str | None = None,
+              lang: str | None = None, default_tz: str = "Asia/Shanghai") -> tuple[datetime | None, list[str]]:
+    """The publication time of a page from its raw date string and the page's own context.
+
+    ``anchor``: the day the page itself gives apart from ``raw`` (its URL's date). A relative time
+    ("昨天 16:45", "3小时前") counts back from the end of that day, not from the crawl; with no
+    anchor it counts from the fetch and is flagged ``published_relative``, since a page read long
+    after it was printed would otherwise look new. A date without a year takes the anchor's year
+    (flagged ``published_year_inferred`` when only the crawl day could give one).
+    Returns the time (UTC) or None, and the flags to record.
+    """
+    flags: list[str] = []
+    if not raw:
+        return None, flags
+    text = raw.strip()
+    relative = bool(_RELATIVE_HINT.search(text)) and not _HAS_YEAR.search(text)
+    zinfo = zone(tz, default_tz)
+    now = fetched_at
+    if anchor is not None and (relative or not _HAS_YEAR.search(text)):
+        # the end of the anchor day, local time: "昨天" on a page of 10 May is 9 May
+        now = datetime.combine(anchor, time(23, 59, 59), zinfo).astimezone(UTC)
+        if now > fetched_at:
+            now = fetched_at
+    parsed = parse_date(text, tz=tz, now=now, lang=lang, default_tz=default_tz)
+    if parsed is not None and anchor is None:
+        if relative:
+            flags.append("published_relative")
+        elif not _HAS_YEAR.search(text) and not re.match(r"^[A-Za-z]{3},?\s", text):
+            flags.append("published_year_inferred")
+    return parsed, flags

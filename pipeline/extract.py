@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
 
 from pipeline.normalize import clean_text, clean_title
+from pipeline.siterules import rule_for
 
 # Meta tags that carry the publication time, most specific first (Chinese government sites use
 # PubDate / publishdate; news sites use Open Graph / article:*; Vietnamese CMSs use pubdate).
@@ -39,12 +43,13 @@ _DATE_LABEL = re.compile(
 )
 _DATE_SHAPE = re.compile(
     r"(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}|\d{1,2}/\d{1,2}/(?:19|20)\d{2}"
+    r"|(?:19|20)\d{2}\s+\d{1,2}\s*/\s*\d{1,2}"
     r"|ngày\s*\d{1,2}\s*tháng|\d{1,2}月\d{1,2}日|\d+\s*(?:小时|分钟|天)前|昨天|前天|giờ trước|hôm qua",
     re.IGNORECASE,
 )
 _NAME = r"[\u4e00-\u9fff·]{2,4}"
 # A name ends at a boundary: "记者就此联系法院" names nobody.
-_NAME_END = r"(?=$|[\s、，,。；;:：)）\]】|/]|通讯员|记者|摄影|实习生)"
+_NAME_END = r"(?=$|[\s、，,。；;:：)）\]】|/]|通讯员|记者|摄影|实习生|发布|来源|时间|编辑)"
 _NAMES = rf"{_NAME}{_NAME_END}(?:\s*[、，,和及]\s*{_NAME}{_NAME_END}|\s+{_NAME}(?=\s|$|[)）]))*"
 _SOURCE_CN = re.compile(r"来\s*源\s*[:：]\s*(?P<org>[^\s　|)）\]】,，。;；]{2,40})")
 _CORRESPONDENT = re.compile(rf"通讯员\s*[:：]?\s*(?P<names>{_NAMES})")
@@ -82,6 +87,7 @@ class Extracted:
     reporters: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # selector fallbacks and the like
+    date_anchor: date | None = None  # the day the page's URL gives: relative times count from it
 
 
 class BadSelector(ValueError):
@@ -126,8 +132,13 @@ _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
                "blockquote", "pre", "table", "ul", "ol", "dd", "dt", "header", "footer"}
 
 
-def _block_text(node: Any) -> str:
-    """Text of an element with line breaks between block elements (lxml's text_content has none)."""
+_INLINE_TAGS = {"span", "a", "em", "i", "b", "strong", "font", "label", "small", "cite", "time"}
+
+
+def _block_text(node: Any, inline_space: bool = False) -> str:
+    """Text of an element with line breaks between block elements (lxml's text_content has none).
+    ``inline_space``: a space after each inline element too, for info lines written as a row of
+    spans ("<span>作者：记者 周杰</span><span>通讯员 王芳</span>"); never for prose."""
     out: list[str] = []
 
     def walk(el: Any) -> None:
@@ -144,6 +155,8 @@ def _block_text(node: Any) -> str:
             walk(child)
         if tag in _BLOCK_TAGS:
             out.append("\n")
+        elif inline_space and tag in _INLINE_TAGS:
+            out.append(" ")
         if el.tail:
             out.append(el.tail)
 
@@ -184,39 +197,184 @@ def _main_text(tree: Any, url: str | None, prune: list[str]) -> str:
     return text or ""
 
 
-def _meta_date(tree: Any) -> str | None:
+def _metas(tree: Any) -> dict[str, str]:
     metas: dict[str, str] = {}
     for meta in tree.iter("meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
         content = (meta.get("content") or "").strip()
         if key and content and key not in metas:
             metas[key] = content
+    return metas
+
+
+def _json_ld(tree: Any) -> list[dict[str, Any]]:
+    """The JSON-LD objects of the page (``@graph`` flattened); broken blocks are skipped."""
+    out: list[dict[str, Any]] = []
+    for node in tree.xpath("//script[@type='application/ld+json']"):
+        try:
+            doc = json.loads((node.text or "").strip() or "null")
+        except ValueError:
+            continue
+        stack = doc if isinstance(doc, list) else [doc]
+        while stack:
+            obj = stack.pop(0)
+            if isinstance(obj, dict):
+                out.append(obj)
+                graph = obj.get("@graph")
+                if isinstance(graph, list):
+                    stack.extend(graph)
+    return out
+
+
+_SCRIPT_DATE = re.compile(
+    r"[\"']?(?:pubtime|pubTime|publish_?time|publishTime|createTime|create_time|pubDate|datePublished)[\"']?"
+    r"\s*[:=]\s*[\"']((?:19|20)\d{2}[-/.]\d{1,2}[-/.]\d{1,2}[^\"']{0,12})[\"']"
+)
+
+
+def structured_date(tree: Any, rule: dict[str, Any]) -> str | None:
+    """The publication time the page states as data: JSON-LD, meta tags, a page-data script."""
+    for obj in _json_ld(tree):
+        for key in ("datePublished", "dateCreated"):
+            value = obj.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    metas = _metas(tree)
     for key in DATE_META:
         value = metas.get(key)
         if value and (_DATE_SHAPE.search(value) or re.match(r"\d{4}-\d{2}-\d{2}", value)):
             return value
-    for node in tree.iter("time"):
-        value = node.get("datetime") or (node.text or "")
-        if value.strip():
-            return value.strip()
+    scripts = "\n".join((s.text or "")[:20000] for s in tree.iter("script") if s.get("type") != "application/ld+json")
+    if rule.get("date_script"):
+        found = re.search(rule["date_script"], scripts)
+        if found:
+            return found.group(1)
+    if rule.get("date_script_unix"):
+        found = re.search(rule["date_script_unix"], scripts)
+        if found:
+            return datetime.fromtimestamp(int(found.group(1)), UTC).isoformat()
+    found = _SCRIPT_DATE.search(scripts)
+    if found:
+        return found.group(1)
     return None
 
 
-def _title(tree: Any) -> str:
-    heads = [clean_title(_block_text(h)) for tag in ("h1", "h2") for h in tree.iter(tag)]
-    heads = [h for h in heads if 4 <= len(h) <= 200]
-    og = tree.xpath("//meta[@property='og:title']/@content")
+# A date in the page's own address: /2024/0514/, /2024-04-16/, /t20231120_, /art/2022/3/15/.
+_URL_DATE = (
+    re.compile(r"(?<!\d)((?:19|20)\d{2})[-/_]?(0[1-9]|1[0-2])[-/_]?(0[1-9]|[12]\d|3[01])(?!\d)"),
+    re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})/"),
+)
+
+
+def url_date(url: str | None) -> date | None:
+    """The day a page's URL says it was published, when it says one."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    for pattern in _URL_DATE:
+        for found in pattern.finditer(path):
+            try:
+                return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+            except ValueError:
+                continue
+    return None
+
+
+_SITE_SUFFIX_MAX = 16  # a trailing "_channel_site" part of a <title> is shorter than this
+
+
+def _strip_site_suffix(title: str, site_names: set[str]) -> str:
+    """``headline_channel_site name`` -> ``headline``: trailing short parts after a separator go."""
+    parts = _TITLE_SEP.split(title)
+    if len(parts) < 3:
+        return title
+    # parts: text, sep, text, sep, text ...
+    while len(parts) >= 3:
+        last = parts[-1].strip()
+        rest = "".join(parts[:-2]).strip()
+        if last and (last in site_names or len(last) <= _SITE_SUFFIX_MAX) and len(rest) > len(last):
+            parts = parts[:-2]
+        else:
+            break
+    return "".join(parts).strip()
+
+
+_TITLE_SEP = re.compile(r"(\s*(?:[_|｜]|--|\s[-–—]\s)\s*)")
+_TITLE_CLASS = re.compile(r"title|tit\b|tit_|headline|bt\b|heading", re.IGNORECASE)
+
+
+def _usable_declared(title: str, head_title: str, site_names: set[str]) -> bool:
+    """A declared title (og:title, ArticleTitle, JSON-LD headline) that is not the site's name and
+    was not cut short: an unescaped ASCII quote ends the attribute, so "法院开展"雷霆"行动" arrives
+    as "法院开展", a prefix of the <title> that the <title> continues without a separator."""
+    if not title or title in site_names:
+        return False
+    if head_title and len(title) < len(head_title):
+        if head_title.endswith(title) and _TITLE_SEP.search(head_title[: -len(title)][-4:]):
+            return False  # the last part of "headline - Site": the site's name
+        if head_title.startswith(title) and not _TITLE_SEP.match(head_title[len(title):]):
+            return False
+    return True
+
+
+def find_title(tree: Any, rule: dict[str, Any]) -> tuple[str, Any]:
+    """The headline and its element (None when it came from metadata)."""
+    metas = _metas(tree)
     head_title = clean_title(tree.findtext(".//title") or "")
-    if og and clean_title(og[0]):
-        return clean_title(og[0])
-    # The longest heading that the <title> contains is the headline (the site logo is often an h1 too).
-    inside = [h for h in heads if head_title and h in head_title]
+    site_names = {clean_title(metas.get("og:site_name", ""))} - {""}
+    declared = [clean_title(v) for v in (
+        metas.get("og:title", ""), metas.get("articletitle", ""), metas.get("twitter:title", ""),
+        *(o.get("headline", "") for o in _json_ld(tree) if isinstance(o.get("headline"), str)))]
+    declared = [d for d in declared if _usable_declared(d, head_title, site_names)]
+    headings: list[tuple[str, Any]] = []
+    for el in tree.iter("h1", "h2", "div", "td", "span", "p", "strong"):
+        if el.tag in ("div", "td", "span", "p", "strong") and not _TITLE_CLASS.search(
+                f"{el.get('class') or ''} {el.get('id') or ''}") and el.tag != "strong":
+            continue
+        text = clean_title(_block_text(el))
+        if 4 <= len(text) <= 200:
+            headings.append((text, el))
+    # 1. a heading the <title> or a declared title contains (the site logo is often an h1 too)
+    refs = [r for r in (head_title, *declared) if r]
+    inside = [(h, el) for h, el in headings if any(h in r or r.startswith(h) for r in refs)
+              and len(h) >= 6 and h not in site_names]
     if inside:
-        return max(inside, key=len)
+        best = max(inside, key=lambda he: (len(he[0]), he[1].tag == "h1"))
+        # a declared title that extends the heading (a heading cut by a line break) wins
+        return best[0], best[1]
+    for d in declared:
+        stripped = _strip_site_suffix(d, site_names)
+        if len(stripped) >= 4:
+            return stripped, None
     if head_title:
-        parts = [p for p in _TITLE_SPLIT.split(head_title) if p]
-        return max(parts, key=len) if parts else head_title
-    return heads[0] if heads else ""
+        return _strip_site_suffix(head_title, site_names), None
+    h1 = [(h, el) for h, el in headings if el.tag == "h1"]
+    return h1[0] if h1 else ("", None)
+
+# Words the name patterns catch after 记者 / 作者 that are not names: "记者表示", "记者获悉",
+# "作者：个人观点", "回答了记者提问". Calibrated on the bylines the issue-19 pages carried.
+_NOT_NAMES = {
+    "表示", "获悉", "了解", "介绍", "报道", "发现", "采访", "获知", "看到", "注意到", "提问", "问", "会见", "来到",
+    "近日", "日前", "昨天", "今天", "昨日", "今日", "个人观点", "观点", "本文", "仅代表", "独家", "整理", "综合",
+    "编译", "编辑", "实习", "调查", "走访", "现场", "连线", "手记", "观察", "评论", "专访", "一行", "团队", "报道组",
+    "本人", "网友", "读者", "未知", "佚名", "不详", "匿名", "admin", "管理员", "联系", "询问", "证实", "得知",
+}
+# Organizations, not people: a "name" ending in these is a unit ("作者：执行局 李明").
+_ORG_ENDINGS = ("局", "院", "厅", "部", "处", "科", "室", "所", "庭", "队", "办", "委", "会", "社", "台", "站", "网",
+                "报", "中心", "公司", "政府", "法院", "频道", "编辑部")
+
+
+def _is_org(name: str) -> bool:
+    return bool(re.fullmatch(r"[\u4e00-\u9fff·]+", name)) and name.endswith(_ORG_ENDINGS)
+
+
+def is_person_name(name: str) -> bool:
+    """Whether a word a byline pattern caught can be a person's name."""
+    if not name or name in _NOT_NAMES or any(word in name for word in ("观点", "表示", "获悉", "了解到")):
+        return False
+    if re.fullmatch(r"[\u4e00-\u9fff·]+", name):
+        return not name.endswith(_ORG_ENDINGS) and name[0] not in "从在向对就与跟据经和"
+    return True
 
 
 def byline_zone(text: str) -> str:
@@ -248,6 +406,10 @@ def find_bylines(text: str, into: Extracted) -> None:
                 name = name.strip(" .")
                 if name in _ROLE_WORDS:
                     break  # "记者 赵六 通讯员 张三": the next role starts here
+                if not is_person_name(name):
+                    if _is_org(name):
+                        continue  # "作者：执行局 李明": the unit, then the person
+                    break  # "作者：个人观点 仅供参考": what follows a non-name is no name either
                 if name and name not in bucket:
                     bucket.append(name)
     if not into.authors and not into.correspondents and not into.reporters:
@@ -267,8 +429,133 @@ def find_bylines(text: str, into: Extracted) -> None:
         into.byline = " ".join(parts)[:500]
 
 
-def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any] | None = None) -> Extracted:
-    """Extract an article from decoded HTML. Never raises on bad markup: returns what it found."""
+def _select_nodes(tree: Any, selector: str) -> list[Any]:
+    """Elements a selector matches, outermost only (``div.a, div#b`` may match one inside the other)."""
+    found = compile_selector(selector)(tree)
+    nodes = [n for n in (found if isinstance(found, list) else [found]) if hasattr(n, "itertext")]
+    chosen = set(nodes)
+    out = []
+    for node in nodes:
+        parent = node.getparent()
+        while parent is not None and parent not in chosen:
+            parent = parent.getparent()
+        if parent is None:
+            out.append(node)
+    return out
+
+
+def _rule_text(tree: Any, selector: str, inline_space: bool = False) -> str:
+    return "\n".join(_block_text(n, inline_space) for n in _select_nodes(tree, selector))
+
+
+# Lines under the headline that are the info line, not prose: a date, a source or author label,
+# counters, font-size and print buttons.
+_INFO_LINE = re.compile(
+    r"^.{0,40}(?:来源|作者|编辑|责编|发布时间|发布日期|发布机构|发表时间|时间|日期|点击数?|浏览(?:次数)?|阅读(?:量|数)?|字号"
+    r"|Ngày đăng|Cập nhật|Lượt xem|Tác giả)\s*[:：]"
+    r"|^\S{0,12}(?:记者|通讯员)\s*[\u4e00-\u9fff·]{2,4}(?:\s|$)|^.{0,30}(?:打印|关闭窗口)"
+    r"|^\s*\(?\s*(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}.{0,60}$",
+    re.IGNORECASE,
+)
+HEADLINE_BLOCK_LINES = 6  # info lines sit within this many lines under the headline
+
+
+def _trim_head(text: str, title: str) -> str:
+    """Drop the headline and info lines an extractor kept at the start of the text."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and i < HEADLINE_BLOCK_LINES:
+        line = lines[i].strip()
+        is_title = bool(title) and (line == title or (len(line) < len(title) + 4 and title in line))
+        is_info = len(line) <= 80 and bool(_INFO_LINE.search(line)) and not re.search(r"[。！？.!?]$", line)
+        if not line or is_title or is_info:
+            i += 1
+        else:
+            break
+    return "\n".join(lines[i:]).strip()
+
+
+def headline_block(page_text: str, title: str, body: str) -> str:
+    """The lines between the headline and the start of the body: where sites print the time,
+    source and author of the piece (nothing from the body itself)."""
+    lines = [ln.strip() for ln in page_text.split("\n") if ln.strip()]
+    start = None
+    if title:
+        key = title[:12]
+        for i, line in enumerate(lines):
+            if key in line and len(line) < len(title) + 40:
+                start = i + 1
+                break
+    if start is None:
+        return ""
+    body_first = next((ln.strip() for ln in body.split("\n") if ln.strip()), "")[:20]
+    block = []
+    for line in lines[start:start + HEADLINE_BLOCK_LINES]:
+        if body_first and body_first in line:
+            break
+        block.append(line[:200])
+    # Some layouts (xinhuanet) print time and source just above the headline; those lines come
+    # after the ones below it, and never a top bar's "today is ..." date.
+    for line in lines[max(0, start - 1 - HEADLINE_ABOVE_LINES): start - 1]:
+        if not _TODAY_BAR.search(line):
+            block.append(line[:200])
+    return "\n".join(block)
+
+
+HEADLINE_ABOVE_LINES = 2
+_TODAY_BAR = re.compile(r"今天是|今日是|星期|礼拜|Hôm nay|Thứ\s+\w+\s*,?\s*ngày", re.IGNORECASE)
+
+
+def byline_lines(body: str) -> str:
+    """The body's own info lines: short first or last lines with a label (发布时间：..., Ngày ...)."""
+    lines = [ln.strip() for ln in body.split("\n") if ln.strip()]
+    # an info line, not a sentence: short, no full stop, no run of clauses
+    edges = lines[:2] + [ln for ln in lines[-3:] if ln not in lines[:2]]
+    picked = [ln for ln in edges if len(ln) <= 80 and _INFO_LINE.search(ln)
+              and not re.search(r"[。！？!?]|[.](?:\s|$)", ln) and ln.count("，") < 2]
+    return "\n".join(picked)
+
+
+def _date_in(text: str) -> str | None:
+    """A labelled date in ``text`` (发布时间：..., Ngày đăng: ...), else the first line with a date."""
+    for found in _DATE_LABEL.finditer(text):
+        if _DATE_SHAPE.search(found.group(1)):
+            return found.group(1)
+    shaped = _DATE_SHAPE.search(text)
+    if shaped:
+        line_start = text.rfind("\n", 0, shaped.start()) + 1
+        line_end = text.find("\n", shaped.end())
+        return text[line_start: line_end if line_end >= 0 else None]
+    return None
+
+
+def _generic_text(tree: Any, headline: Any, url: str | None) -> tuple[str, str]:
+    """The article body by density, or trafilatura's when density finds no prose; and which one."""
+    from pipeline import density
+
+    work = copy.deepcopy(tree)
+    head_copy = None
+    if headline is not None:
+        path = tree.getroottree().getpath(headline)
+        found = work.getroottree().xpath(path)
+        head_copy = found[0] if found else None
+    result = density.find_main_text(work, headline=head_copy)
+    if result is not None and len(result.text.strip()) >= MIN_GENERIC_CHARS:
+        return result.text, "density"
+    return _main_text(tree, url, []), "trafilatura"
+
+
+MIN_GENERIC_CHARS = 40  # below this the density result is a caption or a button row
+
+
+def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any] | None = None,
+                 site_rules: bool = True) -> Extracted:
+    """Extract an article from decoded HTML. Never raises on bad markup: returns what it found.
+
+    The source's own selectors win, then the site rule for the page's host
+    (``pipeline/site_rules.yaml``), then the generic path. ``site_rules=False`` measures the
+    generic path alone (bench/extract.py).
+    """
     selectors = selectors or {}
     out = Extracted()
     try:
@@ -276,67 +563,109 @@ def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any]
     except (etree.ParserError, ValueError):
         out.notes.append("unparseable html")
         return out
-    prune = selectors.get("remove") or []
-    if isinstance(prune, str):
-        prune = [prune]
-    for sel in prune:
+    rule = rule_for(url) if site_rules else {}
+    prune = list(selectors.get("remove") or [])
+    if isinstance(selectors.get("remove"), str):
+        prune = [selectors["remove"]]
+    for sel in [*prune, *(rule.get("remove") or [])]:
         for node in compile_selector(sel)(tree):
             if hasattr(node, "getparent") and node.getparent() is not None:
                 node.drop_tree()
-    page_text = _block_text(tree.find("body") if tree.find("body") is not None else tree)
+    page_text = _block_text(tree.find("body") if tree.find("body") is not None else tree, inline_space=True)
 
+    headline = None
     if selectors.get("title"):
         out.title = clean_title(_select_text(tree, selectors["title"]))
         if not out.title:
             out.notes.append("title selector matched nothing")
+    if not out.title and rule.get("title"):
+        nodes = _select_nodes(tree, rule["title"])
+        if nodes:
+            out.title, headline = clean_title(_block_text(nodes[0])), nodes[0]
     if not out.title:
-        out.title = _title(tree)
+        out.title, headline = find_title(tree, rule)
 
     if selectors.get("text"):
         out.text = clean_text(_select_text(tree, selectors["text"]))
         if not out.text:
             out.notes.append("text selector matched nothing")
+    if not out.text and rule.get("text"):
+        out.text = clean_text(_rule_text(tree, rule["text"]))
+        if out.text:
+            out.notes.append("site rule")
     if not out.text:
-        out.text = clean_text(_main_text(tree, url, []))
-    if out.title and out.text.startswith(out.title):  # the extractor kept the headline as the first line
-        out.text = out.text[len(out.title):].lstrip("\n ")
+        text, how = _generic_text(tree, headline, url)
+        out.text = clean_text(text)
+        if how == "trafilatura" and out.text:
+            out.notes.append("fallback extractor")
+    out.text = _trim_head(out.text, out.title)
 
+    block = headline_block(page_text, out.title, out.text)
+    out.date_anchor = url_date(url)
     if selectors.get("date"):
         raw = clean_title(_select_text(tree, selectors["date"]))
         out.published_raw = raw or None
         if not raw:
             out.notes.append("date selector matched nothing")
+    if out.published_raw is None and rule.get("date"):
+        raw = clean_title(_rule_text(tree, rule["date"], inline_space=True))
+        out.published_raw = (_date_in(raw) or raw) if raw else None
     if out.published_raw is None:
-        out.published_raw = _meta_date(tree)
+        out.published_raw = structured_date(tree, rule)
     if out.published_raw is None:
-        out.published_raw = _labelled_date(page_text, out.title)
+        out.published_raw = _date_in(block) or _date_in(byline_lines(out.text))
+    if out.published_raw is None:
+        for node in tree.iter("time"):
+            value = node.get("datetime") or (node.text or "")
+            if value.strip():
+                out.published_raw = value.strip()
+                break
 
     byline_text = clean_text(_select_text(tree, selectors["byline"])) if selectors.get("byline") else ""
-    find_bylines("\n".join(filter(None, [byline_text, _info_lines(page_text, out.title), byline_zone(out.text)])), out)
+    if not byline_text and rule.get("byline"):
+        byline_text = clean_text(_rule_text(tree, rule["byline"], inline_space=True))
+        names = [n.strip() for n in byline_text.split("\n") if n.strip()]
+        if names and all(len(n) <= 40 and not _SOURCE_KEY.search(n) for n in names):
+            out.authors.extend(n.title() if n.isupper() else n for n in names)
+            byline_text = ""
+    find_bylines("\n".join(filter(None, [byline_text, block, byline_zone(out.text)])), out)
+    if not out.byline:
+        author = declared_author(tree) or author_element(tree)
+        if author:
+            out.authors.append(author)
+            out.byline = author
     return out
 
 
-def _info_lines(page_text: str, title: str) -> str:
-    """The few lines right under the headline: where sites print time, source and author."""
-    lines = [ln.strip() for ln in page_text.split("\n") if ln.strip()]
-    start = 0
-    if title:
-        for i, line in enumerate(lines):
-            if title[:12] and title[:12] in line:
-                start = i + 1
-                break
-    return "\n".join(lines[start:start + 4])
+_AUTHOR_ELEMENT = etree.XPath(
+    "//*[@rel='author' or @itemprop='author' or contains(@class,'author') or contains(@id,'author')]")
+_LABEL = re.compile(r"^(?:作\s*者|文|撰稿|Tác giả|Bài|Theo)\s*[:：/]?\s*", re.IGNORECASE)
 
 
-def _labelled_date(page_text: str, title: str) -> str | None:
-    info = _info_lines(page_text, title)
-    for candidate in (info, page_text[:3000]):
-        for found in _DATE_LABEL.finditer(candidate):
-            if _DATE_SHAPE.search(found.group(1)):
-                return found.group(1)
-        shaped = _DATE_SHAPE.search(candidate)
-        if shaped and candidate is info:
-            line_start = candidate.rfind("\n", 0, shaped.start()) + 1
-            line_end = candidate.find("\n", shaped.end())
-            return candidate[line_start: line_end if line_end >= 0 else None]
+def author_element(tree: Any) -> str | None:
+    """A short name in an element marked as the author (class "author", rel/itemprop author)."""
+    for el in _AUTHOR_ELEMENT(tree):
+        text = _LABEL.sub("", clean_title(_block_text(el, inline_space=True)))
+        if 2 <= len(text) <= 40 and not _SOURCE_KEY.search(text) and not re.search(r"\d|@|://", text) \
+                and len(text.split()) <= 5 and is_person_name(text):
+            return text.title() if text.isupper() else text
+    return None
+
+
+def declared_author(tree: Any) -> str | None:
+    """The author the page states as data (JSON-LD author name, meta author), when it is a person."""
+    names: list[str] = []
+    for obj in _json_ld(tree):
+        author = obj.get("author")
+        for one in author if isinstance(author, list) else [author]:
+            if isinstance(one, dict) and one.get("@type", "Person") == "Person" and isinstance(one.get("name"), str):
+                names.append(one["name"])
+            elif isinstance(one, str):
+                names.append(one)
+    metas = _metas(tree)
+    names += [metas.get("author", ""), metas.get("article:author", "")]
+    for name in names:
+        name = clean_title(name)
+        if 2 <= len(name) <= 40 and "://" not in name and is_person_name(name):
+            return name.title() if name.isupper() else name
     return None

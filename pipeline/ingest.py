@@ -41,7 +41,7 @@ from models import Article, Outlet, Source, utcnow
 from models.articles import SHORT_POST_MAX_CHARS
 from pipeline import dates, dedupe, fingerprint, normalize, stories
 from pipeline.decode import NotText, decode_body
-from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines
+from pipeline.extract import BadSelector, Extracted, byline_zone, extract_html, find_bylines, url_date
 from pipeline.snapshots import store_snapshot
 from pipeline.urls import BadUrl, canonical_url, host_of, url_hash
 from presswatch.events import ArticleStored, EventBus
@@ -322,8 +322,10 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     tz = item.timezone or info.timezone or DEFAULT_TZ_BY_LANG.get(lang) or settings.pipeline.default_timezone
     fetched_at = item.fetched_at if item.fetched_at.tzinfo else item.fetched_at.replace(tzinfo=now.tzinfo)
     raw_date = item.published or ex.published_raw
-    published = dates.parse_date(raw_date, tz=tz, now=fetched_at, lang=lang,
-                                 default_tz=settings.pipeline.default_timezone) if raw_date else None
+    # Relative and year-less dates count from the page's own day (its URL's date), not the crawl's.
+    published, date_flags = dates.page_date(raw_date, anchor=ex.date_anchor or url_date(canon), fetched_at=fetched_at,
+                                            tz=tz, lang=lang, default_tz=settings.pipeline.default_timezone)
+    flags.extend(date_flags)
     missing = False
     if raw_date:
         extra["published_raw"] = raw_date[:200]
@@ -358,6 +360,18 @@ def prepare(item: RawItem, settings: Settings, *, info: SourceInfo | None = None
     )
 
 
+SUSPECT_EXTRACTION = "suspect_extraction"
+
+
+def suspect_same_text(stored_title: str | None, new_title: str) -> bool:
+    """Whether the same text under two URLs of one outlet points at the extraction rather than at a
+    print view or mobile copy: the copies of one article carry the same headline, two different
+    articles do not (compared in the matching form, so width and script do not count)."""
+    if not stored_title or not new_title:
+        return False
+    return normalize.match_form(stored_title).strip() != normalize.match_form(new_title).strip()
+
+
 def process_item(session: Session, item: RawItem, settings: Settings, *, lookup: SourceLookup | None = None,
                  now: datetime | None = None) -> ProcessResult:
     """Run one item through the pipeline in ``session`` (never commits). Bad input returns ``dropped``."""
@@ -377,10 +391,11 @@ def _by_contents_statement() -> Any:
     """The first ``SAME_CONTENT_ROWS`` articles (by id) of each of many content hashes, in one query."""
     ranked = select(
         Article.content_hash, Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url,
-        func.row_number().over(partition_by=Article.content_hash, order_by=Article.id).label("rank"),
+        Article.title, func.row_number().over(partition_by=Article.content_hash, order_by=Article.id).label("rank"),
     ).where(Article.content_hash.in_(bindparam("cs", expanding=True))).subquery()
     return select(ranked.c.content_hash, ranked.c.id, ranked.c.story_id, ranked.c.outlet_id, ranked.c.url,
-                  ranked.c.canonical_url).where(ranked.c.rank <= SAME_CONTENT_ROWS).order_by(ranked.c.id)
+                  ranked.c.canonical_url, ranked.c.title).where(ranked.c.rank <= SAME_CONTENT_ROWS) \
+        .order_by(ranked.c.id)
 
 
 @dataclass
@@ -483,7 +498,8 @@ def _statements(dialect: str) -> dict[str, Any]:
     return {
         "by_url": select(Article.id, Article.content_hash, Article.story_id, Article.flags, Article.extra)
         .where(Article.url_hash == bindparam("h")),
-        "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url)
+        "by_content": select(Article.id, Article.story_id, Article.outlet_id, Article.url, Article.canonical_url,
+                             Article.title)
         .where(Article.content_hash == bindparam("c")).order_by(Article.id).limit(SAME_CONTENT_ROWS),
         "by_urls": select(Article.url_hash, Article.id, Article.content_hash, Article.story_id, Article.flags,
                           Article.extra).where(Article.url_hash.in_(bindparam("hs", expanding=True))),
@@ -521,13 +537,24 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     same: Any = known.content_rows(p.content_hash) if known is not None else _LIVE
     if same is _LIVE:
         same = conn.execute(sql["by_content"], {"c": p.content_hash}).all()
+    suspect = False
     for row in same:
         # Same outlet: by id when both are known, by host otherwise (imports of unregistered sources).
         if (row.outlet_id == info.outlet_id if row.outlet_id is not None and info.outlet_id is not None
                 else host_of(row.canonical_url) == host_of(p.canonical_url)):
+            if suspect_same_text(row.title, p.title):
+                suspect = True
+                p.extra["same_text_as"] = {"article_id": row.id, "url": row.url}
+                continue
             reason = f"same_content: same text already stored from this outlet at {row.url}"
             return ProcessResult(DUPLICATE, p.url, reason=reason, article_id=row.id, story_id=row.story_id)
-    if same:
+    if suspect:
+        # Two different articles of one outlet gave the same text: the extraction (a comment thread,
+        # a shared boilerplate block) is the likely culprit. Keep this one, on its own story, flagged.
+        flags.append(SUSPECT_EXTRACTION)
+        log.warning("same text as article %s under another headline at %s: extraction suspected",
+                    p.extra["same_text_as"]["article_id"], p.url)
+    elif same:
         story_id = same[0].story_id
         flags.append("exact_repost")
     else:

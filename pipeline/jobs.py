@@ -18,4 +18,4 @@ def purge_snapshots_job() -> None:
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
     return [ScheduledJob(id="pipeline.purge_snapshots", func="pipeline.jobs:purge_snapshots_job", trigger="cron",
-                         trigger_args={"hour": 3, "minute": 17})]
+                         trigger_args={"hour": 3, "minute": 17}, once=True)]

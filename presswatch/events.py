@@ -69,6 +69,11 @@ class EventBus:
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[event_type].append(handler)
 
+    def unsubscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
+        handlers = self._handlers.get(event_type, [])
+        if handler in handlers:
+            handlers.remove(handler)
+
     def publish(self, event: object) -> None:
         for handler in list(self._handlers.get(type(event), ())):
             try:

@@ -19,6 +19,9 @@ class ScheduledJob:
     trigger: str  # "interval" or "cron"
     trigger_args: dict[str, Any] = field(default_factory=dict)
     run_at_start: bool = False
+    # True for a job that must run on one `presswatch run` instance only (digests, reminders, SLA
+    # escalations, crawls): the service leases it (models.leases). False: safe to run N times.
+    once: bool = False
 
 
 def resolve(ref: str) -> Callable[..., Any]:

@@ -47,7 +47,7 @@ def daily_job() -> None:
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
     return [
         ScheduledJob(id="quota-match", func="quota.jobs:match_job", trigger="interval",
-                     trigger_args={"minutes": 30}),
+                     trigger_args={"minutes": 30}, once=True),
         ScheduledJob(id="quota-daily", func="quota.jobs:daily_job", trigger="cron",
-                     trigger_args={"hour": 8, "minute": 30, "timezone": settings.quota.timezone}),
+                     trigger_args={"hour": 8, "minute": 30, "timezone": settings.quota.timezone}, once=True),
     ]

@@ -57,8 +57,10 @@ def piece(session: Session, *, story: Story | None = None, title: str = "儋州�
                             story_id=story.id if story else None, published_at=at, fetched_at=at)
     factories.classification(
         session, art, risk_level=risk, sentiment=sentiment, risk_score=0.8,
-        reasons=reasons or {"matched_terms": ["暴力执法", "强制腾退"], "factors": {"outlet_reach": 1.5}},
-        topics=[{"name": "暴力执法", "score": 0.9}], created_at=at,
+        reasons=reasons or {"matched_terms": ["暴力执法", "强制腾退"], "factors": [
+            {"factor": "source_reach", "weight": 0.15, "value": 1.0, "contribution": 0.15},
+            {"factor": "sensitive_terms", "weight": 0.35, "value": 1.0, "contribution": 0.35}]},
+        topics=[{"name": "coercive_enforcement", "score": 0.9}], created_at=at,
     )
     return art
 
@@ -93,7 +95,10 @@ def test_one_alert_per_story_reposts_update_and_rising_risk_escalates(session: S
     assert "Lý do cảnh báo" in by_lang["vi"].body_text
     zh = by_lang["zh-CN"].body_text
     assert "预警原因" in zh and "风险等级高（规则阈值：中）" in zh and "情感倾向：负面" in zh
-    assert "命中监测词：儋州法院" in zh and "命中词: 暴力执法" in zh and "outlet_reach" in zh
+    assert "命中监测词：儋州法院" in zh and "命中词「暴力执法」「强制腾退」" in zh
+    # Factors and topics by the names people use, each once; no raw keys.
+    assert "敏感词 0.35" in zh and "媒体影响力 0.15" in zh and "话题：强制执行行动" in zh
+    assert "source_reach" not in zh and "coercive_enforcement" not in zh and zh.count("敏感词") == 1
     assert "Mức rủi ro Cao (ngưỡng của quy tắc: Trung bình)" in by_lang["vi"].body_text
     assert by_lang["en"].channel == "wecom" and by_lang["en"].body_html is None
 

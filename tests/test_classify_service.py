@@ -112,7 +112,7 @@ def test_job_and_demo_step_classify_stored_articles(fresh_db_url: str, tmp_path)
 
     run(ctx)
     out = console.export_text()
-    assert "儋州法院被指暴力执法" in out and "critical" in out and "极高" in out
+    assert "儋州法院被指暴力执法" in out and "CRITICAL" in out and "紧急" in out
     assert "暴力执法" in out  # the top reason names the sensitive term
     assert len(ctx.state["classified_article_ids"]) == 2
     with Session(engine) as s:

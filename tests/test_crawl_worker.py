@@ -50,39 +50,42 @@ def test_interval_learns_sooner_polls_for_a_busy_source_within_bounds() -> None:
     settings = _settings(**{"crawl.min_poll_seconds": 120})
     learned = None
     for _ in range(6):  # news on every poll: halves down to the floor, never below
-        nxt = next_poll(outcome=_outcome(new=3), learned_seconds=learned, interval_minutes=15,
+        nxt = next_poll(outcome=_outcome(new=3), learned_seconds=learned, declared_seconds=900,
                         consecutive_failures=0, now=NOW, settings=settings)
         learned = nxt.interval_seconds
     assert learned == 120 and nxt.at == NOW + timedelta(seconds=120)
     for _ in range(30):  # silence: back up to the declared interval, never above
-        nxt = next_poll(outcome=_outcome(new=0), learned_seconds=learned, interval_minutes=15,
+        nxt = next_poll(outcome=_outcome(new=0), learned_seconds=learned, declared_seconds=900,
                         consecutive_failures=0, now=NOW, settings=settings)
         learned = nxt.interval_seconds
     assert learned == 900 and nxt.at == NOW + timedelta(minutes=15)
-    # A source never polled, without a declared interval, starts at the default interval.
-    first = next_poll(outcome=None, learned_seconds=None, interval_minutes=None, consecutive_failures=0,
+    # A source never polled starts at its declared interval; an urgent one below the floor keeps its own.
+    first = next_poll(outcome=None, learned_seconds=None, declared_seconds=900, consecutive_failures=0,
                       now=NOW, settings=settings)
-    assert first.interval_seconds == 60 * settings.scheduler.crawl_interval_minutes
+    assert first.interval_seconds == 900
+    urgent = next_poll(outcome=_outcome(new=0), learned_seconds=None, declared_seconds=15, consecutive_failures=0,
+                       now=NOW, settings=settings)
+    assert urgent.interval_seconds == 15 and urgent.at == NOW + timedelta(seconds=15)
 
 
 def test_failing_source_backs_off_and_a_risk_plan_tightens() -> None:
     settings = _settings(**{"crawl.max_backoff_seconds": 3600})
-    waits = [next_poll(outcome=_outcome(failed=True), learned_seconds=600, interval_minutes=10,
+    waits = [next_poll(outcome=_outcome(failed=True), learned_seconds=600, declared_seconds=600,
                        consecutive_failures=n, now=NOW, settings=settings).at - NOW for n in (1, 2, 3, 4, 5)]
     assert waits == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40), timedelta(hours=1),
                      timedelta(hours=1)]
-    planned = next_poll(outcome=_outcome(failed=True), learned_seconds=600, interval_minutes=10,
-                        consecutive_failures=4, now=NOW, settings=settings, plan_minutes=2)
+    planned = next_poll(outcome=_outcome(failed=True), learned_seconds=600, declared_seconds=600,
+                        consecutive_failures=4, now=NOW, settings=settings, plan_seconds=120)
     assert planned.at == NOW + timedelta(minutes=2) and planned.why == "risk plan"
     # A plan that opens while a source waits out a long interval pulls its due time in.
-    assert pulled_in(NOW + timedelta(hours=1), NOW - timedelta(minutes=1), 2) == NOW + timedelta(minutes=1)
-    assert pulled_in(NOW + timedelta(seconds=30), NOW - timedelta(minutes=1), 2) is None
+    assert pulled_in(NOW + timedelta(hours=1), NOW - timedelta(minutes=1), 120) == NOW + timedelta(minutes=1)
+    assert pulled_in(NOW + timedelta(seconds=30), NOW - timedelta(minutes=1), 120) is None
 
 
 def test_jitter_spreads_next_polls_within_its_fraction() -> None:
     settings = load_settings(environ={}, overrides={"crawl.poll_jitter_fraction": 0.1}).settings
     rng = random.Random(7)
-    waits = {(next_poll(outcome=_outcome(), learned_seconds=600, interval_minutes=10, consecutive_failures=0,
+    waits = {(next_poll(outcome=_outcome(), learned_seconds=600, declared_seconds=600, consecutive_failures=0,
                         now=NOW, settings=settings, rng=rng).at - NOW).total_seconds() for _ in range(50)}
     assert len(waits) > 40 and min(waits) >= 600 * 0.9 and max(waits) <= 600 * 1.1
 

@@ -305,12 +305,14 @@ def test_crash_between_send_and_commit_resends_once_with_the_same_message_id(
     row = _row(engine, row_id)
     assert row.status == DeliveryStatus.SENDING and row.attempts == 1  # in doubt, not lost
 
+    assert row.handed_over_at is not None and row.claimed_by is not None
+
     settings = settings_for(mailbox.port)
-    # While the lease runs, nobody touches it (the first process might still be finishing).
-    assert deliver_pending(engine, settings).claimed == 0
-    later = utcnow() + timedelta(seconds=settings.alerts.delivery_lease_seconds + 1)
+    # The sender ran on this host and its process is gone: the next run takes the row back at
+    # once (no waiting for the lease) and, its data having been handed over, resends it in doubt.
+    later = utcnow()
     stats = deliver_pending(engine, settings, now=later)
-    assert stats.in_doubt == 1 and stats.sent == 1
+    assert stats.taken_back == 1 and stats.in_doubt == 1 and stats.sent == 1
     received = mailbox.wait_for(2)
     assert [m.message_id for m in received] == [message_id_for("k-crash")] * 2
     assert received[0].message["X-Presswatch-Resent"] is None

@@ -49,8 +49,7 @@ def test_flagged_items_worst_first_reposts_once_with_case_state_and_reasons(worl
     assert top.title == "网传儋州法院执行人员强制腾房时暴力执法"
     assert top.outlet == "今日儋州" and top.story_outlets == 4
     assert top.case_state == "responding"
-    assert top.reasons[0] == "负面舆情：指向本院执行人员"
-    assert "「暴力执法」" in top.reasons[1]
+    assert top.reasons == ["命中词「暴力执法」「强制腾房」「儋州法院」", "敏感词 0.35", "点名本单位 0.18", "传播速度 0.11"]
     assert top.published is not None and top.published.strftime("%m-%d %H:%M %Z") == "05-13 09:05 CST"
     assert top.extract.startswith("5月13日上午") and top.extract.count("。") == 3
     assert data.flagged[1].case_state is None
@@ -83,8 +82,9 @@ def test_top_stories_by_spread_topics_own_pieces_and_source_health(world: Sessio
         ("网传儋州法院执行人员强制腾房时暴力执法", 4, 4, 4, "responding")
     ]
     assert data.stories[0].first_outlet == "今日儋州"
-    assert [(t.name, t.count, t.negative) for t in data.topics] == [
-        ("执行工作", 6, 5), ("失信被执行人", 1, 0), ("拒执罪", 1, 0)
+    # Topics are counted by key and shown by their label in the digest's language.
+    assert [(t.key, t.name, t.count, t.negative) for t in data.topics] == [
+        ("enforcement", "执行工作", 6, 5), ("defaulter_blacklist", "失信被执行人", 1, 0), ("refusal_crime", "拒执罪", 1, 0)
     ]
     assert [(p.title, p.unit, p.outlet) for p in data.own_pieces] == [
         ("执行一队：一周执结案件23件", "执行一队", "今日儋州"),
@@ -104,7 +104,7 @@ def test_chart_series_covers_14_local_days(world: Session) -> None:
     assert by_day[date(2024, 5, 12)] == (2, 1)
     # The same numbers when the scope has to be applied in Python (topics live in JSON): only the
     # unclassified piece of 5/13 (no topics) drops out.
-    topics = ["执行工作", "失信被执行人", "拒执罪", "执行不能"]
+    topics = ["enforcement", "defaulter_blacklist", "refusal_crime", "unenforceable"]
     python_path = _zh(world, scope=ZH_DEF.scope.model_copy(update={"topics": topics}))
     assert {p.day: (p.pieces, p.negative) for p in python_path.series} == {**by_day, date(2024, 5, 13): (7, 5)}
     assert python_path.headline.previous_pieces == data.headline.previous_pieces == 2
@@ -126,7 +126,8 @@ def test_vietnamese_scope_sees_only_vietnamese_coverage(world: Session) -> None:
     data = build_for_definition(world, VI_DEF, period, now=NOW)
     assert data.headline.pieces == 3
     assert [i.title for i in data.flagged] == ["Khiếu nại đông người về cưỡng chế thi hành án ở Văn Lâm"]
-    assert data.flagged[0].reasons[1] == "Từ khóa khớp: “khiếu nại đông người”, “cưỡng chế”"
+    assert data.flagged[0].reasons == ["Từ khóa khớp: “khiếu nại đông người”, “cưỡng chế”", "sắc thái tiêu cực 0.24"]
+    assert [t.name for t in data.topics] == ["Khiếu nại, tố cáo", "Cưỡng chế thi hành án", "Thi hành án dân sự (THADS)"]
     assert [p.unit for p in data.own_pieces] == ["Chi cục THADS huyện Văn Lâm"]
     assert data.sources_healthy and data.sources_total == 2
 
@@ -135,7 +136,7 @@ def test_scope_by_sources_topics_and_watch_queries(world: Session) -> None:
     period = daily_period(DAY, ZH_DEF.local_send_time, ZH_DEF.timezone)
     by_source = build_digest(world, period=period, scope=Scope(sources=["fazhi-shibao"]), now=NOW)
     assert by_source.headline.pieces == 2
-    by_topic = build_digest(world, period=period, scope=Scope(topics=["拒执罪", "失信被执行人"]), now=NOW)
+    by_topic = build_digest(world, period=period, scope=Scope(topics=["refusal_crime", "defaulter_blacklist"]), now=NOW)
     assert by_topic.headline.pieces == 2 and by_topic.headline.negative == 0
     world.add(WatchQuery(name="violence", query="暴力执法 OR title:拒不执行"))
     world.flush()
@@ -195,12 +196,14 @@ def test_explain_reasons_reads_common_shapes_and_never_fails() -> None:
         "sentiment": {"label": "negative", "score": -0.7},
         "risk": {"level": "high", "score": 0.71},
     }
-    assert explain_reasons(stored) == ["命中词「暴力执法」「强制腾退」", "敏感词 0.35", "指向本单位 0.18"]
+    assert explain_reasons(stored) == ["命中词「暴力执法」「强制腾退」", "敏感词 0.35", "点名本单位 0.18"]
     assert explain_reasons(stored, language="vi")[1:] == ["từ ngữ nhạy cảm 0.35", "nêu tên đơn vị 0.18"]
-    assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"]}, language="en") == ["matched: “a”", "reach 2.5"]
-    assert explain_reasons({"risk": {"factors": [{"factor": "spread_velocity", "contribution": 0.2}]}},
-                           language="en") == ["spread 0.2"]
-    assert explain_reasons({"odd": 3}) == ["odd: 3"]
+    # Older rows kept the factors under risk only; a factor listed twice is said once.
+    assert explain_reasons({"risk": {"level": "high", "score": 0.7, "factors": [
+        {"factor": "spread_velocity", "contribution": 0.2}, {"factor": "spread_velocity", "contribution": 0.1}]}},
+        language="en") == ["spread velocity 0.2"]
+    # Keys the classifier never writes are not read (and never shown as a Python repr).
+    assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"], "odd": {"x": 1}}, language="en") == []
     assert explain_reasons(None) == []
 
 

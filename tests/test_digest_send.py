@@ -7,6 +7,7 @@ the inline chart referenced by Content-ID, RFC 2047 encoded Chinese and Vietname
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -183,3 +184,20 @@ def test_without_smtp_the_digest_waits_in_the_outbox(world_engine: Engine, tmp_p
         assert [r.recipient for r in rows] == ["leader@court.example.cn", "press@court.example.cn"]
         assert all(r.status == "pending" and r.payload["inline_images"][0]["mime"] == "image/png" for r in rows)
         assert rows[0].idempotency_key == "digest:dz-daily:20240512T2330Z:leader@court.example.cn"
+
+
+def test_not_sent_late_is_said_once_not_every_minute(
+    world_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check runs every minute; a digest missed beyond the catch-up window used to be
+    reported each time (68 lines in 3 minutes)."""
+    import alerts.digest.sender as sender
+
+    sender._said_late.clear()
+    settings = _settings(1, tmp_path, **{"alerts.digest_catch_up_hours": 1, "alerts.smtp_host": ""})
+    late = datetime(2024, 5, 15, 13, 0, tzinfo=UTC)  # the 07:30 local digest is 5.5 h overdue
+    with caplog.at_level(logging.WARNING, logger="alerts.digest.sender"):
+        for minute in range(5):
+            assert send_due_digests(world_engine, settings, [ZH_DEF], now=late + timedelta(minutes=minute)) == []
+    said = [r.getMessage() for r in caplog.records if "not sent late" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("digest dz-daily for 2024-05-15")

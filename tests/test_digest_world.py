@@ -109,40 +109,43 @@ def make_world(session: Session) -> World:
         "帖文配有一段约30秒的视频，引发大量转发和评论。记者就此联系儋州市人民法院，法院表示已成立核查组。"
         "目前事件仍在调查中。"
     )
-    reasons = {"summary": "负面舆情：指向本院执行人员", "matched_terms": ["暴力执法", "强制腾房", "儋州法院"],
-               "factors": [{"name": "转载媒体数", "weight": 4}]}
+    # The classifier's shape (classify.reasons.Reasons): flat matched terms and contributing factors.
+    reasons = {"matched_terms": ["暴力执法", "强制腾房", "儋州法院"],
+               "factors": [{"factor": "sensitive_terms", "weight": 0.35, "value": 1.0, "contribution": 0.35},
+                           {"factor": "names_organization", "weight": 0.2, "value": 0.9, "contribution": 0.18},
+                           {"factor": "spread_velocity", "weight": 0.15, "value": 0.75, "contribution": 0.11}]}
     first = _article(session, w, "violent", "jinri-danzhou", "网传儋州法院执行人员强制腾房时暴力执法", violent_text,
                      _local(d13, 9, 5), story=story, sentiment=SentimentLabel.NEGATIVE, risk=RiskLevel.CRITICAL,
-                     risk_score=0.93, topics=("执行工作",), reasons=reasons)
+                     risk_score=0.93, topics=("enforcement",), reasons=reasons)
     story.first_article_id, story.first_outlet_id = first.id, w.outlets["jinri-danzhou"].id
     for i, outlet in enumerate(("fazhi-shibao", "weibo-danzhou", "danzhou-court")):
         _article(session, w, f"violent-{i}", outlet, f"【转载】网传儋州法院执行人员暴力执法 {i + 1}", violent_text,
                  _local(d13, 11 + 2 * i, 30), story=story, sentiment=SentimentLabel.NEGATIVE, risk=RiskLevel.HIGH,
-                 risk_score=0.8 - i * 0.05, topics=("执行工作",), reasons=reasons)
+                 risk_score=0.8 - i * 0.05, topics=("enforcement",), reasons=reasons)
     session.add(Alert(dedupe_key="story-violent", kind=AlertKind.STORY, story_id=story.id, article_id=first.id,
                       severity=RiskLevel.CRITICAL, title=story.title, state=CaseState.RESPONDING))
 
     _article(session, w, "defaulters", "danzhou-court", "儋州法院公布第五批失信被执行人名单",
              "为进一步推进社会诚信体系建设，儋州市人民法院5月13日公布第五批失信被执行人名单，共计52人。"
              "名单已同步推送至征信系统。被执行人履行义务后可申请屏蔽。", _local(d13, 10, 0),
-             sentiment=SentimentLabel.POSITIVE, topics=("失信被执行人", "执行工作"))
+             sentiment=SentimentLabel.POSITIVE, topics=("defaulter_blacklist", "enforcement"))
     _article(session, w, "refusal", "fazhi-shibao", "拒不执行判决 儋州一被执行人获刑一年",
              "近日，儋州市人民法院审结一起拒不执行判决、裁定罪案件。被告人有能力履行而拒不履行，被判处有期徒刑一年。"
-             "该案的判决彰显了司法权威。", _local(d13, 15, 20), topics=("拒执罪",))
+             "该案的判决彰显了司法权威。", _local(d13, 15, 20), topics=("refusal_crime",))
     _article(session, w, "hostile", "jinri-danzhou", HOSTILE_TITLE,
              "评论区出现对执行局的质疑<b>加粗</b>。有人称办事拖延。执行局回应将调查。", _local(d13, 20, 45),
              url="javascript:alert(1)", sentiment=SentimentLabel.NEGATIVE, risk=RiskLevel.MEDIUM, risk_score=0.45,
-             topics=("执行工作",), reasons={"matched_terms": ["<质疑>"]})
+             topics=("enforcement",), reasons={"matched_terms": ["<质疑>"]})
     _article(session, w, "unclassified", "jinri-danzhou", "儋州召开普法宣传工作会议",
              "会议部署了12·4国家宪法日宣传活动。", _local(d13, 22, 10), classified=False)
     # Previous period (2024-05-12 07:30 .. 2024-05-13 07:30) and earlier days for the chart.
     _article(session, w, "prev-1", "jinri-danzhou", "儋州法院开展执行联合行动", "执行联合行动共出动干警60人次。",
-             _local(d12, 10, 0), topics=("执行工作",))
+             _local(d12, 10, 0), topics=("enforcement",))
     _article(session, w, "prev-2", "fazhi-shibao", "执行不能案件的司法救助", "对执行不能案件开展司法救助。",
-             _local(d12, 16, 0), sentiment=SentimentLabel.NEGATIVE, risk=RiskLevel.MEDIUM, topics=("执行不能",))
+             _local(d12, 16, 0), sentiment=SentimentLabel.NEGATIVE, risk=RiskLevel.MEDIUM, topics=("unenforceable",))
     for n in range(1, 12):
         _article(session, w, f"old-{n}", "jinri-danzhou", f"执行工作动态（{n}）", "执行工作持续推进。",
-                 _local(DAY - timedelta(days=2 + n), 9, 0), topics=("执行工作",),
+                 _local(DAY - timedelta(days=2 + n), 9, 0), topics=("enforcement",),
                  sentiment=SentimentLabel.NEGATIVE if n % 4 == 0 else SentimentLabel.NEUTRAL)
 
     # Vietnamese coverage (period 2024-05-13 07:00 .. 2024-05-14 07:00 Asia/Ho_Chi_Minh).
@@ -155,20 +158,21 @@ def make_world(session: Session) -> World:
     vfirst = _article(session, w, "vi-complaint", "bao-hungyen",
                       "Khiếu nại đông người về cưỡng chế thi hành án ở Văn Lâm", vtext, _local(d13, 8, 30, HCM),
                       lang="vi", story=vstory, sentiment=SentimentLabel.NEGATIVE,
-                      risk=RiskLevel.HIGH, risk_score=0.77, topics=("khiếu nại, tố cáo", "cưỡng chế thi hành án"),
-                      reasons={"summary": "Khiếu nại đông người liên quan cưỡng chế",
-                               "matched_terms": ["khiếu nại đông người", "cưỡng chế"]})
+                      risk=RiskLevel.HIGH, risk_score=0.77, topics=("complaints", "coercive_enforcement"),
+                      reasons={"matched_terms": ["khiếu nại đông người", "cưỡng chế"],
+                               "factors": [{"factor": "negative_sentiment", "weight": 0.3, "value": 0.8,
+                                            "contribution": 0.24}]})
     vstory.first_article_id, vstory.first_outlet_id = vfirst.id, w.outlets["bao-hungyen"].id
     _article(session, w, "vi-complaint-2", "baophapluat", "Hưng Yên: Dân khiếu nại việc cưỡng chế ở huyện Văn Lâm",
              vtext, _local(d13, 14, 0, HCM), lang="vi", story=vstory, sentiment=SentimentLabel.NEGATIVE,
-             risk=RiskLevel.MEDIUM, risk_score=0.5, topics=("khiếu nại, tố cáo",))
+             risk=RiskLevel.MEDIUM, risk_score=0.5, topics=("complaints",))
     _article(session, w, "vi-result", "baophapluat", "Cục THADS Hưng Yên thu hồi hơn 120 tỷ đồng cho Nhà nước",
              "Trong 7 tháng đầu năm, Cục Thi hành án dân sự tỉnh Hưng Yên đã thi hành xong hơn 2.100 việc. "
              "Số tiền thu hồi cho Nhà nước đạt hơn 120 tỷ đồng. Kết quả này tăng 8% so với cùng kỳ.",
              _local(d13, 9, 45, HCM), lang="vi", sentiment=SentimentLabel.POSITIVE,
-             topics=("thi hành án dân sự",))
+             topics=("thads",))
     _article(session, w, "vi-prev", "bao-hungyen", "Tuyên truyền Luật THADS sửa đổi", "Tổ chức hội nghị tuyên truyền.",
-             _local(d12, 9, 0, HCM), lang="vi", topics=("thi hành án dân sự",))
+             _local(d12, 9, 0, HCM), lang="vi", topics=("thads",))
 
     # Own published pieces (registrations), one rejected (never shown).
     for title, unit, outlet, at, state in (

@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 
 STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota")
 SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.__main__")
-CORE = ("console", "democontext", "events", "items", "progress", "scheduling", "yamlfile", "i18n")
+CORE = ("console", "democontext", "events", "items", "processes", "progress", "scheduling", "yamlfile", "i18n")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 
 from alerts.digest.definitions import SECTIONS, DigestDefinition, Limits, Scope
 from alerts.digest.periods import Period, day_bounds, series_start
+from classify.reasons import describe_reasons
+from classify.taxonomy import topic_label
 from models import Alert, Article, Classification, Outlet, Registration, Source, Story, Unit, WatchQuery
-from models.enums import CaseState, RegistrationState, SentimentLabel
+from models.enums import RISK_LEVELS_DESC, CaseState, RegistrationState, SentimentLabel, risk_rank
 
-RISK_ORDER = {"critical": 3, "high": 2, "medium": 1, "low": 0}
 HIGH_RISK = ("high", "critical")
 CHART_DAYS = 14
 # Late arrivals. A daily digest is sent at a fixed time, but a piece can reach the database after
@@ -98,9 +99,10 @@ class StoryItem:
 
 @dataclass
 class TopicRow:
-    name: str
+    key: str  # taxonomy key (machine outputs)
     count: int
     negative: int
+    name: str = ""  # the label people read, in the digest's language (classify.taxonomy.topic_label)
 
 
 @dataclass
@@ -265,64 +267,10 @@ def make_extract(text: str, max_sentences: int = 3) -> str:
     return out
 
 
-def explain_reasons(reasons: dict[str, Any] | None, limit: int = 4, language: str = "zh-CN") -> list[str]:
-    """Short human lines from a classification's ``reasons``.
-
-    Reads what the classifier stores (``summary``, flat ``matched_terms``, ``factors`` with their
-    ``contribution``; nested ``risk``/``sentiment`` for older rows) and never fails on an unknown
-    shape (it shows ``key: value`` then).
-    """
-    from alerts.digest.i18n import factor_label, strings
-
-    if not reasons:
-        return []
-    lines: list[str] = []
-    for key in ("summary", "explanation", "why"):
-        value = reasons.get(key)
-        if isinstance(value, str) and value.strip():
-            lines.append(value.strip())
-        elif isinstance(value, list):
-            lines.extend(str(v) for v in value if v)
-    for key in ("matched_terms", "terms", "keywords", "matched", "watch_queries"):
-        value = reasons.get(key)
-        if isinstance(value, dict):
-            value = [t for terms in value.values() for t in (terms if isinstance(terms, list) else [terms])]
-        if isinstance(value, list) and value:
-            terms = [str(v.get("term", v)) if isinstance(v, dict) else str(v) for v in value[:8]]
-            if language == "zh-CN":
-                lines.append(f"{strings(language)['matched']}「" + "」「".join(terms) + "」")
-            else:
-                lines.append(f"{strings(language)['matched']}: " + ", ".join(f"“{v}”" for v in terms))
-            break
-    factors = reasons.get("factors") or reasons.get("risk_factors")
-    if not factors and isinstance(reasons.get("risk"), dict):
-        factors = reasons["risk"].get("factors")
-    if isinstance(factors, dict):
-        factors = [{"name": k, "weight": v} for k, v in factors.items()]
-    if isinstance(factors, list):
-        def weight(f: Any) -> float:
-            if not isinstance(f, dict):
-                return 0.0
-            value = f.get("contribution", f.get("weight", f.get("value", 0)))
-            return float(value) if isinstance(value, int | float) else 0.0
-
-        shown = [f for f in sorted(factors, key=weight, reverse=True) if not isinstance(f, dict) or weight(f) > 0]
-        for factor in shown[:3]:
-            if isinstance(factor, dict):
-                name = str(factor.get("label") or factor.get("name") or factor.get("factor") or "?")
-                lines.append(f"{factor_label(name, language)} {weight(factor):g}")
-            else:
-                lines.append(str(factor))
-    if not lines:
-        for key in ("risk", "sentiment"):
-            value = reasons.get(key)
-            if isinstance(value, dict) and isinstance(value.get("summary"), str):
-                lines.append(value["summary"])
-    if not lines:
-        lines = [f"{k}: {v}" for k, v in reasons.items() if isinstance(v, str | int | float)]
-    seen: set[str] = set()
-    unique = [line for line in lines if not (line in seen or seen.add(line))]  # type: ignore[func-returns-value]
-    return unique[:limit]
+def explain_reasons(reasons: Mapping[str, Any] | None, limit: int = 4, language: str = "zh-CN") -> list[str]:
+    """A flagged item's "why" in a digest: the matched terms and the weightiest risk factors
+    (:func:`classify.reasons.describe_reasons`; risk and sentiment are shown as badges)."""
+    return describe_reasons(reasons, language, sections=("terms", "factors"), limit=limit)
 
 
 def _pairs(result: Iterable[Any]) -> dict[Any, Any]:
@@ -566,7 +514,7 @@ def _outlet_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]
 
 
 def _flag_key(row: _Row) -> tuple[int, int, float, datetime]:
-    return (RISK_ORDER.get(row.risk, -1), row.sentiment == "negative", row.risk_score, row.published_at)
+    return (risk_rank(row.risk), row.sentiment == "negative", row.risk_score, row.published_at)
 
 
 def is_flagged(row: _Row, alerted: frozenset[str] = frozenset()) -> bool:
@@ -660,7 +608,7 @@ def build_digest(
     headline = Headline(
         pieces=len(current),
         negative=sum(r.sentiment == "negative" for r in current),
-        risk_counts={level: risk_counts.get(level, 0) for level in ("critical", "high", "medium", "low")},
+        risk_counts={level: risk_counts.get(level, 0) for level in RISK_LEVELS_DESC},
         outlets=len({r.outlet_id for r in current if r.outlet_id is not None}),
         stories=len({r.story_id or -r.id for r in current}),
         own_pieces=0,
@@ -716,7 +664,7 @@ def build_digest(
                     articles=story.article_count, period_articles=len(srows),
                     first_seen=story.first_seen_at.astimezone(zone),
                     sentiment="negative" if any(r.sentiment == "negative" for r in srows) else worst.sentiment,
-                    risk=max((r.risk for r in srows), key=lambda v: RISK_ORDER.get(v, -1)),
+                    risk=max((r.risk for r in srows), key=risk_rank),
                     case_state=states.get(f"s{story.id}"),
                 )
             )
@@ -728,7 +676,7 @@ def build_digest(
             topic_count[name_] += 1
             topic_negative[name_] += r.sentiment == "negative"
     data.topics = [
-        TopicRow(n, c, topic_negative[n])
+        TopicRow(n, c, topic_negative[n], name=topic_label(n, language))
         for n, c in sorted(topic_count.items(), key=lambda kv: (-kv[1], kv[0]))[: limits.topics]
     ]
 

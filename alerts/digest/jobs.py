@@ -25,6 +25,7 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
             trigger="interval",
             trigger_args={"seconds": settings.alerts.digest_check_interval_seconds},
             run_at_start=True,
+            once=True,
         )
     ]
 

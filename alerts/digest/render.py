@@ -24,10 +24,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from alerts.digest.builder import DigestData
 from alerts.digest.i18n import fmt_change, fmt_date, fmt_datetime, fmt_percent, strings
+from models.enums import RISK_LEVELS_DESC
+from presswatch.i18n import Translator
 
 # Every variable the digest templates receive (the one place they are listed).
 TEMPLATE_VARIABLES = (
-    "t",  # this language's strings (alerts.digest.i18n)
+    "_",  # translates an English message into the digest's language (presswatch.i18n.Translator)
     "lang",  # zh-CN / vi / en, for <html lang>
     "title",  # digest title
     "subject",  # email subject line
@@ -124,7 +126,7 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
     t = strings(lang)
     h = data.headline
     view: dict[str, Any] = {
-        "t": t,
+        "_": Translator(lang),
         "lang": lang,
         "title": data.title,
         "subject": subject_line(data),
@@ -142,7 +144,7 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
             "high_risk": h.high_risk,
             "risk_counts": [
                 {**_badge("risk", level, t), "count": h.risk_counts.get(level, 0)}
-                for level in ("critical", "high", "medium", "low")
+                for level in RISK_LEVELS_DESC
             ],
             "previous_pieces": h.previous_pieces,
             "previous_negative_share": fmt_percent(h.previous_negative_share),

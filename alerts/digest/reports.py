@@ -22,6 +22,7 @@ from alerts.digest.builder import DigestData, build_digest
 from alerts.digest.definitions import DigestDefinition, Limits
 from alerts.digest.i18n import fmt_date, fmt_datetime, fmt_percent, strings
 from alerts.digest.periods import Period, local_days
+from models.enums import RISK_LEVELS_DESC
 
 REPORT_LIMITS = Limits(flagged=50, stories=20, topics=30, own_pieces=500)
 
@@ -54,7 +55,7 @@ def _summary_rows(data: DigestData) -> list[tuple[str, Any]]:
         (t["negative_share"], fmt_percent(h.negative_share)),
         (t["high_risk"], h.high_risk),
         *[(f"{t['risk_counts']} · {t[f'risk_{level}']}", h.risk_counts.get(level, 0))
-          for level in ("critical", "high", "medium", "low")],
+          for level in RISK_LEVELS_DESC],
         (t["outlets"], h.outlets),
         (t["stories"], h.stories),
         (t["own_pieces_count"], h.own_pieces),

@@ -268,6 +268,18 @@ def due_period(definition: DigestDefinition, now: datetime) -> Period:
     return daily_period(day, definition.local_send_time, definition.timezone)
 
 
+# (kind, name, period) already reported as "not sent late" by this process: the check runs every
+# minute, and the same sentence 60 times an hour buries everything else in the log.
+_said_late: set[tuple[str, str, str]] = set()
+
+
+def _first_time(key: tuple[str, str, str]) -> bool:
+    if key in _said_late:
+        return False
+    _said_late.add(key)
+    return True
+
+
 def send_due_digests(
     engine: Engine, settings: Settings, definitions: list[DigestDefinition], *, now: datetime | None = None
 ) -> list[SendResult]:
@@ -283,10 +295,12 @@ def send_due_digests(
             if _record(session, definition.name, period) is not None:
                 continue
         if now - period.end > window:
-            log.warning(
-                "digest %s for %s was due at %s, more than %s h ago; not sent late",
-                definition.name, period.label, period.local_end().isoformat(), settings.alerts.digest_catch_up_hours,
-            )
+            if _first_time(("digest", definition.name, period.label)):
+                log.warning(
+                    "digest %s for %s was due at %s, more than %s h ago; not sent late",
+                    definition.name, period.label, period.local_end().isoformat(),
+                    settings.alerts.digest_catch_up_hours,
+                )
             continue
         try:
             result = send_digest(engine, settings, definition, period, now=now)
@@ -320,8 +334,9 @@ def send_due_reports(
                 if _record(session, name, period) is not None:
                     continue
             if now - due_at > window:
-                # Said loudly on the day it was missed; the rest of the period only at debug level.
-                level = logging.WARNING if now - due_at <= window + timedelta(days=1) else logging.DEBUG
+                # Said loudly once, on the day it was missed; after that only at debug level.
+                loud = now - due_at <= window + timedelta(days=1) and _first_time(("report", name, period.label))
+                level = logging.WARNING if loud else logging.DEBUG
                 log.log(level, "report %s for %s was due at %s, more than %s h ago; not sent late", name,
                         period.label, due_at.astimezone(definition.tz).isoformat(),
                         settings.alerts.digest_catch_up_hours)
