@@ -139,13 +139,12 @@ class DbFrontier:
             ids = list(session.scalars(due))
             if not ids:
                 return []
+            # One statement claims them all (last_attempt_at too: no per-row UPDATE at flush).
             session.execute(update(Source).where(Source.id.in_(ids), free)
-                            .values(claimed_by=self.worker_id, claimed_until=until)
+                            .values(claimed_by=self.worker_id, claimed_until=until, last_attempt_at=now)
                             .execution_options(synchronize_session=False))
             rows = list(session.scalars(select(Source).where(
                 Source.id.in_(ids), Source.claimed_by == self.worker_id, Source.claimed_until == until)))
-            for row in rows:
-                row.last_attempt_at = now
             plans = build_plans(session, rows, self.settings, known_limit=KNOWN_URLS_PER_SOURCE)
             return [(row.id, plan) for row, plan in zip(rows, plans, strict=True)]
 
