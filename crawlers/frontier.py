@@ -8,7 +8,8 @@ dies (kill -9, a lost machine) are due again as soon as its lease lapses, and a 
 the same machine releases at once the claims of processes there that no longer exist. Several
 workers, on several machines, claim from the same table without polling a source twice: on
 PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps them apart, and every claim is an ``UPDATE`` guarded by
-"not claimed by someone else", read back, so SQLite's single writer is just as safe.
+"not claimed by someone else", read back, so SQLite's single writer is just as safe. A worker's id
+starts with its host name: hosts sharing one database need distinct names.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from crawlers.frontier import DbFrontier, Finished, Recorded
+from crawlers.frontier import DbFrontier, Finished
 from crawlers.plan import CrawlPlan, Outcome
 from crawlers.run import Sink
 from presswatch.events import bus
@@ -142,12 +142,11 @@ class CrawlWorker:
     """One worker process. ``run()`` blocks (it runs Twisted's reactor) until :meth:`stop`."""
 
     def __init__(self, engine: Engine, settings: Settings, sink: Sink, *, frontier: DbFrontier | None = None,
-                 on_recorded: Callable[[list[Recorded]], None] | None = None,
-                 max_seconds: float | None = None) -> None:
+                 max_seconds: float | None = None, stop_grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         self.engine, self.settings, self.sink = engine, settings, sink
         self.frontier = frontier or DbFrontier(engine, settings)
-        self.on_recorded = on_recorded
         self.max_seconds = max_seconds
+        self.stop_grace_seconds = stop_grace_seconds
         self.stats = WorkerStats()
         self.polls: dict[int, Poll] = {}
         self.finished: list[Poll] = []
@@ -208,7 +207,7 @@ class CrawlWorker:
         if not self._stopping:
             log.info("crawl worker stopping: %d polls in flight", len(self.polls))
             self._stopping = True
-            self._stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+            self._stop_deadline = time.monotonic() + self.stop_grace_seconds
             if self._tick is None or not self._tick.running:  # never got going: nothing to hand back
                 self._stop_reactor()
 
@@ -276,8 +275,6 @@ class CrawlWorker:
         self.stats.polls_recorded += len(recorded)
         for r in recorded:
             self.stats.statuses[r.status] = self.stats.statuses.get(r.status, 0) + 1
-        if self.on_recorded is not None:
-            self.on_recorded(recorded)
 
     def _store(self, items: list[RawItem], polls: list[Poll]) -> None:
         from crawlers.run import SINK_BATCH
@@ -324,7 +321,12 @@ class CrawlWorker:
         if self._tick is not None and self._tick.running:
             self._tick.stop()
         if reactor.running:
-            reactor.stop()  # type: ignore[misc]
+            # Everything worth keeping is recorded or handed back: do not let Scrapy's graceful
+            # shutdown wait for a hanging download (up to the fetch timeout) before the process ends.
+            reactor.crash()  # type: ignore[misc]
+            pool = getattr(reactor, "threadpool", None)
+            if pool is not None:
+                pool.stop()
 
     # -- reactor side: polls -----------------------------------------------------------------------
     def _start_poll(self, source_id: int, plan: CrawlPlan) -> None:
@@ -475,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m crawlers.worker", description="The long-lived crawl worker.")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--stop-grace-seconds", type=float, default=STOP_GRACE_SECONDS,
+                        help="On SIGTERM, how long polls in flight may finish before they are handed back.")
     parser.add_argument("--events-fd", type=int, default=None,
                         help="Write the events this worker publishes to this pipe (presswatch run reads them).")
     args = parser.parse_args(argv)
@@ -485,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = get_engine()
     sync = sync_sources_file(engine, settings)
     sync()
-    CrawlWorker(engine, settings, pipeline_sink(engine, settings)).run(sync_sources=sync)
+    CrawlWorker(engine, settings, pipeline_sink(engine, settings),
+                stop_grace_seconds=args.stop_grace_seconds).run(sync_sources=sync)
     return 0
 
 

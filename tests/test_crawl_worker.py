@@ -182,14 +182,14 @@ class FeedSite:
         return Reply(404)
 
 
-def _start_worker(db_url: str, tmp_path: Path, **extra: str) -> subprocess.Popen[bytes]:
+def _start_worker(db_url: str, tmp_path: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
     env = subprocess_env(
         PRESSWATCH_DB__URL=db_url, PRESSWATCH_CRAWL__DOWNLOAD_DELAY_SECONDS="0",
         PRESSWATCH_CRAWL__RETRY_TIMES="0", PRESSWATCH_CRAWL__SOURCES_FILE=str(tmp_path / "none.yaml"),
         PRESSWATCH_CRAWL__FETCH_TIMEOUT_SECONDS="90", PRESSWATCH_CRAWL__POLL_JITTER_FRACTION="0",
         PRESSWATCH_PIPELINE__SNAPSHOT_DIR=str(tmp_path / "snapshots"), **extra)
     log = (tmp_path / "worker.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env, stdout=log, stderr=log,
+    return subprocess.Popen([sys.executable, "-m", "crawlers.worker", "--log-level", "WARNING", *args], env=env, stdout=log, stderr=log,
                             cwd=tmp_path)
 
 
@@ -296,6 +296,24 @@ def test_a_killed_worker_loses_no_due_poll(worker_db: str, tmp_path: Path) -> No
         finally:
             again.send_signal(signal.SIGTERM)
             assert again.wait(timeout=60) == 0
+    engine.dispose()
+
+
+def test_a_stopped_worker_hands_unfinished_polls_back(worker_db: str, tmp_path: Path) -> None:
+    site = FeedSite()
+    site.hang.set()
+    engine = make_engine(worker_db)
+    with LocalServer(site) as server:
+        _register(engine, server.base_url, ["slow"])
+        proc = _start_worker(worker_db, tmp_path, "--stop-grace-seconds", "1")
+        try:
+            _wait(lambda: "/slow.xml" in server.paths(), "slow feed requested", proc, tmp_path)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        slow = _source(engine, "slow")
+        assert slow.claimed_by is None and _runs(engine, "slow") == []  # not recorded, and free for anyone
+        assert slow.next_poll_at is None or slow.next_poll_at <= datetime.now(UTC)  # still due
     engine.dispose()
 
 
