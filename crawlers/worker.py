@@ -138,6 +138,13 @@ def _kind_spider(kind: str) -> type:
     return KindSpider
 
 
+def _quiet_scrapy() -> None:
+    """Scrapy's per-request lines only when the worker itself runs at DEBUG (they cost CPU per poll)."""
+    quiet = logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in ("scrapy", "twisted", "py.warnings", "filelock"):
+        logging.getLogger(name).setLevel(quiet)
+
+
 class CrawlWorker:
     """One worker process. ``run()`` blocks (it runs Twisted's reactor) until :meth:`stop`."""
 
@@ -171,12 +178,10 @@ class CrawlWorker:
         from twisted.python.threadpool import ThreadPool
 
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="scrapy_redis")
-        quiet = logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
-        for name in ("scrapy", "twisted", "py.warnings", "filelock"):
-            logging.getLogger(name).setLevel(quiet)
+        _quiet_scrapy()
         self._sync = sync_sources
         self.frontier.release_dead()
-        process = CrawlerProcess(worker_scrapy_settings(self.settings), install_root_handler=False)
+        process = CrawlerProcess(worker_scrapy_settings(self.settings))
         for kind in KINDS:
             crawler = process.create_crawler(_kind_spider(kind))
             crawler.signals.connect(self._dropped, signal=signals.request_dropped)
@@ -198,6 +203,7 @@ class CrawlWorker:
         log.info("crawl worker stopped: %s", self.stats)
 
     def _opened(self, spider: Any = None) -> None:
+        _quiet_scrapy()  # again: applying a crawler's settings resets Scrapy's loggers to DEBUG
         self._open_spiders += 1
         if self._open_spiders == len(KINDS) and self._tick is not None:  # every engine can take requests
             self._tick.start(TICK_SECONDS, now=False)

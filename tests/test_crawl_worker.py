@@ -152,7 +152,8 @@ class FeedSite:
         self.hang = threading.Event()
 
     def feed(self, base: str, key: str, numbers: list[int]) -> bytes:
-        items = "".join(f"<item><title>{key} 第{n}号</title><link>{base}/{key}/a/{n}.html</link>"
+        home = "shared" if key.startswith("dup") else key  # two feeds listing the same article
+        items = "".join(f"<item><title>{key} 第{n}号</title><link>{base}/{home}/a/{n}.html</link>"
                         f"<pubDate>Fri, 04 Dec 2026 08:0{n % 10}:00 +0800</pubDate></item>" for n in numbers)
         return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{key}</title>'
                 f"{items}</channel></rss>").encode()
@@ -349,4 +350,33 @@ def test_presswatch_run_keeps_a_worker_up_and_publishes_its_events(worker_db: st
             jobs.stop_worker()
             bus._handlers[SourceFailing].remove(failing.append)
         assert second.returncode == 0  # stopped cleanly on SIGTERM
+    engine.dispose()
+
+
+@pytest.mark.redis
+def test_distributed_workers_share_one_seen_url_set(worker_db: str, tmp_path: Path) -> None:
+    redis = pytest.importorskip("redis")
+    redis_url = "redis://127.0.0.1:6379/15"
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except Exception as exc:  # any connection problem means: no Redis here
+        pytest.skip(f"no Redis on 127.0.0.1:6379 ({exc})")
+    client.delete("presswatch:feed:dupefilter")
+    engine = make_engine(worker_db)
+    with LocalServer(FeedSite()) as server:
+        _register(engine, server.base_url, ["dup1", "dup2"])
+        proc = _start_worker(worker_db, tmp_path, PRESSWATCH_CRAWL__DISTRIBUTED="true",
+                             PRESSWATCH_CRAWL__REDIS_URL=redis_url)
+        try:
+            _wait(lambda: all(_runs(engine, k) for k in ("dup1", "dup2")), "both polls", proc, tmp_path)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+            client.delete("presswatch:feed:dupefilter")
+            client.close()
+        # The article both feeds list was fetched once; the poll whose request the shared set
+        # dropped still finished and was recorded.
+        assert server.paths().count("/shared/a/1.html") == 1
+        assert [r.status for k in ("dup1", "dup2") for r in _runs(engine, k)] == ["ok", "ok"]
     engine.dispose()
