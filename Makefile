@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo pipeline, then the web app at http://127.0.0.1:8000 (next free port) until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/presswatch demo
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "PRESSWATCH_"
 ENV_NESTING = "__"
@@ -33,13 +33,55 @@ class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def check_database_url(url: str) -> str:
+    """A ``db.url`` presswatch can use: SQLite or PostgreSQL (through psycopg 3), said in one line.
+
+    ``postgres://`` (Heroku's spelling), ``mysql://`` and typos otherwise surfaced as a SQLAlchemy
+    plugin traceback at the first query."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = url.strip()
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "not a database URL; expected sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user:password@host:5432/dbname") from None
+    # From the name itself: get_driver_name() loads the dialect, which raises for 'postgres'.
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":
+        raise ValueError("'postgres://' is not a SQLAlchemy scheme; write postgresql+psycopg://...")
+    if backend == "postgresql":
+        if driver not in ("", "psycopg", "psycopg2"):
+            raise ValueError(f"unsupported PostgreSQL driver '{driver}'; write postgresql+psycopg://...")
+        if not parsed.database:
+            raise ValueError("no database name; write postgresql+psycopg://user:password@host:5432/dbname")
+        return text
+    if backend == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise ValueError(f"unsupported SQLite driver '{driver}'; write sqlite:///path/to/file.db")
+        return text
+    raise ValueError(
+        f"'{backend}' databases are not supported; presswatch runs on SQLite (sqlite:///file.db) "
+        "or PostgreSQL (postgresql+psycopg://...)")
+
+
 class DbSettings(_Group):
     url: str = Field(
         "sqlite:///var/presswatch.db",
         description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... for production.",
     )
     echo: bool = Field(False, description="Log every SQL statement.")
-    sqlite_busy_timeout_seconds: float = Field(30.0, gt=0)
+    sqlite_busy_timeout_seconds: float = Field(
+        30.0, gt=0, description="How long a SQLite writer waits for another one's lock before failing.")
+    connect_timeout_seconds: int = Field(
+        10, ge=1, description="PostgreSQL: give up connecting after this (an unreachable host otherwise hangs).")
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        return check_database_url(value)
 
 
 class CrawlSettings(_Group):
@@ -55,6 +97,9 @@ class CrawlSettings(_Group):
     concurrent_requests_per_domain: int = Field(4, ge=1)
     download_delay_seconds: float = Field(0.25, ge=0)
     retry_times: int = Field(2, ge=0)
+    fetch_budget_seconds: float = Field(
+        45.0, gt=0, description="All tries of one URL together (timeouts, back-off waits) stay within this."
+    )
     max_list_depth: int = Field(3, ge=0, description="Pagination depth for html list pages.")
     source_failure_threshold: int = Field(
         3, ge=1, description="Consecutive failures before a SourceFailing alert."
@@ -171,7 +216,7 @@ class SchedulerSettings(_Group):
     timezone: str = "Asia/Shanghai"
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
     crawl_check_seconds: int = Field(
-        5, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
+        2, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
         "risk plans may ask for intervals in seconds)."
     )
     instance_lease_seconds: int = Field(
@@ -191,6 +236,31 @@ class QuotaSettings(_Group):
     period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
 
+class WebSettings(_Group):
+    enabled: bool = Field(True, description="`presswatch run` also serves the web app (off: `run --no-web`).")
+    bind: str = Field("127.0.0.1:8000", description="host:port the web app listens on.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes for `presswatch web`.")
+    public_url: str = Field(
+        "", description="The address users open (https://yuqing.example.cn); links in alert messages use it. "
+        "Empty: http://<bind>.",
+    )
+    session_idle_minutes: int = Field(30, ge=1, description="A session unused this long is logged out.")
+    session_absolute_hours: float = Field(12.0, gt=0, description="A session is logged out this long after login.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookies: auto = when the request or web.public_url is https.",
+    )
+    lockout_failures: int = Field(5, ge=1, description="Failed logins in a row that lock an account...")
+    lockout_minutes: int = Field(15, ge=1, description="... for this long.")
+    login_attempts_per_address: int = Field(
+        30, ge=1, description="Login attempts one client address may make per lockout window (then 429).",
+    )
+    min_password_length: int = Field(12, ge=8)
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Reverse proxies whose X-Forwarded-For / -Proto are believed (uvicorn).",
+    )
+    default_timezone: str = Field("Asia/Shanghai", description="For users who have not chosen one.")
+
+
 class Settings(_Group):
     data_dir: str = Field("var", description="Where the embedded database, snapshots and outputs live.")
     db: DbSettings = Field(default_factory=DbSettings)
@@ -200,6 +270,7 @@ class Settings(_Group):
     alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 SECRET_KEYS = frozenset({"alerts.smtp_password"})
@@ -322,7 +393,10 @@ def load_settings(
         for err in exc.errors():
             dotted = ".".join(str(p) for p in err["loc"])
             where = origins.get(dotted, "default")
-            problems.append(f"{dotted} (from {where}): {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{dotted} (from {where}): {message}")
+        if len(problems) == 1:  # one mistake, one line
+            raise ConfigError(f"invalid setting {problems[0]}") from None
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
     return LoadedSettings(settings=settings, origins=origins, config_file=path)
 
@@ -336,6 +410,11 @@ def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any
     _config_file_override[0] = config_file
     _override_stack[:] = [dict(overrides or {})]
     get_loaded_settings.cache_clear()
+
+
+def command_line_overrides() -> dict[str, Any]:
+    """The ``--set`` flags given to :func:`configure` (handed on to worker processes)."""
+    return dict(_override_stack[0]) if _override_stack else {}
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.engine import add_event, sla_deadline
@@ -34,7 +34,8 @@ from alerts.notify import notify
 from alerts.outbox import cancel_for_closed_case
 from alerts.rules import Recipient, RuleSpec
 from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
-from models.enums import AlertKind, CaseState, CorrectionState
+from models.enums import AlertKind, CaseState, CorrectionState, RiskLevel
+from models.scope import Scope, default_unit_id
 
 OPEN_STATES = (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.RESPONDING)
 TRANSITIONS: dict[str, tuple[CaseState, ...]] = {
@@ -77,7 +78,17 @@ def _transition(session: Session, alert: Alert, action: str, actor: str, note: s
         alert.resolved_at = None
     add_event(session, alert, action, actor=actor, note=note, from_state=before, to_state=str(alert.state),
               data=data)
+    _audit(session, alert, action, actor, {"state": before}, {"state": str(alert.state)}, note)
     return alert
+
+
+def _audit(session: Session, alert: Alert, action: str, actor: str, before: dict[str, Any] | None,
+           after: dict[str, Any] | None, note: str | None = None) -> None:
+    """A person's action on a case also goes to the audit log, filed under the case's organization."""
+    from accounts.audit import Actor, record
+
+    record(session, Actor(None, actor), f"case.{action}", unit_id=alert.unit_id, object_type="case",
+           object_id=alert.id, before=before, after=after, note=(note or "")[:1000])
 
 
 def acknowledge(session: Session, case_id: int, *, actor: str, note: str | None = None,
@@ -96,6 +107,7 @@ def assign(session: Session, case_id: int, assignee: str, *, actor: str, now: da
     alert.assignee = assignee
     add_event(session, alert, "assign", actor=actor, note=f"{before or '-'} -> {assignee}",
               data={"from": before, "to": assignee})
+    _audit(session, alert, "assign", actor, {"assignee": before}, {"assignee": assignee})
     return alert
 
 
@@ -151,11 +163,38 @@ def history(session: Session, case_id: int) -> list[AlertEvent]:
 
 
 def list_cases(session: Session, *, states: tuple[CaseState, ...] | None = OPEN_STATES,
-               limit: int = 100) -> list[Alert]:
+               limit: int = 100, scope: Scope | None = None) -> list[Alert]:
     stmt = select(Alert).order_by(Alert.id.desc()).limit(limit)
     if states:
         stmt = stmt.where(Alert.state.in_(states))
+    if scope is not None:
+        stmt = stmt.where(scope.where(Alert.unit_id))
     return list(session.scalars(stmt))
+
+
+# Most severe first in lists people triage from.
+_SEVERITY_ORDER = case({RiskLevel.CRITICAL.value: 0, RiskLevel.HIGH.value: 1, RiskLevel.MEDIUM.value: 2},
+                       value=Alert.severity, else_=3)
+
+
+def open_cases(session: Session, scope: Scope, *, limit: int = 50) -> list[Alert]:
+    """The open alerts / cases a scope sees, most severe first, then newest."""
+    stmt = (select(Alert).where(Alert.state.in_(OPEN_STATES), scope.where(Alert.unit_id))
+            .order_by(_SEVERITY_ORDER, Alert.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def count_open_cases(session: Session, scope: Scope) -> int:
+    return int(session.scalar(select(func.count()).select_from(Alert)
+                              .where(Alert.state.in_(OPEN_STATES), scope.where(Alert.unit_id))) or 0)
+
+
+def get_case_in_scope(session: Session, case_id: int, scope: Scope) -> Alert:
+    """A case the scope may see; another organization's case is "no case #n", exactly like a missing one."""
+    alert = session.get(Alert, case_id)
+    if alert is None or not scope.contains(alert.unit_id):
+        raise CaseError(f"no case #{case_id}")
+    return alert
 
 
 def escalation_recipient(person: Mapping[str, Any]) -> Recipient:
@@ -282,7 +321,8 @@ def request_correction(session: Session, *, outlet_key: str | None, piece_url: s
     req = CorrectionRequest(outlet_id=outlet.id if outlet else None, article_id=article.id if article else None,
                             alert_id=alert_id, piece_url=piece_url, false_claim=false_claim,
                             state=CorrectionState.REQUESTED, requested_at=now,
-                            deadline_at=now + timedelta(days=deadline_days))
+                            deadline_at=now + timedelta(days=deadline_days),
+                            unit_id=alert.unit_id if alert is not None else default_unit_id(session))
     session.add(req)
     _log(req, "requested", actor, false_claim, article_id=req.article_id, outlet_from=outlet_from)
     session.flush()

@@ -24,9 +24,11 @@ def outbox(
     from alerts.outbox import OutboxError, describe_state, requeue, requeue_dead, summarize
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console, parse_since
+    from presswatch.console import CliError, cli_language, console, local_time, parse_since
+    from presswatch.i18n import Translator
 
-    engine = get_engine()
+    _ = Translator(cli_language())
+    engine = get_engine(create=False)
     if since is not None and not retry_dead:
         raise CliError("--since goes with --retry-dead")
     if retry is not None:
@@ -61,12 +63,13 @@ def outbox(
                           "`presswatch alerts outbox --retry-dead`[/]")
         for reason in disabled.values():
             console.print(f"[yellow]{reason}[/]")
-        table = Table("id", "status", "channel", "recipient", "attempts", "next attempt (UTC)", "subject", "why")
+        table = Table(_("ID"), _("Status"), _("Channel"), _("Recipient"), _("Attempts"), _("Next attempt"),
+                      _("Subject"), _("Why"))
         for row in summary.rows:
             why = describe_state(row, now, disabled)
             table.add_row(
                 str(row.id), str(row.status), row.channel, esc(row.recipient[:60]), str(row.attempts),
-                row.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if row.status != "sent" else "",
+                local_time(row.next_attempt_at) if row.status != "sent" else "",
                 esc(row.subject[:50]), esc(why[:160]),
             )
         console.print(table)
@@ -74,16 +77,21 @@ def outbox(
 
 @alerts_app.command("deliver")
 def deliver() -> None:
-    """Send every due message in the outbox now (the service does this on a schedule)."""
+    """Send every due message in the outbox now (the service does this on a schedule).
+
+    Exits 4 when a message could not be sent (a failed attempt, dead-lettered, or waiting on a
+    disabled channel), so cron and monitoring can tell."""
     from alerts.delivery import deliver_pending
     from models.db import get_engine
-    from presswatch.console import console
+    from presswatch.console import EXIT_NOT_SENT, console
     from settings import get_settings
 
-    stats = deliver_pending(get_engine(), get_settings())
+    stats = deliver_pending(get_engine(create=False), get_settings())
     console.print(f"delivery: {stats}")
     for error in stats.errors:
         console.print(f"  {error}", highlight=False)
+    if stats.retried or stats.dead or stats.waiting_disabled:
+        raise typer.Exit(EXIT_NOT_SENT)
 
 
 def _load_rules_or_fail(session: object) -> None:
@@ -97,6 +105,17 @@ def _load_rules_or_fail(session: object) -> None:
         raise CliError(str(exc)) from None
 
 
+def _condition_value(key: str, value: object, language: str) -> str:
+    """A rule condition as written in the rules file (keys, since that is what one edits), topics
+    with their label: ``thads (Civil judgment enforcement (THADS))``; lists joined, never a repr."""
+    from classify.taxonomy import topic_label
+
+    values = list(value) if isinstance(value, list | tuple | set) else [value]
+    if key == "topics":
+        return ", ".join(f"{v} ({topic_label(str(v), language)})" for v in values)
+    return ", ".join(str(v) for v in values)
+
+
 @alerts_app.command("rules")
 def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say where each value came from.")) -> None:
     """List the alert rules in effect (after the rule > group > global > default cascade)."""
@@ -104,11 +123,12 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
 
     from alerts.rules import active_rules
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import cli_language, console
     from settings import get_settings
 
     settings = get_settings()
-    with session_scope(get_engine()) as session:
+    lang = cli_language()
+    with session_scope(get_engine(create=False)) as session:
         _load_rules_or_fail(session)
         rules = active_rules(session)
         if not rules:
@@ -117,7 +137,8 @@ def rules_cmd(show_origins: bool = typer.Option(False, "--origins", help="Say wh
             return
         table = Table("rule", "group", "severity", "conditions", "recipients", "options")
         for rule in rules:
-            conditions = "; ".join(f"{k}={v}" for k, v in rule.conditions.items() if k != "watch_query_texts")
+            conditions = "; ".join(f"{k}={_condition_value(k, v, lang)}" for k, v in rule.conditions.items()
+                                   if k != "watch_query_texts")
             recipients = "\n".join(f"{r.name} <{r.address[:40]}> {r.language} {r.channel}" for r in rule.recipients)
             keys = ("quiet_hours", "rate_limit_per_hour", "merge_window_minutes", "timezone")
             options = "; ".join(f"{k}={rule.options.get(k)}" for k in keys)
@@ -140,11 +161,16 @@ def test_cmd(
     """Dry run: what RULE would have fired on among pieces classified since --since (sends nothing)."""
     from rich.table import Table
 
+    from alerts.render import decision_lines
     from alerts.rules import load_items, rule_by_name, would_alert
+    from classify.reasons import risk_label, sentiment_label
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console, parse_since
+    from presswatch.console import CliError, cli_language, console, parse_since
+    from presswatch.i18n import Translator
 
+    lang = cli_language()
+    _ = Translator(lang)
     window = parse_since(since)
     with session_scope(get_engine()) as session:
         _load_rules_or_fail(session)
@@ -152,7 +178,7 @@ def test_cmd(
         if spec is None:
             raise CliError(f"no rule named {rule!r} (see `presswatch alerts rules`)")
         items = load_items(session, since=utcnow() - window)
-        table = Table("fire", "article", "risk", "sentiment", "source", "title", "why")
+        table = Table(_("Fires"), _("Article"), _("Risk"), _("Sentiment"), _("Source"), _("Title"), _("Why"))
         fired = 0
         stories: set[object] = set()
         for item in items:
@@ -161,8 +187,10 @@ def test_cmd(
                 fired += 1
                 stories.add(item.story_id or f"a{item.article_id}")
             if decision.fire or show_all:
-                table.add_row("yes" if decision.fire else "no", str(item.article_id), item.risk_level, item.sentiment,
-                              esc(item.source_key), esc(item.title[:40]), esc(decision.reason[:100]))
+                why = "; ".join(decision_lines(decision.parts, lang)) if decision.fire else decision.reason
+                table.add_row("✔" if decision.fire else "✘", str(item.article_id),
+                              risk_label(item.risk_level, lang), sentiment_label(item.sentiment, lang),
+                              esc(item.source_key), esc(item.title[:40]), esc(why[:100]))
         console.print(table)
         console.print(f"rule {rule}: would fire on {fired} of {len(items)} pieces classified in the last {since} "
                       f"({len(stories)} alerts, one per story); nothing was sent")
@@ -200,7 +228,7 @@ def plan_add(
 
     from alerts.plans import PlanError, create_plan
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console
+    from presswatch.console import CliError, console, local_time
 
     try:
         when = datetime.fromisoformat(action_at)
@@ -217,8 +245,8 @@ def plan_add(
                                           **({"poll_seconds": poll_seconds} if poll_seconds else {})})
         except PlanError as exc:
             raise CliError(str(exc)) from None
-        console.print(f"risk plan #{plan.id} {plan.name}: window {plan.window_start:%Y-%m-%d %H:%M} - "
-                      f"{plan.window_end:%Y-%m-%d %H:%M} UTC")
+        console.print(f"risk plan #{plan.id} {plan.name}: window {local_time(plan.window_start)} - "
+                      f"{local_time(plan.window_end)}")
 
 
 @alerts_app.command("plans")
@@ -230,14 +258,14 @@ def plans_list() -> None:
     from alerts.plans import refresh_states
     from models import RiskPlan, utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import console, local_time
 
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         refresh_states(session, utcnow())
-        table = Table("id", "plan", "state", "action (UTC)", "window (UTC)", "keywords", "tighter rules")
+        table = Table("id", "plan", "state", "action", "window", "keywords", "tighter rules")
         for plan in session.scalars(select(RiskPlan).order_by(RiskPlan.action_at)):
-            table.add_row(str(plan.id), plan.name, plan.state, f"{plan.action_at:%m-%d %H:%M}",
-                          f"{plan.window_start:%m-%d %H:%M} - {plan.window_end:%m-%d %H:%M}",
+            table.add_row(str(plan.id), plan.name, plan.state, local_time(plan.action_at),
+                          f"{local_time(plan.window_start)} - {local_time(plan.window_end)}",
                           ", ".join(plan.keywords or []), f"min_risk {(plan.overrides or {}).get('min_risk')}")
         console.print(table)
 
@@ -274,21 +302,28 @@ def cases_list(
     from rich.table import Table
 
     from alerts.cases import list_cases
+    from classify.reasons import risk_label
     from models import utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import cli_language, console, local_time
+    from presswatch.i18n import Translator
 
-    with session_scope(get_engine()) as session:
+    lang = cli_language()
+    _ = Translator(lang)
+
+    with session_scope(get_engine(create=False)) as session:
         rows = list_cases(session, states=None if all_ else ("new", "acknowledged", "responding"),  # type: ignore[arg-type]
                           limit=limit)
-        table = Table("case", "state", "severity", "kind", "title", "assignee", "deadline (UTC)", "spread")
+        table = Table(_("Case"), _("State"), _("Severity"), _("Kind"), _("Title"), _("Assignee"), _("Deadline"),
+                      _("Spread"))
         now = utcnow()
+        overdue = _("overdue")
         for a in rows:
             late = a.deadline_at is not None and a.deadline_at < now and a.state in ("new", "acknowledged")
-            deadline = a.deadline_at.strftime("%m-%d %H:%M") if a.deadline_at else ""
-            table.add_row(f"#{a.id}", str(a.state), str(a.severity), str(a.kind), esc(a.title[:40]),
+            deadline = local_time(a.deadline_at, lang)
+            table.add_row(f"#{a.id}", str(a.state), risk_label(str(a.severity), lang), str(a.kind), esc(a.title[:40]),
                           esc(a.assignee or ""),
-                          f"[red]{deadline} overdue[/]" if late else deadline,
+                          f"[red]{deadline} {overdue}[/]" if late else deadline,
                           str((a.reason or {}).get("article_count", "")))
         console.print(table)
         if not rows:
@@ -301,9 +336,11 @@ def cases_show(case_id: int) -> None:
     from alerts.cases import CaseError, get_case, history
     from alerts.render import why_lines
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console
+    from presswatch.console import CliError, cli_language, console, local_time
 
-    with session_scope(get_engine()) as session:
+    lang = cli_language()
+
+    with session_scope(get_engine(create=False)) as session:
         try:
             a = get_case(session, case_id)
             events = history(session, case_id)
@@ -311,18 +348,18 @@ def cases_show(case_id: int) -> None:
             raise CliError(str(exc)) from None
         console.print(f"[bold]case #{a.id}[/] {a.kind} {a.severity} {a.state}", highlight=False)
         console.print(f"title: {a.title[:200]}", highlight=False, markup=False)
-        console.print(f"assignee: {a.assignee or '-'}; deadline: {a.deadline_at}; "
+        console.print(f"assignee: {a.assignee or '-'}; deadline: {local_time(a.deadline_at, lang) or '-'}; "
                       f"escalation level {a.escalation_level}")
         if a.response_line:
             console.print(f"response line (应对口径): {a.response_line}", markup=False)
-        for line in why_lines(a.reason or {}):
+        for line in why_lines(a.reason or {}, lang):
             console.print(f"  why: {line}", markup=False, highlight=False)
         outlets = (a.reason or {}).get("outlets") or []
         if outlets:
             console.print(f"outlets: {', '.join(outlets)}", markup=False)
         for e in events:
             move = f" {e.from_state or ''}->{e.to_state}" if e.to_state else ""
-            console.print(f"  {e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action}{move} {e.note or ''}", markup=False,
+            console.print(f"  {local_time(e.at, lang)} {e.actor}: {e.action}{move} {e.note or ''}", markup=False,
                           highlight=False)
 
 
@@ -385,19 +422,26 @@ def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
 
     from models import CorrectionRequest, Outlet, utcnow
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import cli_language, console, local_time
+    from presswatch.i18n import Translator
 
-    with session_scope(get_engine()) as session:
+    lang = cli_language()
+    _ = Translator(lang)
+
+    with session_scope(get_engine(create=False)) as session:
         stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
         if not all_:
             stmt = stmt.where(CorrectionRequest.state.in_(("draft", "requested")))
-        table = Table("id", "outlet", "state", "requested", "deadline", "piece", "outcome / corrected")
+        overdue = _("overdue")
+        table = Table(_("ID"), _("Outlet"), _("State"), _("Requested"), _("Deadline"), _("Piece"),
+                      _("Outcome / correction"))
         now = utcnow()
         for req, outlet in session.execute(stmt.order_by(CorrectionRequest.id)):
             late = req.state == "requested" and req.deadline_at is not None and req.deadline_at < now
-            table.add_row(str(req.id), outlet.name if outlet else "", str(req.state) + (" (overdue)" if late else ""),
-                          f"{req.requested_at:%Y-%m-%d}" if req.requested_at else "",
-                          f"{req.deadline_at:%Y-%m-%d}" if req.deadline_at else "", (req.piece_url or "")[:50],
+            table.add_row(str(req.id), outlet.name if outlet else "",
+                          str(req.state) + (f" ({overdue})" if late else ""),
+                          local_time(req.requested_at, lang), local_time(req.deadline_at, lang),
+                          (req.piece_url or "")[:50],
                           req.corrected_url or req.outcome or "")
         console.print(table)
 
@@ -416,7 +460,7 @@ def corrections_request(
     from alerts.cases import CaseError, request_correction
     from models import Outlet
     from models.db import get_engine, session_scope
-    from presswatch.console import CliError, console
+    from presswatch.console import CliError, console, local_time
 
     with session_scope(get_engine()) as session:
         try:
@@ -431,7 +475,7 @@ def corrections_request(
         how = source.get(str((req.history or [{}])[0].get("outlet_from")), "")
         who = f"outlet {row.name} ({how})" if row else "outlet unknown (give --outlet)"
         console.print(f"correction request #{req.id} recorded; {piece}; {esc(who)}; "
-                      f"deadline {req.deadline_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+                      f"deadline {local_time(req.deadline_at)}", highlight=False)
 
 
 @corrections_app.command("close")

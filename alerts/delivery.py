@@ -161,7 +161,7 @@ def _claim_one(engine: Engine, settings: Settings, enabled: list[str], now: date
                 row.last_error = why[:MAX_ERROR_CHARS]
                 row.hold_reason = None
                 stats.cancelled += 1
-                log.info("delivery %s not sent: %s", row.id, why)
+                log.info("delivery %s cancelled, %s", row.id, why)
                 continue
             # Conditional on what was read: on SQLite (no row locks) two senders may read the same row.
             result = session.execute(
@@ -211,8 +211,7 @@ def _settle(
         if row is None:
             log.warning("delivery %s changed under us (lease expired?); leaving it", message.id)
             return None
-        row.claimed_by = None
-        if error is None:
+        if error is None:  # claimed_by stays: who sent it
             row.status = DeliveryStatus.SENT
             row.sent_at = now
             row.last_error = None

@@ -85,9 +85,12 @@ def run(ctx: DemoContext) -> None:
     from alerts.delivery import deliver_pending
     from alerts.engine import evaluate_new
     from alerts.mailbox import LocalMailbox
-    from alerts.render import strings
+    from classify.reasons import risk_label
     from models import Alert, Delivery
     from models.db import session_scope
+    from presswatch.console import local_time
+
+    tz = ctx.settings.scheduler.timezone
 
     console = ctx.console
     ctx.heading("预警与处置 · Cảnh báo và xử lý · Alerts and cases")
@@ -121,9 +124,9 @@ def run(ctx: DemoContext) -> None:
         for recipient, due, payload in held:
             why = "合并发送 · gộp · merged" if (payload or {}).get("kind") == "alert-batch" else \
                 "免打扰时段 · giờ yên lặng · quiet hours"
-            console.print(f"  {recipient}: {why} → {due:%Y-%m-%d %H:%M} UTC", highlight=False)
+            console.print(f"  {recipient}: {why} → {local_time(due, 'zh-CN', tz)}", highlight=False)
         later = deliver_pending(ctx.engine, settings, now=max(d for _r, d, _p in held) + timedelta(seconds=1))
-        console.print(f"  … {max(d for _r, d, _p in held):%H:%M} UTC: {later}", highlight=False)
+        console.print(f"  … {local_time(max(d for _r, d, _p in held), 'zh-CN', tz)}: {later}", highlight=False)
         sent += later.sent
     received = box.wait_for(sent, timeout_seconds=5)
     console.print(f"本机 SMTP 邮箱 {box.host}:{box.port} 收到 {len(received)} 封邮件 · "
@@ -146,13 +149,11 @@ def run(ctx: DemoContext) -> None:
         from rich.table import Table
 
         alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
-        t = strings("zh-CN")
         table = Table("案件 / case", "级别 / mức", "状态 / state", "标题 / tiêu đề", "传播 / spread",
-                      "时限 / deadline (UTC)")
+                      f"时限 / deadline ({tz})")
         for a in alerts:
-            table.add_row(f"#{a.id}", t.get(str(a.severity), str(a.severity)), str(a.state), a.title[:36],
-                          str((a.reason or {}).get("article_count", 1)),
-                          a.deadline_at.strftime("%m-%d %H:%M") if a.deadline_at else "")
+            table.add_row(f"#{a.id}", risk_label(str(a.severity), "zh-CN"), str(a.state), a.title[:36],
+                          str((a.reason or {}).get("article_count", 1)), local_time(a.deadline_at, "zh-CN", tz))
         console.print(table)
         pending = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status != "sent")) or 0
         console.print(f"待发送 · chờ gửi · still in the outbox: {pending}; "

@@ -106,6 +106,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
             dedupe_key=key, kind=AlertKind.STORY, rule_id=rule.id, story_id=item.story_id,
             article_id=item.article_id, severity=RiskLevel(severity), title=item.title[:MAX_TITLE_CHARS],
             state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now), notified_count=0,
+            unit_id=rule.unit_id,
             reason={
                 "rule": rule.name, "why": [decision.reason], "classification": _classification_reasons(item),
                 "why_parts": [[code, values] for code, values in decision.parts],
@@ -301,7 +302,7 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
     alert = Alert(
         dedupe_key=key, kind=AlertKind.SOURCE_FAILING, rule_id=rule.id, source_id=source.id if source else None,
         severity=RiskLevel(severity), title=f"{event.source_key}: {event.consecutive_failures} failures",
-        state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now),
+        state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now), unit_id=rule.unit_id,
         reason={"why": [f"{event.consecutive_failures} consecutive failures; last success {since}",
                         f"last error: {event.reason}"],
                 "source": event.source_key, "consecutive_failures": event.consecutive_failures,

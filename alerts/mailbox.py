@@ -73,6 +73,7 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         b = self.box.behaviour
+        self.box.data_received += 1  # the whole message is here; the answer is still to come
         if b.drop_on_data > 0:
             b.drop_on_data -= 1
             self.box.dropped += 1
@@ -103,6 +104,7 @@ class LocalMailbox:
     behaviour: Behaviour = field(default_factory=Behaviour)
     messages: list[Received] = field(default_factory=list)
     dropped: int = 0
+    data_received: int = 0  # messages whose content arrived (answered or not)
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Event = field(default_factory=threading.Event)
     _controller: Any = None

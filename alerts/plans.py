@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from alerts.rules import RuleSpec
 from models import RiskPlan, WatchQuery
 from models.enums import RiskLevel
+from models.scope import default_unit_id
 
 
 class PlanError(ValueError):
@@ -65,7 +66,7 @@ def create_plan(
     plan = RiskPlan(
         name=name, place=place, parties=list(parties or []), keywords=list(keywords), action_at=action_at,
         window_start=action_at - timedelta(hours=before_hours), window_end=action_at + timedelta(hours=after_hours),
-        overrides=overrides, state="planned",
+        overrides=overrides, state="planned", unit_id=default_unit_id(session),
     )
     session.add(plan)
     session.flush()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
@@ -24,7 +23,7 @@ from alerts.outbox import MAX_SUBJECT_CHARS, one_line
 from classify.reasons import Section, describe_reasons, risk_label, sentiment_label
 from classify.taxonomy import topic_label
 from models.enums import risk_rank
-from presswatch.i18n import N_, Translator, gettext, normalize_language
+from presswatch.i18n import N_, Translator, format_datetime, gettext, normalize_language
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_TITLE_CHARS = 200
@@ -144,6 +143,11 @@ def _localized_parts(parts: Any, language: str) -> tuple[list[str], set[str]]:
     return lines, codes
 
 
+def decision_lines(parts: Any, language: str) -> list[str]:
+    """A rule decision's parts (:class:`alerts.rules.Decision`) as lines in ``language``."""
+    return _localized_parts(parts, language)[0]
+
+
 def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
     """The rule's decision, then the classifier's reasons (:func:`classify.reasons.describe_reasons`,
     less what the decision already said), as short lines in ``language``."""
@@ -177,9 +181,9 @@ class AlertView:
 
 
 def local_time(value: datetime | None, language: str, tz: str | None = None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(tz or LANG_TZ.get(language, "UTC"))).strftime("%Y-%m-%d %H:%M")
+    """Local time of the recipient (their zone, else their rule's; else their language's usual one),
+    to the minute, as :func:`presswatch.i18n.format_datetime` writes it."""
+    return format_datetime(value, language, tz or LANG_TZ.get(normalize_language(language), "UTC"))
 
 
 def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None = None) -> AlertView:

@@ -13,6 +13,7 @@ so they can never disagree. It is pure: no database, no clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,10 +24,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classify.reasons import PrivacyFinding, Reasons, parse_reasons
 from models import AlertRule, Article, Classification, Outlet, Source, WatchQuery
+from models.db import advisory_xact_lock
 from models.enums import OutletTier, RiskLevel, SentimentLabel
 from presswatch.yamlfile import read_yaml
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("zh-CN", "vi", "en")
 CHANNELS = ("email", "wecom", "dingtalk", "feishu", "slack", "json")
@@ -92,16 +97,15 @@ class AlertItem:
     sentiment: str
     topics: tuple[str, ...]
     mentions_org: bool
-    reasons: Mapping[str, Any] = field(default_factory=dict)
+    reasons: Reasons = field(default_factory=lambda: Reasons())
     url: str = ""
     published_at: datetime | None = None
     classified_at: datetime | None = None  # when the live alerter saw (or would have seen) it
 
     @property
-    def privacy_findings(self) -> list[Mapping[str, Any]]:
+    def privacy_findings(self) -> list[PrivacyFinding]:
         """Personal data / secrecy markings the classifier found (masked), see ``classify.privacy``."""
-        found = self.reasons.get("privacy") if self.reasons else None
-        return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+        return list(parse_reasons(self.reasons).get("privacy") or [])  # parsed: items built by hand too
 
     @property
     def privacy(self) -> bool:
@@ -125,6 +129,7 @@ class RuleSpec:
     group: str | None = None
     enabled: bool = True
     extra_queries: tuple[str, ...] = ()  # from an open risk plan: OR-ed with the rule's own query
+    unit_id: int | None = None  # the organization whose cases this rule opens (models.scope)
 
     @classmethod
     def from_row(cls, row: AlertRule, watch_queries: Mapping[str, str] | None = None) -> RuleSpec:
@@ -143,7 +148,7 @@ class RuleSpec:
         )
         options = {k: v for k, v in (row.options or {}).items() if k != "origins"}
         return cls(name=row.name, severity=str(row.severity), conditions=conditions, recipients=recipients,
-                   options=options, id=row.id, group=row.group_name, enabled=row.enabled)
+                   options=options, id=row.id, group=row.group_name, enabled=row.enabled, unit_id=row.unit_id)
 
     def tightened(self, min_risk: str, extra_queries: Iterable[str]) -> RuleSpec:
         """This rule while a risk plan is open: a lower threshold and the plan's keywords."""
@@ -309,7 +314,7 @@ def item_from_rows(c: Classification, a: Article, s: Source | None, o: Outlet | 
         outlet_key=o.key if o else "", outlet_name=o.name if o else (s.name if s else ""),
         outlet_tier=str(o.tier) if o else "", risk_level=str(c.risk_level), risk_score=float(c.risk_score or 0),
         sentiment=str(c.sentiment), topics=topics, mentions_org=bool(c.mentions_org),
-        reasons=dict(c.reasons or {}), url=a.url, published_at=a.published_at, classified_at=c.created_at,
+        reasons=parse_reasons(c.reasons), url=a.url, published_at=a.published_at, classified_at=c.created_at,
     )
 
 
@@ -408,14 +413,15 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
         if name in seen:
             raise RulesError(f"{here}: duplicate name")
         seen.add(name)
-        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options"})
+        _check_keys(here, raw, {"name", "group", "enabled", "severity", "when", "recipients", "channels", "options",
+                                "unit"})
         group_name = raw.get("group")
         group: Mapping[str, Any] = {}
         if group_name is not None:
             if group_name not in groups:
                 raise RulesError(f"{here}: unknown group {group_name!r}")
             group = groups[group_name] or {}
-            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients"})
+            _check_keys(f"{where}: group {group_name}", group, {"when", "options", "channels", "recipients", "unit"})
         origins: dict[str, str] = {}
         conditions: dict[str, Any] = {}
         options: dict[str, Any] = {}
@@ -450,6 +456,8 @@ def parse_rules(data: Mapping[str, Any], settings: Settings, where: str = "alert
             "name": name, "group_name": group_name, "enabled": bool(raw.get("enabled", True)),
             "severity": RiskLevel(severity), "conditions": conditions, "recipients": recipients,
             "channels": sorted({r["channel"] for r in recipients}), "options": options,
+            # The owning unit (code or name), resolved to an id when synced: units may load later.
+            "unit": str(raw.get("unit") or group.get("unit") or "") or None,
         })
     surge = dict(data.get("surge") or {})
     _check_keys(f"{where}: surge", surge, {"notify_rule", "min_count", "hour_ratio", "day_ratio", "baseline_days",
@@ -481,6 +489,7 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
     for data in rules_file.rules:
         names.add(data["name"])
         data = dict(data)
+        data["unit_id"] = _owner_unit_id(session, data["name"], data.pop("unit", None))
         # Surge/source-failing settings ride on their notify rule's options.
         if rules_file.surge.get("notify_rule") == data["name"]:
             data["options"] = {**data["options"], "surge": rules_file.surge}
@@ -505,6 +514,22 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
     return counts
 
 
+def _owner_unit_id(session: Session, rule: str, ref: str | None) -> int | None:
+    """The unit a rule belongs to: its ``unit:`` (code or name), else the installation's organization.
+    A unit not loaded yet is logged and left open; the next sync (every evaluation run) resolves it."""
+    from models import Unit
+    from models.scope import default_unit_id
+
+    if not ref:
+        return default_unit_id(session)
+    unit_id = session.scalar(select(Unit.id).where(Unit.code == ref)) or session.scalar(
+        select(Unit.id).where(Unit.name == ref).order_by(Unit.id).limit(1))
+    if unit_id is None:
+        log.warning("alert rule %s: unit %r is not loaded yet (quota.yaml units); its cases have no organization "
+                    "until it is", rule, ref)
+    return unit_id
+
+
 def active_rules(session: Session) -> list[RuleSpec]:
     watch = {w.name: w.query for w in session.scalars(select(WatchQuery).where(WatchQuery.enabled.is_(True)))}
     rows = session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)).order_by(AlertRule.id))
@@ -524,4 +549,7 @@ def ensure_rules_loaded(session: Session, settings: Settings) -> dict[str, int] 
     path = Path(settings.alerts.rules_file)
     if not path.is_file():
         return None
-    return sync_rules(session, read_rules_file(path, settings))
+    rules = read_rules_file(path, settings)
+    # Several workers start at once (services, CLI runs): one syncs, the next sees its rows.
+    advisory_xact_lock(session, "alerts.rules")
+    return sync_rules(session, rules)

@@ -121,6 +121,7 @@ def detect_surges(session: Session, settings: Settings, *, now: datetime) -> Sur
                 dedupe_key=key, kind=AlertKind.SURGE, rule_id=rule.id, severity=RiskLevel(severity),
                 title=f"{wq.name}: {n.count} ({'1h' if n.window == 'hour' else '24h'}) / {n.baseline:.1f}",
                 state=CaseState.NEW, deadline_at=sla_deadline(rule, severity, now),
+                unit_id=wq.unit_id if wq.unit_id is not None else rule.unit_id,
                 reason={"why": [n.text()], "numbers": {"count": n.count, "baseline": round(n.baseline, 2),
                                                        "window": n.window, "ratio_needed": n.ratio_needed},
                         "watch_query": wq.name, "query": wq.query,

@@ -139,7 +139,7 @@ def _classify_stored(limit: int | None, models: Path | None, console: Any, again
         settings = settings.model_copy(
             update={"classify": settings.classify.model_copy(update={"models_dir": str(models)})}
         )
-    engine = get_engine()
+    engine = get_engine(create=False)
     try:
         with Session(engine) as session, session.begin():
             if window is None:

@@ -46,11 +46,13 @@ def _trilingual(label: Callable[[str, str], str], key: str) -> str:
 
 def _seed_watch_queries(session: Any) -> None:
     from models.articles import WatchQuery
+    from models.scope import default_unit_id
 
     existing = set(session.scalars(select(WatchQuery.name)))
     for name, query, purpose in DEMO_WATCH_QUERIES:
         if name not in existing:
-            session.add(WatchQuery(name=name, query=query, purpose=purpose, enabled=True))
+            session.add(WatchQuery(name=name, query=query, purpose=purpose, enabled=True,
+                                   unit_id=default_unit_id(session)))
     session.flush()
 
 

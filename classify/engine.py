@@ -36,6 +36,7 @@ from classify import lang as langmod
 from classify.learned import ModelFileError, TextModel, config_groups, group_features, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
 from classify.query import PreparedDoc, Query, QuerySyntaxError, parse_query
+from classify.reasons import Factor, Mention, Reasons, RiskReasons, SentimentReasons, TopicReason
 from classify.taxonomy import Taxonomy, load_taxonomy
 from classify.tokenize import tokens
 
@@ -104,14 +105,14 @@ class Result:
     risk_level: str
     risk_score: float
     mentions_org: bool
-    reasons: dict[str, Any] = field(default_factory=dict)
+    reasons: Reasons = field(default_factory=lambda: Reasons())
 
-    def risk_reasons(self) -> list[dict[str, Any]]:
-        return list(self.reasons.get("risk", {}).get("factors", []))
+    def risk_reasons(self) -> list[Factor]:
+        return list(self.reasons["risk"]["factors"]) if "risk" in self.reasons else []
 
     def as_output(self) -> dict[str, Any]:
         """The batch-interface fields: lang, topics, sentiment, risk (with reasons)."""
-        risk_reasons = [f for f in self.risk_reasons() if f.get("contribution", 0) > 0]
+        risk_reasons: list[dict[str, Any]] = [dict(f) for f in self.risk_reasons() if f["contribution"] > 0]
         notes = self.reasons.get("notes", [])
         return {
             "lang": self.lang,
@@ -255,7 +256,7 @@ class Classifier:
 
     def _result(self, p: dict[str, Any], model_probs: dict[str, Any] | None, ctx: Context) -> Result:
         lang = p["lang"]
-        reasons: dict[str, Any] = {
+        reasons: Reasons = {
             "model_version": self.version,
             "lang": {"value": lang, "why": p["lang_reason"]},
             "notes": list(p["notes"]),
@@ -298,19 +299,19 @@ class Classifier:
         reasons["factors"] = [f for f in risk_reasons["factors"] if f["contribution"] > 0]
         return Result(lang, topics, sentiment, sent_score, level, risk_score, bool(mentions), reasons)
 
-    def _mentions(self, doc: PreparedDoc) -> list[dict[str, Any]]:
-        out = []
+    def _mentions(self, doc: PreparedDoc) -> list[Mention]:
+        out: list[Mention] = []
         for rule in self.watch_rules:
             terms = rule.query.explain(doc)
             if terms:
-                out.append({"query": rule.name, "purpose": rule.purpose, "terms": terms})
+                out.append(Mention(query=rule.name, purpose=rule.purpose, terms=terms))
         return out
 
-    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[TopicReason]]:
         model = self.models["topic"]
         model_p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         hits = self.taxonomy.rule_hits(doc)
-        scored: dict[str, dict[str, Any]] = {}
+        scored: dict[str, TopicReason] = {}
         for key, hit in hits.items():
             scored[key] = {"name": key, "score": hit.score, "rule_terms": hit.terms, "in_title": hit.in_title}
         for name, prob in model_p.items():
@@ -326,19 +327,19 @@ class Classifier:
         ranked = ranked[:MAX_TOPICS]
         return [{"name": e["name"], "score": _r(e["score"])} for e in ranked], ranked
 
-    def _sentiment(self, text: str, lang: str, probs: Any) -> tuple[str, float, dict[str, Any]]:
+    def _sentiment(self, text: str, lang: str, probs: Any) -> tuple[str, float, SentimentReasons]:
         model = self.models["sentiment"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
         hits = lex.sentiment_hits(text) if lex else []
         lex_pol = polarity(hits)
-        reasons: dict[str, Any] = {"model": {k: _r(v) for k, v in p.items()}}
+        reasons = SentimentReasons(label="", score=0.0, model={k: _r(v) for k, v in p.items()})
         if hits:
             reasons["lexicon"] = {"score": _r(lex_pol), "terms": [h.as_dict() for h in hits[:20]]}
         if not set(p) <= {"negative", "neutral", "positive"}:
             # A model trained on other labels: its best label is the answer.
             label = max(p, key=lambda k: p[k])
-            reasons.update(label=label, score=_r(p[label]), how="custom model labels")
+            reasons["label"], reasons["score"], reasons["how"] = label, _r(p[label]), "custom model labels"
             return label, _r(p[label]), reasons
         model_pol = p.get("positive", 0.0) - p.get("negative", 0.0)
         if hits:
@@ -346,22 +347,23 @@ class Classifier:
         else:
             score = SENT_MODEL_ONLY_DAMPING * model_pol
         label = "positive" if score >= SENT_THRESHOLD else "negative" if score <= -SENT_THRESHOLD else "neutral"
-        reasons.update(label=label, score=_r(score), model_polarity=_r(model_pol), lexicon_polarity=_r(lex_pol))
+        reasons["label"], reasons["score"] = label, _r(score)
+        reasons["model_polarity"], reasons["lexicon_polarity"] = _r(model_pol), _r(lex_pol)
         return label, _r(score), reasons
 
     def _risk(
-        self, text: str, lang: str, sent_score: float, probs: Any, mentions: list[dict[str, Any]], ctx: Context
-    ) -> tuple[str, float, dict[str, Any]]:
+        self, text: str, lang: str, sent_score: float, probs: Any, mentions: list[Mention], ctx: Context
+    ) -> tuple[str, float, RiskReasons]:
         model = self.models["risk"]
         p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         lex = self.lexicon.get(lang)
         hits = lex.risk_hits(text) if lex else []
-        factors: list[dict[str, Any]] = []
+        factors: list[Factor] = []
 
         def add(name: str, value: float, detail: Any = None) -> None:
             weight = RISK_WEIGHTS[name]
             value = max(0.0, min(1.0, value))
-            entry = {"factor": name, "weight": weight, "value": _r(value), "contribution": _r(weight * value)}
+            entry = Factor(factor=name, weight=weight, value=_r(value), contribution=_r(weight * value))
             if detail:
                 entry["detail"] = detail
             factors.append(entry)

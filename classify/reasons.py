@@ -205,7 +205,8 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
     if isinstance(raw.get("notes"), list):
         out["notes"] = [str(n) for n in raw["notes"] if n]
     mentions = []
-    for m in raw.get("mentions") or []:
+    raw_mentions = raw.get("mentions")
+    for m in raw_mentions if isinstance(raw_mentions, list) else []:
         if isinstance(m, Mapping) and m.get("query"):
             mentions.append(
                 Mention(query=str(m["query"]), purpose=str(m.get("purpose") or ""), terms=_strs(m.get("terms")))
@@ -239,7 +240,8 @@ def parse_reasons(raw: Mapping[str, Any] | None) -> Reasons:
     if isinstance(raw.get("factors"), list):
         out["factors"] = _factors(raw["factors"])
     privacy = []
-    for f in raw.get("privacy") or []:
+    raw_privacy = raw.get("privacy")
+    for f in raw_privacy if isinstance(raw_privacy, list) else []:
         if isinstance(f, Mapping) and f.get("kind"):
             privacy.append(PrivacyFinding(kind=str(f["kind"]), excerpt=str(f.get("excerpt") or "")))
         elif isinstance(f, str) and f:  # "kind excerpt" in condensed alert copies before the contract
@@ -277,7 +279,8 @@ def matched_terms(reasons: Reasons) -> list[str]:
         lexicon = reasons["sentiment"].get("lexicon") or {}
         terms += [str(h.get("term")) for h in lexicon.get("terms") or []
                   if isinstance(h, Mapping) and _num(h.get("weight")) < 0]
-    return list(dict.fromkeys(t for t in terms if t))
+    # A watch query's phrase comes back quoted ('"thi hành án dân sự"'): people read the words.
+    return list(dict.fromkeys(t.strip().strip('"“”') for t in terms if t and t.strip().strip('"“”')))
 
 
 def condense(reasons: Reasons, *, topics: Collection[str] = ()) -> Reasons:
@@ -354,7 +357,7 @@ def describe_reasons(
             if terms:
                 lines.append(_("matched: {terms}", terms=_quoted(terms, language)))
         elif section == "factors":
-            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:g}"
+            lines += [f"{factor_label(f['factor'], language)} {f['contribution']:.2f}"
                       for f in contributing_factors(r)[:MAX_FACTORS]]
         elif section == "privacy" and r.get("privacy"):
             findings = r.get("privacy") or []

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from classify.engine import Classifier, ClassifierError, Context, Result, Spread, WatchRule, load_classifier
 from classify.query import QuerySyntaxError, parse_query
+from classify.reasons import PrivacyFinding
 from models import Article, Classification, Outlet, Story
 from models.articles import Label, WatchQuery
 from models.enums import OutletTier, RiskLevel, SentimentLabel
@@ -187,12 +188,13 @@ def privacy_applies(settings: Settings, outlet_tier: str | None) -> bool:
     return mode == "all" or (mode == "own_channel" and outlet_tier == OutletTier.OWN_CHANNEL.value)
 
 
-def privacy_findings(article: Article) -> list[dict[str, Any]]:
+def privacy_findings(article: Article) -> list[PrivacyFinding]:
     """Masked findings in what the office published: the original title and text (not match_text,
     whose normalization is for the models); positions are in ``title + "\\n" + text``."""
     from classify.privacy import find_sensitive
 
-    return [f.as_dict() for f in find_sensitive(f"{article.title or ''}\n{article.text or ''}")]
+    return [PrivacyFinding(kind=f.kind, excerpt=f.excerpt, start=f.start, end=f.end)
+            for f in find_sensitive(f"{article.title or ''}\n{article.text or ''}")]
 
 
 def classify_pending(session: Session, settings: Settings, limit: int | None = None) -> list[ArticleClassified]:
@@ -239,7 +241,7 @@ def _store(session: Session, article: Article, res: Result, version: str) -> Cla
     row.sentiment_score = res.sentiment_score
     row.risk_level = RiskLevel(res.risk_level)
     row.risk_score = res.risk_score
-    row.reasons = res.reasons
+    row.reasons = dict(res.reasons)
     row.mentions_org = res.mentions_org
     row.content_hash = article.content_hash
     row.created_at = datetime.now(UTC)

@@ -20,7 +20,7 @@ def _registry_path() -> Path:
     return Path(get_settings().crawl.sources_file)
 
 
-def _load_and_sync() -> None:
+def _load_and_sync(create: bool = False) -> None:
     from crawlers.registry import RegistryError, load_registry, sync_registry
     from models.db import get_engine, session_scope
     from presswatch.console import CliError
@@ -29,7 +29,7 @@ def _load_and_sync() -> None:
         registry = load_registry(_registry_path())
     except RegistryError as exc:
         raise CliError(str(exc)) from None
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=create)) as session:
         sync_registry(session, registry, disable_missing=True)
 
 
@@ -124,7 +124,7 @@ def sources_add(
     text += "\n" + "".join("  " + line + "\n" for line in block.splitlines())
     path.write_text(text, encoding="utf-8")
     load_registry(path)  # the appended text must read back as the same declaration
-    _load_and_sync()
+    _load_and_sync(create=True)
     console.print(f"added source {key} ({kind}) to {path}")
 
 
@@ -154,16 +154,40 @@ STATUS_LABELS = {
 }
 
 
-def _print_reports(reports: list[Any], title: str) -> None:
+def _skipped_line(skipped: dict[str, int]) -> str:
+    return "; ".join(f"skipped: {reason} ({n})" for reason, n in sorted(skipped.items()))
+
+
+def _print_reports(reports: list[Any], title: str, sink: Any) -> None:
+    """The run's summary: per source, what the pipeline did with its items (not what was fetched),
+    and why entries were skipped; then exit ``EXIT_SOURCE_FAILED`` if a source failed or some of its
+    items could not be stored."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from presswatch.console import console
+    from crawlers.run import PipelineSink
+    from presswatch.console import EXIT_SOURCE_FAILED, console
 
-    table = Table("source", "status", "pages", "listed", "new", "health", "reason", title=title)
+    stored_here = isinstance(sink, PipelineSink)
+    columns = ["stored", "updated", "duplicate", "dropped", "errors"] if stored_here else ["written"]
+    table = Table("source", "status", *columns, "health", "reason", title=title)
+    failed = []
     for r in reports:
-        table.add_row(r.key, STATUS_LABELS.get(r.status, r.status), str(r.pages_fetched), str(r.items_found),
-                      str(r.items_new), r.health, r.reason or "")
+        if stored_here:
+            tally = sink.tally(r.key)
+            dropped = str(tally.dropped) + (f" ({tally.top_reasons()})" if tally.dropped else "")
+            counts = [str(tally.stored), str(tally.updated), str(tally.duplicate), dropped, str(tally.errors)]
+            if tally.errors:
+                failed.append(r.key)
+        else:
+            counts = [str(r.items_new)]
+        if r.status == "failed":
+            failed.append(r.key)
+        table.add_row(escape(r.key), STATUS_LABELS.get(r.status, r.status), *counts, r.health,
+                      escape(r.reason or _skipped_line(r.skipped)))
     console.print(table)
+    if failed:
+        raise typer.Exit(EXIT_SOURCE_FAILED)
 
 
 def _sink(out: Path | None) -> Any:
@@ -178,7 +202,7 @@ def _sink(out: Path | None) -> Any:
     try:
         from crawlers.run import pipeline_sink
 
-        return pipeline_sink(get_engine(), get_settings())
+        return pipeline_sink(get_engine(create=True), get_settings())
     except ImportError as exc:
         raise CliError(f"the pipeline is not installed ({exc}); use --out FILE.jsonl to keep raw items") from None
 
@@ -194,16 +218,17 @@ def crawl_command(
     from presswatch.console import CliError
     from settings import get_settings
 
-    _load_and_sync()
+    _load_and_sync(create=True)
     sink = _sink(out)
     try:
-        reports = crawl(get_engine(), get_settings(), sink=sink, keys=source or None, due_only=due, isolate=False)
+        reports = crawl(get_engine(create=True), get_settings(), sink=sink, keys=source or None, due_only=due,
+                        isolate=False)
     except KeyError as exc:
         raise CliError(f"unknown source: {exc.args[0]} (see presswatch sources list)") from None
     finally:
         if hasattr(sink, "close"):
             sink.close()
-    _print_reports(reports, "crawl")
+    _print_reports(reports, "crawl", sink)
 
 
 def import_command(
@@ -243,14 +268,14 @@ def import_command(
         raise CliError("nothing to import: give a file, --url or --text")
     sink = _sink(out)
     try:
-        reports = run_import(get_engine(), get_settings(), sink=sink, source_key=source, urls=urls, rows=rows,
-                             language=language, isolate=False)
+        reports = run_import(get_engine(create=True), get_settings(), sink=sink, source_key=source, urls=urls,
+                             rows=rows, language=language, isolate=False)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     finally:
         if hasattr(sink, "close"):
             sink.close()
-    _print_reports(reports, "import")
+    _print_reports(reports, "import", sink)
 
 
 def register(app: typer.Typer) -> None:

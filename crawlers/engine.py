@@ -32,26 +32,46 @@ class CrawlEngineError(Exception):
     """The crawl process itself failed (not one source: those end up in their outcomes)."""
 
 
+SCRAPY_LOGGERS = ("scrapy", "twisted", "py.warnings", "filelock", "protego")
+
+
+def quiet_scrapy_logging(log_level: int | str) -> None:
+    """Scrapy's chatter only at debug (-vv).
+
+    ``CrawlerProcess()`` runs Scrapy's ``configure_logging``, whose ``dictConfig(DEFAULT_LOGGING)``
+    sets the ``scrapy`` logger to DEBUG: every ``presswatch crawl`` printed ~170 KB of request logs
+    and raw page bytes. So Scrapy's own default table says our level before the process is built,
+    and the levels are set again after it."""
+    from scrapy.utils import log as scrapy_log
+
+    level = logging.getLevelName(log_level) if isinstance(log_level, str) else log_level
+    root = logging.getLogger().getEffectiveLevel()
+    debug = (isinstance(level, int) and level <= logging.DEBUG) or root <= logging.DEBUG
+    quiet = logging.DEBUG if debug else logging.WARNING
+    defaults: Any = scrapy_log.DEFAULT_LOGGING.get("loggers", {})
+    if isinstance(defaults.get("scrapy"), dict):
+        defaults["scrapy"]["level"] = logging.getLevelName(quiet)
+    for name in SCRAPY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
+
+
 def run_plans(plans: list[CrawlPlan], cfg: CrawlSettings, on_item: OnItem,
               log_level: int | str = logging.WARNING) -> dict[str, Outcome]:
     """Crawl every plan in this process (once per process: see the module docstring)."""
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    import warnings
+
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
     from crawlers.settings import scrapy_settings
     from crawlers.spiders import SPIDERS
 
-    # Scrapy logs through the root logger here (the CLI configured it): keep its chatter at
-    # WARNING unless the user asked for debug output (-vv).
-    quiet = logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
-    for name in ("scrapy", "twisted", "py.warnings", "filelock"):
-        logging.getLogger(name).setLevel(quiet)
-    import warnings
-
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="scrapy_redis")
     outcomes = {p.source_key: Outcome(p.source_key) for p in plans}
+    quiet_scrapy_logging(log_level)
     process = CrawlerProcess({**scrapy_settings(cfg, log_level=log_level), "LOG_INSTALL_ROOT_HANDLER": False})
+    quiet_scrapy_logging(log_level)
     handlers: list[Any] = []  # Scrapy's signals hold receivers weakly: keep the closures alive
 
     for plan in plans:

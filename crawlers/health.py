@@ -27,7 +27,7 @@ def record_run(session: Session, row: Source, outcome: Outcome, *, started_at: d
     session.add(CrawlRun(
         source_id=row.id, started_at=started_at, finished_at=finished_at, status=status,
         pages_fetched=outcome.pages_fetched, items_found=outcome.items_found, items_new=outcome.items_new,
-        errors=outcome.errors[:MAX_ERRORS_KEPT],
+        errors=outcome.errors[:MAX_ERRORS_KEPT], skipped=dict(outcome.skipped),
     ))
     row.last_attempt_at = started_at
     row.last_item_count = outcome.items_found
@@ -35,7 +35,7 @@ def record_run(session: Session, row: Source, outcome: Outcome, *, started_at: d
     if status == OK:
         row.last_success_at = finished_at
         row.consecutive_failures = 0
-        row.health = "warning" if outcome.errors else "ok"
+        row.health = "warning" if outcome.errors or outcome.skipped_summary() else "ok"
         if not outcome.not_modified and not outcome.sink_failed:
             row.http_etag, row.http_last_modified = outcome.etag, outcome.last_modified
     else:

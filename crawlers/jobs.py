@@ -10,7 +10,7 @@ service's bus, so items it stores start classification, evaluation and delivery 
 ``presswatch.service``). Every service instance keeps a worker: they share the frontier.
 
 With ``crawl.worker`` off, the ``crawl-due-sources`` job runs every
-``scheduler.crawl_check_seconds`` (5 s) on one service instance only (``once``) and crawls the
+``scheduler.crawl_check_seconds`` (2 s) on one service instance only (``once``) and crawls the
 due sources in a child process, once per run (Twisted's reactor cannot restart).
 """
 
@@ -112,7 +112,11 @@ def crawl_due() -> None:
             with session_scope(engine) as session:
                 sync_registry(session, registry, disable_missing=True)
         _synced[str(path.resolve())] = mtime
-    reports = crawl(engine, settings, sink=pipeline_sink(engine, settings), due_only=True, isolate=True)
+    sink = pipeline_sink(engine, settings)
+    reports = crawl(engine, settings, sink=sink, due_only=True, isolate=True)
     for r in reports:
-        log.info("crawled %s: %s, %d listed, %d new, health %s%s", r.key, r.status, r.items_found, r.items_new,
-                 r.health, f" ({r.reason})" if r.reason else "")
+        t = sink.tally(r.key)
+        dropped = f" ({t.top_reasons()})" if t.dropped else ""
+        log.info("crawled %s: %s; %d stored, %d updated, %d duplicate, %d dropped%s, %d errors; health %s%s",
+                 r.key, r.status, t.stored, t.updated, t.duplicate, t.dropped, dropped, t.errors, r.health,
+                 f" ({r.reason})" if r.reason else "")

@@ -17,6 +17,20 @@ OK = "ok"
 EMPTY = "empty"
 FAILED = "failed"
 
+# Skip reasons that are the source's configuration working as meant, not data lost.
+ALREADY_STORED = "already stored"
+NOT_WANTED = "link does not match the source's link_pattern"
+OVER_CAP = "over the source's max_items"
+ROUTINE_SKIPS = frozenset({ALREADY_STORED, NOT_WANTED, OVER_CAP})
+# What the pipeline said of an item it did not store ("dropped: no_text", "duplicate: same_url");
+# its duplicates are routine, its drops are not.
+PIPELINE_DROPPED = "dropped: "
+PIPELINE_DUPLICATE = "duplicate: "
+
+
+def is_routine(reason: str) -> bool:
+    return reason in ROUTINE_SKIPS or reason.startswith(PIPELINE_DUPLICATE)
+
 
 @dataclass
 class CrawlPlan:
@@ -44,6 +58,21 @@ class Outcome:
     sink_failed: bool = False  # items could not be stored: keep the old conditional-GET state
     etag: str | None = None
     last_modified: str | None = None
+    # entries / links the source listed that this run did not hand on, by reason: every one is
+    # counted, so "listed 20, new 3" always adds up
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def skipped_summary(self) -> str | None:
+        """"2 entries not kept: no link, guid or text (2)" for the reasons that lose data; None when none."""
+        lost = {r: n for r, n in self.skipped.items() if not is_routine(r)}
+        if not lost:
+            return None
+        total = sum(lost.values())
+        return f"{total} {'entry' if total == 1 else 'entries'} not kept: " + \
+            "; ".join(f"{reason} ({n})" for reason, n in sorted(lost.items()))
 
     @property
     def status(self) -> str:
@@ -63,4 +92,4 @@ class Outcome:
         if self.errors:
             more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
             return self.errors[0] + more
-        return None
+        return self.skipped_summary()

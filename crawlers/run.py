@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,16 +44,59 @@ class SourceReport:
     health: str
     consecutive_failures: int
     reason: str | None
+    skipped: dict[str, int] = field(default_factory=dict)  # listed but not handed on, by reason
 
 
-def pipeline_sink(engine: Engine, settings: Settings) -> Sink:
-    """Store items through the pipeline (imported lazily: crawler code never needs jieba)."""
-    from pipeline.ingest import ingest_items
+@dataclass
+class PipelineTally:
+    """What the pipeline did with one source's items in a run: the numbers a user acts on (a crawl
+    that fetched 40 pages and stored none is not a good run)."""
 
-    def sink(batch: list[RawItem]) -> Any:
-        return ingest_items(batch, engine=engine, settings=settings)
+    stored: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    dropped: int = 0
+    errors: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # why items were dropped or failed
 
-    return sink
+    def add(self, stats: Any) -> None:
+        """Add an ``IngestStats`` (duck-typed: crawler code never imports the pipeline eagerly)."""
+        for name in ("stored", "updated", "duplicate", "dropped", "errors"):
+            setattr(self, name, getattr(self, name) + int(getattr(stats, name)))
+        for url_reason in getattr(stats, "problems", []):
+            self.reasons[str(url_reason[1]).split(":")[0]] += 1
+
+    def top_reasons(self, n: int = 3) -> str:
+        return ", ".join(f"{reason} ×{count}" for reason, count in self.reasons.most_common(n))
+
+
+class PipelineSink:
+    """Store items through the pipeline (imported lazily: crawler code never needs jieba), and
+    count per source what it did: stored / updated / duplicate / dropped (with reasons) / errors."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.per_source: dict[str, PipelineTally] = {}
+
+    def __call__(self, batch: list[RawItem]) -> Any:
+        from pipeline.ingest import ingest_items
+
+        by_source: dict[str, list[RawItem]] = {}
+        for item in batch:
+            by_source.setdefault(item.source_key, []).append(item)
+        results = []
+        for key, items in by_source.items():
+            stats = ingest_items(items, engine=self.engine, settings=self.settings)
+            self.per_source.setdefault(key, PipelineTally()).add(stats)
+            results.append(stats)
+        return results
+
+    def tally(self, key: str) -> PipelineTally:
+        return self.per_source.get(key, PipelineTally())
+
+
+def pipeline_sink(engine: Engine, settings: Settings) -> PipelineSink:
+    return PipelineSink(engine, settings)
 
 
 def select_sources(session: Session, settings: Settings, keys: Iterable[str] | None = None,
@@ -154,6 +198,20 @@ def build_plans(session: Session, rows: list[Source], settings: Settings,
     return plans
 
 
+def _not_stored(result: Any) -> dict[str, int]:
+    """A pipeline sink's answer (``IngestStats``) as skip reasons; other sinks say nothing."""
+    from crawlers.plan import PIPELINE_DROPPED, PIPELINE_DUPLICATE
+
+    out: dict[str, int] = {}
+    for url_reason in getattr(result, "problems", None) or []:
+        _url, reason = url_reason
+        key = PIPELINE_DROPPED + reason.split(":")[0]
+        out[key] = out.get(key, 0) + 1
+    for reason, n in (getattr(result, "duplicate_reasons", None) or {}).items():
+        out[PIPELINE_DUPLICATE + reason] = out.get(PIPELINE_DUPLICATE + reason, 0) + n
+    return out
+
+
 class _Batcher:
     """Hands items to the sink in batches; a failing sink is recorded, never fatal to the run."""
 
@@ -161,6 +219,7 @@ class _Batcher:
         self.sink, self.buffer = sink, list[RawItem]()
         self.results: list[Any] = []
         self.errors: dict[str, list[str]] = {}
+        self.not_stored: dict[str, dict[str, int]] = {}  # per source: pipeline reason -> items
 
     def add(self, item: RawItem) -> None:
         self.buffer.append(item)
@@ -171,12 +230,22 @@ class _Batcher:
         batch, self.buffer = self.buffer, []
         if not batch:
             return
-        try:
-            self.results.append(self.sink(batch))
-        except Exception as exc:
-            log.exception("storing %d crawled items failed", len(batch))
-            for key in {i.source_key for i in batch}:
+        # One sink call per source, so that what the pipeline did not store ("dropped: no_text",
+        # "duplicate: same_content") is told on that source's run.
+        groups: dict[str, list[RawItem]] = {}
+        for item in batch:
+            groups.setdefault(item.source_key, []).append(item)
+        for key, group in groups.items():
+            try:
+                result = self.sink(group)
+            except Exception as exc:
+                log.exception("storing %d crawled items failed", len(group))
                 self.errors.setdefault(key, []).append(f"storing items failed: {type(exc).__name__}: {exc}"[:300])
+                continue
+            self.results.append(result)
+            counts = self.not_stored.setdefault(key, {})
+            for reason, n in _not_stored(result).items():
+                counts[reason] = counts.get(reason, 0) + n
 
 
 Prepared = tuple[CrawlPlan, list[RawItem]]
@@ -224,6 +293,10 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
         if key in outcomes:
             outcomes[key].errors += errors
             outcomes[key].sink_failed = True
+    for key, counts in batcher.not_stored.items():
+        if key in outcomes:
+            for reason, n in counts.items():
+                outcomes[key].skip(reason, n)
     finished = datetime.now(UTC)
 
     reports, events = [], []
@@ -241,7 +314,8 @@ def crawl(engine: Engine, settings: Settings, *, sink: Sink, keys: Iterable[str]
                                           settings=settings, plan_seconds=plan_seconds)
             events += found_events
             reports.append(SourceReport(key, outcome.status, outcome.pages_fetched, outcome.items_found,
-                                        outcome.items_new, row.health, row.consecutive_failures, outcome.reason))
+                                        outcome.items_new, row.health, row.consecutive_failures, outcome.reason,
+                                        dict(outcome.skipped)))
     for event in events:
         bus.publish(event)
     return reports

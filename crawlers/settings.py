@@ -39,6 +39,7 @@ def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNIN
         "MEMUSAGE_ENABLED": False,
         "DOWNLOADER_MIDDLEWARES": {"crawlers.middleware.BackoffMiddleware": 551},
         "BACKOFF_BASE_SECONDS": BACKOFF_BASE_SECONDS,
+        "FETCH_BUDGET_SECONDS": cfg.fetch_budget_seconds,
         "HTTPERROR_ALLOW_ALL": False,
     }
     if cfg.distributed:

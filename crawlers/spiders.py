@@ -22,7 +22,8 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawlers.encoding import Decoded, decode_body, nfc, to_utf8_xml
-from crawlers.plan import CrawlPlan, Outcome
+from crawlers.middleware import RetryBudgetSpent
+from crawlers.plan import ALREADY_STORED, NOT_WANTED, OVER_CAP, CrawlPlan, Outcome
 from crawlers.registry import SourceDecl, _is_xpath
 from crawlers.urls import url_hashes
 from presswatch.items import RawItem
@@ -45,8 +46,9 @@ def describe_failure(failure: Failure, timeout_seconds: float) -> str:
     url = request.url if request is not None else "?"
     if isinstance(exc, HttpError):
         return f"HTTP {exc.response.status} at {exc.response.url}"
-    if isinstance(exc, error.TimeoutError | error.TCPTimedOutError) or "took longer than" in str(exc):
-        return f"timeout after {timeout_seconds:g} s at {url}"
+    if isinstance(exc, error.TimeoutError | error.TCPTimedOutError) or "took longer than" in str(exc) \
+            or isinstance(exc, RetryBudgetSpent):
+        return _timeout_line(request, timeout_seconds, url, spent=isinstance(exc, RetryBudgetSpent))
     text = str(exc)
     if "robots.txt" in text:
         return f"blocked by robots.txt: {url}"
@@ -57,6 +59,20 @@ def describe_failure(failure: Failure, timeout_seconds: float) -> str:
     if isinstance(exc, error.ConnectionRefusedError | error.DNSLookupError | error.ConnectError):
         return f"connection failed at {url}: {type(exc).__name__}"
     return f"{type(exc).__name__} at {url}: {text[:200]}"
+
+
+def _timeout_line(request: Any, timeout_seconds: float, url: str, *, spent: bool) -> str:
+    """"timeout: 2 tries in 41 s (20 s per try, 45 s budget) at URL": what the URL really cost."""
+    import time
+
+    meta = request.meta if request is not None else {}
+    # a retry the budget refused was never made
+    tries = int(meta.get("retry_times", 0)) + (0 if spent else 1)
+    first = meta.get("first_try_at")
+    took = f" in {time.monotonic() - first:.0f} s" if isinstance(first, float) else ""
+    budget = meta.get("fetch_budget")
+    limits = f"{timeout_seconds:g} s per try" + (f", {budget:g} s budget" if budget else "")
+    return f"timeout: {tries} {'try' if tries == 1 else 'tries'}{took} ({limits}) at {url}"
 
 
 def kept_headers(response: Response) -> dict[str, str]:
@@ -231,6 +247,27 @@ class SourceSpider(scrapy.Spider):
         return utf8
 
 
+NO_LINK_NO_TEXT = "entry has no link, no permalink guid and no text"
+
+
+def entry_link(entry: Any, feed_url: str) -> str:
+    """An entry's article address: its <link>, else a guid that is a web address (RSS
+    isPermaLink, Atom ids that are URLs). "tag:" ids and bare numbers are no address."""
+    link = str(entry.get("link") or "").strip()
+    if link:
+        return urljoin(feed_url, link)
+    guid = str(entry.get("id") or "").strip()
+    if re.match(r"https?://", guid, re.I):
+        return guid
+    return ""
+
+
+def _entry_key(guid: str, title: str, text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1((guid or f"{title}\n{text}").encode("utf-8")).hexdigest()[:16]
+
+
 class FeedSpider(SourceSpider):
     """RSS 0.9x/1.0/2.0 and Atom through feedparser, on bytes we fetched; conditional GET."""
 
@@ -271,25 +308,65 @@ class FeedSpider(SourceSpider):
             self.outcome.empty_reason = "feed has no entries"
         self.outcome.items_found += len(entries)
         for entry in entries:
-            link = entry.get("link") or entry.get("id") or ""
-            link = urljoin(response.url, link) if link else ""
-            if not link or self.seen(link):
-                continue
             # Full text only when the feed carries it (content:encoded, Atom content); a summary
             # is kept aside so the pipeline extracts the article page instead of storing a teaser.
-            full = "\n".join(c.get("value", "") for c in entry.get("content") or [])
+            full = nfc("\n".join(c.get("value", "") for c in entry.get("content") or []))
             summary = nfc(entry.get("summary", ""))
+            title = nfc(entry.get("title", ""))
+            guid = str(entry.get("id") or "").strip()
+            link = entry_link(entry, response.url)
+            if not link:
+                if not (full or summary):
+                    self.outcome.skip(NO_LINK_NO_TEXT)
+                    continue
+                # No page to fetch: the entry's own text is the article, under an address made
+                # from its guid (or its text) so that the next run recognises it.
+                link = f"{response.url}#entry-{_entry_key(guid, title, full or summary)}"
+            if self.seen(link):
+                self.outcome.skip(ALREADY_STORED)
+                continue
             item = self.item(
-                link, title=nfc(entry.get("title", "")) or None, text=nfc(full) or None,
+                link, title=title or None, text=full or None,
                 published=entry.get("published") or entry.get("updated"), author=entry.get("author"),
-                extra={"feed_url": response.url, "entry_id": entry.get("id"), "summary": summary},
+                extra={"feed_url": response.url, "entry_id": guid or None, "summary": summary},
             )
-            if not self.decl.fetch_articles and not item.text:
+            has_page = "#entry-" not in link
+            if not has_page:
+                item.extra["no_link"] = True
+            if not (self.decl.fetch_articles and has_page) and not item.text:
                 item.text = summary or None
-            if self.decl.fetch_articles and self.wanted(link) and self.under_cap():
-                yield self.follow_article(link, entry_item=item)
-            elif not self.decl.fetch_articles:
+            if not (self.decl.fetch_articles and has_page):
                 yield item
+            elif not self.wanted(link):
+                self.outcome.skip(NOT_WANTED)
+            elif not self.under_cap():
+                self.outcome.skip(OVER_CAP)
+            else:
+                yield self.follow_article(link, entry_item=item)
+
+
+_BINARY_TYPES = re.compile(r"^(?:image|audio|video|font)/|application/(?:pdf|zip|octet-stream|msword|vnd\.)", re.I)
+
+
+def list_page_problem(response: Response) -> str | None:
+    """Why a list page cannot hold links, when it plainly cannot: empty, or not text at all.
+    (A page of HTML with no links is another matter: it may need JavaScript.)"""
+    body = response.body
+    if not body.strip():
+        return "list page is empty (0 bytes of content)"
+    ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip()
+    if _BINARY_TYPES.match(ctype):
+        return f"list page is not HTML but {ctype}"
+    head = body[:4096]
+    if b"\x00" in head and not _utf16_or_32(head):
+        return f"list page is binary data ({ctype or 'no content type'})"
+    return None
+
+
+def _utf16_or_32(head: bytes) -> bool:
+    from crawlers.encoding import sniff_wide_encoding
+
+    return sniff_wide_encoding(head) is not None
 
 
 class HtmlSpider(SourceSpider):
@@ -304,9 +381,16 @@ class HtmlSpider(SourceSpider):
     def parse_list(self, response: Response) -> Iterator[Any]:
         assert self.decl.selectors is not None
         self.outcome.pages_fetched += 1
+        depth = int(response.meta.get("depth_in_list", 0))
+        unusable = list_page_problem(response)
+        if unusable:
+            if depth == 0:
+                self.outcome.empty_reason = f"{unusable} ({response.url})"
+            else:
+                self.outcome.errors.append(f"{unusable} ({response.url})")
+            return
         decoded = self.decode(response)
         sel = Selector(text=decoded.text)
-        depth = int(response.meta.get("depth_in_list", 0))
         links = []
         for href in select_all(sel, self.decl.selectors.links):
             url = urljoin(response.url, href)
@@ -317,7 +401,11 @@ class HtmlSpider(SourceSpider):
             return
         self.outcome.items_found += len(links)
         for url in links:
-            if not self.seen(url) and self.under_cap():
+            if self.seen(url):
+                self.outcome.skip(ALREADY_STORED)
+            elif not self.under_cap():
+                self.outcome.skip(OVER_CAP)
+            else:
                 yield self.follow_article(url)
         if self.decl.selectors.next_page and depth < self.plan.max_depth - 1:
             nxt = next(iter(select_all(sel, self.decl.selectors.next_page)), None)
@@ -383,8 +471,14 @@ class SitemapSpider(SourceSpider):
         if not urls and not entries:
             self.outcome.empty_reason = "sitemap lists no URLs"
         dates = {url: date for date, url in entries}
+        if len(entries) > len(urls):
+            self.outcome.skip(NOT_WANTED, len(entries) - len(urls))
         for rank, url in enumerate(urls):
-            if not self.seen(url) and self.under_cap():
+            if self.seen(url):
+                self.outcome.skip(ALREADY_STORED)
+            elif not self.under_cap():
+                self.outcome.skip(OVER_CAP)
+            else:
                 prefill = {"title": titles.get(url, ""), "published": dates.get(url, "")}
                 yield self.follow_article(url, priority=len(urls) - rank, prefill=prefill)
 
@@ -417,6 +511,7 @@ class JsonApiSpider(SourceSpider):
         self.outcome.items_found += len(posts)
         for post in posts:
             if not isinstance(post, dict):
+                self.outcome.skip("API post is not an object")
                 continue
             pid = dotted(post, fields.id)
             url = dotted(post, fields.url) if fields.url else None
@@ -427,6 +522,7 @@ class JsonApiSpider(SourceSpider):
                     url = None
             url = urljoin(response.url, str(url)) if url else f"{response.url.split('?')[0]}#{pid}"
             if self.seen(url):
+                self.outcome.skip(ALREADY_STORED)
                 continue
             metrics = {name: dotted(post, path) for name, path in
                        (("reposts", fields.reposts), ("comments", fields.comments), ("likes", fields.likes)) if path}
@@ -462,7 +558,9 @@ class UrlListSpider(SourceSpider):
         if not urls:
             self.outcome.empty_reason = "nothing to import"
         for url in urls:
-            if not self.seen(url):
+            if self.seen(url):
+                self.outcome.skip(ALREADY_STORED)
+            else:
                 yield self.follow_article(url)
 
 

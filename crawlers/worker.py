@@ -283,19 +283,21 @@ class CrawlWorker:
             self.stats.statuses[r.status] = self.stats.statuses.get(r.status, 0) + 1
 
     def _store(self, items: list[RawItem], polls: list[Poll]) -> None:
-        from crawlers.run import SINK_BATCH
+        """Items to the sink as one-off crawls hand them (crawlers.run._Batcher: per source, a failing
+        batch recorded on its source, what the pipeline did not store counted as skipped)."""
+        from crawlers.run import _Batcher
 
-        for start in range(0, len(items), SINK_BATCH):
-            batch = items[start:start + SINK_BATCH]
-            try:
-                self.sink(batch)
-            except Exception as exc:
-                log.exception("storing %d crawled items failed", len(batch))
-                keys = {i.source_key for i in batch}
-                for poll in polls:
-                    if poll.plan.source_key in keys:
-                        poll.outcome.errors.append(f"storing items failed: {type(exc).__name__}: {exc}"[:300])
-                        poll.outcome.sink_failed = True
+        batcher = _Batcher(self.sink)
+        for item in items:
+            batcher.add(item)
+        batcher.flush()
+        for poll in polls:
+            key = poll.plan.source_key
+            if key in batcher.errors:
+                poll.outcome.errors += batcher.errors[key]
+                poll.outcome.sink_failed = True
+            for reason, n in batcher.not_stored.get(key, {}).items():
+                poll.outcome.skip(reason, n)
         self.stats.items += len(items)
 
     def _record_and_claim(self, polls: list[Poll], room: int) -> list[tuple[int, CrawlPlan]]:

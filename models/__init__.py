@@ -5,6 +5,7 @@ session_scope(...)`` (see :mod:`models.db`). Schema changes go through alembic m
 ``models/migrations``.
 """
 
+from models.accounts import AuditEntry, Grant, LoginAttempt, Role, User, WebSession
 from models.alerting import (
     Alert,
     AlertCursor,
@@ -16,15 +17,46 @@ from models.alerting import (
     JobLease,
     RiskPlan,
 )
-from models.articles import Article, Classification, FingerprintBand, Label, Story, WatchQuery
+from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
 
 __all__ = [
-    "Alert", "AlertCursor", "AlertEvent", "AlertRule", "Article", "Base", "Classification", "CorrectionRequest",
-    "CrawlRun", "Delivery", "Digest", "FingerprintBand", "JobLease", "Label", "Outlet", "Person", "QuotaRule",
+    "Alert",
+    "AlertCursor",
+    "AlertEvent",
+    "AlertRule",
+    "Article",
+    "AuditEntry",
+    "Base",
+    "Classification",
+    "CorrectionRequest",
+    "CrawlRun",
+    "Delivery",
+    "Digest",
+    "FingerprintBand",
+    "Grant",
+    "JobLease",
+    "Label",
+    "LoginAttempt",
+    "Outlet",
+    "Person",
+    "QuotaRule",
     "Registration",
-    "RiskPlan", "Score", "Snapshot", "Source", "Story", "UTCDateTime", "Unit", "UnitHistory",
-    "WatchQuery", "utcnow",
+    "RiskPlan",
+    "Role",
+    "Score",
+    "Snapshot",
+    "Source",
+    "Story",
+    "StoryDecision",
+    "StoryKey",
+    "UTCDateTime",
+    "Unit",
+    "UnitHistory",
+    "User",
+    "WatchQuery",
+    "WebSession",
+    "utcnow",
 ]

@@ -33,6 +33,8 @@ class AlertRule(TimestampMixin, Base):
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     channels: Mapped[list[str]] = mapped_column(JSONType, default=list)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # quiet hours, rate limit, merge window
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class Alert(TimestampMixin, Base):
@@ -44,6 +46,7 @@ class Alert(TimestampMixin, Base):
         UniqueConstraint("dedupe_key"),
         Index("ix_alerts_state_deadline_at", "state", "deadline_at"),
         Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_unit_id_state", "unit_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +66,8 @@ class Alert(TimestampMixin, Base):
     escalation_level: Mapped[int] = mapped_column(default=0)
     notified_count: Mapped[int] = mapped_column(default=0)
     resolved_at: Mapped[datetime | None]
+    # The organization whose case this is (its rule's unit): who may see and act on it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
 
     events: Mapped[list[AlertEvent]] = relationship(back_populates="alert", order_by="AlertEvent.id")
 
@@ -156,6 +161,8 @@ class CorrectionRequest(TimestampMixin, Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     corrected_url: Mapped[str | None] = mapped_column(Text)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class RiskPlan(TimestampMixin, Base):
@@ -175,6 +182,8 @@ class RiskPlan(TimestampMixin, Base):
     # Tighter rules while open: lower thresholds, extra watch queries, faster polling of named sources.
     overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(32), default="planned")  # planned / open / closed
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class Digest(Base):
@@ -193,6 +202,8 @@ class Digest(Base):
     html_path: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class AlertCursor(Base):

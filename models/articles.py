@@ -28,6 +28,9 @@ class Story(TimestampMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     article_count: Mapped[int] = mapped_column(default=1)
     outlet_count: Mapped[int] = mapped_column(default=1)
+    # Set when the story was merged into another (by a piece that verified against both, or by an
+    # analyst): its articles moved there; the row stays so that the merge can be undone.
+    merged_into_id: Mapped[int | None] = mapped_column(Integer)
 
     articles: Mapped[list[Article]] = relationship(
         back_populates="story", foreign_keys="Article.story_id"
@@ -156,6 +159,53 @@ class WatchQuery(TimestampMixin, Base):
     purpose: Mapped[str] = mapped_column(String(32), default="watch")  # org / official / topic / watch
     enabled: Mapped[bool] = mapped_column(default=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The organization (unit) this belongs to: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+
+
+class StoryKey(Base):
+    """One lookup key of a story's representative (pipeline.dedupe.story_keys): a sampled
+    character n-gram of its text or its headline. A new piece is compared only with the
+    representatives its keys find, never with every recent story, and never with a story's
+    other members (a join cannot chain through them).
+
+    The primary key (key, story_id, article_id) is the lookup index; WITHOUT ROWID on SQLite as
+    ``fingerprint_bands``. ``article_id`` is the representative whose text gave the key.
+    """
+
+    __tablename__ = "story_keys"
+    __table_args__ = (
+        Index("ix_story_keys_story_id", "story_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class StoryDecision(Base):
+    """A merge or split of stories, by the pipeline (``auto_merge``) or an analyst (``merge``,
+    ``split``): what moved, who decided and why, and whether it was undone. An analyst's decision
+    binds the pipeline afterwards: stories an analyst split are never merged again automatically."""
+
+    __tablename__ = "story_decisions"
+    __table_args__ = (
+        Index("ix_story_decisions_story_id", "story_id"),
+        Index("ix_story_decisions_other_story_id", "other_story_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # auto_merge / merge / split
+    story_id: Mapped[int] = mapped_column(Integer)  # the story kept (merge) or split from
+    other_story_id: Mapped[int] = mapped_column(Integer)  # the story merged in, or the new one
+    article_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)  # the articles moved
+    actor: Mapped[str] = mapped_column(String(100), default="pipeline")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
 
 
 class FingerprintBand(Base):

@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -37,7 +38,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int) -> None
     cur.close()
 
 
-def make_engine(url: str, echo: bool = False, sqlite_busy_timeout_seconds: float = 30.0) -> Engine:
+def make_engine(url: str, echo: bool = False, sqlite_busy_timeout_seconds: float = 30.0,
+                connect_timeout_seconds: int = 10) -> Engine:
     """An engine for ``url``; for a SQLite file, its folder is created and WAL is switched on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -49,27 +51,93 @@ def make_engine(url: str, echo: bool = False, sqlite_busy_timeout_seconds: float
             engine, "connect", lambda c, r: _sqlite_pragmas(c, r, busy_ms)
         )
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what we install, not psycopg2
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, future=True,
+                         connect_args={"connect_timeout": connect_timeout_seconds})
 
 
 @functools.cache
-def engine_for(url: str, echo: bool = False) -> Engine:
+def engine_for(url: str, echo: bool = False, connect_timeout_seconds: int = 10) -> Engine:
     """One engine per URL per process."""
-    return make_engine(url, echo=echo)
+    return make_engine(url, echo=echo, connect_timeout_seconds=connect_timeout_seconds)
 
 
-def get_engine() -> Engine:
+def get_engine(*, create: bool = True) -> Engine:
     """The engine for the configured database, migrated to the latest schema on first use.
 
-    The embedded default needs zero set-up: the SQLite file and its schema appear the first time
-    any command touches the database.
+    Only commands that write (``init``, ``run``, ``crawl``, ``import``...) pass ``create=True``: a
+    read command never creates a database. Otherwise ``presswatch cases list`` run in the wrong
+    folder made an empty ``var/presswatch.db`` and answered "no open cases", telling a duty
+    officer all was quiet. Connection failures name the ``db.url`` setting in one line.
     """
-    from settings import get_settings
+    from settings import get_loaded_settings
 
-    db = get_settings().db
-    engine = engine_for(absolute_sqlite_url(db.url), db.echo)
-    _ensure_schema_once(engine)
+    loaded = get_loaded_settings()
+    db = loaded.settings.db
+    url = absolute_sqlite_url(db.url)
+    origin = loaded.origins.get("db.url", "default")
+    if not create:
+        _require_sqlite_file(url, origin, loaded.config_file)
+    engine = engine_for(url, db.echo, db.connect_timeout_seconds)
+    if url not in _ready:
+        try:
+            if not create and current_revision(engine) is None:
+                raise DatabaseError(
+                    f"db.url (from {origin}): {_shown(url)} holds no presswatch schema; "
+                    "run 'presswatch db upgrade' (or 'presswatch init') to create it")
+            ensure_schema(engine)
+        except DBAPIError as exc:
+            raise DatabaseError(connect_error(url, origin, exc)) from None
+        _ready.add(url)
     return engine
+
+
+_ready: set[str] = set()
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _require_sqlite_file(url: str, origin: str, config_file: Path | None) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    if Path(parsed.database).is_file():
+        return
+    if config_file is None and origin == "default":
+        from settings import CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE
+
+        raise DatabaseError(
+            f"no {DEFAULT_CONFIG_FILE} in {Path.cwd()} ({CONFIG_FILE_ENV} and PRESSWATCH_DB__URL are not set) "
+            f"and no database at {parsed.database}: run this in the folder holding your {DEFAULT_CONFIG_FILE}, "
+            f"pass --config FILE, or run 'presswatch init' to set up a new one here")
+    raise DatabaseError(
+        f"db.url (from {origin}): no database file at {parsed.database}; "
+        "run 'presswatch db upgrade' (or 'presswatch init') to create it")
+
+
+def connect_error(url: str, origin: str, exc: BaseException) -> str:
+    """One line naming the setting, for a database that cannot be reached or refuses us."""
+    raw = str(getattr(exc, "orig", None) or exc)
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    detail = lines[0] if lines else type(exc).__name__
+    low = raw.lower()
+    if "password authentication failed" in low or "authentication failed" in low:
+        detail = "the server refused the user name or password"
+    elif "connection refused" in low:
+        detail = "connection refused (is the server running, and is the host and port right?)"
+    elif "could not translate host name" in low or "name or service not known" in low \
+            or "nodename nor servname" in low:
+        detail = "unknown host name"
+    elif "timeout" in low or "timed out" in low:
+        detail = "no answer from the server (timed out)"
+    elif "does not exist" in low and "database" in low:
+        detail = lines[0] if lines else detail
+    if len(detail) > 200:
+        detail = detail[:200] + "…"
+    return f"db.url (from {origin}): cannot use {_shown(url)}: {detail}"
 
 
 def absolute_sqlite_url(url: str) -> str:
@@ -82,11 +150,6 @@ def absolute_sqlite_url(url: str) -> str:
     if path.is_absolute():
         return url
     return parsed.set(database=str(path.resolve())).render_as_string(hide_password=False)
-
-
-@functools.cache
-def _ensure_schema_once(engine: Engine) -> None:
-    ensure_schema(engine)
 
 
 def savepoint(session: Session) -> Any:
@@ -102,6 +165,17 @@ def savepoint(session: Session) -> Any:
         if dbapi is not None and not dbapi.in_transaction:
             conn.exec_driver_sql("BEGIN")
     return session.begin_nested()
+
+
+def advisory_xact_lock(session: Session, name: str) -> None:
+    """Hold a PostgreSQL advisory lock named ``name`` until the session's transaction ends, so
+    processes doing the same upkeep (syncing a rules file into its table) take turns instead of
+    colliding on a UNIQUE key. SQLite serializes writers anyway: nothing to do there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

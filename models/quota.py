@@ -105,6 +105,9 @@ class QuotaRule(TimestampMixin, Base):
     active_to: Mapped[date | None] = mapped_column(Date)
     # The coordinating office that gets every unit's table and ranking each month / quarter.
     announce_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    # The organization that owns the rule (may edit it, sees it): its unit, else its parent unit, else
+    # the installation's organization (models.scope); distinct from `unit_id`, whom the rule counts.
+    owner_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
 
 
 class Registration(TimestampMixin, Base):

@@ -89,6 +89,8 @@ class CrawlRun(Base):
     items_found: Mapped[int] = mapped_column(default=0)
     items_new: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # listed but not handed on, by reason ({"no link, guid or text": 2, "already stored": 14})
+    skipped: Mapped[dict[str, int] | None] = mapped_column(JSONType, default=dict)
 
 
 class Snapshot(Base):

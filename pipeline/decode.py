@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+# one reading of the zero-byte pattern for the crawler's decoding and this one
+from crawlers.encoding import sniff_wide_encoding
+
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "utf8": "utf-8", "big5": "big5hkscs"}
@@ -31,6 +34,8 @@ def looks_binary(body: bytes) -> bool:
     head = body[:8192]
     if not head:
         return False
+    if sniff_wide_encoding(head) is not None:
+        return False  # UTF-16 / UTF-32 text: its zero bytes are half or three quarters of it
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True
     control = sum(1 for b in head if b < 9 or 13 < b < 32)
@@ -45,6 +50,9 @@ def decode_body(body: bytes, *, declared: str | None = None, content_type: str |
     candidates: list[str] = []
     if body.startswith(b"\xef\xbb\xbf"):
         candidates.append("utf-8-sig")
+    wide = sniff_wide_encoding(body)  # UTF-16 / UTF-32 without a byte-order mark: the bytes decide
+    if wide:
+        candidates.append(wide)
     header = _HEADER_CHARSET.search(ctype)
     meta = _META_CHARSET.search(body[:4096])
     meta_name = meta.group(1).decode("ascii", "ignore") if meta else None

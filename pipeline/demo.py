@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from models import Article, Story
 from pipeline.cli import sparkline
 from pipeline.stories import list_stories
+from presswatch.console import local_time
 from presswatch.democontext import DemoContext
 
 
@@ -32,11 +33,12 @@ def run(ctx: DemoContext) -> None:
         if not spreads:
             ctx.console.print("（无数据 · không có dữ liệu · nothing stored yet: did the crawl step run?）")
             return
+        tz = ctx.settings.scheduler.timezone
         for s in spreads:
             ctx.console.print(
                 f"[bold]#{s.story_id} {escape(s.title[:60])}[/]\n"
                 f"   转载 {s.reposts} 次 · {len(s.outlets) or 1} 家媒体 · 首发 {escape(s.first_outlet or '-')} "
-                f"{s.first_seen_at:%m-%d %H:%M} UTC · 峰值 {s.peak_per_hour} 篇/小时 "
+                f"{local_time(s.first_seen_at, 'zh-CN', tz)} · 峰值 {s.peak_per_hour} 篇/小时 "
                 f"(reposts {s.reposts}, outlets {len(s.outlets) or 1}, peak {s.peak_per_hour}/h) "
                 f"{sparkline([n for _, n in s.per_hour][-24:])}\n"
                 f"   媒体 · báo · outlets: {escape(', '.join(s.outlets) or '-')}",

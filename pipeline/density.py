@@ -147,10 +147,12 @@ def _share_of(child: Any, parent: Any) -> float:
 
 
 def _is_linky(el: Any) -> bool:
-    text = len(_all_text(el).strip())
-    if text == 0:
+    """Furniture by its content too: mostly links, or a short block with no sentence in it (a
+    share bar, a footer line). An article container whose class says "page" holds sentences."""
+    text = _all_text(el).strip()
+    if not text:
         return True
-    return _link_text_len(el) / text > 0.35 or text < 200
+    return _link_text_len(el) / len(text) > 0.35 or (len(text) < 200 and not re.search(r"[。！？.!?]", text))
 
 
 def _paragraph_score(el: Any) -> float:

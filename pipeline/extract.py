@@ -1,14 +1,20 @@
 """Extraction: main text, title, publication time, byline and source line from an article page.
 
-trafilatura finds the main text (it drops side bars, share bars, comment blocks, "相关阅读" lists
-and footers well on the layouts Chinese and Vietnamese news and government sites use). A source
-that needs help declares selectors in its registry entry, passed on ``RawItem.extra["selectors"]``:
+The order, most specific first: a source's own selectors (its registry entry, passed on
+``RawItem.extra["selectors"]``), then the site rule for the page's host (``site_rules.yaml``,
+``pipeline.siterules``), then the generic path (``pipeline.density``: comment threads and
+link lists out, the densest prose container in), and trafilatura only when that finds no prose:
 
     {"title": "h1.arti-title", "text": "div#zoom", "date": "span.pubtime",
      "byline": "div.arti-info", "remove": ["div.share", "//div[@class='xgyd']"]}
 
 CSS selectors, or XPath when the selector starts with "/" or "(". A selector that matches nothing
 falls back to the generic extraction (and the result says so in ``notes``), never to an empty text.
+
+Dates come from the page's own context only: structured data (JSON-LD, meta tags, a page-data
+script), the headline block (between the headline and the body), a byline-style info line; a
+body paragraph about another event never dates the page. ``Extracted.date_anchor`` (the URL's
+date) lets ``pipeline.dates.page_date`` read "昨天" and "3小时前" from the page's day.
 """
 
 from __future__ import annotations

@@ -98,6 +98,11 @@ class IngestStats:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason), the first 200
     elapsed_seconds: float = 0.0
 
+    @property
+    def duplicate_reasons(self) -> dict[str, int]:
+        """The duplicates by reason (same_url, same_content): what a crawl run reports per source."""
+        return {r: n for r, n in self.reasons.items() if r.startswith("same_")}
+
     def add(self, result: ProcessResult) -> None:
         self.seen += 1
         setattr(self, result.outcome, getattr(self, result.outcome) + 1)
@@ -534,6 +539,7 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
     flags = list(p.flags)
     story_id: int | None = None
     absorb: dedupe.AbsorbLookup | None = None
+    choice: dedupe.StoryChoice | None = None
     same: Any = known.content_rows(p.content_hash) if known is not None else _LIVE
     if same is _LIVE:
         same = conn.execute(sql["by_content"], {"c": p.content_hash}).all()
@@ -562,23 +568,24 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
             absorb = dedupe.AbsorbLookup(p.lang, p.published_at)
         answer = known.near_answer(p) if known is not None else None
         if answer is not None:  # read with the batch's other items, still valid
-            match = dedupe.best_match(p.fingerprint, answer[0])
+            band_rows = answer[0]
             if absorb is not None:
                 absorb.rows = answer[1]
         else:
-            match = dedupe.find_near_duplicate(session, p.fingerprint, p.band_keys, absorb=absorb)
-        if match is not None:
+            band_rows = dedupe.near_candidates(session, p.fingerprint, p.band_keys, absorb=absorb)
+        # The story join rule: verified against the candidate stories' representatives only.
+        piece = dedupe.StoryPiece(p.match_text, p.lang, p.fingerprint)
+        choice = dedupe.find_story(session, piece, band_rows)
+        if choice.match is not None:
+            match = choice.match
             story_id = match.story_id
-            flags.append("near_repost")
+            flags.append("headline_repost" if match.rule == "headline" else "near_repost")
             p.extra["near_duplicate_of"] = {"article_id": match.article_id, "jaccard": round(match.jaccard, 3),
                                             "containment": round(match.containment, 3)}
-        elif p.fingerprint.size < dedupe.CONTAINMENT_MIN_SHINGLES:  # a short post: does it carry a headline?
-            story_id = dedupe.find_story_by_headline(session, p.match_text, p.lang, p.published_at)
-            if story_id is not None:
-                flags.append("headline_repost")
 
     if session.get_bind().dialect.name == "postgresql":
-        return _store_new_pg(session, p, settings, info, known, story_id, flags, absorb)
+        result = _store_new_pg(session, p, settings, info, known, story_id, flags, absorb)
+        return _after_store(session, p, result, choice, known)
     snapshot_id = store_snapshot(session, p.snapshot, settings=settings, content_type=p.snapshot_type,
                                  encoding=p.snapshot_encoding)
     now = utcnow()
@@ -608,7 +615,30 @@ def store_prepared(session: Session, p: Prepared, settings: Settings, info: Sour
         stories.add_to_story(session, story_id, article_id=article_id, outlet_id=info.outlet_id,
                              seen_at=p.published_at, title=p.title)
     _absorb(session, p, story_id, known, absorb)
-    return ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+    result = ProcessResult(STORED, p.url, article_id=article_id, story_id=story_id, is_new_story=is_new, flags=flags)
+    return _after_store(session, p, result, choice, known)
+
+
+def _after_store(session: Session, p: Prepared, result: ProcessResult, choice: dedupe.StoryChoice | None,
+                 known: BatchLookups | None) -> ProcessResult:
+    """The story side of a stored piece: a new story's first piece is its representative (its keys
+    are stored); a piece published before its story's first publisher becomes a representative
+    too; stories the piece showed to be one are merged (recorded, reversible)."""
+    if result.outcome != STORED or result.article_id is None or result.story_id is None:
+        return result
+    match = choice.match if choice is not None else None
+    if result.is_new_story or (match is not None and p.published_at < match.first_seen_at):
+        stories.add_story_keys(session, result.story_id, result.article_id,
+                               dedupe.StoryPiece(p.match_text, p.lang, p.fingerprint))
+    if choice is not None and choice.merge:
+        # A story absorbed into this one meanwhile (``_absorb``) is gone: nothing left to merge.
+        live = stories.live_stories(session, choice.merge)
+        if live:
+            stories.merge_stories(session, result.story_id, live, kind="auto_merge",
+                                  reason=f"article #{result.article_id} verified against both")
+            if known is not None:
+                known.stale = True  # articles changed story: the batch's rows say otherwise
+    return result
 
 
 def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
@@ -623,8 +653,11 @@ def _refresh_digest(session: Session, existing: Any, p: Prepared) -> None:
 
 def _absorbs(p: Prepared) -> bool:
     """A full article: it folds in the short posts (Weibo 转发) crawled before it that carry its
-    headline (each repost has its own headline, so each gets the chance)."""
-    return p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES
+    headline (each repost has its own headline, so each gets the chance). A piece without a
+    headline of its own (a social post: its "headline" is its opening) absorbs nothing: a court
+    account's next post carries most of the previous one's opening."""
+    return (p.fingerprint.size >= dedupe.CONTAINMENT_MIN_SHINGLES and "title_missing" not in p.flags
+            and not p.text.startswith(p.title))  # a feed that fills "title" with the post's opening
 
 
 def _absorb(session: Session, p: Prepared, story_id: int, known: BatchLookups | None,

@@ -201,3 +201,203 @@ def list_stories(session: Session, since: datetime | None = None, limit: int = 5
         if spread is not None:
             out.append(spread)
     return out
+
+
+# --- Representatives' keys, merges and splits -----------------------------------------------------
+#
+# One function per decision, called by the pipeline (auto_merge), the CLI (``presswatch stories
+# merge|split|undo``) and the coming web page alike. Every decision is a ``story_decisions`` row
+# with the articles it moved, so it can be undone; an analyst's split binds the pipeline (the two
+# stories are never merged again automatically: ``dedupe.kept_apart``), and an analyst's merge
+# keeps both stories' representatives, so new reposts of either still join the merged story.
+
+
+class StoryDecisionError(ValueError):
+    """A merge, split or undo that cannot be done as asked (the message says why)."""
+
+
+def _rep_piece(session: Session, article_id: int) -> Any:
+    from pipeline.dedupe import StoryPiece
+    from pipeline.fingerprint import Fingerprint
+
+    row = session.execute(select(Article.match_text, Article.lang, Article.fingerprint)
+                          .where(Article.id == article_id)).first()
+    if row is None:
+        return None
+    fp = Fingerprint.from_bytes(row.fingerprint) if row.fingerprint else None
+    return StoryPiece(row.match_text or "", row.lang, fp)
+
+
+def add_story_keys(session: Session, story_id: int, article_id: int, piece: Any = None) -> None:
+    """Make ``article_id`` a representative of the story: store its keys (``dedupe.StoryPiece.rep_keys``).
+    ``piece``: its ``StoryPiece`` when the caller has it (else it is read)."""
+    from models import StoryKey
+    from pipeline.upsert import insert_for_dialect
+
+    piece = piece if piece is not None else _rep_piece(session, article_id)
+    keys = piece.rep_keys() if piece is not None else []
+    if not keys:
+        return
+    stmt = insert_for_dialect(session.get_bind().dialect.name, StoryKey).on_conflict_do_nothing(
+        index_elements=["key", "story_id", "article_id"])
+    session.connection().execute(stmt, [{"key": k, "story_id": story_id, "article_id": article_id} for k in keys])
+
+
+def _ensure_first_is_rep(session: Session, story_id: int) -> None:
+    from models import StoryKey
+
+    first = session.scalar(select(Story.first_article_id).where(Story.id == story_id))
+    if first is not None and session.scalar(select(StoryKey.key).where(
+            StoryKey.story_id == story_id, StoryKey.article_id == first).limit(1)) is None:
+        add_story_keys(session, story_id, first)
+
+
+def _live_story(session: Session, story_id: int) -> Any:
+    row = session.execute(select(Story.id, Story.merged_into_id).where(Story.id == story_id)).first()
+    if row is None:
+        raise StoryDecisionError(f"no story #{story_id}")
+    if row.merged_into_id is not None:
+        raise StoryDecisionError(f"story #{story_id} was merged into #{row.merged_into_id}")
+    return row
+
+
+def live_stories(session: Session, story_ids: list[int]) -> list[int]:
+    """Those of ``story_ids`` that exist and were not merged into another, in the given order."""
+    live = set(session.scalars(select(Story.id).where(Story.id.in_(story_ids), Story.merged_into_id.is_(None))))
+    return [s for s in story_ids if s in live]
+
+
+def _decision(session: Session, kind: str, story_id: int, other_id: int, moved: list[int], actor: str,
+              reason: str) -> int:
+    from models import StoryDecision
+
+    decision = StoryDecision(kind=kind, story_id=story_id, other_story_id=other_id, article_ids=sorted(moved),
+                             actor=actor, reason=reason)
+    session.add(decision)
+    session.flush()
+    return decision.id
+
+
+def _move(session: Session, article_ids: list[int], from_story: int, to_story: int) -> list[int]:
+    """Move those of ``article_ids`` still in ``from_story`` (and their representative keys)."""
+    from models import StoryKey
+
+    moved = list(session.scalars(select(Article.id).where(Article.story_id == from_story, Article.id.in_(article_ids))))
+    if moved:
+        session.execute(update(Article).where(Article.id.in_(moved)).values(story_id=to_story)
+                        .execution_options(synchronize_session=False))
+        session.execute(update(StoryKey).where(StoryKey.story_id == from_story, StoryKey.article_id.in_(moved))
+                        .values(story_id=to_story).execution_options(synchronize_session=False))
+    return moved
+
+
+def merge_stories(session: Session, into: int, others: list[int], *, actor: str = "pipeline", reason: str = "",
+                  kind: str = "merge") -> list[int]:
+    """Merge ``others`` into the story ``into``: their articles and representatives move there, each
+    merged story is kept (empty, ``merged_into_id`` set) so the merge can be undone. ``kind``:
+    ``merge`` (an analyst) or ``auto_merge`` (the pipeline). Returns the decision ids."""
+    _live_story(session, into)
+    decisions = []
+    for other in others:
+        if other == into:
+            raise StoryDecisionError(f"cannot merge story #{into} into itself")
+        _live_story(session, other)
+        ids = list(session.scalars(select(Article.id).where(Article.story_id == other)))
+        moved = _move(session, ids, other, into)
+        session.execute(update(Story).where(Story.id == other)
+                        .values(merged_into_id=into, article_count=0, updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        decisions.append(_decision(session, kind, into, other, moved, actor, reason))
+    recount_story(session, into)
+    _ensure_first_is_rep(session, into)
+    return decisions
+
+
+def split_story(session: Session, story_id: int, article_ids: list[int], *, actor: str, reason: str = "") -> int:
+    """Move ``article_ids`` out of ``story_id`` into a new story (its first publisher: the earliest
+    of them). The two stories are kept apart from then on. Returns the new story's id."""
+    _live_story(session, story_id)
+    members = set(session.scalars(select(Article.id).where(Article.story_id == story_id)))
+    wanted = set(article_ids)
+    if not wanted:
+        raise StoryDecisionError("name the articles to split off")
+    if not wanted <= members:
+        raise StoryDecisionError(f"not in story #{story_id}: {sorted(wanted - members)}")
+    if wanted == members:
+        raise StoryDecisionError(f"that is every article of story #{story_id}: nothing would be left")
+    first = session.execute(
+        select(Article.id, Article.title, Article.lang, Article.outlet_id, Article.published_at, Article.fetched_at)
+        .where(Article.id.in_(wanted)).order_by(func.coalesce(Article.published_at, Article.fetched_at), Article.id)
+    ).first()
+    assert first is not None
+    new_id = create_story(session, article_id=first.id, title=first.title, lang=first.lang,
+                          outlet_id=first.outlet_id, seen_at=first.published_at or first.fetched_at)
+    moved = _move(session, sorted(wanted), story_id, new_id)
+    recount_story(session, new_id)
+    recount_story(session, story_id)
+    _ensure_first_is_rep(session, new_id)
+    _ensure_first_is_rep(session, story_id)
+    _decision(session, "split", story_id, new_id, moved, actor, reason)
+    return new_id
+
+
+def undo_decision(session: Session, decision_id: int, *, actor: str) -> None:
+    """Undo a merge (the merged story gets back the articles it brought) or a split (the articles
+    go back), and mark the decision undone. Articles that moved again since stay where they are."""
+    from models import StoryDecision
+
+    decision = session.get(StoryDecision, decision_id)
+    if decision is None:
+        raise StoryDecisionError(f"no decision #{decision_id}")
+    if decision.undone_at is not None:
+        raise StoryDecisionError(f"decision #{decision_id} was undone already")
+    kept, other = decision.story_id, decision.other_story_id
+    if decision.kind in ("merge", "auto_merge"):
+        _move(session, list(decision.article_ids), kept, other)
+        session.execute(update(Story).where(Story.id == other).values(merged_into_id=None)
+                        .execution_options(synchronize_session=False))
+    else:
+        _move(session, list(decision.article_ids), other, kept)
+        session.execute(update(Story).where(Story.id == other).values(merged_into_id=kept, article_count=0)
+                        .execution_options(synchronize_session=False))
+    for sid in (kept, other):
+        recount_story(session, sid)
+        _ensure_first_is_rep(session, sid)
+    decision.undone_at = utcnow()
+    _decision(session, "undo", kept, other, list(decision.article_ids), actor, f"undo of decision #{decision_id}")
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    title: str
+    published_at: datetime
+    rule: str  # how it joined: first / exact_repost / near_repost / headline_repost / moved
+
+
+def story_members(session: Session, story_id: int) -> list[Member]:
+    """A story's articles, earliest first, with how each joined."""
+    rows = session.execute(
+        select(Article.id, Article.title, Article.published_at, Article.fetched_at, Article.flags)
+        .where(Article.story_id == story_id)
+        .order_by(func.coalesce(Article.published_at, Article.fetched_at), Article.id)
+    ).all()
+    first = session.scalar(select(Story.first_article_id).where(Story.id == story_id))
+    out = []
+    for r in rows:
+        rules = [f for f in (r.flags or []) if f.endswith("_repost")]
+        rule = "first" if r.id == first else (rules[0] if rules else "moved")
+        out.append(Member(r.id, r.title, r.published_at or r.fetched_at, rule))
+    return out
+
+
+def story_decisions(session: Session, story_id: int) -> list[Any]:
+    """The decisions about a story, oldest first."""
+    from models import StoryDecision
+
+    return list(session.scalars(
+        select(StoryDecision)
+        .where((StoryDecision.story_id == story_id) | (StoryDecision.other_story_id == story_id))
+        .order_by(StoryDecision.id)
+    ))

@@ -45,24 +45,22 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models")
+OWN_LOGGERS = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models", "accounts")
 
 
 def _configure_logging(verbose: int) -> None:
-    """Our own log lines at INFO when not on a terminal (they are the progress display there) or
-    with -v; libraries (alembic, scrapy, trafilatura, aiosmtpd ...) stay at WARNING unless -vv."""
+    """By default a command prints its result and warnings only; -v adds our own INFO lines, -vv
+    debug from us and from libraries (alembic, scrapy, trafilatura, aiosmtpd ...). Progress lines
+    (``presswatch.progress``) stay on when not on a terminal: they are the progress display there."""
     logging.basicConfig(
         level=logging.DEBUG if verbose >= 2 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if verbose >= 2:
-        own_level = logging.DEBUG
-    elif verbose or not sys.stderr.isatty():
-        own_level = logging.INFO
-    else:
-        own_level = logging.WARNING
+    own_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own_level)
+    if not verbose and not sys.stderr.isatty():
+        logging.getLogger("presswatch.progress").setLevel(logging.INFO)
 
 
 def _print_version(value: bool) -> None:
@@ -89,8 +87,14 @@ def _main(
 def init(
     directory: Path = typer.Argument(Path("."), help="Where to write the config and sample files."),
     force: bool = typer.Option(False, help="Overwrite existing files."),
+    admin_username: str = typer.Option("admin", help="The first web app user (a superuser), if none exists."),
+    admin_password_file: Path | None = typer.Option(
+        None, help="File whose first line is the first admin's password ('-': stdin); else asked on the terminal."
+    ),
 ) -> None:
-    """Write a commented example config and sample sources/rules files, and create the database."""
+    """Write a commented example config and sample sources/rules files, create the database and the
+    first admin of the web app."""
+    from accounts.cli import ensure_first_admin
     from models.db import get_engine
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -101,8 +105,9 @@ def init(
             continue
         shutil.copyfile(template, target)
         console.print(f"wrote    {target}")
-    engine = get_engine()
+    engine = get_engine(create=True)
     console.print(f"database {engine.url.render_as_string(hide_password=True)} is at the latest schema")
+    console.print(ensure_first_admin(admin_username, admin_password_file))
 
 
 @db_app.command("upgrade")
@@ -139,26 +144,73 @@ def config_show(all_: bool = typer.Option(False, "--all", help="Also list settin
 
 
 @app.command()
-def run() -> None:
-    """Run the service: crawl, classify, alert, send digests and quota reminders on schedule."""
+def run(
+    no_web: bool = typer.Option(False, "--no-web", help="Only the scheduler (the web app: `presswatch web`)."),
+) -> None:
+    """Run the service: crawl, classify, alert, send digests and quota reminders on schedule, and
+    serve the web app (settings web.enabled, web.bind)."""
     from models.db import get_engine
     from presswatch.service import run_service
 
-    get_engine()  # create or migrate the database before the jobs start
-    run_service(settings_mod.get_settings())
+    # A service's log is its output: our INFO lines (jobs run, service started/stopped) by default.
+    for name in OWN_LOGGERS:
+        own = logging.getLogger(name)
+        if own.level > logging.INFO:
+            own.setLevel(logging.INFO)
+    engine = get_engine(create=True)  # create or migrate the database before the jobs start
+    settings = settings_mod.get_settings()
+    web = None
+    if settings.web.enabled and not no_web:
+        from presswatch.web.server import BindError, start_in_thread
+
+        try:
+            web = start_in_thread(settings, engine, log_level="info")
+        except BindError as exc:
+            raise CliError(f"{exc} (settings web.bind; or run --no-web)") from None
+        console.print(f"web app at {settings.web.public_url or web.url}")
+    try:
+        run_service(settings)
+    finally:
+        if web is not None:
+            web.stop()
+
+
+@app.command()
+def web(
+    bind: str | None = typer.Option(None, help="host:port (default: settings web.bind)."),
+    workers: int | None = typer.Option(None, help="uvicorn worker processes (default: settings web.workers)."),
+) -> None:
+    """Serve the web app only (production: several of these behind a reverse proxy, `run --no-web`)."""
+    from models.db import get_engine
+    from presswatch.web.server import BindError, serve_forever, settings_environment
+
+    get_engine(create=True)  # migrate once here, not in every worker
+    loaded = settings_mod.get_loaded_settings()
+    flags = settings_mod.command_line_overrides()
+    try:
+        serve_forever(loaded.settings, bind, workers,
+                      settings_env=settings_environment(str(loaded.config_file) if loaded.config_file else None, flags))
+    except BindError as exc:
+        raise CliError(str(exc)) from None
 
 
 @app.command()
 def demo(
     workdir: Path = typer.Option(Path("var/demo"), help="Folder for the demo's own database and outputs."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the web app afterwards until Ctrl-C."),
+    bind: str = typer.Option("127.0.0.1:8000", help="Where to serve it (the next free port if taken)."),
 ) -> None:
-    """Run the whole product on the bundled demo source, offline, and show each stage's result."""
-    from presswatch.demo import run_demo
+    """Run the whole product on the bundled demo source, offline, and show each stage's result; then
+    serve the web app with the demo accounts until Ctrl-C."""
+    from presswatch.demo import run_demo, serve_demo
 
-    run_demo(workdir, console=console)
+    ctx = run_demo(workdir, console=console)
+    if serve:
+        serve_demo(ctx, bind, console=console)
 
 
 def _register_stages() -> None:
+    import accounts.cli
     import alerts.cli
     import alerts.digest.cli
     import classify.cli
@@ -166,7 +218,7 @@ def _register_stages() -> None:
     import pipeline.cli
     import quota.cli
 
-    for module in (crawlers.cli, pipeline.cli, classify.cli, alerts.cli, alerts.digest.cli, quota.cli):
+    for module in (crawlers.cli, pipeline.cli, classify.cli, alerts.cli, alerts.digest.cli, quota.cli, accounts.cli):
         module.register(app)
 
 
@@ -182,8 +234,16 @@ def main() -> None:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except Exception as exc:
-        if type(exc).__module__.startswith("sqlalchemy") and "OperationalError" in type(exc).__name__:
-            err_console.print(f"[red]error:[/] database unreachable: {exc.args[0] if exc.args else exc}")
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) and \
+                type(exc.orig).__name__ == "OperationalError":
+            from models.db import absolute_sqlite_url, connect_error
+
+            loaded = settings_mod.get_loaded_settings()
+            line = connect_error(absolute_sqlite_url(loaded.settings.db.url), loaded.origins.get("db.url", "default"),
+                                 exc)
+            err_console.print(f"[red]error:[/] {line}", highlight=False)
             sys.exit(2)
         raise
 

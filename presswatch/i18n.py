@@ -246,3 +246,29 @@ def missing_translations(languages: Iterable[str] = ("zh-CN", "vi")) -> dict[str
         if gaps:
             missing[language] = gaps
     return missing
+
+
+# -- spreadsheets ---------------------------------------------------------------------------------
+
+#: Number formats of time cells in XLSX files (Excel shows them in the reader's own date style).
+EXCEL_DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+EXCEL_DATE_FORMAT = "yyyy-mm-dd"
+
+
+def excel_time(value: datetime | None, tz: str | tzinfo | None = None) -> datetime | None:
+    """A time for an XLSX cell: local to ``tz`` (or kept in its own zone when ``tz`` is None), to the
+    minute, and naive, because Excel datetimes carry no time zone. A real datetime, never text."""
+    if value is None:
+        return None
+    local = to_local(value, tz) if tz is not None or value.tzinfo is None else value
+    return local.replace(tzinfo=None, second=0, microsecond=0)
+
+
+def format_excel_times(worksheet: Any) -> None:
+    """Give every datetime / date cell of an openpyxl worksheet a number format (to the minute)."""
+    for row in worksheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, datetime):
+                cell.number_format = EXCEL_DATETIME_FORMAT
+            elif isinstance(cell.value, date):
+                cell.number_format = EXCEL_DATE_FORMAT

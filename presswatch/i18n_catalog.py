@@ -17,7 +17,7 @@ from babel.messages.frontend import CommandLineInterface
 from presswatch.i18n import LANGUAGES, LOCALE_DIR, locale_dir_name, po_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models", "settings.py")
+PACKAGES = ("presswatch", "crawlers", "pipeline", "classify", "alerts", "quota", "models", "accounts", "settings.py")
 KEYWORDS = ("_", "N_", "gettext:2", "ngettext:2,3", "plural:1,2")
 
 

@@ -20,9 +20,10 @@ class RawItem:
     final_url: str | None = None  # after redirects
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)  # content-type, last-modified, etag ...
-    body: bytes | None = None  # raw bytes as fetched (the snapshot)
+    # Raw bytes and decoded page stay out of repr(): Scrapy's debug log prints each scraped item.
+    body: bytes | None = field(default=None, repr=False)  # raw bytes as fetched (the snapshot)
     encoding: str | None = None  # the encoding the crawler decoded with, if it decoded
-    html: str | None = None  # decoded page, when the crawler decoded it
+    html: str | None = field(default=None, repr=False)  # decoded page, when the crawler decoded it
     # Fields the spider already extracted (feeds, JSON APIs, imports); empty when unknown.
     title: str | None = None
     text: str | None = None

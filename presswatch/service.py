@@ -41,6 +41,7 @@ JOB_PROVIDERS = (
     "alerts.jobs:scheduled_jobs",
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
+    "accounts.jobs:scheduled_jobs",
 )
 # Called when the service stops, after the scheduler: stages that keep a process of their own up.
 STOP_HOOKS = ("crawlers.jobs:stop_worker",)
@@ -210,7 +211,7 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     chain = EventChain().start()
     scheduler.start()
     names = ", ".join(j.id for j in scheduler.get_jobs()) or "none"
-    log.info("presswatch service %s started; jobs: %s", INSTANCE_ID, names)
+    log.info("presswatch service started (instance %s); jobs: %s", INSTANCE_ID, names)
     try:
         while not stop.wait(1.0):
             pass

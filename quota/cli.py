@@ -22,15 +22,16 @@ quota_app = typer.Typer(help="Quota rules, registrations, progress, rankings and
 
 
 @contextmanager
-def _session() -> Iterator[Any]:
-    """A unit of work whose quota errors become one-line CLI errors."""
-    from models.db import session_scope
+def _session(create: bool = True) -> Iterator[Any]:
+    """A unit of work whose quota errors become one-line CLI errors (a read command passes
+    ``create=False``: it never creates a database)."""
+    from models.db import get_engine, session_scope
     from presswatch.console import CliError
     from quota.periods import PeriodError
     from quota.units import QuotaError
 
     try:
-        with session_scope() as session:
+        with session_scope(get_engine(create=create)) as session:
             yield session
     except (QuotaError, PeriodError) as exc:
         raise CliError(str(exc)) from None
@@ -69,7 +70,7 @@ def units_list(history: bool = typer.Option(False, "--history", help="Also show 
     from presswatch.console import console
     from quota.units import Hierarchy
 
-    with _session() as session:
+    with _session(create=False) as session:
         tree = Hierarchy(session)
         now = utcnow()
         people: dict[int, list[str]] = {}
@@ -204,7 +205,7 @@ def quota_status(
     from quota.scoring import status
 
     language = _lang(lang)
-    with _session() as session:
+    with _session(create=False) as session:
         rows = status(session, period, unit, rules=rule or None)
         if not rows:
             console.print(t(language, "no_rules"))
@@ -227,7 +228,7 @@ def quota_report(
     from quota.scoring import status
     from settings import get_settings
 
-    with _session() as session:
+    with _session(create=False) as session:
         rows = status(session, period, unit)
         write_report(session, rows, out, _lang(lang), get_settings().quota.timezone)
         console.print(f"wrote {out} ({len(rows)} rows)")
@@ -287,7 +288,7 @@ def quota_registrations(
     from presswatch.console import CliError, console
     from quota.units import get_unit
 
-    with _session() as session:
+    with _session(create=False) as session:
         q = (select(Registration, Unit.code, Outlet.key).join(Unit, Unit.id == Registration.unit_id)
              .outerjoin(Outlet, Outlet.id == Registration.outlet_id)
              .order_by(Registration.published_at.desc()).limit(limit))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import Outlet, Person, QuotaRule, Unit
 from models.enums import Measure, OutletChannel, OutletTier, Period, PieceKind, UnitKind
+from models.scope import default_unit_id
 from presswatch.yamlfile import read_yaml
 from quota.periods import PeriodError, zone
 from quota.units import QuotaError, add_unit, move_unit, rename_unit
@@ -288,6 +289,8 @@ def load_quota(
         rule.unit_id = session.scalar(select(Unit.id).where(Unit.code == r.unit)) if r.unit else None
         rule.unit_kind = r.unit_kind
         rule.parent_unit_id = session.scalar(select(Unit.id).where(Unit.code == r.under)) if r.under else None
+        # The organization that owns the rule: the unit it counts, else the parent of its units.
+        rule.owner_unit_id = rule.unit_id or rule.parent_unit_id or default_unit_id(session)
         rule.include_subunits = r.include_subunits
         rule.outlet_id = session.scalar(select(Outlet.id).where(Outlet.key == r.outlet)) if r.outlet else None
         rule.outlet_tier = r.outlet_tier

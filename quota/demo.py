@@ -37,7 +37,8 @@ def run(ctx: DemoContext) -> None:
     with session_scope(ctx.engine) as session:
         counts = load_quota(session, parse_quota_file(TEMPLATE), tz, ctx.settings.classify.taxonomy_file)
         console.print(f"载入 quota.yaml：{counts['units']} 个单位、{counts['people']} 名通讯员、"
-                      f"{counts['rules']} 条考核规则 · loaded {counts}", highlight=False)
+                      f"{counts['rules']} 条考核规则 · loaded "
+                      + ", ".join(f"{n} {what}" for what, n in counts.items()), highlight=False)
 
         today = local_date(now, tz)
         arts = list(session.scalars(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from presswatch.i18n import excel_time, format_excel_times
 from quota.labels import fmt_number, t
 from quota.periods import zone
 from quota.scoring import StatusRow, evidence, rankings
@@ -67,7 +68,7 @@ def write_report(session: Session, rows: Sequence[StatusRow], out: Path, lang: s
         for rid in r.registration_ids:
             e = details[rid]
             ev.append([rid, r.rule_key, e.unit_code, r.period, e.outlet_key, e.title, e.url,
-                       e.published_at.astimezone(z).strftime("%Y-%m-%d %H:%M"), e.kind, e.adoption, e.state,
+                       excel_time(e.published_at, z), e.kind, e.adoption, e.state,
                        e.verified or t(lang, "not_verified"), e.article_id, e.story_id])
     rk = wb.create_sheet(t(lang, "ranking_title")[:31])
     rk.append(["rule_key", t(lang, "rank"), t(lang, "unit"), t(lang, "total"), t(lang, "pieces"),
@@ -79,6 +80,7 @@ def write_report(session: Session, rows: Sequence[StatusRow], out: Path, lang: s
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         sheet.freeze_panes = "A2"
+        format_excel_times(sheet)  # times are Excel datetimes (local, to the minute), not text
     wb.save(out)
     return out
 

@@ -111,3 +111,22 @@ def session(engine: Engine) -> Iterator[Session]:
 def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty (unmigrated) SQLite database URL for tests that commit for real."""
     yield f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+@pytest.fixture
+def web(engine: Engine) -> Iterator[object]:
+    """Logged-in test clients on the web app, over a two-organization world (tests/web_support.py),
+    on each backend; everything is rolled back afterwards."""
+    from tests.web_support import WebClients, app_on_connection, build_world
+
+    with app_on_connection(engine) as (app, setup):
+        world = build_world(setup)
+        setup.commit()
+        clients = WebClients(app, world)
+        try:
+            yield clients
+        finally:
+            clients.close()
+
+
+from tests.browser_support import browser, live_web, page_at  # noqa: E402,F401  (browser-test fixtures)

@@ -66,7 +66,8 @@ def test_plan_cli(fresh_db_url: str) -> None:
     result = runner.invoke(app, [*base, "alerts", "plan-add", "那大镇强制腾退", "--at", "2030-01-05T09:00+08:00",
                                  "-k", "那大镇", "-k", "强制腾退", "--poll", "jinri-danzhou=5"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "window 2030-01-04 01:00 - 2030-01-08 01:00 UTC" in result.output
+    # Shown in the organization's time zone (scheduler.timezone, Asia/Shanghai by default).
+    assert "window 2030-01-04 09:00 - 2030-01-08 09:00" in result.output
     result = runner.invoke(app, [*base, "alerts", "plans"], catch_exceptions=False)
     assert "那大镇强制腾退" in result.output and "planned" in result.output
     bad = runner.invoke(app, [*base, "alerts", "plan-add", "x", "--at", "tomorrow", "-k", "a"])

@@ -206,6 +206,7 @@ def test_cli_rules_and_dry_run(fresh_db_url: str, tmp_path: Path) -> None:
         result = runner.invoke(app, [*base, "alerts", "rules"], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         assert "dz-negative-coverage" in result.output and "hy-negative-coverage" in result.output
+        assert "sentiment=negative" in result.output and "['" not in result.output  # values, not Python reprs
         result = runner.invoke(app, [*base, "alerts", "test", "dz-negative-coverage", "--since", "1d", "--all"],
                                catch_exceptions=False)
         assert result.exit_code == 0, result.output

@@ -60,6 +60,17 @@ def test_full_workflow_with_history(session: Session) -> None:
         ("张三", "note", None, None),
         ("张三", "resolve", "responding", "resolved"),
     ]
+    # The same actions are in the audit log, filed under the case's organization, with before/after.
+    from models import AuditEntry
+
+    audit = [(e.actor, e.action, e.object_id, e.before, e.after)
+             for e in session.scalars(select(AuditEntry).where(AuditEntry.object_type == "case").order_by(AuditEntry.id))]
+    assert audit == [
+        ("王五", "case.ack", str(alert.id), {"state": "new"}, {"state": "acknowledged"}),
+        ("王五", "case.assign", str(alert.id), {"assignee": "王五"}, {"assignee": "张三"}),
+        ("张三", "case.respond", str(alert.id), {"state": "acknowledged"}, {"state": "responding"}),
+        ("张三", "case.resolve", str(alert.id), {"state": "responding"}, {"state": "resolved"}),
+    ]
 
 
 def test_dismissal_as_false_alarm_feeds_the_classifier(session: Session) -> None:

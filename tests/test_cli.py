@@ -62,12 +62,16 @@ def test_unreachable_database_is_clear(tmp_path: Path) -> None:
     proc = _cli("db", "upgrade", cwd=tmp_path,
                 env_extra={"PRESSWATCH_DB__URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
     assert proc.returncode == 2
-    assert "database unreachable" in proc.stderr and "Traceback" not in proc.stderr
+    assert "db.url" in proc.stderr and "connection refused" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
+def test_run_serves_the_web_app_and_shuts_down_on_sigterm(tmp_path: Path) -> None:
+    from tests.web_support import free_port
+
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "presswatch.cli", "run"], cwd=tmp_path, env=subprocess_env(),
+        [sys.executable, "-m", "presswatch.cli", "--set", f"web.bind=127.0.0.1:{port}", "run"], cwd=tmp_path,
+        env=subprocess_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     lines: list[str] = []
@@ -84,6 +88,10 @@ def test_run_shuts_down_on_sigterm(tmp_path: Path) -> None:
     reader.start()
     # SIGTERM only once the service says it runs (its signal handlers are installed by then).
     assert started.wait(timeout=120), "".join(lines)
+    import httpx
+
+    login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=30)
+    assert login.status_code == 200 and 'name="username"' in login.text
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     reader.join(timeout=10)

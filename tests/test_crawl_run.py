@@ -195,7 +195,7 @@ def test_javascript_only_page_is_empty_not_a_quiet_day(world: World, first: Run)
     ("key", "reason"),
     [
         ("err-500", "HTTP 500 at"),
-        ("slow", "timeout after 2 s"),
+        ("slow", "timeout: 2 tries"),
         ("huge", "larger than the max_body_bytes"),
         ("gzip-bomb", "larger than the max_body_bytes"),
         ("entity-bomb", "entity-expansion bomb"),

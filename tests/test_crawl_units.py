@@ -30,15 +30,24 @@ def test_due_sources_follow_their_interval() -> None:
         Source(key="off", kind=SourceKind.FEED, enabled=False, interval_minutes=1, last_attempt_at=None),
     ]
     assert [r.key for r in iter_due(rows, 15, now)] == ["never", "stale", "default"]
-    # An open risk plan polls "fresh" every 5 minutes: due now; a slower ask never slows a source down.
-    assert [r.key for r in iter_due(rows, 15, now, {"fresh": 5, "stale": 600})] == ["never", "fresh", "stale", "default"]
+    # An open risk plan polls "fresh" every 5 minutes (in seconds): due now; a slower ask never slows
+    # a source down.
+    assert [r.key for r in iter_due(rows, 15, now, {"fresh": 300, "stale": 36000})] == [
+        "never", "fresh", "stale", "default"]
+    # An urgent source polled every 20 seconds (interval_seconds in the registry, kept in its config).
+    urgent = Source(key="urgent", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
+                    config={"interval_seconds": 20}, last_attempt_at=now - timedelta(seconds=25))
+    calm = Source(key="calm", kind=SourceKind.FEED, enabled=True, interval_minutes=None,
+                  config={"interval_seconds": 20}, last_attempt_at=now - timedelta(seconds=15))
+    assert [r.key for r in iter_due([urgent, calm], 15, now)] == ["urgent"]
+    assert [r.key for r in iter_due([urgent, calm], 15, now, {"calm": 10})] == ["urgent", "calm"]
     # A crawl scheduled its next poll: that time decides (it holds back-off, learning and jitter).
     backing_off = Source(key="backoff", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
                          last_attempt_at=now - timedelta(minutes=31), next_poll_at=now + timedelta(minutes=29))
     learned = Source(key="learned", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
                      last_attempt_at=now - timedelta(minutes=5), next_poll_at=now - timedelta(seconds=1))
     assert [r.key for r in iter_due([backing_off, learned], 15, now)] == ["learned"]
-    assert [r.key for r in iter_due([backing_off], 15, now, {"backoff": 5})] == ["backoff"]
+    assert [r.key for r in iter_due([backing_off], 15, now, {"backoff": 300})] == ["backoff"]
     (job,) = scheduled_jobs(Settings())
     assert job.func == "crawlers.jobs:ensure_worker" and job.trigger == "interval"  # the long-lived worker
     (job,) = scheduled_jobs(Settings.model_validate({"crawl": {"worker": False}}))

@@ -126,7 +126,7 @@ def test_vietnamese_scope_sees_only_vietnamese_coverage(world: Session) -> None:
     data = build_for_definition(world, VI_DEF, period, now=NOW)
     assert data.headline.pieces == 3
     assert [i.title for i in data.flagged] == ["Khiếu nại đông người về cưỡng chế thi hành án ở Văn Lâm"]
-    assert data.flagged[0].reasons == ["Từ khóa khớp: “khiếu nại đông người”, “cưỡng chế”", "sắc thái tiêu cực 0.24"]
+    assert data.flagged[0].reasons == ["Từ ngữ đáng chú ý: “khiếu nại đông người”, “cưỡng chế”", "sắc thái tiêu cực 0.24"]
     assert [t.name for t in data.topics] == ["Khiếu nại, tố cáo", "Cưỡng chế thi hành án", "Thi hành án dân sự (THADS)"]
     assert [p.unit for p in data.own_pieces] == ["Chi cục THADS huyện Văn Lâm"]
     assert data.sources_healthy and data.sources_total == 2
@@ -201,7 +201,7 @@ def test_explain_reasons_reads_common_shapes_and_never_fails() -> None:
     # Older rows kept the factors under risk only; a factor listed twice is said once.
     assert explain_reasons({"risk": {"level": "high", "score": 0.7, "factors": [
         {"factor": "spread_velocity", "contribution": 0.2}, {"factor": "spread_velocity", "contribution": 0.1}]}},
-        language="en") == ["spread velocity 0.2"]
+        language="en") == ["spread velocity 0.20"]
     # Keys the classifier never writes are not read (and never shown as a Python repr).
     assert explain_reasons({"factors": {"reach": 2.5}, "terms": ["a"], "odd": {"x": 1}}, language="en") == []
     assert explain_reasons(None) == []

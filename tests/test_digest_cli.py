@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_preview_by_name_in_another_language_uses_the_default_title(world_db: Pa
 
 def test_send_without_smtp_queues_once(world_db: Path) -> None:
     first = runner.invoke(app, ["digest", "send", "dz-daily", "--date", "2024-05-14"])
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 4, first.output  # queued, not sent: cron must be able to tell
     assert "email channel disabled" in first.output and "queued for 2 recipient(s)" in first.output
     again = runner.invoke(app, ["digest", "send", "dz-daily", "--date", "2024-05-14"])
     assert "already built for this period: not sent again" in again.output
@@ -83,9 +84,14 @@ def test_monthly_report_as_xlsx(world_db: Path, tmp_path: Path) -> None:
     summary = {row[0]: row[1] for row in wb["概况"].iter_rows(min_row=2, values_only=True)}
     assert summary["报道总数"] == 21 and summary["高风险"] == 4
     days = list(wb["每日报道量"].iter_rows(min_row=2, values_only=True))
-    assert len(days) == 31 and days[12] == ("2024-05-13", 8, 5, "62.5%")
+    assert len(days) == 31 and days[12] == (datetime(2024, 5, 13), 8, 5, "62.5%")
+    assert wb["每日报道量"]["A2"].number_format == "yyyy-mm-dd"
     flagged = wb["需关注报道（高风险、负面、已预警）"]
     assert flagged["C2"].value == "网传儋州法院执行人员强制腾房时暴力执法"
+    # Times are Excel datetimes in the digest's time zone (Asia/Shanghai), to the minute, not text.
+    assert flagged["A2"].value == datetime(2024, 5, 13, 9, 5) and flagged["A2"].number_format == "yyyy-mm-dd hh:mm"
+    # Topics by their labels, not their keys.
+    assert [r[0] for r in wb["话题分布"].iter_rows(min_row=2, values_only=True)][:2] == ["执行工作", "失信被执行人"]
     assert flagged["I2"].hyperlink is not None and flagged["I2"].hyperlink.target.startswith("https://")
 
 

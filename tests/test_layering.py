@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
-STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota")
+STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota", "accounts")
 SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.__main__")
 CORE = ("console", "democontext", "events", "items", "processes", "progress", "scheduling", "yamlfile", "i18n")
 

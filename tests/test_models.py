@@ -209,3 +209,55 @@ def test_migration_marks_existing_classifications_as_reading_the_present_text(sc
         s.flush()
         assert sorted(a.content_hash or "" for a in pending_articles(s)) == ["b" * 64, "c" * 64]
     engine.dispose()
+
+
+def test_migration_puts_a_single_organization_install_into_one_organization(scratch_url: str) -> None:
+    """0020: an install from before accounts had units at the top level and unowned rules and
+    cases; after the upgrade the units hang under one organization and every row belongs to it."""
+    from sqlalchemy import create_engine, text
+
+    from models.db import upgrade
+
+    upgrade(scratch_url, "0050")
+    eng = create_engine(scratch_url)
+    now = "2026-01-01 00:00:00"
+    with eng.begin() as conn:
+        for code in ("press", "exec"):
+            conn.execute(text("INSERT INTO units (code, name, kind, aliases, active, contacts, created_at, updated_at) "
+                              "VALUES (:c, :c, 'section', '[]', :t, '[]', :now, :now)"), {"c": code, "now": now, "t": True})
+        conn.execute(text("INSERT INTO alert_rules (name, enabled, severity, conditions, recipients, channels, options, "
+                          "created_at, updated_at) VALUES ('r', :t, 'high', '{}', '[]', '[]', '{}', :now, :now)"),
+                     {"now": now, "t": True})
+        conn.execute(text("INSERT INTO alerts (dedupe_key, kind, severity, title, reason, state, escalation_level, "
+                          "notified_count, created_at, updated_at) VALUES ('k', 'story', 'high', 't', '{}', 'new', 0, 0, "
+                          ":now, :now)"), {"now": now})
+    upgrade(scratch_url, "head")
+    with eng.connect() as conn:
+        org = conn.execute(text("SELECT id, name FROM units WHERE code = 'organization'")).one()
+        parents = set(conn.execute(text("SELECT parent_id FROM units WHERE code IN ('press', 'exec')")).scalars())
+        assert parents == {org.id}
+        assert conn.execute(text("SELECT count(*) FROM units WHERE parent_id IS NULL")).scalar_one() == 1
+        assert conn.execute(text("SELECT unit_id FROM alert_rules")).scalar_one() == org.id
+        assert conn.execute(text("SELECT unit_id FROM alerts")).scalar_one() == org.id
+    eng.dispose()
+
+
+def test_migration_gives_rows_to_the_single_existing_root(scratch_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from models.db import upgrade
+
+    upgrade(scratch_url, "0050")
+    eng = create_engine(scratch_url)
+    now = "2026-01-01 00:00:00"
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO units (code, name, kind, aliases, active, contacts, created_at, updated_at) "
+                          "VALUES ('court', '儋州市人民法院', 'court', '[]', :t, '[]', :now, :now)"), {"now": now, "t": True})
+        conn.execute(text("INSERT INTO watch_queries (name, query, purpose, enabled, priority, created_at, updated_at) "
+                          "VALUES ('org', '儋州法院', 'org', :t, 0, :now, :now)"), {"now": now, "t": True})
+    upgrade(scratch_url, "head")
+    with eng.connect() as conn:
+        court = conn.execute(text("SELECT id FROM units WHERE code = 'court'")).scalar_one()
+        assert conn.execute(text("SELECT count(*) FROM units")).scalar_one() == 1  # nothing invented
+        assert conn.execute(text("SELECT unit_id FROM watch_queries")).scalar_one() == court
+    eng.dispose()

@@ -347,13 +347,13 @@ def test_near_duplicate_reads_of_a_batch_match_reads_item_by_item(
             items.append(_item(f"https://{source}.example.cn/{n}.html", source=source, title=title, text=body,
                                published=NOW.isoformat()))
     live_reads: list[int] = []
-    real_find = dedupe_module.find_near_duplicate
+    real_find = dedupe_module.near_candidates
 
     def counting_find(*args: Any, **kw: Any) -> Any:
         live_reads.append(1)
         return real_find(*args, **kw)
 
-    monkeypatch.setattr(dedupe_module, "find_near_duplicate", counting_find)
+    monkeypatch.setattr(dedupe_module, "near_candidates", counting_find)
 
     def run(batch_size: int) -> tuple[str, list[tuple[Any, ...]], int]:
         name = None

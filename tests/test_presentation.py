@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_an_unquoted_label_with_a_comma_fails_when_the_taxonomy_loads(tmp_path: 
     bad = tmp_path / "taxonomy.yaml"
     bad.write_text("topics:\n  complaints:\n    labels: {zh: 信访投诉, vi: Khiếu nại, tố cáo, en: Complaints}\n",
                    encoding="utf-8")
-    with pytest.raises(TaxonomyError, match="complaints.*tố cáo"):
+    with pytest.raises(TaxonomyError, match=r"complaints.*tố cáo"):
         load_taxonomy(bad)
 
 
@@ -86,7 +87,7 @@ def test_an_alert_message_shows_topic_labels_and_says_each_reason_once() -> None
     lines = why_lines(reason, "vi")
     assert lines == ["Mức rủi ro Cao (ngưỡng của quy tắc: Trung bình)",
                      "Chủ đề: Thi hành án dân sự (THADS), Khiếu nại, tố cáo",
-                     "Từ khóa khớp: “cưỡng chế”", "từ ngữ nhạy cảm 0.3"]
+                     "Từ ngữ đáng chú ý: “cưỡng chế”", "từ ngữ nhạy cảm 0.30"]
     alert = SimpleNamespace(id=7, kind="story", severity="high", title="Cưỡng chế ở Văn Lâm", reason=reason,
                             deadline_at=None)
     body = render_alerts([alert], "vi").text
@@ -97,3 +98,62 @@ def test_one_risk_order() -> None:
     assert RISK_LEVELS == ("low", "medium", "high", "critical")
     assert [RiskLevel(v).rank for v in RISK_LEVELS] == [0, 1, 2, 3]
     assert sorted(["high", "unknown", "critical", "low"], key=risk_rank) == ["unknown", "low", "high", "critical"]
+
+
+def test_cli_tables_show_the_organizations_local_time_to_the_minute(fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
+                                                                     ) -> None:
+    """cases, outbox, stories and corrections printed raw UTC datetimes (2026-12-04 17:53:33.481742+00:00)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+    from typer.testing import CliRunner
+
+    from alerts import cases
+    from models import Alert, Delivery
+    from models.db import make_engine, session_scope, upgrade
+    from presswatch.cli import app, console
+    from tests import factories
+    from tests.test_cases import raise_one
+
+    monkeypatch.setenv("LANGUAGE", "en")
+    raw = datetime(2026, 12, 4, 17, 53, 33, 481742, tzinfo=UTC)  # 2026-12-05 01:53 in Asia/Shanghai
+    recent = datetime.now(UTC).replace(second=33, microsecond=481742) - timedelta(hours=1)
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    try:
+        with session_scope(engine) as session:
+            alert = raise_one(session)
+            alert_id = alert.id
+            alert.deadline_at = raw
+            for delivery in session.scalars(select(Delivery)):
+                delivery.next_attempt_at = raw
+            factories.outlet(session, key="fz", name="法制时报")
+            req = cases.request_correction(session, outlet_key="fz", piece_url="http://fz.example/1.html",
+                                           false_claim="不实", actor="王五")
+            req.requested_at, req.deadline_at = raw, raw
+            story = factories.story(session, title="暴力执法", lang="zh", first_seen_at=recent, last_seen_at=recent,
+                                    article_count=1)
+            factories.article(session, story_id=story.id, title="暴力执法")
+            assert session.get(Alert, alert_id) is not None
+        console.width = 250
+        runner = CliRunner()
+
+        def run(*args: str) -> str:
+            result = runner.invoke(app, ["--set", f"db.url={fresh_db_url}", *args], catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        for args in (("cases", "list"), ("cases", "show", str(alert_id)), ("alerts", "outbox"),
+                     ("corrections", "list")):
+            out = run(*args)
+            assert "2026-12-05 01:53" in out, (args, out)
+            assert "17:53" not in out and "+00:00" not in out and "UTC" not in out, (args, out)
+        stories = run("stories", "--since", "1d")
+        local = recent.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        assert local in stories and "UTC" not in stories and ":33" not in stories
+        # Another organization time zone, another reading of the same instant.
+        out = runner.invoke(app, ["--set", f"db.url={fresh_db_url}", "--set", "scheduler.timezone=Asia/Ho_Chi_Minh",
+                                  "cases", "list"], catch_exceptions=False).output
+        assert "2026-12-05 00:53" in out
+    finally:
+        engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,6 +63,8 @@ def test_units_register_status_and_reports(cli: CliRunner, tmp_path: Path) -> No
     assert wb.sheetnames == ["Publicity quota progress", "Evidence (registration ids)", "Ranking"]
     ev = list(wb["Evidence (registration ids)"].iter_rows(values_only=True))
     assert {r[0] for r in ev[1:]} == {1, 2}
+    published = wb["Evidence (registration ids)"]["H2"]  # a real Excel datetime (local, to the minute)
+    assert isinstance(published.value, datetime) and published.number_format == "yyyy-mm-dd hh:mm"
     run(cli, "quota", "report", "--out", str(tmp_path / "q.csv"))
     with (tmp_path / "q.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))

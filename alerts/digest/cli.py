@@ -123,7 +123,7 @@ def preview(
         daily_period(day, definition.local_send_time, definition.timezone) if day
         else rolling_period(now, definition.timezone)
     )
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         data = build_for_definition(session, definition, period, now=now)
     rendered = render_digest(data, font_file=settings.alerts.digest_font_file)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def send(
     from alerts.digest.periods import daily_period
     from alerts.digest.sender import due_period, send_digest
     from models.db import get_engine
-    from presswatch.console import CliError, console
+    from presswatch.console import EXIT_NOT_SENT, CliError, console
     from settings import get_settings
 
     settings = get_settings()
@@ -162,7 +162,7 @@ def send(
     if reason and definition.recipients:
         console.print(f"[yellow]{reason}[/]: the digest is queued and goes out once email is configured")
     try:
-        result = send_digest(get_engine(), settings, definition, period)
+        result = send_digest(get_engine(create=False), settings, definition, period)
     except DigestError as exc:
         raise CliError(str(exc)) from None
     messages = {
@@ -176,6 +176,8 @@ def send(
                   highlight=False, soft_wrap=True)
     if result.html_path:
         console.print(f"HTML: {result.html_path}", soft_wrap=True)
+    if result.status == "queued":  # delivery was tried and the message is still not sent
+        raise typer.Exit(EXIT_NOT_SENT)
 
 
 def report(
@@ -215,7 +217,7 @@ def report(
         period = report_period(kind, value, definition.timezone)
     except PeriodError as exc:
         raise CliError(str(exc)) from None
-    with session_scope(get_engine()) as session:
+    with session_scope(get_engine(create=False)) as session:
         data = build_report(session, definition, period)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".xlsx":

@@ -1,4 +1,5 @@
-"""This stage's part of ``presswatch demo``: today's digest in Chinese and Vietnamese.
+"""This stage's part of ``presswatch demo``: today's digest in Chinese and Vietnamese, and this
+week's reports (XLSX and PDF) under ``<workdir>/reports``.
 
 Builds the two sample digests (``digests.example.yaml``: 儋州法院 in zh-CN, Cục THADS Hưng Yên in
 vi) over the last 24 hours of what the crawl, pipeline and classify steps stored, saves them as
@@ -95,3 +96,28 @@ def run(ctx: DemoContext) -> None:
     elif not can_send:
         ctx.console.print("no demo SMTP server from the alerts step: open the HTML files above in a browser")
     ctx.state["digest_html"] = sorted(str(p) for p in Path(settings.alerts.digest_output_dir).glob("*.html"))
+    ctx.state["reports"] = _reports(ctx, settings, now)
+
+
+def _reports(ctx: DemoContext, settings: Any, now: datetime) -> list[str]:
+    """This week's report of each sample digest, as XLSX and PDF (what goes up the hierarchy)."""
+    from alerts.digest.definitions import load_definitions
+    from alerts.digest.periods import report_period
+    from alerts.digest.reports import build_report, export_pdf, export_xlsx
+    from models.db import session_scope
+    from presswatch.i18n import to_local
+
+    out_dir = ctx.workdir / "reports"
+    written: list[str] = []
+    for definition in load_definitions(EXAMPLE):
+        today = to_local(now, definition.timezone).date().isoformat()
+        period = report_period("weekly", today, definition.timezone)
+        with session_scope(ctx.engine) as session:
+            data = build_report(session, definition, period)
+        base = out_dir / f"{definition.name}-{period.label}"
+        xlsx = export_xlsx(data, base.with_suffix(".xlsx"))
+        pdf = export_pdf(data, base.with_suffix(".pdf"), settings.alerts.digest_font_file)
+        written += [str(xlsx), str(pdf)]
+        ctx.console.print(f"报告 · báo cáo · report {data.title} {period.label}: {xlsx.name}, {pdf.name}",
+                          highlight=False)
+    return written

@@ -23,6 +23,7 @@ from alerts.digest.definitions import DigestDefinition, Limits
 from alerts.digest.i18n import fmt_date, fmt_datetime, fmt_percent, strings
 from alerts.digest.periods import Period, local_days
 from models.enums import RISK_LEVELS_DESC
+from presswatch.i18n import excel_time, format_excel_times
 
 REPORT_LIMITS = Limits(flagged=50, stories=20, topics=30, own_pieces=500)
 
@@ -68,7 +69,7 @@ def _flagged_rows(data: DigestData) -> list[list[Any]]:
     t = strings(data.language)
     return [
         [
-            fmt_datetime(i.published, data.language) if i.published else "", i.outlet,
+            excel_time(i.published), i.outlet,
             f"[{t['late']}] {i.title}" if i.late else i.title,  # published in the previous period
             t.get(f"risk_{i.risk}", i.risk), t.get(f"sentiment_{i.sentiment}", i.sentiment),
             t[f"case_{i.case_state}"] if i.case_state else t["no_case"], "；".join(i.reasons), i.extract, i.url,
@@ -103,6 +104,7 @@ def export_xlsx(data: DigestData, path: Path) -> Path:
         for n, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(n)].width = width
         ws.freeze_panes = "A2"
+        format_excel_times(ws)  # times are Excel datetimes (local, to the minute), not text
 
     summary = wb.active
     assert summary is not None
@@ -117,7 +119,7 @@ def export_xlsx(data: DigestData, path: Path) -> Path:
         row[1].alignment = Alignment(horizontal="left")
 
     sheet(t["daily_series"], [t["day"], t["pieces"], t["negative"], t["negative_share"]],
-          [[p.day.isoformat(), p.pieces, p.negative, fmt_percent(p.negative_share)] for p in data.series],
+          [[p.day, p.pieces, p.negative, fmt_percent(p.negative_share)] for p in data.series],
           [14, 10, 10, 12])
     sheet(t["flagged"], [t["time"], t["outlet"], t["title"], t["risk"], t["sentiment"], t["case_state"], t["why"],
                          t["extract"], t["url"]], _flagged_rows(data), [20, 18, 50, 12, 10, 12, 40, 60, 40], url_col=8)
@@ -130,11 +132,11 @@ def export_xlsx(data: DigestData, path: Path) -> Path:
     sheet(t["top_outlets"], [t["outlet"], t["pieces"], t["negative"]],
           [[name, n, neg] for name, n, neg in data.outlet_counts], [30, 10, 10])
     sheet(t["own_pieces"], [t["time"], t["unit"], t["outlet"], t["title"], t["state"], t["url"]],
-          [[fmt_datetime(p.published, data.language), p.unit, p.outlet, p.title, t.get(f"reg_{p.state}", p.state),
+          [[excel_time(p.published), p.unit, p.outlet, p.title, t.get(f"reg_{p.state}", p.state),
             p.url] for p in data.own_pieces], [20, 24, 18, 50, 12, 40], url_col=5)
     sheet(t["source_health"], ["key", t["outlet"], t["state"], t["last_success"], "error"],
           [[s.key, s.name, t["failures"].format(n=s.consecutive_failures),
-            fmt_datetime(s.last_success, data.language) if s.last_success else t["never"], s.last_error]
+            excel_time(s.last_success) if s.last_success else t["never"], s.last_error]
            for s in data.source_problems], [18, 24, 18, 20, 50])
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
@@ -195,7 +197,8 @@ def export_pdf(data: DigestData, path: Path, font_file: str = "") -> Path:
 
     heading(t["flagged"])
     table([t["time"], t["outlet"], t["title"], t["risk"], t["case_state"]],
-          [[r[0], r[1], r[2], f"{r[3]} / {r[4]}", r[5]] for r in _flagged_rows(data)], (30, 28, 72, 28, 22))
+          [[fmt_datetime(r[0], data.language) if r[0] else "", r[1], r[2], f"{r[3]} / {r[4]}", r[5]]
+           for r in _flagged_rows(data)], (30, 28, 72, 28, 22))
     heading(t["top_stories"])
     table([t["title"], t["outlets"], t["articles_n"], t["risk"]],
           [[s.title, str(s.outlets), str(s.articles), t.get(f"risk_{s.risk}", s.risk)] for s in data.stories],

@@ -42,6 +42,7 @@ from alerts.digest.render import RenderedDigest, render_digest
 from models import Delivery, Digest
 from models.db import session_scope
 from models.enums import DeliveryStatus
+from models.scope import default_unit_id
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def queue_digest(
             record = Digest(
                 name=definition.name, language=definition.language, period_start=period.start,
                 period_end=period.end, status=status, stats=rendered.stats, html_path=str(html_path),
+                unit_id=default_unit_id(session),
             )
             session.add(record)
             session.flush()  # the unique (name, period_start) decides a race here
@@ -182,7 +184,7 @@ def queue_report(
                 status = "queued"
             record = Digest(
                 name=name, language=definition.language, period_start=period.start, period_end=period.end,
-                status=status, stats=rendered.stats, html_path=str(html_path),
+                status=status, stats=rendered.stats, html_path=str(html_path), unit_id=default_unit_id(session),
             )
             session.add(record)
             session.flush()  # the unique (name, period_start) decides a race here

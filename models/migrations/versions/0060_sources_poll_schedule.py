@@ -1,7 +1,7 @@
 """crawl worker: each source's next poll, its learned interval and the worker's claim on it
 
 Revision ID: 0060
-Revises: 0050
+Revises: 0020
 Create Date: 2026-12-04 17:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0060'
-down_revision: str | None = '0050'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
