@@ -43,6 +43,8 @@ JOB_PROVIDERS = (
     "quota.jobs:scheduled_jobs",
     "accounts.jobs:scheduled_jobs",
 )
+# Called when the service stops, after the scheduler: stages that keep a process of their own up.
+STOP_HOOKS = ("crawlers.jobs:stop_worker",)
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
 CHAIN_WARM_UP = "classify.jobs:warm_up"  # at start, so the first piece does not wait for the models
 CHAIN_CLASSIFY = "classify.jobs:classify_pending_job"
@@ -224,5 +226,7 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     finally:
         scheduler.shutdown(wait=True)
         chain.stop()
+        for ref in STOP_HOOKS:
+            run_job(ref)
         release_leases()
         log.info("presswatch service stopped")
