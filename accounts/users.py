@@ -250,3 +250,28 @@ def assignable_users(session: Session, unit_id: int | None) -> list[User]:
             .where(Grant.unit_id.in_(organization), Grant.role.in_((Role.ADMIN, Role.ANALYST)), User.active.is_(True))
             .distinct().order_by(User.username))
     return list(session.scalars(stmt))
+
+
+def acting_user(session: Session, name: str, unit_id: int | None, action: str = "triage") -> str:
+    """The account a command-line action on an object of ``unit_id`` is recorded under.
+
+    Once an installation has accounts, ``--as NAME`` must name an active user who may do ``action``
+    on that unit, exactly as in the web app: the case history and the audit log then name a real
+    person, not whatever was typed (``--as 院长``). An object outside the user's scope is "not
+    found", as on the web. An installation without any account keeps the old behaviour (the name
+    as given), so a CLI-only deployment still works.
+    """
+    from sqlalchemy import func
+
+    from models.scope import scope_for_user
+
+    if not session.scalar(select(func.count()).select_from(User)):
+        return name
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None or not user.active:
+        raise AccountError(N_("No active user '{username}' (see presswatch users list): actions are recorded "
+                              "under a real account."), username=name)
+    if not scope_for_user(session, user).can(action, unit_id):
+        raise NotFound(N_("'{username}' may not act here: the object is outside their organizations or role."),
+                       username=name)
+    return user.username
