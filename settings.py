@@ -426,6 +426,14 @@ def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any
     get_loaded_settings.cache_clear()
 
 
+def add_overrides(extra: Mapping[str, Any]) -> None:
+    """Add to the command-line overrides (a shell command deciding a value at run time, e.g. the demo's
+    web address, which its alert messages link to)."""
+    merged = {**(_override_stack[0] if _override_stack else {}), **dict(extra)}
+    _override_stack[:] = [merged]
+    get_loaded_settings.cache_clear()
+
+
 def command_line_overrides() -> dict[str, Any]:
     """The ``--set`` flags given to :func:`configure` (handed on to worker processes)."""
     return dict(_override_stack[0]) if _override_stack else {}
