@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         from models.db import get_engine
 
         engine = get_engine()
+    from presswatch.wiring import wire
+
+    wire()  # the web app is the shell's third face: it assembles the stages' event handlers too
     app = FastAPI(title="presswatch", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
