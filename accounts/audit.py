@@ -137,9 +137,9 @@ def _csv_safe(text: str) -> str:
 # actions from the table would scan it on every page view.
 KNOWN_ACTIONS = (
     "audit.export", "case.ack", "case.assign", "case.dismiss", "case.reopen", "case.resolve", "case.respond",
-    "grant.add", "grant.revoke", "login", "login.failed", "login.locked", "login.lockout",
-    "login.rate_limited", "logout", "logout.everywhere", "user.add", "user.change_password", "user.disable",
-    "user.enable", "user.preferences", "user.reset_password",
+    "grant.add", "grant.revoke", "login", "login.failed", "login.locked", "login.lockout", "login.rate_limited",
+    "logout", "logout.everywhere", "rule.add", "rule.disable", "rule.update", "user.add", "user.change_password",
+    "user.disable", "user.enable", "user.preferences", "user.reset_password",
 )
 
 

@@ -82,7 +82,8 @@ def authenticate(session: Session, username: str, password: str, client_address:
     user = session.scalar(select(User).where(User.username == username)) if username else None
     until = locked_until(session, username, settings, now)
     if until is not None:
-        session.add(LoginAttempt(at=now, username=username, client_address=client_address, success=False))
+        # Not counted as an attempt: a lockout that every refused try extended would let anyone keep
+        # an officer locked out for good. It ends 15 minutes after the failure that set it.
         record(session, Actor(user.id if user else None, username, client_address), "login.locked",
                unit_id=home_unit_id(user) if user else None)
         return LoginResult(LoginOutcome.LOCKED, retry_after_seconds=max(1, int((until - now).total_seconds())))

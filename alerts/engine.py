@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -33,16 +33,16 @@ from alerts.rules import (
     RulesError,
     RuleSpec,
     active_rules,
-    ensure_rules_loaded,
     load_items,
     would_alert,
 )
+from alerts.rules_file import ensure_rules_loaded
 from classify.privacy import mask_text
 from classify.reasons import Reasons, RiskReasons, SentimentReasons, condense, parse_reasons
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow
 from models.db import session_scope
 from models.enums import AlertKind, CaseState, RiskLevel
-from presswatch.events import AlertRaised, SourceFailing, bus
+from presswatch.events import AlertRaised, SourceFailing, publish_after_commit
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
                       note=f"rule {rule.name}: {decision.reason}"[:1000])
             stats.raised += 1
             stats.notifications += notify(session, alert, rule, now)
-            _publish(alert, is_update=False)
+            _publish(session, alert, is_update=False)
             return alert
         # Another worker raised it between our look and our insert: this piece updates theirs.
         found = locked_alert(session, key)
@@ -163,7 +163,7 @@ def story_alert(session: Session, rule: RuleSpec, item: AlertItem, decision: Dec
                   data={"article_id": item.article_id})
         stats.escalated += 1
         stats.notifications += notify(session, alert, rule, now, escalated=True)
-        _publish(alert, is_update=True)
+        _publish(session, alert, is_update=True)
         return alert
     alert.reason = reason
     refresh_pending(session, alert, rule, now)
@@ -196,8 +196,9 @@ def insert_new_alert(session: Session, alert: Alert) -> Alert | None:
     return session.get(Alert, new_id)
 
 
-def _publish(alert: Alert, *, is_update: bool) -> None:
-    bus.publish(AlertRaised(alert_id=alert.id, severity=str(alert.severity), is_update=is_update))
+def _publish(session: Session, alert: Alert, *, is_update: bool) -> None:
+    """``AlertRaised`` once the alert's transaction commits (a subscriber must find the row)."""
+    publish_after_commit(session, AlertRaised(alert_id=alert.id, severity=str(alert.severity), is_update=is_update))
 
 
 def _cursor(session: Session, name: str) -> AlertCursor:
@@ -282,6 +283,11 @@ def open_case_count(session: Session) -> int:
                or 0)
 
 
+def _iso_minute(value: datetime | None) -> str:
+    """A time kept in a message's parts: ISO, UTC, to the minute (shown in the reader's zone)."""
+    return value.astimezone(UTC).isoformat(timespec="minutes") if value else "never"
+
+
 def source_failing_alert(session: Session, event: SourceFailing, *, now: datetime | None = None) -> Alert | None:
     """A source that keeps failing is an alert: silence must never look like a quiet news day."""
     now = now or utcnow()
@@ -307,7 +313,8 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
                         f"last error: {event.reason}"],
                 "source": event.source_key, "consecutive_failures": event.consecutive_failures,
                 "why_parts": [["source_failing", {"source": event.source_key, "count": str(event.consecutive_failures),
-                                                  "since": since, "error": event.reason[:200]}]]},
+                                                  "since": _iso_minute(event.last_success_at),
+                                                  "error": event.reason[:200]}]]},
     )
     inserted = insert_new_alert(session, alert)
     if inserted is None:  # another process raised it at the same moment
@@ -315,7 +322,7 @@ def source_failing_alert(session: Session, event: SourceFailing, *, now: datetim
     alert = inserted
     add_event(session, alert, "raised", to_state="new", note=event.reason[:500])
     notify(session, alert, rule, now)
-    _publish(alert, is_update=False)
+    _publish(session, alert, is_update=False)
     return alert
 
 

@@ -11,7 +11,11 @@
   correction requests whose correction the outlet has published, and sends one overdue message
   (and logs one line) for each other correction request past its deadline.
 
-``SourceFailing`` events raise an alert directly.
+- ``alerts-sources``: sweeps the ``sources`` table and raises the alert of each failing source,
+  whichever process crawled it.
+
+Handlers (:func:`on_classified`, :func:`on_source_failing`) are subscribed by :func:`subscribe`,
+which ``presswatch.wiring`` calls where the app is assembled (service, CLI, web app).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from presswatch.events import ArticleClassified, SourceFailing, bus
+from presswatch.events import ArticleClassified, EventBus, SourceFailing
 from presswatch.scheduling import ScheduledJob
 from settings import Settings, get_settings
 
@@ -34,32 +38,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVALUATE_TICK_SECONDS = 2
-# Keep evaluating for a while after the last event: the event may be published before the
-# classifier's transaction commits.
+# Keep evaluating for a while after the last event: a burst of classify batches is seen as one
+# stretch of work (events are published after their commit, so the rows are there).
 WORK_WAITING_SECONDS = 15.0
 SLA_CHECK_SECONDS = 60
 
 _state = {"last_event": 0.0, "last_run": 0.0}
-_subscribed = threading.Event()
 
 
-def _on_classified(_event: ArticleClassified) -> None:
+def on_classified(_event: ArticleClassified) -> None:
+    """Mark "work waiting" only: evaluation runs in ``alerts-evaluate``, not inside the publisher."""
     _state["last_event"] = time.monotonic()
 
 
-def _on_source_failing(event: SourceFailing) -> None:
-    from alerts.engine import on_source_failing
+def on_source_failing(event: SourceFailing) -> None:
+    """Raise (or update) the source's alert in a transaction of its own."""
+    from alerts.engine import on_source_failing as raise_source_alert
 
-    on_source_failing(event)
+    raise_source_alert(event)
 
 
-def subscribe() -> None:
-    """Subscribe this stage's handlers to the event bus (once per process)."""
-    if _subscribed.is_set():
-        return
-    _subscribed.set()
-    bus.subscribe(ArticleClassified, _on_classified)
-    bus.subscribe(SourceFailing, _on_source_failing)
+def subscribe(target: EventBus) -> None:
+    """This stage's handlers on ``target``; called where the app is assembled (``presswatch.wiring``),
+    never as a side effect of :func:`scheduled_jobs`. Subscribing twice is a no-op."""
+    target.subscribe_once(ArticleClassified, on_classified)
+    target.subscribe_once(SourceFailing, on_source_failing)
+
+
+def source_sweep_job() -> None:
+    """Raise the alert of every source the ``sources`` table says is failing, whoever crawled it (a
+    CLI crawl in another process, a crawl whose handler failed): the alert is de-duplicated per
+    source and last success, so a sweep never raises a second one."""
+    from sqlalchemy import select
+
+    from alerts.engine import source_failing_alert
+    from models import Source
+    from models.db import get_engine, session_scope
+
+    settings = get_settings()
+    with session_scope(get_engine()) as session:
+        failing = session.scalars(select(Source).where(
+            Source.enabled.is_(True),
+            Source.consecutive_failures >= settings.crawl.source_failure_threshold).order_by(Source.key)).all()
+        for row in failing:
+            source_failing_alert(session, SourceFailing(row.key, row.consecutive_failures,
+                                                        row.last_error or "failing", row.last_success_at))
 
 
 def evaluate_job() -> None:
@@ -135,7 +158,6 @@ def sla_job() -> None:
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    subscribe()
     return [
         ScheduledJob(id="alerts-evaluate", func="alerts.jobs:evaluate_job", trigger="interval",
                      trigger_args={"seconds": EVALUATE_TICK_SECONDS}, run_at_start=True),
@@ -143,4 +165,6 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
                      trigger_args={"seconds": settings.scheduler.delivery_interval_seconds}, run_at_start=True),
         ScheduledJob(id="alerts-sla", func="alerts.jobs:sla_job", trigger="interval",
                      trigger_args={"seconds": SLA_CHECK_SECONDS}, once=True),
+        ScheduledJob(id="alerts-sources", func="alerts.jobs:source_sweep_job", trigger="interval",
+                     trigger_args={"seconds": SLA_CHECK_SECONDS}, run_at_start=True, once=True),
     ]

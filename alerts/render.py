@@ -89,6 +89,7 @@ MESSAGES: dict[str, str] = {
     "why_source_failing": N_("source {source} failed {count} times in a row; last success: {since}; error: {error}"),
     "why_privacy": N_("own-channel piece may carry personal data or a secrecy marking: {findings}"),
 }
+MESSAGES_NEVER = N_("never succeeded")
 COLORS = {"low": "#888888", "medium": "#d08c00", "high": "#d9480f", "critical": "#c00000"}
 LANG_TZ = {"zh-CN": "Asia/Shanghai", "vi": "Asia/Ho_Chi_Minh", "en": "UTC"}
 
@@ -116,9 +117,17 @@ _PART_SECTIONS: dict[str, Section] = {"risk": "risk", "risk_rose": "risk", "sent
 _ALERT_SECTIONS: tuple[Section, ...] = ("risk", "sentiment", "topics", "terms", "factors", "privacy")
 
 
-def _part_value(code: str, key: str, value: Any, language: str) -> str:
-    """A value in a rule's decision as people read it: labels for topic keys, risk levels and sentiments."""
+def _part_value(code: str, key: str, value: Any, language: str, tz: str | None = None) -> str:
+    """A value in a rule's decision as people read it: labels for topic keys, risk levels and
+    sentiments; a time in the reader's zone."""
     text = str(value)
+    if key == "since":
+        if text == "never":
+            return gettext(language, MESSAGES_NEVER)
+        try:
+            return local_time(datetime.fromisoformat(text), language, tz)
+        except ValueError:
+            return text
     if code == "topics" and key == "names":
         sep = "、" if normalize_language(language) == "zh-CN" else ", "
         return sep.join(topic_label(name.strip(), language) for name in text.split(",") if name.strip())
@@ -129,13 +138,13 @@ def _part_value(code: str, key: str, value: Any, language: str) -> str:
     return text
 
 
-def _localized_parts(parts: Any, language: str) -> tuple[list[str], set[str]]:
+def _localized_parts(parts: Any, language: str, tz: str | None = None) -> tuple[list[str], set[str]]:
     t = strings(language)
     lines, codes = [], set()
     for part in parts or []:
         try:
             code, values = part
-            shown = {k: _part_value(str(code), str(k), v, language) for k, v in dict(values).items()}
+            shown = {k: _part_value(str(code), str(k), v, language, tz) for k, v in dict(values).items()}
             lines.append(inert(t["why_" + str(code)].format(**shown), MAX_WHY_CHARS))
             codes.add(str(code))
         except (KeyError, ValueError, TypeError):
@@ -148,10 +157,10 @@ def decision_lines(parts: Any, language: str) -> list[str]:
     return _localized_parts(parts, language)[0]
 
 
-def why_lines(reason: Mapping[str, Any], language: str = "en") -> list[str]:
+def why_lines(reason: Mapping[str, Any], language: str = "en", tz: str | None = None) -> list[str]:
     """The rule's decision, then the classifier's reasons (:func:`classify.reasons.describe_reasons`,
-    less what the decision already said), as short lines in ``language``."""
-    lines, codes = _localized_parts(reason.get("why_parts"), language)
+    less what the decision already said), as short lines in ``language`` (times in ``tz``)."""
+    lines, codes = _localized_parts(reason.get("why_parts"), language, tz)
     if not lines:
         for entry in reason.get("why") or []:
             lines.append(inert(entry, MAX_WHY_CHARS))
@@ -178,6 +187,7 @@ class AlertView:
     excerpt: str
     deadline: str
     escalated: bool
+    case_url: str = ""  # the case page in the web app (web.public_url), where the officer acts in one tap
 
 
 def local_time(value: datetime | None, language: str, tz: str | None = None) -> str:
@@ -186,7 +196,20 @@ def local_time(value: datetime | None, language: str, tz: str | None = None) -> 
     return format_datetime(value, language, tz or LANG_TZ.get(normalize_language(language), "UTC"))
 
 
-def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None = None) -> AlertView:
+def case_link(public_url: str | None, case_id: int) -> str:
+    """The web app's page of a case (``web.public_url`` + ``/cases/<id>``), or '' when no public URL is set."""
+    base = (public_url or "").strip().rstrip("/")
+    return f"{base}/cases/{int(case_id)}" if base.startswith(("http://", "https://")) else ""
+
+
+def _public_url() -> str:
+    from settings import get_settings
+
+    return get_settings().web.public_url
+
+
+def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None = None,
+         public_url: str | None = None) -> AlertView:
     """An ``models.Alert`` (or anything shaped like it) as template data in ``language``."""
     t = strings(language)
     reason: Mapping[str, Any] = alert.reason or {}
@@ -201,9 +224,10 @@ def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None =
         severity_text=risk_label(str(alert.severity), language), color=COLORS.get(str(alert.severity), "#333"),
         title=inert(alert.title, MAX_TITLE_CHARS), outlet=inert(reason.get("outlet", ""), 80),
         published=local_time(datetime.fromisoformat(published), language, tz) if isinstance(published, str) else "",
-        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language),
+        url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language, tz),
         excerpt=inert(reason.get("excerpt", ""), MAX_EXCERPT_CHARS),
         deadline=local_time(alert.deadline_at, language, tz), escalated=escalated,
+        case_url=case_link(_public_url() if public_url is None else public_url, int(alert.id)),
     )
 
 
@@ -245,10 +269,14 @@ def subject_for(views: Sequence[AlertView], language: str, severities: Sequence[
 
 
 def render_alerts(alerts: Sequence[Any], language: str, *, escalated_ids: Sequence[int] = (),
-                  tz: str | None = None, note: str = "") -> Rendered:
-    """One message for one or many alerts, in ``language``."""
+                  tz: str | None = None, note: str = "", public_url: str | None = None) -> Rendered:
+    """One message for one or many alerts, in ``language``. Each alert links to its case page in the
+    web app when ``public_url`` (default: the ``web.public_url`` setting) is set: the officer taps
+    it on a phone, logs in if needed and acknowledges there; else the message names the CLI command."""
     alerts = list(alerts)[:MAX_ALERTS_PER_MESSAGE]
-    views = [view(a, language, escalated=a.id in escalated_ids, tz=tz) for a in alerts]
+    if public_url is None:
+        public_url = _public_url()
+    views = [view(a, language, escalated=a.id in escalated_ids, tz=tz, public_url=public_url) for a in alerts]
     subject = subject_for(views, language, [str(a.severity) for a in alerts])
     context = {"_": Translator(language), "alerts": views, "count": len(views), "batch": len(views) > 1,
                "lang": language, "subject": subject, "note": inert(note, 500)}

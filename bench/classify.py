@@ -39,6 +39,9 @@ def rss_mb() -> float:
 def build_texts(n_zh: int, n_vi: int, chars_zh: int, words_vi: int, seed: int = 7) -> tuple[list[str], list[str]]:
     from classify import datasets
 
+    # The labelled public sets: PRESSWATCH_CLASSIFY__SHARED_DATA_DIR, else the team's shared folder.
+    datasets.SHARED_DATA = Path(os.environ.get("PRESSWATCH_CLASSIFY__SHARED_DATA_DIR") or "/work/shared/data")
+
     rng = random.Random(seed)
     hand = datasets.hand_rows()
     zh_pool = [r.text for r in hand if r.lang == "zh"]

@@ -19,6 +19,7 @@ from a paired bootstrap over the held-out rows says whether a gap is more than t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -135,6 +136,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from classify import datasets
+
+    # The labelled public sets: PRESSWATCH_CLASSIFY__SHARED_DATA_DIR, else the team's shared folder.
+    datasets.SHARED_DATA = Path(os.environ.get("PRESSWATCH_CLASSIFY__SHARED_DATA_DIR") or "/work/shared/data")
     from classify.tokenize import zh_backend
 
     loaders = {

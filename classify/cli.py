@@ -82,23 +82,19 @@ def classify_cmd(
     counts: dict[str, int] = {}
     total = 0
     try:
-        with input.open(encoding="utf-8", errors="replace") as fh:
-            batch: list[dict[str, Any]] = []
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _cli_error(f"{input}:{n}: not a JSON object: {exc.msg}") from None
-                if not isinstance(row, dict):
-                    raise _cli_error(f"{input}:{n}: not a JSON object")
+        from presswatch.jsonl import JsonlError, read_objects
+
+        batch: list[dict[str, Any]] = []
+        try:
+            for _n, row in read_objects(input):  # the one JSONL reader
                 batch.append(row)
                 if len(batch) >= batch_size:
                     total += _write_batch(classifier, batch, out_fh, counts)
                     batch = []
-            if batch:
-                total += _write_batch(classifier, batch, out_fh, counts)
+        except JsonlError as exc:
+            raise _cli_error(str(exc)) from None
+        if batch:
+            total += _write_batch(classifier, batch, out_fh, counts)
     finally:
         if out_fh is not sys.stdout:
             out_fh.close()
@@ -202,6 +198,9 @@ def train_cmd(
     from classify.training import train_default
     from models.db import get_engine
 
+    if not settings.classify.shared_data_dir:
+        raise _cli_error("classify.shared_data_dir is not set: name the folder of the labelled public data sets "
+                         "(--set classify.shared_data_dir=PATH or presswatch.toml), or train from --data FILE")
     datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
     with Session(get_engine()) as session:
         labels = stored_labels(session)

@@ -14,7 +14,6 @@ in a held-out set is ever trained on.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,11 @@ from typing import Any
 
 from classify.learned import Example
 from models.enums import RISK_LEVELS as _RISK_LEVELS
+from presswatch.jsonl import read_objects
 
-SHARED_DATA = Path("/work/shared/data")
+# The folder of the labelled public sets: `presswatch train` sets it from classify.shared_data_dir;
+# benches and tests set it themselves. No default: a path of our own machines is no one else's.
+SHARED_DATA: Path | None = None
 DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_DIR = DATA_DIR / "heldout"
 HAND_FILES = (DATA_DIR / "hand_labelled_zh.tsv", DATA_DIR / "hand_labelled_vi.tsv")
@@ -92,13 +94,14 @@ def stance_rows() -> dict[str, list[Example]]:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _number, row in read_objects(path):  # the one JSONL reader: a bad line names its number
+        yield row
 
 
 def _shared(name: str) -> Path:
+    if SHARED_DATA is None:
+        raise FileNotFoundError(
+            "no folder of labelled public data sets: set classify.shared_data_dir, or train from --data FILE")
     path = SHARED_DATA / name / f"{name}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"shared training data not found: {path}")

@@ -33,7 +33,7 @@ from classify.reasons import PrivacyFinding
 from models import Article, Classification, Outlet, Story
 from models.articles import Label, WatchQuery
 from models.enums import OutletTier, RiskLevel, SentimentLabel
-from presswatch.events import ArticleClassified, bus
+from presswatch.events import ArticleClassified, publish_after_commit
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def classify_articles(session: Session, settings: Settings, articles: Sequence[A
             events.append(ArticleClassified(article_id=art.id, risk_level=res.risk_level, sentiment=res.sentiment))
         session.flush()
     for event in events:
-        bus.publish(event)
+        publish_after_commit(session, event)  # the caller's commit; subscribers read these rows
     return events
 
 

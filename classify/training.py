@@ -72,27 +72,21 @@ class StoredLabel:
 def examples_from_jsonl(path: Path, task: str) -> list[Example]:
     """Lines with ``text`` and ``label`` (for topic a string or a list), optional ``lang``."""
     from classify.lang import resolve
+    from presswatch.jsonl import read_objects
 
     out: list[Example] = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "label" not in row:
-                raise ValueError(f"{path}:{n}: each line needs 'text' (a string) and 'label'")
-            label = row["label"]
-            if isinstance(label, list):
-                if task != "topic":
-                    raise ValueError(f"{path}:{n}: a list of labels is only allowed for --task topic")
-                value: str | tuple[str, ...] = tuple(str(x) for x in label)
-            else:
-                value = (str(label),) if task == "topic" else str(label)
-            lang, _ = resolve(row.get("lang"), row["text"])
-            out.append(Example(row["text"], lang if lang in ("zh", "vi") else "vi", value))
+    for n, row in read_objects(path):  # the one JSONL reader (JsonlError is a ValueError)
+        if not isinstance(row.get("text"), str) or "label" not in row:
+            raise ValueError(f"{path}:{n}: each line needs 'text' (a string) and 'label'")
+        label = row["label"]
+        if isinstance(label, list):
+            if task != "topic":
+                raise ValueError(f"{path}:{n}: a list of labels is only allowed for --task topic")
+            value: str | tuple[str, ...] = tuple(str(x) for x in label)
+        else:
+            value = (str(label),) if task == "topic" else str(label)
+        lang, _ = resolve(row.get("lang"), row["text"])
+        out.append(Example(row["text"], lang if lang in ("zh", "vi") else "vi", value))
     return out
 
 

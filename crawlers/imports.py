@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,16 +40,12 @@ def read_import_file(path: str | Path) -> ImportBatch:
     if suffix == ".csv":
         records: list[dict[str, Any]] = list(csv.DictReader(text.splitlines()))
     elif suffix in (".jsonl", ".ndjson"):
-        records = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    raise ImportError_(f"{path}:{n}: not JSON: {exc}") from None
-                if not isinstance(obj, dict):
-                    raise ImportError_(f"{path}:{n}: expected an object")
-                records.append(obj)
+        from presswatch.jsonl import JsonlError, objects_in_text
+
+        try:  # the one JSONL reader, on text the one byte decoder read
+            records = [obj for _n, obj in objects_in_text(text, str(path))]
+        except JsonlError as exc:
+            raise ImportError_(str(exc)) from None
     else:  # a plain list of URLs, one per line
         batch.urls = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         return batch

@@ -17,6 +17,19 @@ from settings import CrawlSettings
 BACKOFF_BASE_SECONDS = 1.0  # first retry waits 1 s, then 2 s, 4 s ...: polite to a struggling server
 
 
+def require_distributed_extra() -> None:
+    """scrapy-redis and redis are an extra (``presswatch[distributed]``): say so in one line."""
+    try:
+        import redis  # noqa: F401
+        import scrapy_redis  # noqa: F401
+    except ImportError as exc:
+        from settings import ConfigError
+
+        raise ConfigError(
+            f"crawl.distributed = true needs the 'distributed' extra ({exc.name} is not installed): "
+            "pip install 'presswatch[distributed]'") from None
+
+
 def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNING) -> dict[str, Any]:
     out: dict[str, Any] = {
         "BOT_NAME": "presswatch",
@@ -33,6 +46,7 @@ def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNIN
         "DOWNLOAD_WARNSIZE": 0,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # Scrapy 2.19 opens an HTTP control port per crawler: not ours to expose
         "LOG_LEVEL": logging.getLevelName(log_level) if isinstance(log_level, int) else log_level,
         "LOG_ENABLED": True,
         "MEMUSAGE_ENABLED": False,
@@ -42,6 +56,7 @@ def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNIN
         "HTTPERROR_ALLOW_ALL": False,
     }
     if cfg.distributed:
+        require_distributed_extra()
         out.update({
             "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
             "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",

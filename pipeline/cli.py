@@ -124,6 +124,21 @@ def stories_show(story: int = typer.Argument(..., help="Story id.")) -> None:
                           f"{undone}: {d.reason}", highlight=False, markup=False, soft_wrap=True)
 
 
+@stories_app.command("reindex")
+def stories_reindex(
+    since: str = typer.Option("3d", help="Stories seen within this window: 12h, 3d, 2w ..."),
+) -> None:
+    """Store the lookup keys of stories stored before they existed (after upgrading)."""
+    from models import utcnow
+    from models.db import get_engine, session_scope
+    from pipeline.stories import reindex_story_keys
+    from presswatch.console import console, parse_since
+
+    with session_scope(get_engine()) as session:
+        n = reindex_story_keys(session, utcnow() - parse_since(since))
+    console.print(f"keys stored for {_count(n, 'story')}")
+
+
 @stories_app.command("merge")
 def stories_merge(
     into: int = typer.Argument(..., help="The story to keep."),
@@ -181,7 +196,9 @@ def stories_undo(decision: int = typer.Argument(..., help="Decision id (see `sho
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 _BARS = " ▁▂▃▄▅▆▇█"

@@ -62,6 +62,7 @@ _PARAGRAPHS = {"p", "pre", "blockquote", "h2", "h3", "h4", "h5", "h6", "li", "dd
 MIN_PARAGRAPH_CHARS = 10  # shorter "paragraphs" are captions, buttons and menu entries
 SIBLING_SCORE_SHARE = 0.2  # a sibling this good (of the best container's score) is part of the article
 MAX_LINK_DENSITY = 0.5  # a container whose text is mostly link text is a list, not an article
+MAX_COMMENT_SHARE = 0.8  # a block named for comments holding more of the page's text is the article's wrapper
 
 
 @dataclass
@@ -74,10 +75,6 @@ class Found:
 
 def _attr_words(el: Any) -> str:
     return f"{el.get('class') or ''} {el.get('id') or ''}"
-
-
-def _text_len(s: str | None) -> int:
-    return len(s.strip()) if s else 0
 
 
 def _link_text_len(el: Any) -> int:
@@ -114,13 +111,18 @@ def strip_comments_and_furniture(root: Any, keep: Any = None) -> int:
         if el.getparent() is not None:
             el.getparent().remove(el) if el.tail is None else el.drop_tree()
     comments = 0
+    page_chars = len(_all_text(root).strip()) or 1
     for el in list(root.iter()):
         if not isinstance(el.tag, str) or el.tag in ("html", "body") or el in keep_ancestors:
             continue
-        if el.getparent() is None:  # already dropped with an ancestor
+        if not _attached(el, root):  # dropped with an ancestor already
             continue
         words = _attr_words(el)
         if COMMENT_WORDS.search(words):
+            # "article has-comments": a block named for comments that holds nearly all the page's
+            # text and does not read as posts is the article's own wrapper
+            if len(_all_text(el).strip()) > MAX_COMMENT_SHARE * page_chars and not looks_like_comments(el):
+                continue
             el.drop_tree()
             comments += 1
         elif FURNITURE_WORDS.search(words) and _is_linky(el):
@@ -128,7 +130,7 @@ def strip_comments_and_furniture(root: Any, keep: Any = None) -> int:
     # Comment threads without telling names: judged by content, smallest blocks first so the
     # article's container (which holds the thread too) is not the one dropped.
     for el in list(root.iter("div", "ul", "section", "ol", "dl")):
-        if el.getparent() is None or el in keep_ancestors:
+        if el in keep_ancestors or not _attached(el, root):
             continue
         if looks_like_comments(el) and not any(looks_like_comments(c) for c in el if isinstance(c.tag, str)):
             parent = el.getparent()
@@ -139,6 +141,15 @@ def strip_comments_and_furniture(root: Any, keep: Any = None) -> int:
                 target.drop_tree()
                 comments += 1
     return comments
+
+
+def _attached(el: Any, root: Any) -> bool:
+    node = el
+    while node is not None:
+        if node is root:
+            return True
+        node = node.getparent()
+    return False
 
 
 def _share_of(child: Any, parent: Any) -> float:
@@ -226,6 +237,11 @@ def find_main_text(tree: Any, headline: Any = None) -> Found | None:
     node, score = best_container(body)
     if node is None or score < 3.0:
         return None
+    # A body wrapped alone in another element (div.detail-cmain > div.detail-content) has its lead
+    # beside the wrapper: look for siblings from the outermost such wrapper.
+    while node.getparent() is not None and node.getparent().tag not in ("body", "html") and \
+            len([c for c in node.getparent() if isinstance(c.tag, str)]) == 1:
+        node = node.getparent()
     parts = [node]
     parent = node.getparent()
     if parent is not None and node.tag != "body":

@@ -56,11 +56,14 @@ _DATE_SHAPE = re.compile(
 _NAME = r"[\u4e00-\u9fff·]{2,4}"
 # A name ends at a boundary: "记者就此联系法院" names nobody.
 _NAME_END = r"(?=$|[\s、，,。；;:：)）\]】|/]|通讯员|记者|摄影|实习生|发布|来源|时间|编辑)"
-_NAMES = rf"{_NAME}{_NAME_END}(?:\s*[、，,和及]\s*{_NAME}{_NAME_END}|\s+{_NAME}(?=\s|$|[)）]))*"
+# Names run on within one line only: "记者 赵红梅" followed on the next line by a menu of short
+# words (首页 新闻 娱乐) must not take the menu for more names.
+_HSPACE = r"[ \t\u3000\u00a0]"
+_NAMES = rf"{_NAME}{_NAME_END}(?:{_HSPACE}*[、，,和及]{_HSPACE}*{_NAME}{_NAME_END}|{_HSPACE}+{_NAME}(?=\s|$|[)）]))*"
 _SOURCE_CN = re.compile(r"来\s*源\s*[:：]\s*(?P<org>[^\s　|)）\]】,，。;；]{2,40})")
-_CORRESPONDENT = re.compile(rf"通讯员\s*[:：]?\s*(?P<names>{_NAMES})")
-_REPORTER = re.compile(rf"(?<!通讯员)记者\s*[:：]?\s*(?P<names>{_NAMES})")
-_AUTHOR_CN = re.compile(rf"(?:作\s*者|撰\s*稿|文\s*/|文\s*[:：])\s*[:：]?\s*(?P<names>{_NAMES})")
+_CORRESPONDENT = re.compile(rf"通讯员{_HSPACE}*[:：]?{_HSPACE}*(?P<names>{_NAMES})")
+_REPORTER = re.compile(rf"(?<!通讯员)记者{_HSPACE}*[:：]?{_HSPACE}*(?P<names>{_NAMES})")
+_AUTHOR_CN = re.compile(rf"(?:作\s*者|撰\s*稿|文\s*/|文\s*[:：]){_HSPACE}*[:：]?{_HSPACE}*(?P<names>{_NAMES})")
 _SOURCE_VI = re.compile(r"Nguồn\s*[:：]\s*(?P<org>[^\n|]{2,120})", re.IGNORECASE)
 _AUTHOR_VI = re.compile(
     r"(?:Tác giả|Tác giả bài viết|Bài và ảnh|Bài, ảnh|PV)\s*[:：]\s*(?P<names>[^\n|]{2,80})", re.IGNORECASE
@@ -481,6 +484,27 @@ def _trim_head(text: str, title: str) -> str:
     return "\n".join(lines[i:]).strip()
 
 
+# Editor and source lines a CMS prints under the text: "本文来源：法制日报 责任编辑：王晓_NN1234",
+# "(责编：王震、仲音)", "编辑：刘小敏". Not prose: they leave the body (after the bylines are read).
+_TAIL_INFO = re.compile(
+    r"^[（(【\[]?\s*(?:本文)?(?:来源|责任编辑|责编|编辑|审核|审校|校对|监制|编审|值班编辑|签发)\s*[:：].{0,60}$")
+TAIL_INFO_LINES = 3
+
+
+def _trim_tail(text: str) -> str:
+    lines = text.rstrip().split("\n")
+    cut = 0
+    for line in reversed(lines):
+        stripped = line.strip()
+        if cut >= TAIL_INFO_LINES + 2:
+            break
+        if not stripped or _TAIL_INFO.match(stripped):
+            cut += 1
+            continue
+        break
+    return "\n".join(lines[: len(lines) - cut]).rstrip() if cut else text
+
+
 def headline_block(page_text: str, title: str, body: str) -> str:
     """The lines between the headline and the start of the body: where sites print the time,
     source and author of the piece (nothing from the body itself)."""
@@ -640,6 +664,7 @@ def extract_html(html: str, *, url: str | None = None, selectors: dict[str, Any]
         if author:
             out.authors.append(author)
             out.byline = author
+    out.text = _trim_tail(out.text)
     return out
 
 
@@ -651,7 +676,11 @@ _LABEL = re.compile(r"^(?:作\s*者|文|撰稿|Tác giả|Bài|Theo)\s*[:：/]?\
 def author_element(tree: Any) -> str | None:
     """A short name in an element marked as the author (class "author", rel/itemprop author)."""
     for el in _AUTHOR_ELEMENT(tree):
-        text = _LABEL.sub("", clean_title(_block_text(el, inline_space=True)))
+        text = clean_title(_block_text(el, inline_space=True))
+        label, _, rest = text.rpartition("：") if "：" in text else text.rpartition(":")
+        if re.search(r"编辑|责编|审核|校对|来源|Biên tập", label):
+            continue  # the editor on duty is not the author
+        text = _LABEL.sub("", rest.strip())
         if 2 <= len(text) <= 40 and not _SOURCE_KEY.search(text) and not re.search(r"\d|@|://", text) \
                 and len(text.split()) <= 5 and is_person_name(text):
             return text.title() if text.isupper() else text

@@ -216,12 +216,15 @@ def _canonical(item: RawItem, info: SourceInfo) -> str:
 # Bump when a change to extraction or normalization changes what the same input gives, so that
 # re-importing runs the new code on pieces stored by the old one (the package and trafilatura
 # versions are part of the digest too).
-INPUT_DIGEST_VERSION = 1
+INPUT_DIGEST_VERSION = 2  # 2: density extraction, site rules, page-context dates (issue 19)
 
 
 @functools.cache
 def _code_versions() -> str:
+    import hashlib
     from importlib.metadata import PackageNotFoundError, version
+
+    from pipeline.siterules import RULES_FILE
 
     found = []
     for package in ("presswatch", "trafilatura"):
@@ -229,6 +232,8 @@ def _code_versions() -> str:
             found.append(f"{package}={version(package)}")
         except PackageNotFoundError:
             found.append(f"{package}=?")
+    # the site rules are data: editing one changes what the same page gives
+    found.append("site_rules=" + hashlib.sha256(RULES_FILE.read_bytes()).hexdigest()[:16])
     return f"{INPUT_DIGEST_VERSION};" + ";".join(found)
 
 
@@ -810,6 +815,7 @@ def _update(session: Session, existing: Any, p: Prepared, settings: Settings) ->
         ).execution_options(synchronize_session=False)
     )
     dedupe.replace_bands(session, existing.id, p.band_keys)
+    stories.refresh_rep_keys(session, existing.id)
     return ProcessResult(UPDATED, p.url, reason="content changed", article_id=existing.id,
                          story_id=existing.story_id, flags=flags)
 

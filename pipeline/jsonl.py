@@ -7,37 +7,27 @@ Fields: ``url`` (required), ``title``, ``text`` or ``html`` (one is required), `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from presswatch.items import RawItem
+from presswatch.jsonl import JsonlError, parse_object, read_objects
+
+__all__ = ["JsonlError", "parse_line", "parse_record", "read_jsonl"]
 
 KNOWN_FIELDS = {"url", "title", "text", "html", "published_at", "published", "source", "lang", "author", "outlet",
                 "timezone", "fetched_at", "metrics", "extra"}
 
 
-@dataclass
-class JsonlError:
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
 def parse_line(raw: str, *, default_source: str, now: datetime) -> RawItem:
     """One line -> RawItem; raises ValueError with the problem in plain words."""
-    try:
-        record: Any = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    return parse_record(parse_object(raw), default_source=default_source, now=now)
+
+
+def parse_record(record: dict[str, Any], *, default_source: str, now: datetime) -> RawItem:
+    """One JSON object -> RawItem; raises ValueError with the problem in plain words."""
     unknown = sorted(set(record) - KNOWN_FIELDS)
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)} (known: {', '.join(sorted(KNOWN_FIELDS))})")
@@ -73,16 +63,8 @@ def read_jsonl(path: Path, *, default_source: str = "import", on_error: Callable
                now: datetime | None = None) -> Iterator[RawItem]:
     """Yield one RawItem per good line; report each bad line (with its number) to ``on_error``."""
     now = now or datetime.now(UTC)
-    with path.open("rb") as fh:
-        for number, raw_bytes in enumerate(fh, start=1):
-            try:
-                raw = raw_bytes.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                on_error(JsonlError(str(path), number, f"not UTF-8 (byte {exc.start})"))
-                continue
-            if not raw.strip():
-                continue
-            try:
-                yield parse_line(raw, default_source=default_source, now=now)
-            except ValueError as exc:
-                on_error(JsonlError(str(path), number, str(exc)))
+    for number, record in read_objects(path, on_error):  # the one JSONL reader
+        try:
+            yield parse_record(record, default_source=default_source, now=now)
+        except ValueError as exc:
+            on_error(JsonlError(str(path), number, str(exc)))

@@ -243,6 +243,38 @@ def add_story_keys(session: Session, story_id: int, article_id: int, piece: Any 
     session.connection().execute(stmt, [{"key": k, "story_id": story_id, "article_id": article_id} for k in keys])
 
 
+def refresh_rep_keys(session: Session, article_id: int) -> None:
+    """An edited article (same URL, new text) that represents stories: its keys follow its text."""
+    from sqlalchemy import delete
+
+    from models import StoryKey
+
+    story_ids = list(session.scalars(select(StoryKey.story_id).where(StoryKey.article_id == article_id).distinct()))
+    if not story_ids:
+        return
+    session.execute(delete(StoryKey).where(StoryKey.article_id == article_id)
+                    .execution_options(synchronize_session=False))
+    piece = _rep_piece(session, article_id)
+    for story_id in story_ids:
+        add_story_keys(session, story_id, article_id, piece)
+
+
+def reindex_story_keys(session: Session, since: datetime) -> int:
+    """Store the keys of the first publisher of every story seen since ``since`` that has none
+    (stories stored before migration 0030). Returns how many stories got keys."""
+    from models import StoryKey
+
+    keyed = select(StoryKey.story_id).where(StoryKey.story_id == Story.id).exists()
+    rows = session.execute(
+        select(Story.id, Story.first_article_id)
+        .where(Story.last_seen_at >= since, Story.merged_into_id.is_(None), Story.first_article_id.is_not(None), ~keyed)
+    ).all()
+    for story_id, article_id in rows:
+        if article_id is not None:  # the query's condition; mypy cannot see it
+            add_story_keys(session, story_id, article_id)
+    return len(rows)
+
+
 def _ensure_first_is_rep(session: Session, story_id: int) -> None:
     from models import StoryKey
 

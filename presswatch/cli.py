@@ -134,9 +134,13 @@ def db_current() -> None:
 def config_show(all_: bool = typer.Option(False, "--all", help="Also list settings left at default.")) -> None:
     """Print the effective settings (secrets masked) and where each non-default value came from."""
     loaded = settings_mod.get_loaded_settings()
-    table = Table("setting", "value", "from", title=f"config file: {loaded.config_file or '(none)'}")
+    about = settings_mod.descriptions()
+    columns = ("setting", "value", "from", "what it does") if all_ else ("setting", "value", "from")
+    table = Table(*columns, title=f"config file: {loaded.config_file or '(none)'}")
     for key, value, origin in settings_mod.describe(loaded):
-        if all_ or origin != "default":
+        if all_:
+            table.add_row(key, value, origin, about.get(key, ""))
+        elif origin != "default":
             table.add_row(key, value, origin)
     console.print(table)
     if not all_:
@@ -227,7 +231,9 @@ _register_stages()
 
 def main() -> None:
     from models.db import DatabaseError
+    from presswatch.wiring import wire
 
+    wire()  # e.g. a source failing in `presswatch crawl` raises its alert, as in the service
     try:
         app()
     except (settings_mod.ConfigError, CliError, DatabaseError) as exc:

@@ -69,6 +69,14 @@ class EventBus:
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         self._handlers[event_type].append(handler)
 
+    def subscribe_once(self, event_type: type[E], handler: Callable[[E], None]) -> None:
+        """Subscribe unless ``handler`` already is (wiring an app twice must not double its alerts)."""
+        if handler not in self._handlers.get(event_type, []):
+            self.subscribe(event_type, handler)
+
+    def is_subscribed(self, event_type: type, handler: Handler) -> bool:
+        return handler in self._handlers.get(event_type, [])
+
     def unsubscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         handlers = self._handlers.get(event_type, [])
         if handler in handlers:
@@ -86,3 +94,33 @@ class EventBus:
 
 
 bus = EventBus()
+
+_PENDING = "presswatch_events_after_commit"
+
+
+def publish_after_commit(session: Any, event: object, on: EventBus | None = None) -> None:
+    """Publish ``event`` once ``session``'s transaction commits; drop it if it rolls back.
+
+    A subscriber reacts by reading the database: published before the commit, it would look for
+    rows it cannot see yet (another connection) or act on work that is then rolled back. A
+    savepoint's release is not the commit: events wait for the outermost transaction."""
+    from sqlalchemy import event as sa_event
+
+    info = session.info
+    if not info.get(_PENDING + ".hooked"):
+        info[_PENDING + ".hooked"] = True
+
+        def _after_commit(s: Any) -> None:
+            if s.get_nested_transaction() is not None:
+                return  # a savepoint released; the transaction goes on
+            pending = s.info.pop(_PENDING, [])
+            for target, pending_event in pending:
+                target.publish(pending_event)
+
+        def _after_rollback(s: Any) -> None:
+            if s.get_nested_transaction() is None:
+                s.info.pop(_PENDING, None)
+
+        sa_event.listen(session, "after_commit", _after_commit)
+        sa_event.listen(session, "after_rollback", _after_rollback)
+    info.setdefault(_PENDING, []).append((on or bus, event))

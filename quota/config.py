@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from models import Outlet, Person, QuotaRule, Unit
 from models.enums import Measure, OutletChannel, OutletTier, Period, PieceKind, UnitKind
 from models.scope import default_unit_id
+from presswatch.addresses import validate_email_address
+from presswatch.i18n import validate_timezone
 from presswatch.yamlfile import read_yaml
-from quota.periods import PeriodError, zone
 from quota.units import QuotaError, add_unit, move_unit, rename_unit
 
 
@@ -32,6 +33,11 @@ class _Entry(BaseModel):
 class ContactSpec(_Entry):
     email: str
     language: Literal["zh-CN", "vi", "en"] = "zh-CN"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return validate_email_address(value)
 
 
 class UnitSpec(_Entry):
@@ -111,12 +117,7 @@ class RuleSpec(_Entry):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zone(value)
-            except PeriodError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return None if value is None else validate_timezone(value)
 
 
 _ADOPTIONS = ("standalone", "combined", "none")
@@ -132,6 +133,12 @@ class QuotaFile(_Entry):
     people: list[PersonSpec] = Field(default_factory=list)
     outlets: list[OutletSpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        # Checked at load: a bad zone here used to load and break every later `quota status`.
+        return None if value is None else validate_timezone(value)
 
 
 def parse_quota_file(path: str | Path) -> QuotaFile:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from alerts.engine import evaluate_pending, source_failing_alert
 from alerts.notify import quiet_until
 from alerts.plans import PlanError, create_plan, refresh_states
-from alerts.rules import parse_rules, sync_rules
+from alerts.rules_file import parse_rules, sync_rules
 from alerts.surge import detect_surges
 from models import Alert, AlertEvent, Article, Delivery, Story, WatchQuery
 from models.enums import AlertKind, OutletTier, RiskLevel, SentimentLabel
@@ -253,6 +253,7 @@ def test_failing_source_raises_an_alert_once(session: Session) -> None:
     zh = [d for d in deliveries(session) if d.language == "zh-CN"]
     assert len(zh) == 1 and "信息源异常" in zh[0].body_text and "连续3次抓取失败" in zh[0].body_text
     assert "HTTP 503" in zh[0].body_text
+    assert "上次成功：2026-11-20 04:00" in zh[0].body_text  # local time (Asia/Shanghai), not UTC ISO
 
 
 def test_risk_plan_opens_a_tighter_window_and_closes_itself(session: Session) -> None:
@@ -295,6 +296,6 @@ def test_quiet_hours_follow_the_recipients_time_zone(session: Session) -> None:
     by_lang = {d.language: d for d in deliveries(session)}
     assert by_lang["zh-CN"].next_attempt_at == datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
     assert by_lang["vi"].next_attempt_at == night
-    with pytest.raises(Exception, match="not a known time zone"):
+    with pytest.raises(Exception, match=r"timezone: unknown time zone .Mars/Base."):
         parse_rules({"rules": [{"name": "x", "recipients": [{"address": "a@b.cn", "timezone": "Mars/Base"}]}]},
                     SETTINGS)

@@ -3,7 +3,6 @@ timer), and the risk-plan CLI."""
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,7 +31,6 @@ def test_classified_event_triggers_evaluation_and_delivery(
 
     # Subscriptions made here must not outlive the test (other tests publish events too).
     monkeypatch.setattr(bus, "_handlers", defaultdict(list, {k: list(v) for k, v in bus._handlers.items()}))
-    monkeypatch.setattr(jobs, "_subscribed", threading.Event())
 
     (tmp_path / "alert_rules.yaml").write_text(RULES, encoding="utf-8")
     with LocalMailbox() as box:
@@ -43,7 +41,11 @@ def test_classified_event_triggers_evaluation_and_delivery(
             "scheduler.classify_interval_seconds": 3600,
         })
         ids = {j.id for j in jobs.scheduled_jobs(settings_mod.get_settings())}
-        assert ids == {"alerts-evaluate", "alerts-deliver", "alerts-sla"}
+        assert ids == {"alerts-evaluate", "alerts-deliver", "alerts-sla", "alerts-sources"}
+        assert not bus.is_subscribed(ArticleClassified, jobs.on_classified)  # no side effect of scheduled_jobs()
+        from presswatch.wiring import wire
+
+        wire()
         with session_scope(get_engine()) as session:
             art = factories.article(session, title="儋州法院执行干警被指暴力执法")
             factories.classification(session, art, risk_level=RiskLevel.HIGH, sentiment=SentimentLabel.NEGATIVE)

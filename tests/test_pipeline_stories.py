@@ -215,3 +215,49 @@ def test_cli_merges_splits_shows_and_undoes(tmp_path: Path) -> None:
         assert art is not None and art.story_id == one.story_id
         assert session.get(Story, new_story).merged_into_id == one.story_id  # type: ignore[union-attr]
     assert f"#{one.story_id}" in run("--since", "3650d")
+
+
+def test_story_thresholds_hold_on_the_news_fixtures() -> None:
+    """The documented calibration on full articles: reposts (other headers, edits, truncation,
+    traditional script) verify against each other; different stories on the same event do not."""
+    import itertools
+
+    from tests.test_pipeline_dedupe import _is_same_story, _load
+
+    pieces = {name: dedupe.StoryPiece(normalize.match_form(title) + "\n" + normalize.match_form(normalize.clean_text(body)),
+                                      name[:2], None)
+              for name, (title, body) in _load().items()}
+    same, different = [], []
+    for a, b in itertools.combinations(sorted(pieces), 2):
+        if a[:2] == b[:2]:
+            verdict, _rule = dedupe.verify_piece(pieces[a], pieces[b])
+            (same if _is_same_story(a, b) else different).append((a, b, verdict))
+    assert len(same) == 13 and len(different) == 21
+    assert all(v.ok for *_, v in same), [s[:2] for s in same if not s[2].ok]
+    assert not any(v.ok for *_, v in different), [d[:2] for d in different if d[2].ok]
+    assert max(v.containment for *_, v in different) < 0.3 < 0.7 < min(v.containment for *_, v in same)
+
+
+def test_reindex_gives_stories_stored_before_the_keys_their_keys(session: Session, tmp_path: Path) -> None:
+    from sqlalchemy import delete, func
+
+    from models import StoryKey
+    from pipeline.stories import reindex_story_keys
+
+    first = _post(session, tmp_path, "old", S1 + S2)
+    session.execute(delete(StoryKey))  # as stored before migration 0030
+    assert reindex_story_keys(session, NOW - timedelta(days=1)) == 1
+    keys = session.scalar(select(func.count()).select_from(StoryKey).where(StoryKey.story_id == first.story_id))
+    assert keys and keys > 0
+    assert reindex_story_keys(session, NOW - timedelta(days=1)) == 0
+    assert _post(session, tmp_path, "new", "转发 " + S1 + S2, minutes=5).story_id == first.story_id
+
+
+def test_a_bare_slogan_does_not_merge_the_stories_it_heads(session: Session, tmp_path: Path) -> None:
+    slogan = "扫黑除恶，人人有责！守护平安，共建和谐！"
+    one = _post(session, tmp_path, "s1", slogan + "我院一审公开宣判符某等十二人恶势力犯罪集团案，主犯符某被判处有期徒刑十二年。")
+    two = _post(session, tmp_path, "s2", slogan + "省扫黑办公布举报电话和邮箱，欢迎广大群众积极举报涉黑涉恶线索。", minutes=3)
+    assert one.story_id != two.story_id
+    _post(session, tmp_path, "bare", slogan, minutes=5)
+    assert session.scalars(select(StoryDecision)).all() == []
+    assert session.get(Story, two.story_id, populate_existing=True).merged_into_id is None  # type: ignore[union-attr]

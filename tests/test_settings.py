@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,29 @@ def test_secrets_are_masked() -> None:
     rows = {key: (value, origin) for key, value, origin in describe(loaded)}
     assert rows["alerts.smtp_password"] == ("********", "env:PRESSWATCH_ALERTS__SMTP_PASSWORD")
     assert "hunter2" not in repr(rows)
+
+
+def test_every_setting_has_a_description_shown_by_config_show_all() -> None:
+    """A setting nobody can read about is a setting nobody sets right."""
+    from typer.testing import CliRunner
+
+    from presswatch.cli import app, console
+    from settings import _known_keys, descriptions
+
+    about = descriptions()
+    assert set(about) == _known_keys()
+    missing = sorted(key for key, text in about.items() if len(text.strip()) < 10)
+    assert missing == []
+    console.width = 400
+    shown = CliRunner().invoke(app, ["config", "show", "--all"])
+    assert shown.exit_code == 0, shown.output
+    for key in ("crawl.retry_times", "db.url", "alerts.smtp_port"):
+        line = next(ln for ln in shown.output.splitlines() if f" {key} " in ln)
+        assert about[key][:30] in line
+
+
+def test_no_development_machine_path_is_a_default() -> None:
+    from settings import Settings
+
+    assert "/work/" not in json.dumps(Settings().model_dump(mode="json"))
+    assert Settings().classify.shared_data_dir == ""

@@ -68,6 +68,17 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(web) -> None:
     assert web.anonymous().post("/login", data={"username": "dz-duty", "password": PASSWORD}).status_code == 303
 
 
+def test_tries_during_a_lockout_do_not_extend_it(web) -> None:
+    client = web.anonymous()
+    for _ in range(5):
+        client.post("/login", data={"username": "dz-leader", "password": "wrong password!"})
+    for _ in range(3):
+        assert client.post("/login", data={"username": "dz-leader", "password": "still wrong!"}).status_code == 429
+    db = web.app.state.session_factory()
+    assert db.query(LoginAttempt).filter(LoginAttempt.username == "dz-leader").count() == 5
+    db.close()
+
+
 def test_the_lockout_ends_after_its_window(web, engine) -> None:
     from tests.web_support import app_on_connection  # noqa: F401  (same app; move the attempts back in time)
 

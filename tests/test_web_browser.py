@@ -10,12 +10,18 @@ from tests.web_support import PASSWORD
 
 def test_dz_duty_logs_in_and_sees_danzhou_not_hung_yen(live_web, page_at) -> None:
     page = page_at(locale="zh-CN")
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
     log_in(page, live_web.url, "dz-duty", PASSWORD)
     page.wait_for_url(f"{live_web.url}/")
     body = page.inner_text("main")
     assert "儋州市人民法院" in body and "居民称儋州法院执行干警强制腾退时暴力执法" in body
     assert "Văn Lâm" not in body
     assert "待处置预警和事件" in body  # the user's language is zh-CN
+    # The vendored ECharts draws the severity chart under the strict CSP (no inline script or eval).
+    page.wait_for_selector("[data-testid=severity-chart] svg")
+    assert "紧急" in page.inner_text("[data-testid=severity-chart]")
+    assert not [e for e in console_errors if "Content Security Policy" in e or "Refused" in e], console_errors
     page.click("text=退出登录")
     page.wait_for_url(re.compile(r".*/login$"))
 

@@ -27,11 +27,13 @@ from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.digest.periods import REPORT_KINDS
+from presswatch.addresses import validate_email_address
+from presswatch.i18n import validate_timezone
 from presswatch.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ SECTIONS: tuple[str, ...] = ("headline", "flagged", "stories", "topics", "own_pi
 # digests record of a report is named "<digest>:<kind>", which must fit the 100-character column.
 _NAME_MAX_WITH_REPORTS = 100 - len(":quarterly")
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 _SEND_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -106,19 +107,12 @@ class DigestDefinition(BaseModel):
     @field_validator("recipients")
     @classmethod
     def _check_recipients(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not _EMAIL.match(address):
-                raise ValueError(f"not an email address: {address!r}")
-        return value
+        return [validate_email_address(address) for address in value]
 
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Ho_Chi_Minh)") from None
-        return value
+        return validate_timezone(value)
 
     @field_validator("send_time")
     @classmethod

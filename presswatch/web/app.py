@@ -36,6 +36,7 @@ STATIC_DIR = WEB_DIR / "static"
 ROUTERS = (
     "presswatch.web.routes.auth",
     "presswatch.web.routes.home",
+    "presswatch.web.routes.articles",
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
@@ -119,7 +120,10 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (404, 403, 405, 429):
             return _error_page(request, exc.status_code, None, getattr(exc, "headers", None))
-        raise exc
+        # Anything else (400, 422 ...) answers with its status, never as a 500.
+        from fastapi.exception_handlers import http_exception_handler
+
+        return await http_exception_handler(request, exc)
 
     del _login, _password, _http
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import Response
 
-from alerts.cases import count_open_cases, open_cases
+from alerts.cases import open_cases, open_cases_by_severity
 from models import Unit
 from presswatch.web.deps import Page, user_page
 from presswatch.web.routes.auth import safe_next
@@ -18,7 +18,16 @@ def home(page: Page = Depends(user_page)) -> Response:
     scope = page.require_scope()
     grants = _grant_rows(page)
     cases = open_cases(page.db, scope, limit=20)
-    return page.render("home.html", grants=grants, cases=cases, open_count=count_open_cases(page.db, scope))
+    by_severity = open_cases_by_severity(page.db, scope)
+    chart = {
+        "grid": {"left": 40, "right": 10, "top": 10, "bottom": 30},
+        "xAxis": {"type": "category", "data": [page.t(level) for level in by_severity]},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [{"type": "bar", "data": list(by_severity.values()),
+                    "itemStyle": {"color": "#d63638"}}],
+    }
+    return page.render("home.html", grants=grants, cases=cases, open_count=sum(by_severity.values()),
+                       chart=chart if any(by_severity.values()) else None)
 
 
 def _grant_rows(page: Page) -> list[tuple[Unit, str]]:
