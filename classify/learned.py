@@ -529,7 +529,7 @@ def _single(label: str | tuple[str, ...]) -> str:
 # the share of the training rows held out to choose among them when there are many rows.
 C_GRID = (1.0, 4.0, 16.0, 64.0)
 CV_HOLDOUT = 0.2
-CV_FOLDS_BELOW = 1000  # fewer training rows: 3-fold cross-validation instead of one hold-out split
+CV_FOLDS_BELOW = 500  # fewer training rows: 3-fold cross-validation instead of one hold-out split
 MIN_DF_ROWS = 1000  # from this many training rows, features seen in one document are not fitted
 
 
