@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 
-.PHONY: demo test lint install clean bench messages
+.PHONY: demo test test-fast lint install clean bench messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 -q
+
+# The fast lane while working: every test not marked slow (no crawl child processes, no CLI runs in
+# a subprocess, no browser, no model training); the whole suite stays `make test` (what CI runs).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 # Extract marked strings into presswatch/locale/messages.pot and merge them into each language's .po.
 messages: $(STAMP)

@@ -114,6 +114,26 @@ class CrawlSettings(_Group):
     distributed: bool = Field(False, description="Share the crawl frontier in Redis (scrapy-redis).")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis of the shared frontier (crawl.distributed).")
+    worker: bool = Field(
+        True, description="`presswatch run` keeps one long-lived crawl worker up (crawlers/worker.py) instead of "
+        "starting a crawl process every minute.",
+    )
+    min_poll_seconds: int = Field(
+        60, ge=1, description="The shortest interval a source that publishes often learns down to.",
+    )
+    max_backoff_seconds: int = Field(
+        6 * 3600, ge=60, description="The longest a failing source waits between polls.",
+    )
+    poll_jitter_fraction: float = Field(
+        0.1, ge=0, le=0.5, description="Each next poll moves by up to this fraction of the interval, either way.",
+    )
+    claim_lease_seconds: int = Field(
+        300, ge=30, description="How long a worker holds a claimed source; a dead worker's claims return "
+        "to the frontier after it.",
+    )
+    worker_max_sources_in_flight: int = Field(
+        500, ge=1, description="Sources one worker polls at once (claimed, not yet recorded).",
+    )
 
 
 class PipelineSettings(_Group):
@@ -403,6 +423,14 @@ def configure(config_file: str | Path | None = None, overrides: Mapping[str, Any
     """Set the config file and command-line overrides that :func:`get_settings` uses (the CLI calls it)."""
     _config_file_override[0] = config_file
     _override_stack[:] = [dict(overrides or {})]
+    get_loaded_settings.cache_clear()
+
+
+def add_overrides(extra: Mapping[str, Any]) -> None:
+    """Add to the command-line overrides (a shell command deciding a value at run time, e.g. the demo's
+    web address, which its alert messages link to)."""
+    merged = {**(_override_stack[0] if _override_stack else {}), **dict(extra)}
+    _override_stack[:] = [merged]
     get_loaded_settings.cache_clear()
 
 

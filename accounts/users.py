@@ -235,3 +235,43 @@ def manageable_units(session: Session, scope: Scope) -> Sequence[Unit]:
     if ids is not None:
         query = query.where(Unit.id.in_(sorted(ids)))
     return session.scalars(query).all()
+
+
+def assignable_users(session: Session, unit_id: int | None) -> list[User]:
+    """Who a case of ``unit_id`` may be assigned to: active users holding a grant in its organization
+    (the tree under its root unit) that lets them handle cases (admin or analyst). The web page
+    offers exactly these and the assign action accepts no one else: never free text."""
+    from models.scope import root_of, subtree_ids
+
+    if unit_id is None:
+        return []
+    organization = subtree_ids(session, [root_of(session, unit_id)])
+    stmt = (select(User).join(Grant, Grant.user_id == User.id)
+            .where(Grant.unit_id.in_(organization), Grant.role.in_((Role.ADMIN, Role.ANALYST)), User.active.is_(True))
+            .distinct().order_by(User.username))
+    return list(session.scalars(stmt))
+
+
+def acting_user(session: Session, name: str, unit_id: int | None, action: str = "triage") -> str:
+    """The account a command-line action on an object of ``unit_id`` is recorded under.
+
+    Once an installation has accounts, ``--as NAME`` must name an active user who may do ``action``
+    on that unit, exactly as in the web app: the case history and the audit log then name a real
+    person, not whatever was typed (``--as 院长``). An object outside the user's scope is "not
+    found", as on the web. An installation without any account keeps the old behaviour (the name
+    as given), so a CLI-only deployment still works.
+    """
+    from sqlalchemy import func
+
+    from models.scope import scope_for_user
+
+    if not session.scalar(select(func.count()).select_from(User)):
+        return name
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None or not user.active:
+        raise AccountError(N_("No active user '{username}' (see presswatch users list): actions are recorded "
+                              "under a real account."), username=name)
+    if not scope_for_user(session, user).can(action, unit_id):
+        raise NotFound(N_("'{username}' may not act here: the object is outside their organizations or role."),
+                       username=name)
+    return user.username

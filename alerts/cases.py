@@ -199,6 +199,20 @@ def open_cases_by_severity(session: Session, scope: Scope) -> dict[str, int]:
             for level in (RiskLevel.CRITICAL, RiskLevel.HIGH, RiskLevel.MEDIUM, RiskLevel.LOW)}
 
 
+def count_unacknowledged(session: Session, scope: Scope) -> int:
+    """Alerts of the scope nobody has acknowledged yet: the inbox badge on every page."""
+    return int(session.scalar(select(func.count()).select_from(Alert)
+                              .where(Alert.state == CaseState.NEW, scope.where(Alert.unit_id))) or 0)
+
+
+def recently_closed(session: Session, scope: Scope, *, since: datetime, limit: int = 50) -> list[Alert]:
+    """Cases of the scope closed (resolved or dismissed) since ``since``, newest first."""
+    stmt = (select(Alert).where(Alert.state.notin_(OPEN_STATES), scope.where(Alert.unit_id),
+                                Alert.updated_at >= since)
+            .order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def get_case_in_scope(session: Session, case_id: int, scope: Scope) -> Alert:
     """A case the scope may see; another organization's case is "no case #n", exactly like a missing one."""
     alert = session.get(Alert, case_id)

@@ -95,7 +95,8 @@ def deliver() -> None:
 
 
 def _load_rules_or_fail(session: object) -> None:
-    from alerts.rules import RulesError, ensure_rules_loaded
+    from alerts.rules import RulesError
+    from alerts.rules_file import ensure_rules_loaded
     from presswatch.console import CliError
     from settings import get_settings
 
@@ -282,14 +283,19 @@ def _actor(actor: str | None) -> str:
 
 def _case_action(func: str, case_id: int, **kwargs: object) -> None:
     import alerts.cases as cases
+    from accounts.users import AccountError, acting_user
     from models.db import get_engine, session_scope
     from presswatch.console import CliError, console
 
     with session_scope(get_engine()) as session:
         try:
+            target = cases.get_case(session, case_id)
+            kwargs["actor"] = acting_user(session, str(kwargs["actor"]), target.unit_id)
             alert = getattr(cases, func)(session, case_id, **kwargs)
         except cases.CaseError as exc:
             raise CliError(str(exc)) from None
+        except AccountError as exc:
+            raise CliError(f"--as: {exc}") from None
         console.print(f"case #{alert.id}: {alert.state}; assignee {alert.assignee or '-'}")
 
 

@@ -33,10 +33,10 @@ from alerts.rules import (
     RulesError,
     RuleSpec,
     active_rules,
-    ensure_rules_loaded,
     load_items,
     would_alert,
 )
+from alerts.rules_file import ensure_rules_loaded
 from classify.privacy import mask_text
 from classify.reasons import Reasons, RiskReasons, SentimentReasons, condense, parse_reasons
 from models import Alert, AlertCursor, AlertEvent, Classification, Source, utcnow

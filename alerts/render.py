@@ -187,6 +187,7 @@ class AlertView:
     excerpt: str
     deadline: str
     escalated: bool
+    case_url: str = ""  # the case page in the web app (web.public_url), where the officer acts in one tap
 
 
 def local_time(value: datetime | None, language: str, tz: str | None = None) -> str:
@@ -195,7 +196,20 @@ def local_time(value: datetime | None, language: str, tz: str | None = None) -> 
     return format_datetime(value, language, tz or LANG_TZ.get(normalize_language(language), "UTC"))
 
 
-def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None = None) -> AlertView:
+def case_link(public_url: str | None, case_id: int) -> str:
+    """The web app's page of a case (``web.public_url`` + ``/cases/<id>``), or '' when no public URL is set."""
+    base = (public_url or "").strip().rstrip("/")
+    return f"{base}/cases/{int(case_id)}" if base.startswith(("http://", "https://")) else ""
+
+
+def _public_url() -> str:
+    from settings import get_settings
+
+    return get_settings().web.public_url
+
+
+def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None = None,
+         public_url: str | None = None) -> AlertView:
     """An ``models.Alert`` (or anything shaped like it) as template data in ``language``."""
     t = strings(language)
     reason: Mapping[str, Any] = alert.reason or {}
@@ -213,6 +227,7 @@ def view(alert: Any, language: str, *, escalated: bool = False, tz: str | None =
         url=safe_url(reason.get("url", "")), spread=spread, why=why_lines(reason, language, tz),
         excerpt=inert(reason.get("excerpt", ""), MAX_EXCERPT_CHARS),
         deadline=local_time(alert.deadline_at, language, tz), escalated=escalated,
+        case_url=case_link(_public_url() if public_url is None else public_url, int(alert.id)),
     )
 
 
@@ -254,10 +269,14 @@ def subject_for(views: Sequence[AlertView], language: str, severities: Sequence[
 
 
 def render_alerts(alerts: Sequence[Any], language: str, *, escalated_ids: Sequence[int] = (),
-                  tz: str | None = None, note: str = "") -> Rendered:
-    """One message for one or many alerts, in ``language``."""
+                  tz: str | None = None, note: str = "", public_url: str | None = None) -> Rendered:
+    """One message for one or many alerts, in ``language``. Each alert links to its case page in the
+    web app when ``public_url`` (default: the ``web.public_url`` setting) is set: the officer taps
+    it on a phone, logs in if needed and acknowledges there; else the message names the CLI command."""
     alerts = list(alerts)[:MAX_ALERTS_PER_MESSAGE]
-    views = [view(a, language, escalated=a.id in escalated_ids, tz=tz) for a in alerts]
+    if public_url is None:
+        public_url = _public_url()
+    views = [view(a, language, escalated=a.id in escalated_ids, tz=tz, public_url=public_url) for a in alerts]
     subject = subject_for(views, language, [str(a.severity) for a in alerts])
     context = {"_": Translator(language), "alerts": views, "count": len(views), "batch": len(views) > 1,
                "lang": language, "subject": subject, "note": inert(note, 500)}

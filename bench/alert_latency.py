@@ -273,9 +273,11 @@ def main() -> int:
           f"SMTP {box.host}:{box.port}; {args.trials} trials; load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
           flush=True)
     try:
-        # Warm up as a running service would be: wait for its first crawl of the (empty) feed.
+        # Measure a running service, as one that has been up for a while: wait for its first crawl
+        # of the (empty) feed and for its classifier to be loaded (the service log says when).
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and "crawled jinri-danzhou" not in log_path.read_text("utf-8", "replace"):
+        marks = ("crawled jinri-danzhou", "classifier ready")
+        while time.monotonic() < deadline and not all(m in log_path.read_text("utf-8", "replace") for m in marks):
             if service.poll() is not None:
                 print(log_path.read_text("utf-8", "replace"))
                 raise SystemExit("the service exited during start-up")

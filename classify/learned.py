@@ -535,10 +535,14 @@ MIN_DF_ROWS = 1000  # from this many training rows, features seen in one documen
 
 def _fit_lr(x: Any, y: np.ndarray, weights: np.ndarray, c: float, warm: Any = None) -> Any:
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     clf = warm if warm is not None else LogisticRegression(max_iter=300, class_weight="balanced", warm_start=True)
     clf.set_params(C=c)
-    clf.fit(x, y, sample_weight=weights)
+    # One BLAS thread: the solver's small vector steps gain nothing from threads, and on a busy
+    # machine OpenBLAS's spinning threads made each step ~100x slower (ViHOS: 0.3 s -> 91 s at load 22).
+    with threadpool_limits(limits=1, user_api="blas"):
+        clf.fit(x, y, sample_weight=weights)
     return clf
 
 

@@ -62,7 +62,7 @@ def sources_check() -> None:
 
     from models import Source
     from models.db import get_engine, session_scope
-    from presswatch.console import console
+    from presswatch.console import console, local_time
 
     _load_and_sync()
     console.print(f"{_registry_path()}: valid")
@@ -73,7 +73,7 @@ def sources_check() -> None:
             colour = colours.get(row.health, "white")
             table.add_row(
                 row.key, f"[{colour}]{row.health}[/]",
-                row.last_success_at.strftime("%Y-%m-%d %H:%M UTC") if row.last_success_at else "never",
+                local_time(row.last_success_at) if row.last_success_at else "never",
                 str(row.consecutive_failures), "-" if row.last_item_count is None else str(row.last_item_count),
                 row.last_error or "",
             )

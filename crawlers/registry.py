@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from presswatch.yamlfile import parse_yaml, read_text
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
     from models import Source
@@ -346,12 +348,21 @@ def iter_due(
     """Enabled sources whose interval has passed since their last attempt.
 
     ``faster`` maps source keys to a shorter interval in seconds (an open risk plan's polling).
+    A source a crawl has scheduled (``next_poll_at``, see ``crawlers.schedule``) is due at that
+    time, which already holds its learned interval, back-off and jitter.
     """
     from datetime import timedelta
 
     due = []
     for row in rows:
         if not row.enabled:
+            continue
+        due_at: datetime | None = row.next_poll_at
+        if due_at is not None:
+            if faster and row.key in faster and row.last_attempt_at is not None:
+                due_at = min(due_at, row.last_attempt_at + timedelta(seconds=faster[row.key]))
+            if now >= due_at:
+                due.append(row)
             continue
         seconds = interval_seconds(row, default_interval_minutes)
         if faster and row.key in faster:

@@ -46,6 +46,7 @@ def scrapy_settings(cfg: CrawlSettings, *, log_level: int | str = logging.WARNIN
         "DOWNLOAD_WARNSIZE": 0,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # Scrapy 2.19 opens an HTTP control port per crawler: not ours to expose
         "LOG_LEVEL": logging.getLevelName(log_level) if isinstance(log_level, int) else log_level,
         "LOG_ENABLED": True,
         "MEMUSAGE_ENABLED": False,

@@ -54,7 +54,7 @@ class Article(Base):
         Index("ix_articles_published_at", "published_at"),
         Index("ix_articles_fetched_at", "fetched_at"),
         # Daily digests read their late arrivals (stored in the period, published shortly before)
-        # by storage time: alerts.digest.builder.LATE_ARRIVAL_DAYS.
+        # by storage time: alerts.digest.queries.LATE_ARRIVAL_DAYS.
         Index("ix_articles_stored_at", "stored_at"),
         Index("ix_articles_content_hash", "content_hash"),
         Index("ix_articles_story_id", "story_id"),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from sqlalchemy import Enum
 
 from models.base import StrEnum
+from presswatch.periods import Period as _CalendarPeriod
 
 
-def db_enum(enum_cls: type[StrEnum], name: str) -> Enum:
+def db_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:
     return Enum(
         enum_cls,
         name=name,
@@ -147,12 +149,8 @@ class RegistrationState(StrEnum):
     REJECTED = "rejected"
 
 
-class Period(StrEnum):
-    WEEK = "week"
-    HALF_MONTH = "half_month"
-    MONTH = "month"
-    QUARTER = "quarter"
-    YEAR = "year"
+# The calendar period kinds live with the calendar arithmetic (presswatch/periods.py).
+Period = _CalendarPeriod
 
 
 class Measure(StrEnum):

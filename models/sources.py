@@ -63,6 +63,14 @@ class Source(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     health: Mapped[str] = mapped_column(String(32), default="unknown")  # ok / warning / failing / unknown
 
+    # Crawl worker schedule (crawlers/schedule.py decides, crawlers/frontier.py claims): when the
+    # source is next due, the interval learned from its history, and which worker holds it until
+    # when (a claim whose worker died lapses at claimed_until and the poll returns to the frontier).
+    next_poll_at: Mapped[datetime | None] = mapped_column(index=True)
+    poll_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None]
+
     outlet: Mapped[Outlet | None] = relationship(back_populates="sources")
 
 

@@ -208,7 +208,16 @@ def demo(
     serve the web app with the demo accounts until Ctrl-C."""
     from presswatch.demo import run_demo, serve_demo
 
-    ctx = run_demo(workdir, console=console)
+    public_url = ""
+    if serve:
+        # Choose the port first, so the demo's alert e-mails link to the case pages it will serve.
+        from presswatch.web.server import next_free_port, parse_bind
+
+        host, port = parse_bind(bind)
+        port = next_free_port(host, port)
+        bind, public_url = f"{host}:{port}", f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        settings_mod.add_overrides({"web.public_url": public_url})
+    ctx = run_demo(workdir, console=console, public_url=public_url)
     if serve:
         serve_demo(ctx, bind, console=console)
 

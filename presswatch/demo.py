@@ -29,7 +29,7 @@ DEMO_STEPS = (
 )
 
 
-def run_demo(workdir: Path, console: Console | None = None, fresh: bool = True) -> DemoContext:
+def run_demo(workdir: Path, console: Console | None = None, fresh: bool = True, public_url: str = "") -> DemoContext:
     from models.db import ensure_schema, make_engine
     from presswatch.service import resolve
     from settings import load_settings
@@ -45,6 +45,7 @@ def run_demo(workdir: Path, console: Console | None = None, fresh: bool = True) 
             "data_dir": str(workdir),
             "db.url": db_url,
             "pipeline.snapshot_dir": str(workdir / "snapshots"),
+            "web.public_url": public_url,
         },
     ).settings
     engine = make_engine(db_url)

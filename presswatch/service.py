@@ -43,7 +43,10 @@ JOB_PROVIDERS = (
     "quota.jobs:scheduled_jobs",
     "accounts.jobs:scheduled_jobs",
 )
+# Called when the service stops, after the scheduler: stages that keep a process of their own up.
+STOP_HOOKS = ("crawlers.jobs:stop_worker",)
 # What a stored piece sets off, in order: classify it; evaluate the rules and send what that queued.
+CHAIN_WARM_UP = "classify.jobs:warm_up"  # at start, so the first piece does not wait for the models
 CHAIN_CLASSIFY = "classify.jobs:classify_pending_job"
 CHAIN_ALERT = "alerts.jobs:evaluate_and_deliver"
 
@@ -171,6 +174,10 @@ class EventChain:
             self._thread.join(timeout=60)
 
     def _loop(self) -> None:
+        try:
+            resolve(CHAIN_WARM_UP)()
+        except Exception:
+            log.exception("event chain: loading the classifier failed; the first classification will try again")
         while not self._stop.is_set():
             if not self._kick.wait(1.0):
                 continue
@@ -219,5 +226,7 @@ def run_service(settings: Settings, stop_event: threading.Event | None = None) -
     finally:
         scheduler.shutdown(wait=True)
         chain.stop()
+        for ref in STOP_HOOKS:
+            run_job(ref)
         release_leases()
         log.info("presswatch service stopped")

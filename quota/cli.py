@@ -95,7 +95,7 @@ def units_list(history: bool = typer.Option(False, "--history", help="Also show 
 def units_add(
     code: str, name: str,
     kind: str = typer.Option(..., help="bureau, section, office, station, court, team, township, member_unit, ..."),
-    parent: str | None = typer.Option(None, help="Parent unit code."),
+    parent: str | None = typer.Option(None, help="Parent unit code or name."),
     alias: list[str] = typer.Option([], help="Another name used in bylines (repeatable)."),
     person: list[str] = typer.Option([], help="A correspondent / author of this unit (repeatable)."),
 ) -> None:
@@ -113,7 +113,7 @@ def units_add(
 
 @units_app.command("rename")
 def units_rename(
-    code: str, new_name: str,
+    code: str = typer.Argument(..., help="Unit code or name."), new_name: str = typer.Argument(...),
     effective: str | None = typer.Option(None, help="When the new name took effect (default now)."),
 ) -> None:
     """Rename a unit from a date on; earlier periods keep the old name."""
@@ -127,7 +127,8 @@ def units_rename(
 
 @units_app.command("move")
 def units_move(
-    code: str, new_parent: str = typer.Argument(..., help="New parent code, or '-' for the top level."),
+    code: str = typer.Argument(..., help="Unit code or name."),
+    new_parent: str = typer.Argument(..., help="New parent code or name, or '-' for the top level."),
     effective: str | None = typer.Option(None, help="When the move took effect (default now)."),
 ) -> None:
     """Move a unit under another from a date on; earlier periods keep the old parent."""
@@ -140,7 +141,7 @@ def units_move(
 
 
 def register_cmd(
-    unit: str = typer.Option(..., help="Unit code."),
+    unit: str = typer.Option(..., help="Unit code or name."),
     outlet: str = typer.Option(..., help="Outlet key (as in sources.yaml / quota.yaml)."),
     date_: str = typer.Option(..., "--date", help="Publication date (YYYY-MM-DD, or with a time)."),
     url: str | None = typer.Option(None, help="The piece's URL."),
@@ -153,6 +154,7 @@ def register_cmd(
     note: str | None = typer.Option(None),
 ) -> None:
     """Register a published piece; it is verified against crawled articles at once (and later)."""
+    from models import Unit
     from presswatch.console import console
     from quota.registry import register
     from settings import get_settings
@@ -168,7 +170,9 @@ def register_cmd(
         )
         reg = result.registration
         v = reg.verification
-        console.print(f"registered #{reg.id}: {reg.title or reg.url} ({unit}, {outlet}, {reg.state.value})")
+        unit_row = session.get(Unit, reg.unit_id)
+        unit_code = unit_row.code if unit_row else unit
+        console.print(f"registered #{reg.id}: {reg.title or reg.url} ({unit_code}, {outlet}, {reg.state.value})")
         if reg.verified_at:
             console.print(f"[green]verified[/] by {v.get('method')}: {v.get('detail')} (article #{reg.article_id})")
         else:
@@ -194,7 +198,7 @@ def quota_load(path: Path = typer.Argument(None, help="Quota file (default: quot
 @quota_app.command("status")
 def quota_status(
     period: str | None = typer.Option(None, help="2024, 2024-Q2, 2024-05, 2024-05-H1, 2024-W07, a day; default now."),
-    unit: str | None = typer.Option(None, help="Only this unit."),
+    unit: str | None = typer.Option(None, help="Only this unit (code or name) and the units under it."),
     rule: list[str] = typer.Option([], help="Only these rule keys (repeatable)."),
     lang: str | None = typer.Option(None, help="zh-CN, vi or en (default alerts.default_language)."),
 ) -> None:
@@ -219,7 +223,7 @@ def quota_status(
 def quota_report(
     out: Path = typer.Option(..., help="FILE.xlsx (status, evidence, rankings) or FILE.csv (status)."),
     period: str | None = typer.Option(None, help="Period label; default the current period of each rule."),
-    unit: str | None = typer.Option(None),
+    unit: str | None = typer.Option(None, help="Only this unit (code or name) and the units under it."),
     lang: str | None = typer.Option(None, help="zh-CN, vi or en."),
 ) -> None:
     """Export quota progress with the evidence behind every count."""
@@ -276,7 +280,7 @@ def quota_review(
 
 @quota_app.command("registrations")
 def quota_registrations(
-    unit: str | None = typer.Option(None), state: str | None = typer.Option(None),
+    unit: str | None = typer.Option(None, help="Unit code or name."), state: str | None = typer.Option(None),
     limit: int = typer.Option(50, min=1),
 ) -> None:
     """Registrations, newest first, with their verification."""

@@ -1,161 +1,21 @@
-"""Period maths for quotas: weeks (Monday first), half-months (1-15 / 16-end), months, quarters, years.
-
-Pure functions, no database. A period is a half-open range of LOCAL calendar dates
-``[start, end)`` in the organization's time zone; :meth:`Window.utc_bounds` turns it into the UTC
-instants the database compares against. A piece published exactly on a boundary (local midnight
-of the 16th, of a Monday, of a quarter's first day) belongs to the period that STARTS there,
-because the range is half-open: it can never land in two periods or in none.
-
-Period labels (what ``--period`` accepts):
-``2024`` (year), ``2024-Q2`` (quarter), ``2024-05`` (month), ``2024-05-H1`` / ``2024-05-H2``
-(half-month), ``2024-W07`` (ISO week, Monday to Sunday), ``2024-05-17`` (a day: every rule is
-evaluated on its own period containing that day).
-"""
+"""Period maths for quotas: the one calendar-period module, :mod:`presswatch.periods` (digests use it
+too). Kept as this stage's name for it, so quota code reads ``from quota.periods import ...``."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
-from models.enums import Period
-from presswatch.i18n import TimeZoneError, validate_timezone
+from presswatch.periods import (
+    Period,
+    PeriodError,
+    Window,
+    add_months,
+    local_date,
+    parse_span,
+    period_containing,
+    windows_overlapping,
+    zone,
+)
 
 __all__ = [
-    "Window", "local_date", "parse_span", "period_containing", "windows_overlapping", "zone",
+    "Period", "PeriodError", "Window", "add_months", "local_date", "parse_span", "period_containing",
+    "windows_overlapping", "zone",
 ]
-
-
-class PeriodError(ValueError):
-    """A period label or time zone that cannot be understood; the message says what is accepted."""
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(validate_timezone(name))
-    except TimeZoneError as exc:
-        raise PeriodError(str(exc)) from None
-
-
-@dataclass(frozen=True, order=True)
-class Window:
-    """One period: local dates ``[start, end)``."""
-
-    start: date
-    end: date
-    kind: Period
-
-    @property
-    def label(self) -> str:
-        s = self.start
-        if self.kind is Period.YEAR:
-            return f"{s.year}"
-        if self.kind is Period.QUARTER:
-            return f"{s.year}-Q{(s.month - 1) // 3 + 1}"
-        if self.kind is Period.MONTH:
-            return f"{s.year}-{s.month:02d}"
-        if self.kind is Period.HALF_MONTH:
-            return f"{s.year}-{s.month:02d}-H{1 if s.day == 1 else 2}"
-        iso = s.isocalendar()
-        return f"{iso.year}-W{iso.week:02d}"
-
-    @property
-    def last_day(self) -> date:
-        return self.end - timedelta(days=1)
-
-    def utc_bounds(self, tz: str) -> tuple[datetime, datetime]:
-        """The UTC instants ``[start, end)`` of this period's local midnights in ``tz``."""
-        z = zone(tz)
-        return (
-            datetime.combine(self.start, time(0), z).astimezone(UTC),
-            datetime.combine(self.end, time(0), z).astimezone(UTC),
-        )
-
-    def contains(self, day: date) -> bool:
-        return self.start <= day < self.end
-
-    def next(self) -> Window:
-        return period_containing(self.kind, self.end)
-
-    def previous(self) -> Window:
-        return period_containing(self.kind, self.start - timedelta(days=1))
-
-    def days_left(self, today: date) -> int:
-        """Whole days from ``today`` to the last day of the period (0 on the last day)."""
-        return (self.last_day - today).days
-
-
-def _add_months(year: int, month: int, n: int) -> date:
-    index = year * 12 + (month - 1) + n
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def period_containing(kind: Period | str, day: date) -> Window:
-    """The period of ``kind`` that contains the local date ``day``."""
-    kind = Period(kind)
-    if kind is Period.WEEK:
-        start = day - timedelta(days=day.weekday())  # Monday
-        return Window(start, start + timedelta(days=7), kind)
-    if kind is Period.HALF_MONTH:
-        if day.day <= 15:
-            return Window(day.replace(day=1), day.replace(day=16), kind)
-        return Window(day.replace(day=16), _add_months(day.year, day.month, 1), kind)
-    if kind is Period.MONTH:
-        start = day.replace(day=1)
-        return Window(start, _add_months(day.year, day.month, 1), kind)
-    if kind is Period.QUARTER:
-        start = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
-        return Window(start, _add_months(start.year, start.month, 3), kind)
-    return Window(date(day.year, 1, 1), date(day.year + 1, 1, 1), kind)
-
-
-def local_date(instant: datetime, tz: str) -> date:
-    """The calendar date of a UTC instant in ``tz`` (what decides which period a piece is in)."""
-    if instant.tzinfo is None:
-        raise PeriodError(f"naive datetime {instant!r}: give a timezone-aware instant")
-    return instant.astimezone(zone(tz)).date()
-
-
-_LABELS = [
-    (re.compile(r"^(\d{4})$"), Period.YEAR),
-    (re.compile(r"^(\d{4})-[Qq]([1-4])$"), Period.QUARTER),
-    (re.compile(r"^(\d{4})-(\d{2})$"), Period.MONTH),
-    (re.compile(r"^(\d{4})-(\d{2})-[Hh]([12])$"), Period.HALF_MONTH),
-    (re.compile(r"^(\d{4})-[Ww](\d{2})$"), Period.WEEK),
-]
-LABEL_HELP = "2024, 2024-Q2, 2024-05, 2024-05-H1, 2024-W07 or a day 2024-05-17"
-
-
-def parse_span(label: str) -> Window | date:
-    """A period label as a :class:`Window`, or a single day as a :class:`date`."""
-    text = label.strip()
-    try:
-        for pattern, kind in _LABELS:
-            m = pattern.match(text)
-            if not m:
-                continue
-            year = int(m.group(1))
-            if kind is Period.YEAR:
-                return period_containing(kind, date(year, 1, 1))
-            if kind is Period.QUARTER:
-                return period_containing(kind, date(year, (int(m.group(2)) - 1) * 3 + 1, 1))
-            if kind is Period.MONTH:
-                return period_containing(kind, date(year, int(m.group(2)), 1))
-            if kind is Period.HALF_MONTH:
-                return period_containing(kind, date(year, int(m.group(2)), 1 if m.group(3) == "1" else 16))
-            return period_containing(kind, date.fromisocalendar(year, int(m.group(2)), 1))
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise PeriodError(f"not a period: '{label}' (expected {LABEL_HELP})")
-
-
-def windows_overlapping(kind: Period | str, span: Window | date) -> list[Window]:
-    """Every period of ``kind`` overlapping ``span`` (a day gives the one period containing it)."""
-    if isinstance(span, date):
-        return [period_containing(kind, span)]
-    out = [period_containing(kind, span.start)]
-    while out[-1].end < span.end:
-        out.append(out[-1].next())
-    return out

@@ -1,12 +1,14 @@
 """Registering published pieces, verifying them against crawled articles, proposing from bylines.
 
-- :func:`register` checks the input (known unit and outlet, URL on that outlet's domains, date not
-  in the future) and refuses with one clear line; it warns about a duplicate but keeps it (scoring
+- :func:`register` checks the input (known unit and outlet, URL on that outlet's domains and not
+  crawled on or registered under another outlet, date not in the future) and refuses with one
+  clear line; it warns about a duplicate but keeps it (scoring
   counts a piece once per rule anyway).
 - :func:`verify` looks for the piece among the stored articles of that outlet: the URL (hash of
   the URL as given and of its canonical form), else the title (exact after normalisation, or very
   close), else the registered title inside an article's text (a piece adopted into a combined
   bulletin). What matched, how well and which article is kept in ``Registration.verification``.
+  A registration whose URL turns out to be crawled on another outlet is rejected with the reason.
 - :func:`propose_from_articles` reads crawled bylines and source lines ("来源：儋州市人民法院
   通讯员 张三", "Nguồn: Chi cục THADS huyện Văn Lâm") and own-channel articles, and creates
   PROPOSED registrations: visible to staff, counted only by rules that say ``registered_only:
@@ -44,6 +46,9 @@ TITLE_MATCH_RATIO = 0.92
 MATCH_WINDOW_DAYS = 3
 # Shortest registered title searched for inside article text (shorter ones match by accident).
 MIN_TEXT_MATCH_CHARS = 8
+
+# The reason prefix of a registration whose URL the crawler found on another outlet.
+OUTLET_CONFLICT = "wrong outlet"
 
 COUNTED_STATES = (RegistrationState.SUBMITTED, RegistrationState.SECTION_APPROVED, RegistrationState.LEADER_APPROVED)
 
@@ -167,6 +172,9 @@ def register(
         verification={"status": "pending", "date_only": date_only, "attempts": 0},
         review_history=[{"state": RegistrationState.SUBMITTED.value, "by": registered_by, "at": now.isoformat()}],
     )
+    conflict = _outlet_conflict(session, reg, outlet_row, unit_row.code)
+    if conflict:
+        raise QuotaError(conflict)
     dupes = _duplicates(session, reg)
     if dupes:
         warnings.append(
@@ -189,6 +197,56 @@ def register(
                 " give --chars, or it is filled in when the crawler finds the piece"
             )
     return RegisterResult(reg, warnings)
+
+
+def _outlet_label(outlet: Outlet | None, fallback: object) -> str:
+    return f"'{outlet.key}' ({outlet.name})" if outlet is not None else f"#{fallback}"
+
+
+def _outlet_conflict(session: Session, reg: Registration, outlet: Outlet, unit_code: str) -> str | None:
+    """Why this URL cannot be registered under ``outlet``: it was crawled on, or is already
+    registered (by any unit) under, another outlet. None when there is no such evidence.
+
+    An outlet without domains (a WeChat account, a print paper) cannot be checked by host, so the
+    crawl and the other registrations are the evidence of where the piece appeared.
+    """
+    if not reg.url:
+        return None
+    art = _article_at(session, reg.url)
+    if art is not None and art.outlet_id is not None and art.outlet_id != outlet.id:
+        return (
+            f"{reg.url} was crawled on outlet {_outlet_label(session.get(Outlet, art.outlet_id), art.outlet_id)},"
+            f" not {_outlet_label(outlet, outlet.id)}: register it under the outlet it appeared on"
+        )
+    if art is not None:
+        return None
+    other = session.execute(
+        select(Registration.id, Registration.outlet_id).where(
+            Registration.url_hash == reg.url_hash, Registration.outlet_id != outlet.id,
+            Registration.state != RegistrationState.REJECTED,
+        ).order_by(Registration.id).limit(1)
+    ).first()
+    if other is not None:
+        return (
+            f"{reg.url} is already registered (#{other.id}) under outlet"
+            f" {_outlet_label(session.get(Outlet, other.outlet_id), other.outlet_id)},"
+            f" not {_outlet_label(outlet, outlet.id)} as {unit_code} gives it"
+        )
+    return None
+
+
+def _article_at(session: Session, url: str) -> Article | None:
+    """The stored article at this URL (as given or in canonical form), if crawled."""
+    hashes = sorted(lookup_hashes(url))
+    try:
+        canon = canonical_url(url)
+    except BadUrl:
+        canon = url
+    return session.scalar(
+        select(Article).where(
+            or_(Article.url_hash.in_(hashes), Article.url == url, Article.canonical_url.in_([url, canon]))
+        ).order_by(Article.id).limit(1)
+    )
 
 
 def _duplicates(session: Session, reg: Registration) -> list[int]:
@@ -219,20 +277,15 @@ class Match:
 def find_article(session: Session, reg: Registration) -> tuple[Match | None, str]:
     """The stored article this registration is, and if none, why not."""
     if reg.url:
-        hashes = sorted(lookup_hashes(reg.url))
-        try:
-            canon = canonical_url(reg.url)
-        except BadUrl:
-            canon = reg.url
-        art = session.scalar(
-            select(Article).where(
-                or_(Article.url_hash.in_(hashes), Article.url == reg.url, Article.canonical_url.in_([reg.url, canon]))
-            ).limit(1)
-        )
+        art = _article_at(session, reg.url)
         if art is not None:
             if reg.outlet_id is not None and art.outlet_id is not None and art.outlet_id != reg.outlet_id:
                 other = session.get(Outlet, art.outlet_id)
-                return None, f"the URL was crawled, but on outlet '{other.key if other else art.outlet_id}'"
+                mine = session.get(Outlet, reg.outlet_id)
+                return None, (
+                    f"{OUTLET_CONFLICT}: the URL was crawled on outlet {_outlet_label(other, art.outlet_id)},"
+                    f" not {_outlet_label(mine, reg.outlet_id)}"
+                )
             return Match(art, "url", 1.0, f"URL {art.canonical_url}"), ""
     if not reg.title or reg.outlet_id is None:
         return None, "no stored article at that URL" if reg.url else "nothing to match (no URL, no title)"
@@ -272,6 +325,15 @@ def verify(session: Session, reg: Registration, now: datetime | None = None) -> 
     match, why = find_article(session, reg)
     if match is None:
         info.update(status="not_found", reason=why)
+        if why.startswith(OUTLET_CONFLICT) and reg.state is not RegistrationState.REJECTED:
+            # The crawl shows the piece appeared on another outlet: the claim is wrong, so the
+            # registration stops counting (it counted provisionally while unverified).
+            info["status"] = "outlet_conflict"
+            reg.state = RegistrationState.REJECTED
+            reg.review_history = [
+                *(reg.review_history or []),
+                {"state": RegistrationState.REJECTED.value, "by": "presswatch", "at": now.isoformat(), "note": why},
+            ]
         reg.verification = info
         return False
     art = match.article

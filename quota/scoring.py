@@ -329,7 +329,8 @@ def status(
     """Progress per unit per rule for every period of each rule within ``period``.
 
     ``period`` is a label ("2024-Q2", "2024-05", "2024-W07", a day "2024-05-17") or None for the
-    current period of each rule. ``unit`` (a code) narrows to one unit. Rows are cached in the
+    current period of each rule. ``unit`` (a code or name, :func:`quota.units.get_unit`) narrows
+    to that unit and the units under it (a parent's rows are its children's when it has no rule). Rows are cached in the
     scores table with their evidence when ``store`` is true (the caller commits).
     """
     now = now or utcnow()
@@ -354,7 +355,10 @@ def status(
             ref = min(end, now) - timedelta(microseconds=1)
             mapping = _mapping(rule, tree, ref)
             if unit_filter is not None:
-                mapping = {k: v for k, v in mapping.items() if v == unit_filter}
+                # A unit and everything under it as the tree stood then: a parent with no rule of
+                # its own (执行局) shows its children's rows (执行一队, 执行二队) rolled up under it.
+                subtree = {unit_filter} | tree.descendants(unit_filter, ref)
+                mapping = {k: v for k, v in mapping.items() if v in subtree}
             if mapping:
                 groups.setdefault(tuple(sorted(mapping.items())), []).append(w)
         for key, ws in groups.items():

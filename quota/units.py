@@ -45,13 +45,38 @@ def parse_unit_kind(value: str) -> UnitKind:
     return parse_enum(UnitKind, value, "unit kind")
 
 
-def get_unit(session: Session, code: str) -> Unit:
-    unit = session.scalar(select(Unit).where(Unit.code == code))
-    if unit is None:
-        known = session.scalars(select(Unit.code).order_by(Unit.code).limit(12)).all()
-        hint = f" (known: {', '.join(known)}{', ...' if len(known) == 12 else ''})" if known else " (no units yet)"
-        raise QuotaError(f"unknown unit '{code}'{hint}")
-    return unit
+def get_unit(session: Session, ref: str) -> Unit:
+    """The unit named by ``ref``: its code, else its current name, else one of its aliases / old names.
+
+    The one resolver every quota entry point uses (CLI options, register, status, units
+    rename/move). A code always wins; a name shared by several units ("执行局" in two courts) is
+    refused with their codes rather than guessed. (accounts.users.find_unit also takes ids and
+    picks the first of equal names, which would let "0101" or a shared name hit the wrong unit.)
+    """
+    ref = ref.strip()
+    unit = session.scalar(select(Unit).where(Unit.code == ref))
+    if unit is not None:
+        return unit
+    named = list(session.scalars(select(Unit).where(Unit.name == ref).order_by(Unit.code)))
+    if not named:
+        named = [
+            u for u in session.scalars(select(Unit).order_by(Unit.code))
+            if ref in (u.aliases or [])
+        ] or [
+            u for u in session.scalars(
+                select(Unit).join(UnitHistory, UnitHistory.unit_id == Unit.id)
+                .where(UnitHistory.name == ref).distinct().order_by(Unit.code)
+            )
+        ]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise QuotaError(
+            f"unit name '{ref}' is ambiguous: " + ", ".join(f"{u.code} ({u.name})" for u in named) + "; give the code"
+        )
+    known = session.scalars(select(Unit.code).order_by(Unit.code).limit(12)).all()
+    hint = f" (known: {', '.join(known)}{', ...' if len(known) == 12 else ''})" if known else " (no units yet)"
+    raise QuotaError(f"unknown unit '{ref}'{hint}")
 
 
 def _open_row(session: Session, unit: Unit) -> UnitHistory | None:
@@ -115,6 +140,7 @@ def _change(session: Session, unit: Unit, effective: datetime | None, *, name: s
 
 def rename_unit(session: Session, code: str, new_name: str, effective: datetime | None = None) -> Unit:
     unit = get_unit(session, code)
+    code = unit.code
     new_name = new_name.strip()
     if not new_name:
         raise QuotaError("the new name is empty")
@@ -130,6 +156,7 @@ def rename_unit(session: Session, code: str, new_name: str, effective: datetime 
 
 def move_unit(session: Session, code: str, new_parent: str | None, effective: datetime | None = None) -> Unit:
     unit = get_unit(session, code)
+    code = unit.code
     parent = get_unit(session, new_parent) if new_parent else None
     if parent is not None:
         # Refuse cycles: the new parent may not be the unit itself or one of its descendants.

@@ -133,4 +133,25 @@ def web(engine: Engine) -> Iterator[object]:
             clients.close()
 
 
+# The fast lane (`make test-fast`, `-m "not slow"`) leaves these out: modules whose tests start
+# processes (crawl children, the CLI in a subprocess, services, a browser, a PostgreSQL server),
+# train models or run whole demo worlds, chosen from `pytest --durations` of the whole suite;
+# single slow tests elsewhere carry @pytest.mark.slow. Tests on PostgreSQL are in the slow lane too.
+SLOW_MODULES = frozenset({
+    "test_alerts_demo", "test_classify_cli", "test_classify_quality", "test_classify_service", "test_cli",
+    "test_cli_database", "test_concurrent_workers", "test_crawl_cli_output", "test_crawl_distributed",
+    "test_crawl_feeds", "test_crawl_incremental", "test_crawl_isolation", "test_crawl_run", "test_delivery",
+    "test_delivery_drills", "test_demo", "test_digest_demo", "test_digest_reports_send", "test_event_chain",
+    "test_exit_codes", "test_models", "test_pipeline_ingest", "test_privacy", "test_quota_demo", "test_web_auth",
+    "test_web_browser", "test_web_cli",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if module in SLOW_MODULES or "[postgresql" in item.nodeid:
+            item.add_marker(pytest.mark.slow)
+
+
 from tests.browser_support import browser, live_web, page_at  # noqa: E402,F401  (browser-test fixtures)

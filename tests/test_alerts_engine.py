@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from alerts.engine import evaluate_pending, source_failing_alert
 from alerts.notify import quiet_until
 from alerts.plans import PlanError, create_plan, refresh_states
-from alerts.rules import parse_rules, sync_rules
+from alerts.rules_file import parse_rules, sync_rules
 from alerts.surge import detect_surges
 from models import Alert, AlertEvent, Article, Delivery, Story, WatchQuery
 from models.enums import AlertKind, OutletTier, RiskLevel, SentimentLabel

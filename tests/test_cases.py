@@ -180,6 +180,44 @@ def test_cases_cli(fresh_db_url: str) -> None:
         engine.dispose()
 
 
+def test_cli_case_actions_are_recorded_under_a_real_account(fresh_db_url: str) -> None:
+    """Once the installation has accounts, `--as 院长` is refused: the history names real people,
+    who may act only on their organization's cases (the same rule as the web app)."""
+    from models import Grant, Role, Unit, User
+    from models.db import make_engine, upgrade
+    from models.enums import UnitKind
+
+    upgrade(fresh_db_url)
+    engine = make_engine(fresh_db_url)
+    try:
+        with session_scope(engine) as session:
+            alert = raise_one(session)
+            dz = Unit(code="dz-court-cli", name="儋州市人民法院", kind=UnitKind.COURT)
+            hy = Unit(code="hy-thads-cli", name="Cục THADS tỉnh Hưng Yên", kind=UnitKind.DEPARTMENT)
+            session.add_all([dz, hy])
+            session.flush()
+            alert.unit_id = dz.id
+            for username, unit in (("dz-duty", dz), ("hy-duty", hy)):
+                user = User(username=username, display_name=username, password_hash="x", language="zh-CN")
+                session.add(user)
+                session.flush()
+                session.add(Grant(user_id=user.id, unit_id=unit.id, role=Role.ANALYST, granted_by="test"))
+            alert_id = alert.id
+        runner = CliRunner()
+        base = ["--set", f"db.url={fresh_db_url}"]
+        typed = runner.invoke(app, [*base, "cases", "ack", str(alert_id), "--as", "院长"])
+        assert typed.exit_code != 0 and "院长" in str(typed.exception)
+        other = runner.invoke(app, [*base, "cases", "ack", str(alert_id), "--as", "hy-duty"])
+        assert other.exit_code != 0 and "may not act here" in str(other.exception)
+        ok = runner.invoke(app, [*base, "cases", "ack", str(alert_id), "--as", "dz-duty"])
+        assert ok.exit_code == 0, ok.output
+        with session_scope(engine) as session:
+            events = cases.history(session, alert_id)
+            assert [e.actor for e in events if e.action == "ack"] == ["dz-duty"]
+    finally:
+        engine.dispose()
+
+
 def test_correction_request_links_the_stored_article_and_its_outlet(session: Session) -> None:
     paper = factories.outlet(session, key="jinri-dz", name="今日儋州")
     stored = factories.article(session, url="https://www.jinri.example/news/7.html", outlet_id=paper.id)

@@ -97,7 +97,9 @@ def test_an_unknown_host_is_one_line_naming_the_setting(tmp_path: Path) -> None:
 def password_postgres() -> Iterator[str]:
     """A real PostgreSQL cluster with scram-sha-256 password authentication (the shared test server
     trusts 127.0.0.1, so it cannot refuse a password). Yields the URL with the right password."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+    path = os.pathsep.join([os.environ.get("PATH", ""), *sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin")))])
+    initdb, pg_ctl = shutil.which("initdb", path=path), shutil.which("pg_ctl", path=path)
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     # Not under pytest's temporary root: that is private to its owner, and the server may run as nobody.

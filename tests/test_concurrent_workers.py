@@ -207,6 +207,7 @@ def test_two_service_instances_on_one_database(pg_url: str, tmp_path: Path) -> N
         f'smtp_host = "127.0.0.1"\nsmtp_port = {box.port}\nfrom_address = "presswatch@dz-court.example.cn"\n'
         f'[quota]\nrules_file = "{tmp_path / "none-quota.yaml"}"\n', encoding="utf-8")
     # Both start on an empty database: they migrate it one after the other.
+    # The scheduler only (`run --no-web`): two web apps could not both listen on web.bind.
     services = [_cli(pg_url, box.port, "-v", "run", "--no-web", config=config) for _ in range(2)]
     logs: list[str] = []
     try:

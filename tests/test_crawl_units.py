@@ -41,7 +41,16 @@ def test_due_sources_follow_their_interval() -> None:
                   config={"interval_seconds": 20}, last_attempt_at=now - timedelta(seconds=15))
     assert [r.key for r in iter_due([urgent, calm], 15, now)] == ["urgent"]
     assert [r.key for r in iter_due([urgent, calm], 15, now, {"calm": 10})] == ["urgent", "calm"]
+    # A crawl scheduled its next poll: that time decides (it holds back-off, learning and jitter).
+    backing_off = Source(key="backoff", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
+                         last_attempt_at=now - timedelta(minutes=31), next_poll_at=now + timedelta(minutes=29))
+    learned = Source(key="learned", kind=SourceKind.FEED, enabled=True, interval_minutes=30,
+                     last_attempt_at=now - timedelta(minutes=5), next_poll_at=now - timedelta(seconds=1))
+    assert [r.key for r in iter_due([backing_off, learned], 15, now)] == ["learned"]
+    assert [r.key for r in iter_due([backing_off], 15, now, {"backoff": 300})] == ["backoff"]
     (job,) = scheduled_jobs(Settings())
+    assert job.func == "crawlers.jobs:ensure_worker" and job.trigger == "interval"  # the long-lived worker
+    (job,) = scheduled_jobs(Settings.model_validate({"crawl": {"worker": False}}))
     assert job.func == "crawlers.jobs:crawl_due" and job.trigger == "interval"
 
 

@@ -72,7 +72,7 @@ def test_alert_raised_is_published_after_the_alert_row_is_committed(fresh_db_url
     """A subscriber on another connection finds the alert it is told about."""
     (tmp_path / "alert_rules.yaml").write_text(RULES, encoding="utf-8")
     settings_mod.configure(None, {"db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "alert_rules.yaml")})
-    from alerts.rules import ensure_rules_loaded
+    from alerts.rules_file import ensure_rules_loaded
 
     upgrade(fresh_db_url)
     engine = make_engine(fresh_db_url)
@@ -144,7 +144,7 @@ def test_the_service_sweep_raises_the_alert_of_a_source_failing_in_the_table(
 
     (tmp_path / "alert_rules.yaml").write_text(RULES, encoding="utf-8")
     settings_mod.configure(None, {"db.url": fresh_db_url, "alerts.rules_file": str(tmp_path / "alert_rules.yaml")})
-    from alerts.rules import ensure_rules_loaded
+    from alerts.rules_file import ensure_rules_loaded
 
     upgrade(fresh_db_url)
     engine = make_engine(fresh_db_url)

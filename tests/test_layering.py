@@ -14,8 +14,8 @@ from tests.conftest import REPO_ROOT
 STAGES = ("crawlers", "pipeline", "classify", "alerts", "models", "quota", "accounts")
 SHELL = ("presswatch.cli", "presswatch.service", "presswatch.demo", "presswatch.web", "presswatch.wiring",
          "presswatch.__main__")
-CORE = ("addresses", "console", "democontext", "events", "items", "jsonl", "processes", "progress", "scheduling", "yamlfile",
-        "i18n")
+CORE = ("addresses", "console", "democontext", "events", "items", "jsonl", "periods", "processes", "progress",
+        "scheduling", "yamlfile", "i18n")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from alerts.digest.definitions import DigestError, parse_definitions
-from alerts.rules import RulesError, parse_rules
+from alerts.rules import RulesError
+from alerts.rules_file import parse_rules
 from presswatch.cli import app
 from settings import ConfigError, load_settings
 

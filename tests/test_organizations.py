@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.engine import evaluate_pending
-from alerts.rules import parse_rules, sync_rules
+from alerts.rules_file import parse_rules, sync_rules
 from models import Alert, AlertRule, LoginAttempt, Unit, User, WebSession, utcnow
 from models.enums import UnitKind
 from models.scope import default_unit_id

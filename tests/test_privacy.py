@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from alerts.engine import evaluate_pending
 from alerts.render import render_alerts, why_lines
-from alerts.rules import RulesError, parse_rules, read_rules_file, sync_rules, would_alert
+from alerts.rules import RulesError, would_alert
+from alerts.rules_file import parse_rules, read_rules_file, sync_rules
 from classify.privacy import (
     find_sensitive,
     id_check_char,

@@ -476,9 +476,10 @@ def test_title_and_text_verification(session: Session) -> None:
     assert o is not None
     factories.article(session, outlet_id=o.id, url=url, url_hash=hashlib.sha256(url.encode()).hexdigest(),
                       published_at=at(2024, 6, 3).astimezone(UTC))
-    moved = reg(session, unit="dz-press", outlet="fazhi-shibao", url=url, title="y", published=date(2024, 6, 3),
-                now=at(2024, 6, 4))
-    assert moved.verified_at is None and "on outlet 'jinri-danzhou'" in moved.verification["reason"]
+    # Crawled on 今日儋州 (whatever its host): registering it under 法制时报 is refused (issue 17).
+    with pytest.raises(QuotaError, match=r"crawled on outlet 'jinri-danzhou' .*, not 'fazhi-shibao'"):
+        reg(session, unit="dz-press", outlet="fazhi-shibao", url=url, title="y", published=date(2024, 6, 3),
+            now=at(2024, 6, 4))
 
 
 def test_vietnamese_byline_and_time_zone(session: Session) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import RulesError, read_rules_file
+from alerts.rules import RulesError
+from alerts.rules_file import read_rules_file
 from crawlers.registry import RegistryError, load_registry
 from quota.config import parse_quota_file
 from quota.units import QuotaError

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from presswatch.periods import Period as CalendarKind
+from presswatch.periods import period_containing
+
 
 @dataclass(frozen=True)
 class Period:
@@ -30,10 +33,9 @@ class Period:
         """The period of the same kind just before this one (used for "change vs previous")."""
         zone = ZoneInfo(self.tz)
         if self.kind in CALENDAR_MONTHS:
-            local_start = self.start.astimezone(zone).date()
-            prev_start = _add_months(local_start, -CALENDAR_MONTHS[self.kind])
-            return Period(self.kind, _month_label(prev_start, self.kind), _utc(prev_start, time(0), zone),
-                          self.start, self.tz)
+            window = period_containing(_CALENDAR_KIND[self.kind], self.start.astimezone(zone).date()).previous()
+            start, _end = window.utc_bounds(self.tz)
+            return Period(self.kind, window.label, start, self.start, self.tz)
         return Period(self.kind, f"previous {self.label}", self.start - self.length, self.start, self.tz)
 
     def local_start(self) -> datetime:
@@ -53,17 +55,9 @@ def _utc(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _month_label(first: date, kind: str) -> str:
-    if kind == "yearly":
-        return f"{first.year}"
-    if kind == "quarterly":
-        return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
-    return f"{first.year}-{first.month:02d}"
+# Report kinds -> calendar kinds of the one calendar-period module (presswatch/periods.py).
+_CALENDAR_KIND = {"weekly": CalendarKind.WEEK, "monthly": CalendarKind.MONTH, "quarterly": CalendarKind.QUARTER,
+                  "yearly": CalendarKind.YEAR}
 
 
 def daily_period(local_day: date, send_at: time, tz: str) -> Period:
@@ -145,16 +139,14 @@ def report_period(kind: str, value: str, tz: str) -> Period:
             )
         except ValueError:
             raise PeriodError(f"weekly period must be like 2024-W20 or a date in the week; got {value!r}") from None
-        year, week, _ = monday.isocalendar()
-        return Period("weekly", f"{year}-W{week:02d}", _utc(monday, time(0), zone),
-                      _utc(monday + timedelta(days=7), time(0), zone), tz)
+        week = period_containing(CalendarKind.WEEK, monday)
+        start, end = week.utc_bounds(tz)
+        return Period("weekly", week.label, start, end, tz)
     if kind == "monthly":
         match = _MONTH.match(value)
         if not match or not 1 <= int(match.group(2)) <= 12:
             raise PeriodError(f"monthly period must be like 2024-05; got {value!r}")
-        first = date(int(match.group(1)), int(match.group(2)), 1)
-        return Period("monthly", _month_label(first, "monthly"), _utc(first, time(0), zone),
-                      _utc(_add_months(first, 1), time(0), zone), tz)
+        return calendar_period("monthly", date(int(match.group(1)), int(match.group(2)), 1), tz)
     if kind == "quarterly":
         match = _QUARTER.match(value)
         month_match = _MONTH.match(value)
@@ -164,9 +156,7 @@ def report_period(kind: str, value: str, tz: str) -> Period:
             year, quarter = int(month_match.group(1)), (int(month_match.group(2)) - 1) // 3 + 1
         else:
             raise PeriodError(f"quarterly period must be like 2024-Q2 (or a month in it); got {value!r}")
-        first = date(year, 3 * (quarter - 1) + 1, 1)
-        return Period("quarterly", f"{year}-Q{quarter}", _utc(first, time(0), zone),
-                      _utc(_add_months(first, 3), time(0), zone), tz)
+        return calendar_period("quarterly", date(year, 3 * (quarter - 1) + 1, 1), tz)
     if kind == "yearly":
         match = _YEAR.match(value) or _MONTH.match(value)
         if not match:
@@ -179,11 +169,9 @@ def calendar_period(kind: str, local_day: date, tz: str) -> Period:
     """The monthly, quarterly or yearly period that contains ``local_day``."""
     if kind not in CALENDAR_MONTHS:
         raise PeriodError(f"not a calendar report kind: {kind!r} (known: {', '.join(REPORT_KINDS)})")
-    zone = ZoneInfo(tz)
-    months = CALENDAR_MONTHS[kind]
-    first = date(local_day.year, (local_day.month - 1) // months * months + 1, 1)
-    return Period(kind, _month_label(first, kind), _utc(first, time(0), zone),
-                  _utc(_add_months(first, months), time(0), zone), tz)
+    window = period_containing(_CALENDAR_KIND[kind], local_day)
+    start, end = window.utc_bounds(tz)
+    return Period(kind, window.label, start, end, tz)
 
 
 def due_report_period(kind: str, now: datetime, send_at: time, tz: str) -> tuple[Period, datetime]:

@@ -36,6 +36,7 @@ STATIC_DIR = WEB_DIR / "static"
 ROUTERS = (
     "presswatch.web.routes.auth",
     "presswatch.web.routes.home",
+    "presswatch.web.routes.articles",
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         from models.db import get_engine
 
         engine = get_engine()
+    from presswatch.wiring import wire
+
+    wire()  # the web app is the shell's third face: it assembles the stages' event handlers too
     app = FastAPI(title="presswatch", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
@@ -119,7 +123,10 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (404, 403, 405, 429):
             return _error_page(request, exc.status_code, None, getattr(exc, "headers", None))
-        raise exc
+        # Anything else (400, 422 ...) answers with its status, never as a 500.
+        from fastapi.exception_handlers import http_exception_handler
+
+        return await http_exception_handler(request, exc)
 
     del _login, _password, _http
 

@@ -102,6 +102,12 @@ class Page:
     def fmt_num(self, value: float | int) -> str:
         return format_number(value, self.language)
 
+    def unread_alerts(self) -> int:
+        """Alerts of the user's scope nobody has acknowledged yet (the header badge on every page)."""
+        from alerts.cases import count_unacknowledged
+
+        return count_unacknowledged(self.db, self.scope) if self.scope is not None else 0
+
     def focus_unit(self) -> Unit | None:
         scope = self.scope
         return self.db.get(Unit, scope.focus) if scope is not None and scope.focus is not None else None

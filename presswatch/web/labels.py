@@ -12,4 +12,10 @@ VALUE_LABELS = (
     N_("critical"), N_("high"), N_("medium"), N_("low"),
     # case states
     N_("new"), N_("acknowledged"), N_("responding"), N_("resolved"), N_("dismissed"),
+    # case history actions (alerts.cases / alerts.engine)
+    N_("raised"), N_("updated"), N_("ack"), N_("assign"), N_("respond"), N_("response_line"), N_("note"),
+    N_("resolve"), N_("dismiss"), N_("reopen"), N_("escalated"), N_("escalated_sla"), N_("sla_missed"),
+    N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
+    # sentiments
+    N_("positive"), N_("neutral"), N_("negative"),
 )
