@@ -59,6 +59,7 @@ def ensure_worker() -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH", "")]))}
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         proc = subprocess.Popen([sys.executable, "-m", "crawlers.worker", "--events-fd", str(write_fd),
+                                 "--service-pid", str(os.getpid()),
                                  "--log-level", level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"],
                                 env=env, pass_fds=(write_fd,), stdin=subprocess.DEVNULL)
         os.close(write_fd)

@@ -149,11 +149,13 @@ class CrawlWorker:
     """One worker process. ``run()`` blocks (it runs Twisted's reactor) until :meth:`stop`."""
 
     def __init__(self, engine: Engine, settings: Settings, sink: Sink, *, frontier: DbFrontier | None = None,
-                 max_seconds: float | None = None, stop_grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+                 max_seconds: float | None = None, stop_grace_seconds: float = STOP_GRACE_SECONDS,
+                 parent_pid: int | None = None) -> None:
         self.engine, self.settings, self.sink = engine, settings, sink
         self.frontier = frontier or DbFrontier(engine, settings)
         self.max_seconds = max_seconds
         self.stop_grace_seconds = stop_grace_seconds
+        self.parent_pid = parent_pid  # started by `presswatch run`: stop when that service is gone
         self.stats = WorkerStats()
         self.polls: dict[int, Poll] = {}
         self.finished: list[Poll] = []
@@ -221,6 +223,9 @@ class CrawlWorker:
     def _on_tick(self) -> None:
         now_mono = time.monotonic()
         if self.max_seconds is not None and now_mono - self._started >= self.max_seconds:
+            self.stop()
+        if self.parent_pid is not None and os.getppid() != self.parent_pid and not self._stopping:
+            log.warning("the service that started this worker is gone; stopping")
             self.stop()
         lease = self.settings.crawl.claim_lease_seconds
         for poll in list(self.polls.values()):
@@ -487,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--stop-grace-seconds", type=float, default=STOP_GRACE_SECONDS,
                         help="On SIGTERM, how long polls in flight may finish before they are handed back.")
+    parser.add_argument("--service-pid", type=int, default=None,
+                        help="The service that started this worker: stop when it is gone (no orphan workers).")
     parser.add_argument("--events-fd", type=int, default=None,
                         help="Write the events this worker publishes to this pipe (presswatch run reads them).")
     args = parser.parse_args(argv)
@@ -498,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     sync = sync_sources_file(engine, settings)
     sync()
     CrawlWorker(engine, settings, pipeline_sink(engine, settings),
-                stop_grace_seconds=args.stop_grace_seconds).run(sync_sources=sync)
+                stop_grace_seconds=args.stop_grace_seconds,
+                parent_pid=args.service_pid).run(sync_sources=sync)
     return 0
 
 

@@ -353,6 +353,33 @@ def test_presswatch_run_keeps_a_worker_up_and_publishes_its_events(worker_db: st
     engine.dispose()
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever inherited it to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_worker_whose_service_died_stops(worker_db: str, tmp_path: Path) -> None:
+    service = subprocess.Popen(
+        [sys.executable, "-c", "import time; from crawlers import jobs; jobs.ensure_worker(); "
+                               "print(jobs._worker['proc'].pid, flush=True); time.sleep(300)"],
+        env=subprocess_env(PRESSWATCH_DB__URL=worker_db, PRESSWATCH_CRAWL__SOURCES_FILE=str(tmp_path / "none.yaml")),
+        stdout=subprocess.PIPE, stderr=(tmp_path / "worker.log").open("wb"), text=True, cwd=tmp_path)
+    assert service.stdout is not None
+    worker_pid = int(service.stdout.readline())
+    service.kill()  # kill -9: no stop hook runs
+    service.wait(timeout=30)
+    deadline = time.monotonic() + 120
+    while _running(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if _running(worker_pid):
+        os.kill(worker_pid, signal.SIGKILL)
+        raise AssertionError("the orphaned worker kept running:\n" + (tmp_path / "worker.log").read_text()[-2000:])
+
+
 @pytest.mark.redis
 def test_distributed_workers_share_one_seen_url_set(worker_db: str, tmp_path: Path) -> None:
     redis = pytest.importorskip("redis")
