@@ -119,8 +119,13 @@ def test_once_jobs_are_marked() -> None:
     from settings import load_settings
 
     jobs = {j.id: j.once for j in collect_jobs(load_settings(environ={}).settings)}
-    assert jobs["crawl-due-sources"] and jobs["digest-send-due"] and jobs["alerts-sla"] and jobs["quota-daily"]
+    assert jobs["digest-send-due"] and jobs["alerts-sla"] and jobs["quota-daily"]
     assert not jobs["classify-pending"] and not jobs["alerts-deliver"] and not jobs["alerts-evaluate"]
+    # Every instance keeps a crawl worker (they share the frontier in the database, one claim per
+    # source); the one-off crawl job that replaces it when crawl.worker is off runs on one instance.
+    assert not jobs["crawl-worker"]
+    one_off = {j.id: j.once for j in collect_jobs(load_settings(environ={}, overrides={"crawl.worker": "false"}).settings)}
+    assert one_off["crawl-due-sources"] and "crawl-worker" not in one_off
 
 
 def test_a_risk_plan_polls_a_source_every_few_seconds(session: Session) -> None:
