@@ -201,7 +201,7 @@ def test_two_service_instances_on_one_database(pg_url: str, tmp_path: Path) -> N
     config = tmp_path / "presswatch.toml"
     config.write_text(
         f'data_dir = "{tmp_path}"\n[db]\nurl = "{pg_url}"\n'
-        f'[crawl]\nsources_file = "{tmp_path / "sources.yaml"}"\nobey_robots_txt = false\n'
+        f'[crawl]\nsources_file = "{tmp_path / "sources.yaml"}"\nobey_robots_txt = false\nworker = false\n'  # the leased one-off crawl job
         f'[pipeline]\nsnapshot_dir = "{tmp_path / "snapshots"}"\n'
         f'[alerts]\nrules_file = "{tmp_path / "alert_rules.yaml"}"\ndigests_file = "{tmp_path / "none.yaml"}"\n'
         f'smtp_host = "127.0.0.1"\nsmtp_port = {box.port}\nfrom_address = "presswatch@dz-court.example.cn"\n'

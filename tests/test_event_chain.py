@@ -118,7 +118,8 @@ def test_once_jobs_are_marked() -> None:
     from presswatch.service import collect_jobs
     from settings import load_settings
 
-    jobs = {j.id: j.once for j in collect_jobs(load_settings(environ={}).settings)}
+    # The one-off crawl job (crawl.worker off); every instance keeps its own crawl worker otherwise.
+    jobs = {j.id: j.once for j in collect_jobs(load_settings(environ={}, overrides={"crawl.worker": False}).settings)}
     assert jobs["crawl-due-sources"] and jobs["digest-send-due"] and jobs["alerts-sla"] and jobs["quota-daily"]
     assert not jobs["classify-pending"] and not jobs["alerts-deliver"] and not jobs["alerts-evaluate"]
 
