@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,25 +69,40 @@ def _drop_pg_database(base_url: str, name: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A freshly migrated throwaway database URL, per backend."""
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """A throwaway database on ``backend``, migrated through the real migrations; dropped afterwards."""
     from models.db import upgrade
 
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'test.db'}"
         upgrade(url)
         yield url
-    else:
-        url, name = _create_pg_database(POSTGRES_URL)
-        try:
-            upgrade(url)
-            yield url
-        finally:
-            from models.db import engine_for
+        return
+    url, name = _create_pg_database(POSTGRES_URL)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        from models.db import engine_for
 
-            engine_for.cache_clear()
-            _drop_pg_database(POSTGRES_URL, name)
+        engine_for.cache_clear()
+        _drop_pg_database(POSTGRES_URL, name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated throwaway database URL, per backend (shared by the session's tests)."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of this test's own, per backend: for tests that commit for real and run
+    other processes on it (drills, the crawl worker)."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +27,9 @@ from crawlers.registry import parse_registry, sync_registry
 from crawlers.schedule import next_poll, pulled_in
 from crawlers.testserver import LocalServer, Reply, Request
 from models import Article, CrawlRun, RiskPlan, Source
-from models.db import make_engine, session_scope, upgrade
+from models.db import make_engine, session_scope
 from settings import Settings, load_settings
-from tests.conftest import BACKENDS, POSTGRES_URL, _create_pg_database, _drop_pg_database, subprocess_env
+from tests.conftest import subprocess_env
 
 NOW = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
@@ -91,22 +91,9 @@ def test_jitter_spreads_next_polls_within_its_fraction() -> None:
 
 
 # -- a committed database of our own -------------------------------------------------------------------
-@pytest.fixture(params=BACKENDS)
-def worker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'worker.db'}"
-        upgrade(url)
-        yield url
-        return
-    url, name = _create_pg_database(POSTGRES_URL)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        from models.db import engine_for
-
-        engine_for.cache_clear()
-        _drop_pg_database(POSTGRES_URL, name)
+@pytest.fixture
+def worker_db(own_db: str) -> str:
+    return own_db
 
 
 def _register(engine: Engine, base_url: str, keys: list[str]) -> None:

@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, update
@@ -32,31 +31,12 @@ from alerts.engine import evaluate_pending
 from alerts.mailbox import Behaviour, LocalMailbox
 from alerts.outbox import enqueue, message_id_for
 from models import Alert, AlertEvent, Delivery, utcnow
-from models.db import make_engine, session_scope, upgrade
+from models.db import make_engine, session_scope
 from models.enums import AlertKind, CaseState, DeliveryStatus, RiskLevel
 from tests import factories
-from tests.conftest import BACKENDS, POSTGRES_URL, _create_pg_database, _drop_pg_database, subprocess_env
+from tests.conftest import subprocess_env
 from tests.delivery_support import settings_for
 from tests.test_alerts_engine import NOON, SETTINGS, load, piece
-
-
-@pytest.fixture(params=BACKENDS)
-def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of this test's own (these drills commit for real and run other processes on it)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'own.db'}"
-        upgrade(url)
-        yield url
-        return
-    url, name = _create_pg_database(POSTGRES_URL)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        from models.db import engine_for
-
-        engine_for.cache_clear()
-        _drop_pg_database(POSTGRES_URL, name)
 
 
 @pytest.fixture
