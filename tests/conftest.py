@@ -134,6 +134,30 @@ def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The digest demo world in a SQLite file of the test's own, with the example digests.yaml beside it,
+    configured through PRESSWATCH_DB__URL (for CLI commands run in-process)."""
+    import shutil
+
+    import settings as settings_mod
+    from models.db import make_engine, session_scope, upgrade
+    from tests.test_digest_definitions import EXAMPLE
+    from tests.test_digest_world import make_world
+
+    db = tmp_path / "pw.db"
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        make_world(session)
+    engine.dispose()
+    shutil.copyfile(EXAMPLE, tmp_path / "digests.yaml")
+    monkeypatch.setenv("PRESSWATCH_DB__URL", url)
+    settings_mod.reset_settings_cache()
+    return db
+
+
+@pytest.fixture
 def web(engine: Engine) -> Iterator[object]:
     """Logged-in test clients on the web app, over a two-organization world (tests/web_support.py),
     on each backend; everything is rolled back afterwards."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -11,28 +10,10 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 import settings as settings_mod
-from models.db import make_engine, session_scope, upgrade
 from presswatch.cli import CliError, app
 from presswatch.service import collect_jobs, resolve
-from tests.test_digest_definitions import EXAMPLE
-from tests.test_digest_world import make_world
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    db = tmp_path / "pw.db"
-    url = f"sqlite:///{db}"
-    upgrade(url)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        make_world(session)
-    engine.dispose()
-    shutil.copyfile(EXAMPLE, tmp_path / "digests.yaml")
-    monkeypatch.setenv("PRESSWATCH_DB__URL", url)
-    settings_mod.reset_settings_cache()
-    return db
 
 
 def test_preview_writes_html_and_text_for_a_date_and_language(world_db: Path, tmp_path: Path) -> None:

@@ -7,22 +7,18 @@ Mail goes to a real aiosmtpd mailbox on loopback, or to a closed port.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-import settings as settings_mod
 from alerts.mailbox import LocalMailbox, free_port
 from alerts.outbox import enqueue
-from models.db import make_engine, session_scope, upgrade
+from models.db import session_scope
 from presswatch.cli import app
 from presswatch.console import EXIT_NOT_SENT, EXIT_OK
 from tests.delivery_support import clean_outbox  # noqa: F401 (a fixture, used through pytestmark)
-from tests.test_digest_definitions import EXAMPLE
-from tests.test_digest_world import make_world
 
 runner = CliRunner()
 
@@ -50,21 +46,6 @@ def test_alerts_deliver_exits_4_when_a_message_could_not_be_sent(engine: Engine,
         sent = runner.invoke(app, ["--set", f"db.url={db_url}", *_smtp(box.port), "alerts", "deliver"])
         assert sent.exit_code == EXIT_OK, sent.output
         assert "sent 1" in sent.output and len(box.wait_for(1)) == 1
-
-
-@pytest.fixture
-def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    db = tmp_path / "pw.db"
-    url = f"sqlite:///{db}"
-    upgrade(url)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        make_world(session)
-    engine.dispose()
-    shutil.copyfile(EXAMPLE, tmp_path / "digests.yaml")
-    monkeypatch.setenv("PRESSWATCH_DB__URL", url)
-    settings_mod.reset_settings_cache()
-    return db
 
 
 def test_digest_send_exits_4_when_the_mail_server_refuses_and_0_once_sent(world_db: Path) -> None:
