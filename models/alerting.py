@@ -35,6 +35,9 @@ class AlertRule(TimestampMixin, Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # quiet hours, rate limit, merge window
     # The organization (unit) this belongs to: who may see and change it (models.scope).
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    # "file" (alert_rules.yaml, mirrored by alerts.rules_file.sync_rules) or "web" (the admin pages /
+    # `presswatch config import`; the file sync neither updates nor disables it).
+    managed_by: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
 
 
 class Alert(TimestampMixin, Base):

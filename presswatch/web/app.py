@@ -39,6 +39,7 @@ ROUTERS = (
     "presswatch.web.routes.articles",
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
+    "presswatch.web.routes.admin_sources",
     "presswatch.web.routes.cases",
 )
 
