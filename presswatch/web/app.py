@@ -40,6 +40,7 @@ ROUTERS = (
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.admin_sources",
+    "presswatch.web.routes.admin_rules",
     "presswatch.web.routes.cases",
 )
 
