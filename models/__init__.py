@@ -16,6 +16,7 @@ from models.alerting import (
     Digest,
     JobLease,
     RiskPlan,
+    WebhookEndpoint,
 )
 from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
@@ -58,5 +59,6 @@ __all__ = [
     "User",
     "WatchQuery",
     "WebSession",
+    "WebhookEndpoint",
     "utcnow",
 ]

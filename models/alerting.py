@@ -134,6 +134,22 @@ class Delivery(Base):
     hold_reason: Mapped[str | None] = mapped_column(String(300))  # quiet hours / merge window / rate limit
 
 
+class WebhookEndpoint(TimestampMixin, Base):
+    """An organization's outbound webhook: signed JSON POSTs of the events it subscribes to (alerts.hooks)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    # Unique: the json channel finds a URL's signing secret by the URL (alerts.webhooks).
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    # The HMAC key; it must be readable to sign with, so it is stored as given (shown once).
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
 class JobLease(Base):
     """A scheduler job that must run on one ``presswatch run`` instance at a time: who holds it, until when."""
 

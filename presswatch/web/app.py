@@ -41,6 +41,7 @@ ROUTERS = (
     "presswatch.web.routes.admin",
     "presswatch.web.routes.admin_sources",
     "presswatch.web.routes.admin_rules",
+    "presswatch.web.routes.admin_webhooks",
     "presswatch.web.routes.cases",
 )
 
