@@ -42,6 +42,7 @@ ROUTERS = (
     "presswatch.web.routes.admin_sources",
     "presswatch.web.routes.admin_rules",
     "presswatch.web.routes.admin_webhooks",
+    "presswatch.web.routes.admin_queries",
     "presswatch.web.routes.cases",
 )
 
