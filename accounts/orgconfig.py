@@ -9,10 +9,11 @@ the organization's subtree; import validates every entry with the loader its own
 :func:`quota.config.parse_quota_data`), reports every problem before anything is written, and
 computes the changes (:func:`plan_import`); :func:`apply_import` writes them.
 
-Where imported entries live: sources and alert rules become database-owned (``managed_by = web``,
-as when edited in the admin pages: the file syncs leave them alone); watch queries and quota
-rules are rows already; digest definitions are read from ``alerts.digests_file``, so import merges
-them into that file by name. Each write is audited (``actor`` "config import").
+Where imported entries live: in the database, as when edited in the admin pages. Sources and
+alert rules become database-owned (``managed_by = web``: the file syncs leave them alone), watch
+queries and quota rules are rows already, digest definitions go to ``digest_definitions``, which
+wins over the digests file's entry of the same name. Each write is audited (``actor`` "config
+import").
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def _digest_file(settings: Settings) -> Path:
 
 def export_config(session: Session, settings: Settings, org_code: str) -> dict[str, Any]:
     """The organization's (the unit ``org_code`` and everything under it) configuration."""
-    from alerts.digest.definitions import load_definitions
+    from alerts.digest.definitions import all_definitions
     from alerts.rules_admin import declared_of
     from crawlers.manage import declaration_of
 
@@ -141,7 +142,7 @@ def export_config(session: Session, settings: Settings, org_code: str) -> dict[s
                 "priority": w.priority, "unit": codes.get(w.unit_id)}  # type: ignore[arg-type]
                for w in session.scalars(select(WatchQuery).where(WatchQuery.unit_id.in_(sorted(ids)))
                                         .order_by(WatchQuery.name))]
-    digests = [d.model_dump(mode="json") for d in load_definitions(_digest_file(settings))
+    digests = [d.model_dump(mode="json") for d in all_definitions(session, _digest_file(settings))
                if d.scope.units and set(d.scope.units) <= org_codes]
     quota = [_quota_rule(r, codes, outlets) for r in session.scalars(  # type: ignore[arg-type]
         select(QuotaRule).where(QuotaRule.owner_unit_id.in_(sorted(ids))).order_by(QuotaRule.key))]
@@ -168,7 +169,7 @@ def _diff(before: Mapping[str, Any] | None, after: Mapping[str, Any], section: s
 def plan_import(session: Session, settings: Settings, data: Any, *, org_code: str | None = None) -> ImportPlan:
     """Validate a document and say what importing it would change. Raises ConfigError listing every
     problem (nothing is written)."""
-    from alerts.digest.definitions import DigestError, load_definitions, parse_definitions
+    from alerts.digest.definitions import DigestError, all_definitions, parse_definitions
     from alerts.rules import RulesError
     from alerts.rules_admin import declared_of, resolve
     from classify.query import QuerySyntaxError, parse_query
@@ -266,7 +267,8 @@ def plan_import(session: Session, settings: Settings, data: Any, *, org_code: st
             problems.append(str(exc))
             digests = []
         try:
-            on_file = {d.name: d.model_dump(mode="json") for d in load_definitions(_digest_file(settings))}
+            on_file = {d.name: d.model_dump(mode="json")
+                       for d in all_definitions(session, _digest_file(settings))}
         except DigestError as exc:
             problems.append(str(exc))
             on_file = {}
@@ -306,9 +308,7 @@ def plan_import(session: Session, settings: Settings, data: Any, *, org_code: st
 
 def apply_import(session: Session, settings: Settings, plan: ImportPlan, actor: Actor | None = None) -> dict[str, int]:
     """Write what ``plan`` says changes (never commits). Returns how many entries per section."""
-    import yaml
-
-    from alerts.digest.definitions import load_definitions, parse_definitions
+    from alerts.digest.definitions import all_definitions, parse_definitions
     from alerts.rules_admin import save_rule
     from crawlers.manage import save_source, validate_source
     from quota.config import QuotaFile, load_quota, parse_quota_data
@@ -349,16 +349,12 @@ def apply_import(session: Session, settings: Settings, plan: ImportPlan, actor: 
         counts["watch_queries"] += 1
     digests = [d for d in plan.entries["digests"] if ("digests", str(d.get("name"))) in todo]
     if digests:
-        path = _digest_file(settings)
-        current = [d.model_dump(mode="json") for d in load_definitions(path)]
-        by_name = {d["name"]: d for d in current}
+        from alerts.digest.admin import save_definition
+
         for new in parse_definitions(digests, "digests"):
-            record(session, actor, "digest.import", unit_id=ids_by_code.get(new.scope.units[0]),
-                   object_type="digest", object_id=new.name, before=by_name.get(new.name),
-                   after=new.model_dump(mode="json"))
-            by_name[new.name] = new.model_dump(mode="json")
-        path.write_text(yaml.safe_dump({"digests": list(by_name.values())}, allow_unicode=True, sort_keys=False),
-                        encoding="utf-8")
+            save_definition(session, actor, scope, settings, new,
+                            original=new.name if new.name in {d.name for d in all_definitions(
+                                session, _digest_file(settings))} else None)
         counts["digests"] = len(digests)
     quota = [r for r in plan.entries["quota_rules"] if ("quota_rules", str(r.get("key"))) in todo]
     if quota:

@@ -150,6 +150,18 @@ class WebhookEndpoint(TimestampMixin, Base):
     created_by: Mapped[str] = mapped_column(String(100), default="")
 
 
+class DigestDefinitionRow(TimestampMixin, Base):
+    """A digest definition made or changed in the admin pages; it wins over the digests file's entry
+    of the same name (alerts.digest.definitions.all_definitions)."""
+
+    __tablename__ = "digest_definitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as in digests.yaml, validated
+
+
 class JobLease(Base):
     """A scheduler job that must run on one ``presswatch run`` instance at a time: who holds it, until when."""
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts.orgconfig import ConfigError, apply_import, export_config, plan_import
+from alerts.digest.definitions import all_definitions
 from alerts.rules_file import parse_rules, sync_rules
 from crawlers.registry import parse_registry, sync_registry
 from models import AlertRule, AuditEntry, QuotaRule, Source, WatchQuery
@@ -111,10 +112,10 @@ def test_import_shows_the_changes_then_applies_them(session: Session, tmp_path: 
     assert rule.options["quiet_hours"] == "23:00-07:00"
     assert session.scalar(select(WatchQuery.purpose).where(WatchQuery.name == "dz-officials")) == "official"
     assert session.scalar(select(QuotaRule.target).where(QuotaRule.key == "dz-exec-monthly")) == 4
-    on_file = yaml.safe_load(Path(settings.alerts.digests_file).read_text(encoding="utf-8"))["digests"]
-    assert {d["name"]: d["send_time"] for d in on_file} == {"dz-daily": "08:00", "hy-daily": "07:30"}
+    effective = {d.name: d.send_time for d in all_definitions(session, settings.alerts.digests_file)}
+    assert effective == {"dz-daily": "08:00", "hy-daily": "07:30"}
     actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "config import")))
-    assert actions == {"source.update", "rule.update", "watch_query.add", "digest.import", "quota_rule.import"}
+    assert actions == {"source.update", "rule.update", "watch_query.add", "digest.update", "quota_rule.import"}
     # exporting again gives what was imported: a second import changes nothing
     again = _roundtrip(export_config(session, settings, "dz-court"))
     assert plan_import(session, settings, again).pending == []

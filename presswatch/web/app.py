@@ -43,6 +43,7 @@ ROUTERS = (
     "presswatch.web.routes.admin_rules",
     "presswatch.web.routes.admin_webhooks",
     "presswatch.web.routes.admin_queries",
+    "presswatch.web.routes.admin_digests",
     "presswatch.web.routes.cases",
 )
 
