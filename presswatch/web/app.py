@@ -44,6 +44,7 @@ ROUTERS = (
     "presswatch.web.routes.admin_webhooks",
     "presswatch.web.routes.admin_queries",
     "presswatch.web.routes.admin_digests",
+    "presswatch.web.routes.admin_units",
     "presswatch.web.routes.cases",
 )
 
