@@ -63,20 +63,17 @@ def _matches(article: Article, queries: list[Query]) -> bool:
 
 
 def article_visible(session: Session, article: Article, scope: Scope) -> bool:
-    """The scope sees the piece: an alert of the scope names it or its story, one of the scope's
-    watch queries matches it, or its story is visible (:func:`story_visible`)."""
+    """The scope sees the piece: an alert of the scope names it, one of the scope's watch queries
+    matches it, or its story is visible (:func:`story_visible`)."""
     if scope.superuser:
         return True
-    names_it = [Alert.article_id == article.id]
-    if article.story_id is not None:
-        names_it.append(Alert.story_id == article.story_id)
-    alert_ids = select(Alert.id).where(scope.where(Alert.unit_id), or_(*names_it)).limit(1)
-    if session.scalar(alert_ids) is not None:
+    if session.scalar(select(Alert.id).where(scope.where(Alert.unit_id), Alert.article_id == article.id)
+                      .limit(1)) is not None:
         return True
     queries = _parsed_queries(session, scope)
     if _matches(article, queries):
         return True
-    return article.story_id is not None and _story_matches(session, article.story_id, queries, skip=article.id)
+    return article.story_id is not None and _story_seen(session, article.story_id, scope, queries, skip=article.id)
 
 
 def _story_matches(session: Session, story_id: int, queries: list[Query], skip: int | None = None) -> bool:
@@ -103,17 +100,27 @@ def live_story_id(session: Session, story_id: int) -> int | None:
 
 
 def story_visible(session: Session, story_id: int, scope: Scope) -> bool:
-    """The scope sees the story: an alert of the scope names it or one of its pieces, or one of the
-    scope's watch queries matches one of its pieces. Another organization's story is "not found"."""
+    """The scope sees the story: an alert of the scope names it, a story merged into it, the story
+    an analyst split it from, or one of its pieces; or one of the scope's watch queries matches one
+    of its pieces. Another organization's story is "not found"."""
     if session.get(Story, story_id) is None:
         return False
     if scope.superuser:
         return True
+    return _story_seen(session, story_id, scope, _parsed_queries(session, scope))
+
+
+def _story_seen(session: Session, story_id: int, scope: Scope, queries: list[Query], skip: int | None = None) -> bool:
+    from models import StoryDecision
+
     members = select(Article.id).where(Article.story_id == story_id)
-    merged_in = select(Story.id).where(Story.merged_into_id == story_id)  # an alert on a story merged into it
+    merged_in = select(Story.id).where(Story.merged_into_id == story_id)
+    split_from = select(StoryDecision.story_id).where(StoryDecision.kind == "split",
+                                                       StoryDecision.other_story_id == story_id,
+                                                       StoryDecision.undone_at.is_(None))
     alert_ids = select(Alert.id).where(scope.where(Alert.unit_id),
                                        or_(Alert.story_id == story_id, Alert.story_id.in_(merged_in),
-                                           Alert.article_id.in_(members))).limit(1)
+                                           Alert.story_id.in_(split_from), Alert.article_id.in_(members))).limit(1)
     if session.scalar(alert_ids) is not None:
         return True
-    return _story_matches(session, story_id, _parsed_queries(session, scope))
+    return _story_matches(session, story_id, queries, skip=skip)
