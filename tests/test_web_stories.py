@@ -22,28 +22,33 @@ def _db(web: Any) -> Any:
     return web.app.state.session_factory()
 
 
-def _story(web: Any, *, case: str | None = "dz", title: str = "儋州法院执行干警强制腾退引发围观") -> dict[str, Any]:
+def make_story(db: Any, world: Any, *, case: str | None = "dz",
+               title: str = "儋州法院执行干警强制腾退引发围观") -> dict[str, Any]:
     """A story of three articles on two outlets (+ one of unknown outlet), the second one negative;
-    ``case``: the world's case that names it (its organization sees it)."""
+    ``case``: the world's case that names it (its organization sees it). Commits."""
+    first_outlet = factories.outlet(db, name="今日儋州")
+    other_outlet = factories.outlet(db, name="海南论坛")
+    story = factories.story(db, title=title, first_seen_at=T0, last_seen_at=T0 + timedelta(hours=3))
+    a1 = factories.article(db, title=title, text=title + "。", story_id=story.id, outlet_id=first_outlet.id,
+                           published_at=T0, fetched_at=T0)
+    a2 = factories.article(db, title="转：" + title, text=title + "，网友质疑暴力执法。", story_id=story.id,
+                           outlet_id=other_outlet.id, published_at=T0 + timedelta(hours=2),
+                           fetched_at=T0 + timedelta(hours=2), flags=["near_repost"])
+    a3 = factories.article(db, title="再转：" + title, text=title + "。", story_id=story.id,
+                           published_at=T0 + timedelta(hours=3), fetched_at=T0 + timedelta(hours=3))
+    factories.classification(db, a1, sentiment=SentimentLabel.NEUTRAL)
+    factories.classification(db, a2, sentiment=SentimentLabel.NEGATIVE, risk_level=RiskLevel.HIGH)
+    story.first_article_id, story.first_outlet_id, story.article_count = a1.id, first_outlet.id, 3
+    if case:
+        db.get(Alert, world.cases[case].id).story_id = story.id
+    db.commit()
+    return {"story": story.id, "articles": [a1.id, a2.id, a3.id], "outlets": [first_outlet.id, other_outlet.id]}
+
+
+def _story(web: Any, *, case: str | None = "dz", title: str = "儋州法院执行干警强制腾退引发围观") -> dict[str, Any]:
     db = _db(web)
     try:
-        first_outlet = factories.outlet(db, name="今日儋州")
-        other_outlet = factories.outlet(db, name="海南论坛")
-        story = factories.story(db, title=title, first_seen_at=T0, last_seen_at=T0 + timedelta(hours=3))
-        a1 = factories.article(db, title=title, text=title + "。", story_id=story.id, outlet_id=first_outlet.id,
-                               published_at=T0, fetched_at=T0)
-        a2 = factories.article(db, title="转：" + title, text=title + "，网友质疑暴力执法。", story_id=story.id,
-                               outlet_id=other_outlet.id, published_at=T0 + timedelta(hours=2),
-                               fetched_at=T0 + timedelta(hours=2), flags=["near_repost"])
-        a3 = factories.article(db, title="再转：" + title, text=title + "。", story_id=story.id,
-                               published_at=T0 + timedelta(hours=3), fetched_at=T0 + timedelta(hours=3))
-        factories.classification(db, a1, sentiment=SentimentLabel.NEUTRAL)
-        factories.classification(db, a2, sentiment=SentimentLabel.NEGATIVE, risk_level=RiskLevel.HIGH)
-        story.first_article_id, story.first_outlet_id, story.article_count = a1.id, first_outlet.id, 3
-        if case:
-            db.get(Alert, web.world.cases[case].id).story_id = story.id
-        db.commit()
-        return {"story": story.id, "articles": [a1.id, a2.id, a3.id], "outlets": [first_outlet.id, other_outlet.id]}
+        return make_story(db, web.world, case=case, title=title)
     finally:
         db.close()
 
