@@ -35,6 +35,7 @@ from presswatch.web.deps import Page, require, user_page
 router = APIRouter()
 
 MAX_REASON_CHARS = 1000
+MAX_MEMBERS_SHOWN = 300  # a story reposted thousands of times lists its earliest; the chart counts all
 
 
 def _story_or_404(page: Page, story_id: int) -> Story:
@@ -99,7 +100,8 @@ def _render(page: Page, story: Story, error: str = "", status_code: int = 200) -
     corrections = story_corrections(page.db, story.id, scope)
     names = page.display_names({d.actor for d in decisions})
     return page.render(
-        "story.html", status_code=status_code, story=story, members=members, first_outlet=first_outlet,
+        "story.html", status_code=status_code, story=story, members=members[:MAX_MEMBERS_SHOWN],
+        hidden=max(0, len(members) - MAX_MEMBERS_SHOWN), article_count=len(members), first_outlet=first_outlet,
         negative=negative, chart=_chart(page, timeline, negative.published_at.replace(minute=0, second=0, microsecond=0)
                                                     if negative else None),
         decisions=decisions, cases=cases, corrections=corrections, names=names,
