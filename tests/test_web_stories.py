@@ -244,8 +244,10 @@ def test_correction_requests_are_created_tracked_and_closed_within_the_organizat
     assert [e.action for e in _audit(web, "correction.request") + _audit(web, "correction.note")
             + _audit(web, "correction.close")] == ["correction.request", "correction.note", "correction.close"]
     assert {e.actor for e in _audit(web, "correction.close")} == {"dz-duty"}
-    # The case's history names it too.
-    assert "correction request #" in duty.get(f"/cases/{case_id}").text
+    # The case's history names it too, and its page offers to file one about the case.
+    case_page = duty.get(f"/cases/{case_id}").text
+    assert "correction request #" in case_page and f'href="/corrections?case={case_id}"' in case_page
+    assert f'<option value="{case_id}" selected>' in duty.get(f"/corrections?case={case_id}").text
 
 
 def test_a_correction_without_a_case_belongs_to_the_users_organization(web: Any) -> None:

@@ -61,8 +61,12 @@ def test_dz_duty_splits_a_story_and_closes_a_correction_on_a_phone(live_web: Any
     page.click("[data-testid=correction-close]")
     page.wait_for_load_state("load")
     assert page.inner_text("[data-testid=correction-state]") == "已更正"
+    correction_path = page.url[len(base):]
     assert "dz-duty" in page.inner_text("[data-testid=history]")
-    for path in ("/corrections", "/plans"):
+    # Usable from 360 px up: no sideways scrolling on any of these pages.
+    page.set_viewport_size({"width": 360, "height": 780})
+    for path in ("/corrections", "/plans", f"/stories/{s['story']}", f"/stories/{new_id}", correction_path,
+                 f"/cases/{live_web.world.cases['dz'].id}"):
         page.goto(f"{base}{path}")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors

@@ -83,7 +83,7 @@ def _chart(page: Page, timeline: list[Any], negative_hour: Any) -> dict[str, Any
         "grid": {"left": 36, "right": 12, "top": 36, "bottom": 48},
         "xAxis": {"type": "category", "data": labels, "axisLabel": {"rotate": 30, "fontSize": 10}},
         "yAxis": {"type": "value", "minInterval": 1},
-        "series": [bar, {"name": outlets_name, "type": "line", "step": "end", "data": [h.outlets for h in timeline],
+        "series": [bar, {"name": outlets_name, "type": "line", "data": [h.outlets for h in timeline],
                          "itemStyle": {"color": "#dba617"}}],
     }
 
