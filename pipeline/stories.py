@@ -505,6 +505,28 @@ def first_negative(session: Session, story_id: int) -> int | None:
     )
 
 
+def similar_stories(session: Session, story_id: int, scope: Scope, limit: int = 5) -> list[Story]:
+    """Other live stories the pipeline would verify the story's first publisher against (sharing its
+    lookup keys): the candidates an analyst may want to merge. Only stories ``scope`` sees."""
+    from classify.visibility import story_visible
+    from pipeline.dedupe import story_candidates
+
+    first = session.scalar(select(Story.first_article_id).where(Story.id == story_id))
+    piece = _rep_piece(session, first) if first is not None else None
+    if piece is None:
+        return []
+    ids = list(dict.fromkeys(c.story_id for c in story_candidates(session, piece) if c.story_id != story_id))
+    out = []
+    for other in live_stories(session, ids):
+        if story_visible(session, other, scope):
+            row = session.get(Story, other)
+            if row is not None:
+                out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
 def story_decisions(session: Session, story_id: int) -> list[Any]:
     """The decisions about a story, oldest first."""
     from models import StoryDecision

@@ -193,6 +193,8 @@ def test_a_split_made_on_the_web_holds_when_new_reposts_arrive(web: Any, tmp_pat
     db.close()
     page = duty.get(f"/stories/{new_id}")
     assert page.status_code == 200 and f'href="/articles/{later.article_id}"' in page.text
+    # The split-off story shares the original's text: the page offers it for a merge (an undo of sorts).
+    assert f'data-testid="merge-{new_id}"' in duty.get(f"/stories/{first.story_id}").text
 
 
 # --- correction requests ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pipeline.stories import (
     StoryDecisionError,
     first_negative,
     merge_stories,
+    similar_stories,
     split_story,
     story_decisions,
     story_members,
@@ -99,13 +100,15 @@ def _render(page: Page, story: Story, error: str = "", status_code: int = 200) -
     cases = story_cases(page.db, story.id, scope)
     corrections = story_corrections(page.db, story.id, scope)
     names = page.display_names({d.actor for d in decisions})
+    can_triage = _can_triage(page, story.id)
+    similar = similar_stories(page.db, story.id, scope.for_action("triage")) if can_triage else []
     return page.render(
         "story.html", status_code=status_code, story=story, members=members[:MAX_MEMBERS_SHOWN],
         hidden=max(0, len(members) - MAX_MEMBERS_SHOWN), article_count=len(members), first_outlet=first_outlet,
         negative=negative, chart=_chart(page, timeline, negative.published_at.replace(minute=0, second=0, microsecond=0)
                                                     if negative else None),
         decisions=decisions, cases=cases, corrections=corrections, names=names,
-        can_triage=_can_triage(page, story.id), error=error,
+        can_triage=can_triage, similar=similar, error=error,
         outlets=len({m.outlet_id if m.outlet_id is not None else -m.id for m in members}),
     )
 
