@@ -43,7 +43,7 @@ def matched_watch_terms(session: Session, article: Article, scope: Scope) -> lis
 
 
 # A story's pieces checked against the scope's watch queries, at most: a story of thousands of
-# reposts is decided by its earliest pieces (reposts carry the same text).
+# reposts is decided by its earliest and latest pieces (reposts carry the same text).
 MAX_STORY_PIECES_CHECKED = 200
 
 
@@ -77,11 +77,21 @@ def article_visible(session: Session, article: Article, scope: Scope) -> bool:
 
 
 def _story_matches(session: Session, story_id: int, queries: list[Query], skip: int | None = None) -> bool:
+    """One of the story's pieces matches one of ``queries``: its earliest and its latest pieces are
+    read, MAX_STORY_PIECES_CHECKED in all (reposts carry the same text; late ones add comments)."""
     if not queries:
         return False
-    pieces = session.scalars(select(Article).where(Article.story_id == story_id, Article.id != (skip or 0))
-                             .order_by(Article.id).limit(MAX_STORY_PIECES_CHECKED))
-    return any(_matches(piece, queries) for piece in pieces)
+    half = MAX_STORY_PIECES_CHECKED // 2
+    base = select(Article).where(Article.story_id == story_id, Article.id != (skip or 0))
+    seen: set[int] = set()
+    for order in (Article.id.asc(), Article.id.desc()):
+        for piece in session.scalars(base.order_by(order).limit(half)):
+            if piece.id in seen:
+                continue
+            seen.add(piece.id)
+            if _matches(piece, queries):
+                return True
+    return False
 
 
 def live_story_id(session: Session, story_id: int) -> int | None:
