@@ -29,6 +29,7 @@ def test_admin_adds_a_source_after_fetching_one_page(live_web, page_at) -> None:
     with LocalServer(fixture_site) as site:
         log_in(page, live_web.url, "dz-admin", PASSWORD)
         page.wait_for_url(f"{live_web.url}/")
+        page.click("[data-testid=nav-admin]")
         page.click("text=信息来源")
         page.wait_for_url(f"{live_web.url}/admin/sources")
         page.click("[data-testid=add-source]")
@@ -99,4 +100,25 @@ def test_admin_dry_runs_a_rule_on_a_phone(live_web, page_at) -> None:
     assert "2" in page.inner_text("[data-testid=dry-run-summary]")  # of 2 pieces
     assert "未发送任何消息" in page.inner_text("[data-testid=dry-run-summary]")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not _csp_errors(console), console
+
+
+def test_admin_screens_fit_a_narrow_phone(live_web, page_at) -> None:
+    """Every admin screen at 360 px: no sideways scrolling, reachable from the Administration page."""
+    page = page_at(narrow=True, locale="vi-VN")
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+    log_in(page, live_web.url, "admin", PASSWORD)
+    page.wait_for_url(f"{live_web.url}/")
+    page.click("[data-testid=nav-admin]")
+    page.wait_for_url(f"{live_web.url}/admin")
+    links = page.eval_on_selector_all("[data-testid=admin-screens] a", "els => els.map(e => e.getAttribute('href'))")
+    assert {"/admin/sources", "/admin/rules", "/admin/queries", "/admin/digests", "/admin/webhooks",
+            "/admin/units"} <= set(links)
+    for path in ("/admin", *links, "/admin/sources/new", "/admin/rules/new", "/admin/queries/new",
+                 "/admin/digests/new"):
+        response = page.goto(f"{live_web.url}{path}")
+        assert response is not None and response.status == 200, path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, (path, width)
     assert not _csp_errors(console), console

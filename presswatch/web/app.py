@@ -39,6 +39,7 @@ ROUTERS = (
     "presswatch.web.routes.articles",
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
+    "presswatch.web.routes.admin_home",
     "presswatch.web.routes.admin_sources",
     "presswatch.web.routes.admin_rules",
     "presswatch.web.routes.admin_webhooks",
@@ -46,6 +47,8 @@ ROUTERS = (
     "presswatch.web.routes.admin_digests",
     "presswatch.web.routes.admin_units",
     "presswatch.web.routes.cases",
+    "presswatch.web.routes.stories",
+    "presswatch.web.routes.corrections",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}
