@@ -177,6 +177,8 @@ def enqueue_events(session: Session, events: Iterable[HookEvent]) -> int:
 def publish_recent(session: Session, settings: Settings, *, window: timedelta = SWEEP_WINDOW,
                    now: datetime | None = None) -> int:
     """Queue the events of the last ``window`` not queued yet (idempotent). Never commits."""
+    if session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True)).limit(1)) is None:
+        return 0  # no organization has a webhook: nothing to read
     return enqueue_events(session, collect_events(session, (now or utcnow()) - window, settings))
 
 
@@ -261,6 +263,23 @@ def send_test(session: Session, actor: Actor, scope: Scope, endpoint_id: int) ->
     record(session, actor, "webhook.test", unit_id=row.unit_id, object_type="webhook", object_id=row.id,
            after={"event_id": event.id, "delivery_id": delivery.id})
     return delivery
+
+
+def retry_delivery(session: Session, actor: Actor, scope: Scope, endpoint_id: int, delivery_id: int) -> Delivery:
+    """Requeue a dead-lettered message of this endpoint (after the receiver was fixed)."""
+    from alerts.outbox import OutboxError, requeue
+
+    endpoint = get_endpoint(session, scope, endpoint_id)
+    row = session.get(Delivery, delivery_id)
+    if row is None or not row.idempotency_key.startswith(f"{KEY_PREFIX}:{endpoint.id}:"):
+        raise HookNotFound(N_("Unknown webhook."))
+    try:
+        requeue(session, delivery_id)
+    except OutboxError:
+        raise HookError(N_("Only a message that failed for good can be sent again.")) from None
+    record(session, actor, "webhook.retry", unit_id=endpoint.unit_id, object_type="webhook", object_id=endpoint.id,
+           after={"delivery_id": delivery_id, "event_id": (row.payload or {}).get("event_id")})
+    return row
 
 
 def delivery_log(session: Session, endpoint: WebhookEndpoint, limit: int = 50) -> Sequence[Delivery]:

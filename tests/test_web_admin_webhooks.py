@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from accounts.audit import Actor
 from alerts import hooks
 from models import AuditEntry, Delivery, WebhookEndpoint
+from models.enums import DeliveryStatus
 from models.scope import system_scope
 
 
@@ -64,6 +65,20 @@ def test_add_test_and_log_are_scoped_and_audited(web: Any) -> None:
     db.close()
     log = client.get("/admin/webhooks").text
     assert queued[0].payload["event_id"] in log
+    # a dead message of the endpoint can be sent again; another endpoint's message is not found
+    assert client.post(f"/admin/webhooks/{endpoint_id}/deliveries/{queued[0].id}/retry").status_code == 400
+    db = _db(web)
+    dead = db.get(Delivery, queued[0].id)
+    assert dead is not None
+    dead.status, dead.last_error = DeliveryStatus.DEAD, "json webhook answered HTTP 401"
+    db.commit()
+    db.close()
+    assert client.post(f"/admin/webhooks/{hy_id}/deliveries/{queued[0].id}/retry").status_code == 404
+    assert client.post(f"/admin/webhooks/{endpoint_id}/deliveries/{queued[0].id}/retry").status_code == 303
+    db = _db(web)
+    again = db.get(Delivery, queued[0].id)
+    assert again is not None and again.status == DeliveryStatus.PENDING and again.attempts == 0
+    db.close()
     rotated = client.post(f"/admin/webhooks/{endpoint_id}/secret")
     db = _db(web)
     new = db.get(WebhookEndpoint, endpoint_id)

@@ -76,3 +76,16 @@ def send_test(endpoint_id: int, page: Page = Depends(admin_page)) -> Response:
     _call(page, hooks.send_test, endpoint_id)
     page.commit()
     return page.redirect(f"/admin/webhooks?tested={endpoint_id}")
+
+
+@router.post("/{endpoint_id}/deliveries/{delivery_id}/retry")
+def retry(endpoint_id: int, delivery_id: int, page: Page = Depends(admin_page)) -> Response:
+    try:
+        hooks.retry_delivery(page.db, page.actor, page.require_scope(), endpoint_id, delivery_id)
+    except hooks.HookNotFound:
+        raise HTTPException(status_code=404) from None
+    except hooks.HookError as exc:
+        page.db.rollback()
+        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+    page.commit()
+    return page.redirect("/admin/webhooks")
