@@ -23,9 +23,6 @@ def _doc(article: Article) -> dict[str, str]:
     return {"title": article.title or "", "text": article.text or "", "source": "", "lang": article.lang or ""}
 
 
-article_doc = _doc  # the document a watch query is matched against (classify.watch_admin counts hits on it)
-
-
 def _scope_queries(session: Session, scope: Scope) -> list[WatchQuery]:
     return list(session.scalars(select(WatchQuery).where(WatchQuery.enabled.is_(True), scope.where(WatchQuery.unit_id))
                                 .order_by(WatchQuery.priority.desc(), WatchQuery.id)))

@@ -2,13 +2,14 @@
 the pieces a query would have matched over the last days, add and edit (scoped, audited).
 
 A query's hits are counted on the same document :mod:`classify.visibility` uses (title, text,
-language), over the newest ``MAX_SCANNED`` pieces stored in the window, so the page says what
-saving the query would make the organization see.
+language; each piece read once for all queries, which a :class:`classify.query.QuerySet` narrows
+to those whose words it contains), over the newest ``MAX_SCANNED`` pieces stored in the window,
+so the page says what saving the query would make the organization see.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts.audit import Actor, record
-from classify.query import Query, QuerySyntaxError, parse_query
-from classify.visibility import article_doc
+from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query, prepare
 from models import Article, Unit, WatchQuery
 from models.scope import Scope
 from presswatch.i18n import N_
@@ -69,21 +69,40 @@ class Hits:
     since: datetime
     scanned: int = 0
     count: int = 0
-    rows: list[tuple[Article, list[str]]] = field(default_factory=list)  # the newest hits, with their terms
+    rows: list[tuple[int, str, list[str]]] = field(default_factory=list)  # newest hits: id, title, terms
+
+
+def _recent_docs(session: Session, since: datetime) -> Iterator[tuple[int, str, PreparedDoc]]:
+    """(article id, title, prepared document) of the newest pieces stored since ``since``."""
+    rows = session.execute(select(Article.id, Article.title, Article.text, Article.lang)
+                           .where(Article.stored_at >= since).order_by(Article.id.desc()).limit(MAX_SCANNED))
+    for article_id, title, text, lang in rows:
+        yield article_id, title or "", prepare({"title": title or "", "text": text or "", "source": "",
+                                                "lang": lang or ""})
 
 
 def query_hits(session: Session, query: Query, since: datetime, *, keep: int = 10) -> Hits:
     out = Hits(since=since)
-    articles = session.scalars(select(Article).where(Article.stored_at >= since)
-                               .order_by(Article.id.desc()).limit(MAX_SCANNED))
-    for article in articles:
+    for article_id, title, doc in _recent_docs(session, since):
         out.scanned += 1
-        doc = article_doc(article)
         if query.matches(doc):
             out.count += 1
             if len(out.rows) < keep:
-                out.rows.append((article, query.explain(doc)))
+                out.rows.append((article_id, title, query.explain(doc)))
     return out
+
+
+def hit_counts(session: Session, queries: Mapping[int, Query], since: datetime) -> dict[int, int]:
+    """Hits per query over the same pieces, each piece read and prepared once (the list page)."""
+    counts = dict.fromkeys(queries, 0)
+    if not queries:
+        return counts
+    compiled = QuerySet({str(key): query for key, query in queries.items()})
+    for _id, _title, doc in _recent_docs(session, since):
+        for name in compiled.candidates(doc):
+            if compiled.queries[name].matches(doc):
+                counts[int(name)] += 1
+    return counts
 
 
 def list_queries(session: Session, scope: Scope) -> Sequence[WatchQuery]:

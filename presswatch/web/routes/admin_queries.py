@@ -53,11 +53,9 @@ def queries(page: Page = Depends(admin_page)) -> Response:
     scope = page.require_scope()
     rows = watch_admin.list_queries(page.db, scope)
     since = utcnow() - timedelta(days=HIT_DAYS)
-    counts = {}
-    for row in rows:
-        check = watch_admin.check_query(row.query)
-        counts[row.id] = (watch_admin.query_hits(page.db, parse_query(row.query), since, keep=0).count
-                          if check.ok else None)
+    parsed = {row.id: parse_query(row.query) for row in rows if watch_admin.check_query(row.query).ok}
+    found = watch_admin.hit_counts(page.db, parsed, since)
+    counts = {row.id: found.get(row.id) for row in rows}
     return page.render("admin_queries.html", rows=rows, counts=counts, hit_days=HIT_DAYS)
 
 
