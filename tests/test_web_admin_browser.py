@@ -122,3 +122,26 @@ def test_admin_screens_fit_a_narrow_phone(live_web, page_at) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, (path, width)
     assert not _csp_errors(console), console
+
+
+def test_watch_query_is_checked_while_typing(live_web, page_at) -> None:
+    """htmx posts the query as it is typed (no inline script; the CSP holds) and shows where it breaks."""
+    from models.db import make_engine, session_scope
+
+    engine = make_engine(live_web.db_url)
+    with session_scope(engine) as db:
+        factories.article(db, title="儋州法院集中执行", text="儋州市人民法院开展集中执行行动。")
+    engine.dispose()
+    page = page_at(locale="zh-CN")
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+    log_in(page, live_web.url, "dz-admin", PASSWORD)
+    page.wait_for_url(f"{live_web.url}/")
+    page.goto(f"{live_web.url}/admin/queries/new")
+    page.fill("textarea[name=query]", "儋州 AND (法院")
+    page.wait_for_selector("[data-testid=query-error]")
+    assert "mark" in page.inner_html("[data-testid=query-error]")
+    page.fill("textarea[name=query]", "儋州 AND 法院")
+    page.wait_for_selector("[data-testid=query-ok]")
+    assert "儋州法院集中执行" in page.inner_text("#query-check")
+    assert not _csp_errors(console), console
