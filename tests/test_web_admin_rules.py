@@ -193,3 +193,34 @@ def test_save_validates_like_the_file_audits_and_wins_over_the_file(web: Any, wo
     assert counts["disabled"] == 0
     db.rollback()
     db.close()
+
+
+def test_the_cli_prints_each_rules_precision(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import settings as settings_mod
+    from models.db import make_engine, session_scope, upgrade
+    from presswatch.cli import app
+    from tests.web_support import build_world
+
+    url = f"sqlite:///{tmp_path / 'pw.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as db:
+        build_world(db)
+        sync_rules(db, parse_rules({"rules": [{"name": "dz-negative", "severity": "high", "unit": "dz-court",
+                                               "recipients": [{"address": "duty@dz.example.cn"}]}]}, web_settings()))
+        rule = db.scalar(select(AlertRule).where(AlertRule.name == "dz-negative"))
+        assert rule is not None
+        pieces = [factories.article(db) for _ in range(4)]
+        for piece, state in zip(pieces, (CaseState.RESOLVED, CaseState.RESPONDING, CaseState.DISMISSED,
+                                         CaseState.NEW), strict=True):
+            _alert(db, rule, piece.id, state, timedelta(days=2))
+    engine.dispose()
+    monkeypatch.setenv("PRESSWATCH_DB__URL", url)
+    settings_mod.reset_settings_cache()
+    result = CliRunner().invoke(app, ["alerts", "precision", "--days", "30"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "dz-negative" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells == ["dz-negative", "4", "2", "1", "1", "67%"], result.output  # 2 / (2 + 1)
