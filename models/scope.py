@@ -23,10 +23,12 @@ from models.accounts import Grant, Role, User
 from models.quota import Unit
 
 # What each role may do, beyond reading its subtree. One table, read by every face.
+# Quota registrations: "register" a piece (and confirm a proposed one), "review" it for the section
+# (section approval), "approve" it as the leader (leader approval); both reviewers may reject.
 ROLE_ACTIONS: Mapping[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "audit"}),
-    Role.ANALYST: frozenset({"read", "triage", "configure"}),
-    Role.LEADER: frozenset({"read", "digests"}),
+    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "audit", "review", "approve"}),
+    Role.ANALYST: frozenset({"read", "triage", "configure", "review"}),
+    Role.LEADER: frozenset({"read", "digests", "approve"}),
     Role.CORRESPONDENT: frozenset({"read_own", "register"}),
 }
 

@@ -18,4 +18,12 @@ VALUE_LABELS = (
     N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
     # sentiments
     N_("positive"), N_("neutral"), N_("negative"),
+    # quota: registration states, review steps, piece kinds, adoption, verification methods, periods
+    N_("proposed"), N_("submitted"), N_("section_approved"), N_("leader_approved"), N_("rejected"),
+    N_("submit"), N_("section_approve"), N_("leader_approve"), N_("reject"),
+    N_("news"), N_("bulletin"), N_("publicity_lead"), N_("case_report"), N_("press_conference"),
+    N_("live_stream"), N_("other"), N_("standalone"), N_("combined"), N_("none"),
+    N_("url"), N_("title"), N_("title_similar"), N_("text"), N_("byline"), N_("own_channel"),
+    N_("week"), N_("half_month"), N_("month"), N_("quarter"), N_("year"),
+    N_("met"), N_("behind"), N_("missed"),
 )
