@@ -57,7 +57,7 @@ def setup_quota(web: Any) -> dict[str, Any]:
 
 
 def _db(web: Any) -> Session:
-    return web.app.state.session_factory()  # type: ignore[no-any-return]
+    return web.app.state.session_factory()
 
 
 def test_correspondent_registers_a_url_verified_at_once_and_counted_on_the_board(web: Any) -> None:
