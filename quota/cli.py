@@ -267,14 +267,16 @@ def quota_review(
     registration_id: int,
     action: str = typer.Argument(..., help="submit, section_approve, leader_approve or reject."),
     by: str = typer.Option(..., help="Who decides."),
-    note: str | None = typer.Option(None),
+    note: str | None = typer.Option(None, help="Why (required to reject)."),
 ) -> None:
-    """Move a registration along its review chain."""
+    """Move a registration along its review chain (a rejection needs --note, its reason); audited."""
+    from accounts.audit import Actor
+    from models.scope import system_scope
     from presswatch.console import console
-    from quota.registry import review
+    from quota.desk import review_in_scope
 
     with _session() as session:
-        reg = review(session, registration_id, action, by, note)
+        reg = review_in_scope(session, system_scope(), Actor(None, by), registration_id, action, note)
         console.print(f"registration #{reg.id} is now {reg.state.value}")
 
 

@@ -39,7 +39,7 @@ from quota.units import Hierarchy, QuotaError
 # Shown on /register and in the README's quota section: the rule for pieces not yet matched.
 UNVERIFIED_RULE = N_(
     "A piece not yet found by the crawler counts provisionally, on the outlet you give, for rules that do"
-    " not require verification; it is checked again after every crawl (at least every 30 minutes). If the"
+    " not require verification; it is checked again against newly crawled articles every 30 minutes. If the"
     " crawler finds it on another outlet, it is rejected with the reason and stops counting. Rules that"
     " require verification or a topic count it only once it is found."
 )
