@@ -205,7 +205,7 @@ SEVERITY_ORDER = {RiskLevel.CRITICAL: 0, RiskLevel.HIGH: 1, RiskLevel.MEDIUM: 2,
 def response_metrics(session: Session, scope: Scope, span: Window, tz: str) -> list[ResponseRow]:
     """Per unit, severity and local month of raising: alerts raised in ``span``, how many were
     acknowledged / resolved, and the median minutes to the first acknowledgement (the first event
-    leaving 'new') and to resolution. Alerts without a unit are counted for superusers only."""
+    leaving 'new') and to resolution. Alerts without a unit are left out (no unit to credit)."""
     lo, hi = span.utc_bounds(tz)
     first_ack = (
         select(AlertEvent.alert_id, func.min(AlertEvent.at).label("ack_at"))
