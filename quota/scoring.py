@@ -241,8 +241,12 @@ def _count(
     else:
         target = case(mapping, value=unit_col, else_=unit_col)
     hi = max(e for _, e in bounds)
+    lo = min(s for s, _ in bounds) - REPOST_HORIZON
     conds: list[ColumnElement[bool]] = [
-        # No lower bound: earlier registrations in the base table decide when a piece first appeared.
+        # Registrations up to REPOST_HORIZON before this rule's first period decide when a piece first
+        # appeared (as if the rule were asked alone); a weekly rule on a year-wide base table then
+        # groups two months of registrations, not the year's.
+        literal_column(f"{BASE}.published_at >= {_ts(dialect, lo)}", type_=Boolean),
         literal_column(f"{BASE}.published_at < {_ts(dialect, hi)}", type_=Boolean),
         b.state.in_([s.value for s in _states(rule)]),
     ]

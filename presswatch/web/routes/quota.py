@@ -7,6 +7,7 @@ Scope. Another organization's registration or unit answers 404; a step the user 
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -185,8 +186,11 @@ def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "
         "next": urlencode({**query, "label": span.next().label}),
         "xlsx": urlencode(query),
     }
+    # Thousands of cells: one formatted figure per distinct value, one link prefix for all.
+    num = functools.lru_cache(maxsize=4096)(page.fmt_num)
+    cell_base = "/quota/cell?" + urlencode({"period": span.kind.value, "label": span.label})
     return page.render("quota.html", board=board, span=span, problem=problem, periods=qb.BOARD_PERIODS,
-                       responses=responses, nav=nav, query=query, unit_id=unit_id)
+                       responses=responses, nav=nav, query=query, unit_id=unit_id, num=num, cell_base=cell_base)
 
 
 @router.get("/quota/cell")
