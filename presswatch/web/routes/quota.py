@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from models import Unit, utcnow
 from models.enums import Adoption, PieceKind
@@ -189,8 +190,10 @@ def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "
     # Thousands of cells: one formatted figure per distinct value, one link prefix for all.
     num = functools.lru_cache(maxsize=4096)(page.fmt_num)
     cell_base = "/quota/cell?" + urlencode({"period": span.kind.value, "label": span.label})
+    units = page.db.scalars(select(Unit).where(scope.where(Unit.id), Unit.active.is_(True)).order_by(Unit.code))
     return page.render("quota.html", board=board, span=span, problem=problem, periods=qb.BOARD_PERIODS,
-                       responses=responses, nav=nav, query=query, unit_id=unit_id, num=num, cell_base=cell_base)
+                       responses=responses, nav=nav, query=query, unit_id=unit_id, num=num, cell_base=cell_base,
+                       units=list(units))
 
 
 @router.get("/quota/cell")
