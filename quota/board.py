@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import io
 import statistics
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,7 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Alert, AlertEvent, Unit, utcnow
+from models import Alert, AlertEvent, Classification, QuotaRule, Registration, Unit, UnitHistory, utcnow
 from models.enums import CaseState, Measure, RiskLevel
 from models.scope import Scope
 from quota.periods import Period, PeriodError, Window, local_date, parse_span, period_containing, zone
@@ -124,6 +127,50 @@ class Board:
         return next((r.name for r in self.rules if r.key == key), key)
 
 
+# Boards computed lately, per (span, units): reused while the data they were computed from
+# is unchanged (data_version) and for at most BOARD_CACHE_SECONDS. A board over 500 units and 20
+# rules takes seconds to compute and a leader opens it again and again; any registration, review,
+# verification, rule, unit or classification change computes it afresh.
+BOARD_CACHE_SECONDS = 120.0
+BOARD_CACHE_SIZE = 64
+_board_cache: OrderedDict[tuple[Any, ...], tuple[float, tuple[Any, ...], list[StatusRow]]] = OrderedDict()
+_board_lock = threading.Lock()
+
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """A fingerprint of everything a board depends on: registrations (count, newest id, newest change
+    and the sum of change times, so any update of any row moves it), rules, units and their history,
+    and the newest classification (topic rules)."""
+    dialect = session.get_bind().dialect.name
+    epoch = (func.sum(func.extract("epoch", Registration.updated_at)) if dialect == "postgresql"
+             else func.sum(func.julianday(Registration.updated_at)))
+    regs = session.execute(select(func.count(), func.max(Registration.id), func.max(Registration.updated_at),
+                                  epoch)).one()
+    rules = session.execute(select(func.count(), func.max(QuotaRule.updated_at))).one()
+    units = session.execute(select(func.count(), func.max(Unit.updated_at))).one()
+    history = session.execute(select(func.count(), func.max(UnitHistory.id))).one()
+    topics = session.scalar(select(func.max(Classification.id)))
+    return (*regs, *rules, *units, *history, topics)
+
+
+def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None) -> list[StatusRow]:
+    key = (span, within)  # "today" moves the current period and the days left: BOARD_CACHE_SECONDS bounds that
+    version = data_version(session)
+    clock = time.monotonic()
+    with _board_lock:
+        hit = _board_cache.get(key)
+        if hit is not None and hit[1] == version and clock - hit[0] < BOARD_CACHE_SECONDS:
+            _board_cache.move_to_end(key)
+            return hit[2]
+    rows = status(session, span, now=now, store=False, within=within)
+    with _board_lock:
+        _board_cache[key] = (clock, version, rows)
+        _board_cache.move_to_end(key)
+        while len(_board_cache) > BOARD_CACHE_SIZE:
+            _board_cache.popitem(last=False)
+    return rows
+
+
 def quota_board(session: Session, scope: Scope, span: Window, now: datetime | None = None,
                 unit_id: int | None = None) -> Board:
     """Units x rules for ``span`` as ``scope`` may see them (``unit_id``: that unit's subtree only)."""
@@ -134,7 +181,7 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
 
         sub = subtree_ids(session, [unit_id])
         within = sub if within is None else within & sub
-    rows = status(session, span, now=now, store=False, within=within)
+    rows = _status_rows(session, span, now, within)
     cells: dict[tuple[int, str], Cell] = {}
     rules: dict[str, BoardRule] = {}
     units: dict[int, BoardUnit] = {}

@@ -6,7 +6,7 @@ users see nothing of 儋州 (units, ranks, counts)."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from models import Alert, AlertEvent, AuditEntry, Outlet, Registration, Unit, utcnow
 from models.enums import AlertKind, CaseState, RegistrationState, RiskLevel
 from quota.config import load_quota, parse_quota_data
+from quota.periods import local_date
 from tests import factories
 
 QUOTA: dict[str, Any] = {
@@ -39,14 +40,14 @@ TITLE = "儋州法院执行一队开展夜间集中执行行动"
 
 
 def setup_quota(web: Any) -> dict[str, Any]:
-    """Load the quota rules into the web world and crawl one 今日儋州 article (published an hour ago)."""
+    """Load the quota rules into the web world and crawl one 今日儋州 article (published a minute ago)."""
     db: Session = web.app.state.session_factory()
     try:
         load_quota(db, parse_quota_data(QUOTA), "Asia/Shanghai")
         outlet = db.scalar(select(Outlet).where(Outlet.key == "jinri-danzhou"))
         assert outlet is not None
         art = factories.article(db, outlet_id=outlet.id, url=URL, title=TITLE,
-                                published_at=utcnow() - timedelta(hours=1), text=TITLE + "。执行干警依法开展工作。")
+                                published_at=utcnow() - timedelta(minutes=1), text=TITLE + "。执行干警依法开展工作。")
         ids = {"article": art.id, "outlet": outlet.id,
                "wechat": db.scalar(select(Outlet.id).where(Outlet.key == "dz-wechat")),
                "exec2": db.scalar(select(Unit.id).where(Unit.code == "dz-exec-2"))}
@@ -108,12 +109,16 @@ def test_a_piece_crawled_on_another_outlet_is_refused_with_the_reason(web: Any) 
 def test_piece_not_online_waits_for_verification_and_counts_provisionally(web: Any) -> None:
     ids = setup_quota(web)
     client = web.login("dz-exec1")
-    today = datetime.now(UTC).astimezone().date().isoformat()
+    # The board seen before the registration (quota.board keeps it while the data are unchanged) ...
+    before = client.get("/quota").text.split('data-testid="cell-dz-exec-1-teams"', 1)[1].split("</a>", 1)[0]
+    assert ">0 / 2" in before
+    today = local_date(utcnow(), "Asia/Shanghai").isoformat()
     response = client.post("/register", data={"title": "执行一队微信推送：拒执罪典型案例", "outlet_id": str(ids["wechat"]),
                                                "published": today, "kind": "case_report"})
     assert response.status_code == 303, response.text[:2000]
     done = client.get(response.headers["location"])
     assert 'data-testid="waiting"' in done.text
+    # ... is computed afresh after it.
     board = client.get("/quota")
     cell = board.text.split('data-testid="cell-dz-exec-1-teams"', 1)[1].split("</a>", 1)[0]
     assert ">1 / 2" in cell
