@@ -120,8 +120,11 @@ class Board:
     def cell(self, unit_id: int, rule_key: str) -> Cell | None:
         return self.cells.get((unit_id, rule_key))
 
+    ranked: dict[str, list[Any]] = field(default_factory=dict)
+
     def ranking(self) -> dict[str, list[Any]]:
-        return rankings(self.rows)
+        """Per rule, the units ranked by their total in the span (quota.scoring.rankings)."""
+        return self.ranked
 
     def rule_name(self, key: str) -> str:
         return next((r.name for r in self.rules if r.key == key), key)
@@ -144,13 +147,16 @@ def data_version(session: Session) -> tuple[Any, ...]:
     dialect = session.get_bind().dialect.name
     epoch = (func.sum(func.extract("epoch", Registration.updated_at)) if dialect == "postgresql"
              else func.sum(func.julianday(Registration.updated_at)))
-    regs = session.execute(select(func.count(), func.max(Registration.id), func.max(Registration.updated_at),
-                                  epoch)).one()
-    rules = session.execute(select(func.count(), func.max(QuotaRule.updated_at))).one()
-    units = session.execute(select(func.count(), func.max(Unit.updated_at))).one()
-    history = session.execute(select(func.count(), func.max(UnitHistory.id))).one()
-    topics = session.scalar(select(func.max(Classification.id)))
-    return (*regs, *rules, *units, *history, topics)
+    parts = [
+        select(func.count().label("n"), func.max(Registration.id).label("i"),
+               func.max(Registration.updated_at).label("u"), epoch.label("e")).subquery("r"),
+        select(func.count().label("n"), func.max(QuotaRule.updated_at).label("u")).subquery("q"),
+        select(func.count().label("n"), func.max(Unit.updated_at).label("u")).subquery("un"),
+        select(func.count().label("n"), func.max(UnitHistory.id).label("i")).subquery("h"),
+        select(func.max(Classification.id).label("i")).subquery("c"),
+    ]
+    # One round trip: a cross join of one-row aggregates.
+    return tuple(session.execute(select(*(c for p in parts for c in p.c))).one())
 
 
 def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None) -> list[StatusRow]:
@@ -198,13 +204,12 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
         if r.current:
             c.days_left = r.days_left
             c.current_shortfall = r.shortfall
-    for key, ranked in rankings(rows).items():
-        by_code = {x.unit_code: x.rank for x in ranked}
-        for (uid, rule_key), c in cells.items():
-            if rule_key == key:
-                c.rank = by_code.get(units[uid].code)
+    ranked = rankings(rows)
+    rank_of = {(key, x.unit_code): x.rank for key, rows_ in ranked.items() for x in rows_}
+    for (uid, rule_key), c in cells.items():
+        c.rank = rank_of.get((rule_key, units[uid].code))
     return Board(span, sorted(rules.values(), key=lambda x: x.key),
-                 sorted(units.values(), key=lambda u: u.path), cells, rows)
+                 sorted(units.values(), key=lambda u: u.path), cells, rows, ranked)
 
 
 def cell_evidence(session: Session, scope: Scope, span: Window, unit_id: int, rule_key: str,
