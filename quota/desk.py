@@ -218,10 +218,21 @@ def review_queue(session: Session, scope: Scope, limit: int = 100, now: datetime
             for reg, unit_name, outlet_name in session.execute(q)]
 
 
-def recent_registrations(session: Session, scope: Scope, limit: int = 30) -> list[tuple[Registration, str, str]]:
-    """The scope's latest registrations (newest first) with unit and outlet names."""
+def recent_registrations(
+    session: Session, scope: Scope, limit: int = 30, *, unit_id: int | None = None,
+    state: RegistrationState | None = None, include_proposed: bool = False,
+) -> list[tuple[Registration, str, str]]:
+    """The scope's registrations, newest publication first, with unit and outlet names (the web's
+    lists and ``presswatch quota registrations``). Proposals from bylines are left out unless asked
+    for or their state is asked for."""
     q = (select(Registration, Unit.name, Outlet.name).join(Unit, Unit.id == Registration.unit_id)
          .outerjoin(Outlet, Outlet.id == Registration.outlet_id)
-         .where(scope.where(Registration.unit_id), Registration.state != RegistrationState.PROPOSED)
-         .order_by(Registration.registered_at.desc(), Registration.id.desc()).limit(limit))
+         .where(scope.where(Registration.unit_id))
+         .order_by(Registration.published_at.desc(), Registration.id.desc()).limit(limit))
+    if unit_id is not None:
+        q = q.where(Registration.unit_id == unit_id)
+    if state is not None:
+        q = q.where(Registration.state == state)
+    elif not include_proposed:
+        q = q.where(Registration.state != RegistrationState.PROPOSED)
     return [(r, u, o or "") for r, u, o in session.execute(q)]
