@@ -260,3 +260,22 @@ def test_board_period_picker_export_and_response_times(web: Any) -> None:
     assert published and isinstance(published[0], datetime)
     responses = wb.worksheets[3]
     assert any(row[2].value == "紧急" and row[5].value == 30 for row in responses.iter_rows(min_row=2))
+
+
+def test_a_large_board_pages_its_units_and_shows_the_top_of_each_ranking(web: Any, monkeypatch: Any) -> None:
+    import presswatch.web.routes.quota as routes
+
+    setup_quota(web)
+    web.login("dz-exec1").post("/register", data={"url": URL})
+    monkeypatch.setattr(routes, "BOARD_PAGE_UNITS", 1)
+    monkeypatch.setattr(routes, "RANKING_TOP", 1)
+    leader = web.login("dz-leader")
+    first = leader.get("/quota?period=month")
+    rows = [u for u in ("dz-court", "dz-exec-1", "dz-exec-2") if f'data-unit="{u}"' in first.text]
+    assert len(rows) == 1 and 'data-testid="board-pager"' in first.text
+    second = leader.get("/quota?period=month&p=2")
+    assert second.status_code == 200 and f'data-unit="{rows[0]}"' not in second.text
+    assert "data-unit=" in second.text
+    ranking = first.text.split('data-testid="rankings"', 1)[1]
+    assert "执行一队" in ranking and "执行二队" not in ranking  # top 1 of the teams' rule
+    assert leader.get("/quota?period=month&p=99").status_code == 200  # clamped to the last page

@@ -174,8 +174,13 @@ def _board_unit(page: Page, unit: str) -> int | None:
     return int(unit)
 
 
+BOARD_PAGE_UNITS = 100  # rows of the board per page (a leader of 500 units pages; the XLSX has all)
+RANKING_TOP = 10  # units per rule in the rankings on the page (each cell shows its unit's rank)
+
+
 @router.get("/quota")
-def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "", unit: str = "") -> Response:
+def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "", unit: str = "",
+               p: int = 1) -> Response:
     scope = page.require_scope()
     span, problem = _span(page, period, label)
     unit_id = _board_unit(page, unit)
@@ -191,9 +196,14 @@ def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "
     num = functools.lru_cache(maxsize=4096)(page.fmt_num)
     cell_base = "/quota/cell?" + urlencode({"period": span.kind.value, "label": span.label})
     units = page.db.scalars(select(Unit).where(scope.where(Unit.id), Unit.active.is_(True)).order_by(Unit.code))
+    pages = max(1, -(-len(board.units) // BOARD_PAGE_UNITS))
+    p = min(max(1, p), pages)
+    rows = board.units[(p - 1) * BOARD_PAGE_UNITS : p * BOARD_PAGE_UNITS]
+    pager = {n: urlencode({**query, "p": n}) for n in (p - 1, p + 1) if 1 <= n <= pages}
     return page.render("quota.html", board=board, span=span, problem=problem, periods=qb.BOARD_PERIODS,
                        responses=responses, nav=nav, query=query, unit_id=unit_id, num=num, cell_base=cell_base,
-                       units=list(units))
+                       units=list(units), rows=rows, page_no=p, pages=pages, pager=pager, top=RANKING_TOP,
+                       first=(p - 1) * BOARD_PAGE_UNITS + 1)
 
 
 @router.get("/quota/cell")
