@@ -105,18 +105,26 @@ def register_in_scope(
         raise QuotaError(f"you may not register pieces for unit #{unit_id}",
                          msgid=N_("You may not register pieces for this unit."))
     url = (url or "").strip() or None
+    allowed = {o.id for o in register_outlets(session, scope)}
     outlet: Outlet | None = session.get(Outlet, outlet_id) if outlet_id else None
-    if outlet_id and (outlet is None or outlet not in register_outlets(session, scope)):
+    if outlet_id and (outlet is None or outlet.id not in allowed):
         raise QuotaError(f"unknown outlet #{outlet_id}", msgid=N_("Choose an outlet from the list."))
     art = None
     if url is not None:
         found, art = _outlet_for_url(session, url)
+        if outlet is None and found is not None and found.id not in allowed:
+            # Another organization's own channel: not a place this user's pieces are counted.
+            raise QuotaError(f"outlet '{found.key}' is another organization's own channel",
+                             msgid=N_("This address is on an outlet you cannot register pieces for."))
         outlet = outlet or found
         if art is not None:
             title = title or art.title
             if published is None and art.published_at is not None:
                 published = art.published_at
     if outlet is None:
+        if url is None:
+            raise QuotaError("choose the outlet the piece appeared on",
+                             msgid=N_("Choose the outlet the piece appeared on."))
         raise QuotaError("choose the outlet the piece appeared on",
                          msgid=N_("The crawler has not seen this address yet: choose the outlet it appeared on."))
     if published is None:

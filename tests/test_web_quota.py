@@ -279,3 +279,33 @@ def test_a_large_board_pages_its_units_and_shows_the_top_of_each_ranking(web: An
     ranking = first.text.split('data-testid="rankings"', 1)[1]
     assert "执行一队" in ranking and "执行二队" not in ranking  # top 1 of the teams' rule
     assert leader.get("/quota?period=month&p=99").status_code == 200  # clamped to the last page
+
+
+def test_a_correspondent_cannot_register_on_another_organizations_own_channel(web: Any) -> None:
+    from models import Grant, Role, User
+    from tests.web_support import password_hash
+
+    ids = setup_quota(web)
+    db = _db(web)
+    try:
+        wechat_url = "https://mp.weixin.qq.com/s/dzfy-2026-12"
+        factories.article(db, outlet_id=ids["wechat"], url=wechat_url, title="儋州法院公众号推送",
+                          published_at=utcnow() - timedelta(minutes=5), text="儋州法院公众号推送。")
+        user = User(username="hy-corr", display_name="hy-corr", password_hash=password_hash(), language="vi",
+                    password_changed_at=utcnow())
+        db.add(user)
+        db.flush()
+        db.add(Grant(user_id=user.id, unit_id=web.world.units["hy-vanlam"].id, role=Role.CORRESPONDENT,
+                     granted_by="test"))
+        db.commit()
+    finally:
+        db.close()
+    hy = web.login("hy-corr")
+    page = hy.get("/register")
+    # Shared media are offered to everyone; 儋州's own channel is not offered to Hưng Yên.
+    assert page.status_code == 200 and "Báo Hưng Yên" in page.text and "儋州法院微信公众号" not in page.text
+    refused = hy.post("/register", data={"url": wechat_url})
+    assert refused.status_code == 422
+    assert "không được đăng ký" in refused.text.split('data-testid="register-error"', 1)[1].split("</p>", 1)[0]
+    assert hy.post("/register", data={"url": URL, "outlet_id": str(ids["wechat"])}).status_code == 422
+    assert "儋州法院微信公众号" not in hy.post("/register", data={"url": wechat_url}).text
