@@ -101,6 +101,10 @@ def test_a_piece_crawled_on_another_outlet_is_refused_with_the_reason(web: Any) 
         assert db.scalar(select(Registration.id).where(Registration.url == URL)) is None
     finally:
         db.close()
+    # Only http(s) addresses are kept (they become links on the pages).
+    script = client.post("/register", data={"url": "javascript:alert(1)//", "outlet_id": str(ids["outlet"]),
+                                            "published": local_date(utcnow(), "Asia/Shanghai").isoformat()})
+    assert script.status_code == 422 and "不是有效网址" in script.text
     # Not crawled and no outlet known for the host: the page asks for the outlet.
     unknown = client.post("/register", data={"url": "https://unknown.example.org/a.html"})
     assert unknown.status_code == 422 and "选择" in unknown.text
