@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Alert, AlertEvent, AuditEntry, Outlet, Registration, Unit, utcnow
+from models import Alert, AlertEvent, AuditEntry, Outlet, Person, Registration, Unit, utcnow
 from models.enums import AlertKind, CaseState, RegistrationState, RiskLevel
 from quota.config import load_quota, parse_quota_data
 from quota.periods import local_date
@@ -313,3 +313,35 @@ def test_a_correspondent_cannot_register_on_another_organizations_own_channel(we
     assert "không được đăng ký" in refused.text.split('data-testid="register-error"', 1)[1].split("</p>", 1)[0]
     assert hy.post("/register", data={"url": URL, "outlet_id": str(ids["wechat"])}).status_code == 422
     assert "儋州法院微信公众号" not in hy.post("/register", data={"url": wechat_url}).text
+
+
+def test_a_correspondent_confirms_a_proposal_from_a_byline_but_cannot_reject(web: Any) -> None:
+    from quota.registry import propose_from_articles
+
+    setup_quota(web)
+    db = _db(web)
+    try:
+        outlet = db.scalar(select(Outlet).where(Outlet.key == "jinri-danzhou"))
+        assert outlet is not None
+        db.add(Person(unit_id=web.world.units["dz-exec-1"].id, name="张三"))
+        factories.article(db, outlet_id=outlet.id, url="https://jrdz.example.cn/c/78.html", title="执行一队走访失信被执行人",
+                          published_at=utcnow() - timedelta(minutes=3), byline="来源：儋州市人民法院 通讯员 张三",
+                          text="执行一队走访失信被执行人。")
+        proposals = propose_from_articles(db)
+        db.commit()
+        reg_id = next(p.registration.id for p in proposals
+                      if p.registration.unit_id == web.world.units["dz-exec-1"].id)
+    finally:
+        db.close()
+    exec1 = web.login("dz-exec1")
+    assert f"#{reg_id}" in exec1.get("/").text.split('data-testid="waiting"', 1)[1]
+    review = exec1.get("/review").text
+    assert f'data-testid="approve-{reg_id}"' in review and 'value="reject"' not in review
+    assert exec1.post(f"/review/{reg_id}", data={"action": "reject", "note": "不是我们的"}).status_code == 403
+    assert exec1.post(f"/review/{reg_id}", data={"action": "submit"}).status_code == 303
+    db = _db(web)
+    try:
+        reg = db.get(Registration, reg_id)
+        assert reg is not None and reg.state is RegistrationState.SUBMITTED
+    finally:
+        db.close()
