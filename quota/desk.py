@@ -15,7 +15,8 @@ The web pages (/register, /review) and any other face call these; each decision 
 
 Unverified pieces: a registration not (yet) matched to a crawled article counts provisionally, on
 the outlet given, for rules that do not demand verification (``verified_only``) or topics; it is
-checked again as crawls come in (``quota-match`` job, every 30 minutes), and a crawl showing it on
+checked again as crawls come in (``quota-verify``, every minute when new articles were stored; the
+``quota-match`` sweep every 30 minutes), and a crawl showing it on
 another outlet rejects it with the reason, after which it counts nowhere (:data:`UNVERIFIED_RULE`, shown on the page).
 """
 
@@ -39,7 +40,7 @@ from quota.units import Hierarchy, QuotaError
 # Shown on /register and in the README's quota section: the rule for pieces not yet matched.
 UNVERIFIED_RULE = N_(
     "A piece not yet found by the crawler counts provisionally, on the outlet you give, for rules that do"
-    " not require verification; it is checked again against newly crawled articles every 30 minutes. If the"
+    " not require verification; it is checked again within about a minute of each new crawl. If the"
     " crawler finds it on another outlet, it is rejected with the reason and stops counting. Rules that"
     " require verification or a topic count it only once it is found."
 )

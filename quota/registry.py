@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Person, QuotaRule, Registration, utcnow
@@ -390,6 +390,42 @@ def verify_pending(session: Session, now: datetime | None = None, limit: int | N
             bad += 1
     session.flush()
     return ok, bad
+
+
+def verify_after_crawl(
+    session: Session, after_article_id: int | None, now: datetime | None = None, limit: int = 1000,
+) -> tuple[int, int, int | None]:
+    """Verify the waiting registrations the articles stored after ``after_article_id`` may prove:
+    those on the same outlets or at the same URLs. Returns (verified, still unverified, newest
+    article id), the id to pass next time; None as ``after_article_id`` checks every waiting one."""
+    newest = session.scalar(select(func.max(Article.id)))
+    if newest is None or newest == after_article_id:
+        return 0, 0, newest
+    if after_article_id is None:
+        ok, bad = verify_pending(session, now=now, limit=limit)
+        return ok, bad, newest
+    fresh = session.execute(
+        select(Article.outlet_id, Article.url_hash).where(Article.id > after_article_id, Article.id <= newest)
+    ).all()
+    outlets = sorted({o for o, _ in fresh if o is not None})
+    hashes = sorted({h for _, h in fresh if h})
+    conds = []
+    if outlets:
+        conds.append(Registration.outlet_id.in_(outlets))
+    if hashes:
+        conds.append(Registration.url_hash.in_(hashes))
+    ok = bad = 0
+    if conds:
+        q = select(Registration).where(
+            Registration.verified_at.is_(None), Registration.state != RegistrationState.REJECTED, or_(*conds)
+        ).order_by(Registration.id).limit(limit)
+        for reg in session.scalars(q):
+            if verify(session, reg, now=now):
+                ok += 1
+            else:
+                bad += 1
+        session.flush()
+    return ok, bad, newest
 
 
 # "来源：儋州市人民法院 通讯员 张三", "通讯员：李四", "Nguồn: Chi cục THADS huyện Văn Lâm", "CTV Nguyễn Văn An".

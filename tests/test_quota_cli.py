@@ -109,9 +109,9 @@ def test_jobs_run_against_the_configured_database(cli: CliRunner) -> None:
     run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", date.today().isoformat(),
         "--title", "执行一队集中执行")
     jobs = quota.jobs.scheduled_jobs(get_settings())
-    assert [j.id for j in jobs] == ["quota-match", "quota-daily"]
+    assert [j.id for j in jobs] == ["quota-match", "quota-verify", "quota-daily"]
     scheduler = build_scheduler(get_settings(), jobs)
-    assert {j.id for j in scheduler.get_jobs()} == {"quota-match", "quota-daily"}
+    assert {j.id for j in scheduler.get_jobs()} == {"quota-match", "quota-verify", "quota-daily"}
     quota.jobs.match_job()
     quota.jobs.daily_job()
     quota.jobs.daily_job()  # idempotent: the same reminders and reports, not new ones
