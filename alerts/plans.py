@@ -37,7 +37,7 @@ def keywords_query(keywords: Iterable[str]) -> str:
 def create_plan(
     session: Session, *, name: str, action_at: datetime, keywords: list[str], place: str = "",
     parties: list[str] | None = None, before_hours: float = 24, after_hours: float = 72,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, unit_id: int | None = None,
 ) -> RiskPlan:
     from classify.query import QuerySyntaxError, parse_query
 
@@ -66,7 +66,8 @@ def create_plan(
     plan = RiskPlan(
         name=name, place=place, parties=list(parties or []), keywords=list(keywords), action_at=action_at,
         window_start=action_at - timedelta(hours=before_hours), window_end=action_at + timedelta(hours=after_hours),
-        overrides=overrides, state="planned", unit_id=default_unit_id(session),
+        overrides=overrides, state="planned",
+        unit_id=unit_id if unit_id is not None else default_unit_id(session),
     )
     session.add(plan)
     session.flush()

@@ -18,4 +18,6 @@ VALUE_LABELS = (
     N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
     # sentiments
     N_("positive"), N_("neutral"), N_("negative"),
+    # API key states (accounts.api_keys.key_state)
+    N_("active"), N_("expired"), N_("revoked"),
 )
