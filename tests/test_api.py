@@ -383,3 +383,111 @@ def test_cli_creates_lists_and_revokes_keys(web: WebClients, monkeypatch: pytest
     assert runner.invoke(cli.app, ["api-keys", "revoke", prefix]).exit_code == 0
     assert_problem(api(web, key).get(f"{API}/me"), 401)
     assert runner.invoke(cli.app, ["api-keys", "create", "nobody", "--name", "x"]).exit_code != 0
+
+
+def test_registrations_quota_status_and_rankings_stay_in_the_organization(web: WebClients) -> None:
+    from models import QuotaRule
+    from models.enums import Measure
+    from presswatch.periods import Period
+    from tests import factories
+
+    with db_of(web) as db:
+        outlet_key = factories.outlet(db, key="hainan-daily", name="海南日报").key
+        for unit_code in ("dz-exec-1", "hy-vanlam"):
+            db.add(QuotaRule(key=f"monthly-{unit_code}", name=f"monthly {unit_code}", target=2,
+                             period=Period.MONTH, measure=Measure.COUNT, unit_id=web.world.units[unit_code].id))
+    dz_exec1, dz_admin, dz_duty, hy = (make_key(web, u) for u in ("dz-exec1", "dz-admin", "dz-duty", "hy-duty"))
+    today = utcnow().date().isoformat()
+    piece = {"unit": "dz-exec-1", "outlet": outlet_key, "published": today, "title": "执行一队依法腾退",
+             "url": "https://www.hinews.example/a/1.html"}
+    made = api(web, dz_exec1).post(f"{API}/registrations", json=piece)
+    assert made.status_code == 201, made.text
+    reg = made.json()["registration"]
+    assert reg["state"] == "submitted" and reg["registered_by"] == "dz-exec1"
+    # An analyst has no "register" right; another organization's unit is unknown; bad input is 422.
+    assert_problem(api(web, dz_duty).post(f"{API}/registrations", json=piece), 403)
+    assert_problem(api(web, hy).post(f"{API}/registrations", json=piece), 404)
+    assert_problem(api(web, dz_exec1).post(f"{API}/registrations", json={**piece, "outlet": "no-such"}), 422)
+    assert [r["id"] for r in api(web, dz_duty).get(f"{API}/registrations").json()["items"]] == [reg["id"]]
+    assert api(web, hy).get(f"{API}/registrations").json()["items"] == []
+    assert_problem(api(web, hy).get(f"{API}/registrations/{reg['id']}"), 404)
+    # Review: the correspondent may not approve; the organization's admin may, in order.
+    review = f"{API}/registrations/{reg['id']}/review"
+    assert_problem(api(web, dz_exec1).post(review, json={"action": "section_approve"}), 403)
+    assert_problem(api(web, hy).post(review, json={"action": "section_approve"}), 404)
+    assert_problem(api(web, dz_admin).post(review, json={"action": "leader_approve"}), 409)
+    approved = api(web, dz_admin).post(review, json={"action": "section_approve", "note": "同意"})
+    assert approved.status_code == 200 and approved.json()["state"] == "section_approved"
+
+    dz_rows = api(web, dz_duty).get(f"{API}/quota/status").json()
+    hy_rows = api(web, hy).get(f"{API}/quota/status").json()
+    assert {r["unit_code"] for r in dz_rows} == {"dz-exec-1"} and dz_rows[0]["count"] == 1
+    assert {r["unit_code"] for r in hy_rows} == {"hy-vanlam"} and hy_rows[0]["count"] == 0
+    assert_problem(api(web, hy).get(f"{API}/quota/status", params={"unit": "dz-exec-1"}), 404)
+    hy_ranks = api(web, hy).get(f"{API}/quota/rankings").json()
+    assert list(hy_ranks) == ["monthly-hy-vanlam"] and [r["unit_code"] for r in hy_ranks["monthly-hy-vanlam"]] == [
+        "hy-vanlam"]
+    report = api(web, dz_duty).get(f"{API}/quota/report.xlsx")
+    assert report.status_code == 200 and report.content[:2] == b"PK"
+    with db_of(web) as db:
+        audit = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "registration")).all()
+    assert sorted((a.action, a.actor) for a in audit) == [("registration.add", "dz-exec1"),
+                                                          ("registration.review", "dz-admin")]
+
+
+def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tmp_path: Any) -> None:
+    from models import AlertRule, Digest, WatchQuery
+    from tests import factories
+
+    units = web.world.units
+    html = tmp_path / "digest.html"
+    html.write_text("<h1>儋州 日报</h1>", encoding="utf-8")
+    with db_of(web) as db:
+        shared = factories.source(db, key="people-cn", health="failing", consecutive_failures=4,
+                                  last_error="HTTP 503")
+        hy_own = factories.source(db, key="hy-portal", outlet_id=factories.outlet(db, unit_id=units["hy-thads"].id).id)
+        db.add_all([WatchQuery(name="dz-watch", query='"儋州法院"', unit_id=units["dz-court"].id),
+                    WatchQuery(name="hy-watch", query='"Văn Lâm"', unit_id=units["hy-thads"].id),
+                    AlertRule(name="dz-rule", severity=RiskLevel.HIGH, conditions={"min_risk": "high"},
+                              unit_id=units["dz-court"].id),
+                    AlertRule(name="hy-rule", severity=RiskLevel.HIGH, conditions={}, unit_id=units["hy-thads"].id)])
+        now = utcnow()
+        digest = Digest(name="daily", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
+                        html_path=str(html), unit_id=units["dz-court"].id)
+        db.add(digest)
+        article = factories.article(db, title="儋州法院通报执行工作", text="儋州法院今日通报")
+        ids = {"shared": shared.id, "hy_own": hy_own.id, "digest": digest.id, "article": article.id}
+    dz, hy = make_key(web, "dz-duty"), make_key(web, "hy-duty")
+
+    dz_sources = {s["key"] for s in api(web, dz).get(f"{API}/sources").json()["items"]}
+    assert "people-cn" in dz_sources and "hy-portal" not in dz_sources
+    assert_problem(api(web, dz).get(f"{API}/sources/{ids['hy_own']}"), 404)
+    assert api(web, hy).get(f"{API}/sources/{ids['hy_own']}").json()["key"] == "hy-portal"
+    failing = api(web, dz).get(f"{API}/sources", params={"failing": "true"}).json()["items"]
+    assert [(s["key"], s["health"], s["last_error"]) for s in failing] == [("people-cn", "failing", "HTTP 503")]
+
+    assert [q["name"] for q in api(web, dz).get(f"{API}/watch-queries").json()["items"]] == ["dz-watch"]
+    assert [r["name"] for r in api(web, hy).get(f"{API}/rules").json()["items"]] == ["hy-rule"]
+    dz_rule = api(web, dz).get(f"{API}/rules").json()["items"][0]["id"]
+    assert_problem(api(web, hy).get(f"{API}/rules/{dz_rule}"), 404)
+
+    assert [d["id"] for d in api(web, dz).get(f"{API}/digests").json()["items"]] == [ids["digest"]]
+    assert api(web, hy).get(f"{API}/digests").json()["items"] == []
+    download = api(web, dz).get(f"{API}/digests/{ids['digest']}/html")
+    assert download.status_code == 200 and "儋州 日报" in download.text
+    assert "attachment" in download.headers["content-disposition"]
+    assert_problem(api(web, hy).get(f"{API}/digests/{ids['digest']}/html"), 404)
+
+    # The article matches 儋州's watch query only: Hưng Yên cannot read it, label it or see its labels.
+    article_url = f"{API}/articles/{ids['article']}"
+    assert api(web, dz).get(article_url).json()["matched_terms"] == ["儋州法院"]
+    assert_problem(api(web, hy).get(article_url), 404)
+    assert_problem(api(web, hy).post(f"{article_url}/labels", json={"kind": "not_risky"}), 404)
+    assert_problem(api(web, make_key(web, "dz-leader")).post(f"{article_url}/labels", json={"kind": "not_risky"}),
+                   403)
+    assert_problem(api(web, dz).post(f"{article_url}/labels", json={"kind": "wrong_sentiment", "value": "x"}), 422)
+    label = api(web, dz).post(f"{article_url}/labels", json={"kind": "wrong_sentiment", "value": "positive"})
+    assert label.status_code == 201, label.text
+    assert (label.json()["task"], label.json()["label"], label.json()["author"]) == ("sentiment", "positive", "dz-duty")
+    assert [x["id"] for x in api(web, dz).get(f"{article_url}/labels").json()] == [label.json()["id"]]
+    assert_problem(api(web, hy).get(f"{article_url}/labels"), 404)
