@@ -491,3 +491,26 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     assert (label.json()["task"], label.json()["label"], label.json()["author"]) == ("sentiment", "positive", "dz-duty")
     assert [x["id"] for x in api(web, dz).get(f"{article_url}/labels").json()] == [label.json()["id"]]
     assert_problem(api(web, hy).get(f"{article_url}/labels"), 404)
+
+
+def test_a_bearer_header_does_not_exempt_the_web_pages_from_the_csrf_check(web: WebClients) -> None:
+    browser = web.login("dz-duty")
+    browser.headers["Origin"] = "https://evil.example"
+    browser.headers["Authorization"] = "Bearer pw_00000000_anything"
+    case_id = web.world.cases["dz"].id
+    assert browser.post(f"/cases/{case_id}/ack", data={"note": "x"}).status_code == 403
+    with db_of(web) as db:
+        alert = db.get(Alert, case_id)
+        assert alert is not None and alert.state == CaseState.NEW
+
+
+def test_a_disabled_users_keys_stop_working(web: WebClients) -> None:
+    from accounts.users import set_active
+
+    key = make_key(web, "hy-duty")
+    assert api(web, key).get(f"{API}/me").status_code == 200
+    with db_of(web) as db:
+        user = db.scalar(select(User).where(User.username == "hy-duty"))
+        assert user is not None
+        set_active(db, Actor.system("test"), user, False)
+    assert_problem(api(web, key).get(f"{API}/me"), 401)
