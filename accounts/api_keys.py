@@ -27,6 +27,7 @@ from presswatch.i18n import N_
 
 KEY_START = "pw_"
 MAX_EXPIRY_DAYS = 3650
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def key_digest(key: str) -> str:
@@ -137,7 +138,7 @@ class KeyUse:
 
 def authenticate(session: Session, key: str, now: datetime | None = None) -> KeyUse | None:
     """The key's row, user and scope if the key is valid now (not revoked or expired, its user
-    active); marks it used. None otherwise: the caller does not learn why."""
+    active); marks it used (to the minute). None otherwise: the caller does not learn why."""
     now = now or utcnow()
     prefix = prefix_of(key)
     if prefix is None:
@@ -148,7 +149,8 @@ def authenticate(session: Session, key: str, now: datetime | None = None) -> Key
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        row.last_used_at = now  # at most one write a minute per key, not one per request
     return KeyUse(row, user, key_scope(session, row, user))
 
 
