@@ -1,4 +1,4 @@
-"""The API key flow in a real browser (Chromium): a Hưng Yên duty officer on a phone creates a
+"""The API key flow in a real browser (Chromium): a Hưng Yên duty officer on a 360 px phone creates a
 read-only key in /account, copies it once, uses it, and revokes it; the API reference page reads
 well at phone width under the strict CSP."""
 
@@ -13,7 +13,7 @@ from tests.web_support import PASSWORD
 
 
 def test_a_key_is_created_used_and_revoked_from_the_account_page_on_a_phone(live_web, page_at) -> None:
-    page = page_at(phone=True, locale="vi-VN")
+    page = page_at(narrow=True, locale="vi-VN")
     console_errors: list[str] = []
     page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
     log_in(page, live_web.url, "hy-duty", PASSWORD)
@@ -27,7 +27,7 @@ def test_a_key_is_created_used_and_revoked_from_the_account_page_on_a_phone(live
     shown = page.inner_text("[data-testid=new-api-key]")
     key = re.search(r"pw_[0-9a-f]{8}_\S+", shown)
     assert key is not None and "chỉ hiển thị một lần" in shown
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the long key wraps
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # the long key wraps
 
     api = httpx.Client(base_url=f"{live_web.url}/api/v1", headers={"Authorization": f"Bearer {key.group(0)}"})
     cases = api.get("/cases").json()["items"]
@@ -45,6 +45,6 @@ def test_a_key_is_created_used_and_revoked_from_the_account_page_on_a_phone(live
 
     page.goto(f"{live_web.url}/api/v1/docs")
     assert "GET /api/v1/cases" in page.inner_text("main")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert not [e for e in console_errors if "Content Security Policy" in e or "Refused" in e], console_errors
     api.close()
