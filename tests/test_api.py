@@ -287,6 +287,9 @@ def test_corrections_plans_and_labels_are_scoped_and_audited(web: WebClients) ->
     assert_problem(api(web, hy).get(f"{API}/plans/{plan.json()['id']}"), 404)
     assert_problem(api(web, dz).post(f"{API}/plans", json={"name": "x", "action_at": "2026-12-10T09:00:00",
                                                            "keywords": ["x"]}), 422)
+    again = api(web, dz).post(f"{API}/plans", json={"name": "腾退 3号", "action_at": "2026-12-11T09:00:00+08:00",
+                                                    "keywords": ["腾退"]})
+    assert_problem(again, 409)
     with db_of(web) as db:
         audit = db.scalars(select(AuditEntry).where(AuditEntry.action.in_(
             ("correction.request", "correction.close", "plan.add")))).all()

@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from presswatch.web.api.core import ApiProblem, RateLimiter, problem_response
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 VERSION = "1.0"
@@ -61,6 +66,16 @@ def _install_handlers(api: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != _default_phrase(exc.status_code) else ""
         return problem_response(request, exc.status_code, detail, getattr(exc, "headers", None))
 
+    @api.exception_handler(IntegrityError)
+    async def _conflict(request: Request, _exc: IntegrityError) -> Response:
+        # A unique name taken (a plan, a registration twice ...): the request's session rolls back.
+        return problem_response(request, 409, "This conflicts with an existing object (a name or key already used).")
+
+    @api.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("API request %s %s failed", request.method, request.url.path, exc_info=exc)
+        return problem_response(request, 500, "The server failed to answer; the error is logged.")
+
     @api.middleware("http")
     async def _rate_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
@@ -70,7 +85,7 @@ def _install_handlers(api: FastAPI) -> None:
             response.headers["RateLimit-Remaining"] = str(rate[1])
         return response
 
-    del _problem, _invalid, _http, _rate_headers
+    del _problem, _invalid, _http, _conflict, _crash, _rate_headers
 
 
 def _default_phrase(status: int) -> str:
