@@ -8,10 +8,9 @@ including validation errors and unknown paths. Auth, paging and the rate limit: 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
