@@ -39,6 +39,12 @@ class Actor:
         return cls(user_id=None, username=name)
 
 
+def as_actor(actor: Actor | str) -> Actor:
+    """A stage function's ``actor``: an :class:`Actor` (a web user, with their id and address) or a
+    plain name (the CLI's ``--by``, the pipeline)."""
+    return actor if isinstance(actor, Actor) else Actor(None, actor)
+
+
 def record(session: Session, actor: Actor, action: str, *, unit_id: int | None = None, object_type: str = "",
            object_id: object = "", before: Mapping[str, Any] | None = None,
            after: Mapping[str, Any] | None = None, note: str = "", at: datetime | None = None) -> AuditEntry:
@@ -155,8 +161,8 @@ KNOWN_ACTIONS = (
     "api_key.create", "api_key.revoke", "grant.add", "grant.revoke",
     "login", "login.failed", "login.locked", "login.lockout", "login.rate_limited",
     "logout", "logout.everywhere", "rule.add", "rule.disable", "rule.update", "user.add", "user.change_password",
-    "user.disable", "user.enable", "user.preferences", "user.reset_password", "label.add", "plan.add",
-    "correction.request", "correction.close", "registration.add", "registration.review",
+    "user.disable", "user.enable", "user.preferences", "user.reset_password", "label.add", "plan.create",
+    "correction.request", "correction.close", "correction.note", "registration.add", "registration.review",
 )
 
 

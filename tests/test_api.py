@@ -289,11 +289,11 @@ def test_corrections_plans_and_labels_are_scoped_and_audited(web: WebClients) ->
                                                            "keywords": ["x"]}), 422)
     again = api(web, dz).post(f"{API}/plans", json={"name": "腾退 3号", "action_at": "2026-12-11T09:00:00+08:00",
                                                     "keywords": ["腾退"]})
-    assert_problem(again, 409)
+    assert "exists already" in assert_problem(again, 422)["detail"]
     with db_of(web) as db:
         audit = db.scalars(select(AuditEntry).where(AuditEntry.action.in_(
-            ("correction.request", "correction.close", "plan.add")))).all()
-    assert sorted(a.action for a in audit) == ["correction.close", "correction.request", "plan.add"]
+            ("correction.request", "correction.close", "plan.create")))).all()
+    assert sorted(a.action for a in audit) == ["correction.close", "correction.request", "plan.create"]
     assert {a.api_key_prefix for a in audit} == {dz.split("_")[1]}
 
 

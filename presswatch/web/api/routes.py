@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from alerts import cases as case_stage
 from alerts import listing as alert_lists
-from alerts.plans import PlanError, create_plan
+from alerts.plans import PlanError, create_plan, get_plan_in_scope
 from classify.feedback import FeedbackError, FeedbackNotAllowed, add_feedback, article_labels, visible_article
 from crawlers.listing import source_visible, sources_query
 from models import Alert, AlertEvent, AlertRule, CorrectionRequest, Digest, Outlet, Registration, RiskPlan, Source
@@ -170,10 +170,10 @@ def list_corrections(ctx: ApiContext = Depends(api_context), params: PageParams 
 
 
 def _correction(ctx: ApiContext, correction_id: int) -> CorrectionRequest:
-    row = get_in_scope(ctx.db, CorrectionRequest, correction_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No correction request #{correction_id}.")
-    return row
+    try:
+        return case_stage.get_correction_in_scope(ctx.db, correction_id, ctx.scope)
+    except case_stage.CaseError:
+        raise ApiProblem(404, f"No correction request #{correction_id}.") from None
 
 
 @router.get("/corrections/{correction_id}", response_model=s.Correction, responses=ERRORS, tags=["corrections"])
@@ -181,23 +181,28 @@ def get_correction(correction_id: int, ctx: ApiContext = Depends(api_context)) -
     return s.Correction.model_validate(_correction(ctx, correction_id))
 
 
+def _not_found_or(status: int, exc: Exception) -> ApiProblem:
+    """A stage's "no case #n" / "no article #n" / "no unit #n" (missing or outside the scope) is 404."""
+    text = str(exc)
+    return ApiProblem(404 if text.startswith("no ") and "#" in text else status, text)
+
+
 @router.post("/corrections", response_model=s.Correction, status_code=201, responses=WRITE_ERRORS,
-             tags=["corrections"], summary="Request a correction for a case's false piece")
+             tags=["corrections"], summary="Request a correction of a false piece (about a case, or for a unit)")
 def create_correction(body: s.CorrectionCreate, ctx: ApiContext = Depends(writer)) -> s.Correction:
-    case = _case(ctx, body.case_id)
-    if not ctx.scope.can("triage", case.unit_id):
-        raise ApiProblem(403, "The key may not request corrections for this case.")
-    if body.article_id is not None:
-        article = visible_article(ctx.db, body.article_id, ctx.scope)
-        if article is None:
-            raise ApiProblem(404, f"No article #{body.article_id}.")
+    """``alerts.cases.request_correction`` with the key's scope, as the /corrections page."""
+    if not ctx.scope.can_anywhere("triage"):
+        raise ApiProblem(403, "The key may not request corrections.")
+    unit_id = body.unit_id
+    if body.case_id is None and unit_id is None:
+        unit_id = ctx.scope.acting_unit("triage")
     try:
         row = case_stage.request_correction(
             ctx.db, outlet_key=body.outlet_key, piece_url=body.piece_url, false_claim=body.false_claim,
-            actor=ctx.username, article_id=body.article_id, alert_id=case.id, deadline_days=body.deadline_days)
+            actor=ctx.actor, article_id=body.article_id, alert_id=body.case_id, deadline_days=body.deadline_days,
+            unit_id=unit_id, scope=ctx.scope)
     except case_stage.CaseError as exc:
-        raise ApiProblem(422, str(exc)) from None
-    _audit(ctx, "correction.request", row.unit_id, "correction", row.id, after={"piece_url": row.piece_url})
+        raise _not_found_or(422, exc) from None
     ctx.commit()
     return s.Correction.model_validate(row)
 
@@ -205,17 +210,24 @@ def create_correction(body: s.CorrectionCreate, ctx: ApiContext = Depends(writer
 @router.post("/corrections/{correction_id}/close", response_model=s.Correction, responses=WRITE_ERRORS,
              tags=["corrections"], summary="Close a correction request with its outcome")
 def close_correction(correction_id: int, body: s.CorrectionClose, ctx: ApiContext = Depends(writer)) -> s.Correction:
-    row = _correction(ctx, correction_id)
-    if not ctx.scope.can("triage", row.unit_id):
-        raise ApiProblem(403, "The key may not close this request.")
-    before = str(row.state)
+    _correction(ctx, correction_id)
     try:
-        case_stage.close_correction(ctx.db, row.id, outcome=body.outcome, actor=ctx.username,
-                                    corrected_url=body.corrected_url, note=body.note)
+        row = case_stage.close_correction(ctx.db, correction_id, outcome=body.outcome, actor=ctx.actor,
+                                          corrected_url=body.corrected_url, note=body.note, scope=ctx.scope)
     except case_stage.CaseError as exc:
-        raise ApiProblem(422, str(exc)) from None
-    _audit(ctx, "correction.close", row.unit_id, "correction", row.id, before={"state": before},
-           after={"state": str(row.state)})
+        raise _not_found_or(409, exc) from None
+    ctx.commit()
+    return s.Correction.model_validate(row)
+
+
+@router.post("/corrections/{correction_id}/note", response_model=s.Correction, responses=WRITE_ERRORS,
+             tags=["corrections"], summary="Track a request: a note in its history")
+def note_correction(correction_id: int, body: s.CorrectionNote, ctx: ApiContext = Depends(writer)) -> s.Correction:
+    _correction(ctx, correction_id)
+    try:
+        row = case_stage.note_correction(ctx.db, correction_id, body.note, actor=ctx.actor, scope=ctx.scope)
+    except case_stage.CaseError as exc:
+        raise _not_found_or(422, exc) from None
     ctx.commit()
     return s.Correction.model_validate(row)
 
@@ -241,39 +253,28 @@ def list_plans(ctx: ApiContext = Depends(api_context), params: PageParams = Depe
 
 @router.get("/plans/{plan_id}", response_model=s.RiskPlan, responses=ERRORS, tags=["risk plans"])
 def get_plan(plan_id: int, ctx: ApiContext = Depends(api_context)) -> s.RiskPlan:
-    row = get_in_scope(ctx.db, RiskPlan, plan_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No plan #{plan_id}.")
-    return s.RiskPlan.model_validate(row)
+    try:
+        return s.RiskPlan.model_validate(get_plan_in_scope(ctx.db, plan_id, ctx.scope))
+    except PlanError:
+        raise ApiProblem(404, f"No plan #{plan_id}.") from None
 
 
 @router.post("/plans", response_model=s.RiskPlan, status_code=201, responses=WRITE_ERRORS, tags=["risk plans"],
              summary="Plan a high-risk action: a tighter monitoring window around it")
 def add_plan(body: s.RiskPlanCreate, ctx: ApiContext = Depends(writer)) -> s.RiskPlan:
-    unit_id = body.unit_id if body.unit_id is not None else _only_unit(ctx, "configure")
-    if not ctx.scope.contains(unit_id):
-        raise ApiProblem(404, f"No unit #{unit_id}.")
-    if not ctx.scope.can("configure", unit_id):
-        raise ApiProblem(403, "The key may not add plans for this unit.")
+    """``alerts.plans.create_plan`` with the key's scope, as the /plans page."""
+    if not ctx.scope.can_anywhere("configure"):
+        raise ApiProblem(403, "The key may not add plans.")
+    unit_id = body.unit_id if body.unit_id is not None else ctx.scope.acting_unit("configure")
     try:
         plan = create_plan(ctx.db, name=body.name, action_at=body.action_at, keywords=body.keywords,
                            place=body.place, parties=body.parties, before_hours=body.before_hours,
-                           after_hours=body.after_hours, overrides=body.overrides, unit_id=unit_id)
+                           after_hours=body.after_hours, overrides=body.overrides, unit_id=unit_id,
+                           actor=ctx.actor, scope=ctx.scope)
     except PlanError as exc:
-        raise ApiProblem(422, str(exc)) from None
-    _audit(ctx, "plan.add", unit_id, "plan", plan.id, after={"name": plan.name, "action_at": plan.action_at})
+        raise _not_found_or(422, exc) from None
     ctx.commit()
     return s.RiskPlan.model_validate(plan)
-
-
-def _only_unit(ctx: ApiContext, action: str) -> int:
-    if ctx.use.key.unit_id is not None:
-        return ctx.use.key.unit_id
-    units = ctx.scope.units_where(action)
-    granted = [u for u in ctx.scope.granted_units if units is None or u in units]
-    if len(granted) == 1:
-        return granted[0]
-    raise ApiProblem(422, "Say which unit: unit_id.")
 
 
 # -- registrations, quota -------------------------------------------------------------------------

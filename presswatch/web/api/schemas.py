@@ -121,12 +121,19 @@ class Correction(Orm):
 
 
 class CorrectionCreate(BaseModel):
-    case_id: int = Field(description="The case the false piece belongs to (its organization owns the request).")
+    case_id: int | None = Field(None, description="The case the false piece belongs to (its organization owns "
+                                "the request).")
+    unit_id: int | None = Field(None, description="Without a case: the unit the request is for (default: the "
+                                "key's first unit where it may triage).")
     piece_url: str = Field(min_length=1, max_length=2000)
     false_claim: str = Field(min_length=1, max_length=4000)
     outlet_key: str | None = None
     article_id: int | None = None
     deadline_days: float = Field(3, gt=0, le=60)
+
+
+class CorrectionNote(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
 
 
 class CorrectionClose(BaseModel):
@@ -159,8 +166,8 @@ class RiskPlanCreate(BaseModel):
     before_hours: float = Field(24, ge=0, le=24 * 30)
     after_hours: float = Field(72, ge=0, le=24 * 30)
     overrides: dict[str, Any] = Field(default_factory=dict)
-    unit_id: int | None = Field(None, description="The plan's unit (default: the key's unit, or the single "
-                                "unit where the key may configure).")
+    unit_id: int | None = Field(None, description="The plan's unit (default: the key's first unit where it may "
+                                "configure).")
 
 
 class Registration(Orm):
