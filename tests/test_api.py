@@ -458,8 +458,10 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
         digest = Digest(name="daily", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
                         html_path=str(html), unit_id=units["dz-court"].id)
         db.add(digest)
-        article = factories.article(db, title="儋州法院通报执行工作", text="儋州法院今日通报")
-        ids = {"shared": shared.id, "hy_own": hy_own.id, "digest": digest.id, "article": article.id}
+        story = factories.story(db, title="儋州法院通报执行工作")
+        article = factories.article(db, title="儋州法院通报执行工作", text="儋州法院今日通报", story_id=story.id)
+        ids = {"shared": shared.id, "hy_own": hy_own.id, "digest": digest.id, "article": article.id,
+               "story": story.id}
     dz, hy = make_key(web, "dz-duty"), make_key(web, "hy-duty")
 
     dz_sources = {s["key"] for s in api(web, dz).get(f"{API}/sources").json()["items"]}
@@ -494,6 +496,8 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     assert (label.json()["task"], label.json()["label"], label.json()["author"]) == ("sentiment", "positive", "dz-duty")
     assert [x["id"] for x in api(web, dz).get(f"{article_url}/labels").json()] == [label.json()["id"]]
     assert_problem(api(web, hy).get(f"{article_url}/labels"), 404)
+    assert api(web, dz).get(f"{API}/stories/{ids['story']}").json()["title"] == "儋州法院通报执行工作"
+    assert_problem(api(web, hy).get(f"{API}/stories/{ids['story']}"), 404)
 
 
 def test_a_bearer_header_does_not_exempt_the_web_pages_from_the_csrf_check(web: WebClients) -> None:

@@ -547,12 +547,12 @@ def add_label(article_id: int, body: s.LabelCreate, ctx: ApiContext = Depends(wr
 @router.get("/stories/{story_id}", response_model=s.Story, responses=ERRORS, tags=["articles"],
             summary="One story (a piece and its reposts)")
 def get_story(story_id: int, ctx: ApiContext = Depends(api_context)) -> s.Story:
-    story = ctx.db.get(StoryRow, story_id)
-    if story is None:
-        raise ApiProblem(404, f"No story #{story_id}.")
-    # A story is visible when one of its pieces is (the same rule as the article page).
-    pieces = ctx.db.scalars(select(ArticleRow.id).where(ArticleRow.story_id == story.id).order_by(ArticleRow.id))
-    if not any(visible_article(ctx.db, aid, ctx.scope) is not None for aid in pieces):
+    """Visible when one of its pieces is (``classify.visibility.story_visible``, as the story page); a
+    story merged into another answers with the live one."""
+    from classify.visibility import live_story_id, story_visible
+
+    live = live_story_id(ctx.db, story_id)
+    story = ctx.db.get(StoryRow, live) if live is not None else None
+    if story is None or not story_visible(ctx.db, story.id, ctx.scope):
         raise ApiProblem(404, f"No story #{story_id}.")
     return s.Story.model_validate(story)
-
