@@ -24,9 +24,9 @@ from models.quota import Unit
 
 # What each role may do, beyond reading its subtree. One table, read by every face.
 ROLE_ACTIONS: Mapping[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "review", "audit"}),
+    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "audit"}),
     Role.ANALYST: frozenset({"read", "triage", "configure"}),
-    Role.LEADER: frozenset({"read", "digests", "review"}),
+    Role.LEADER: frozenset({"read", "digests"}),
     Role.CORRESPONDENT: frozenset({"read_own", "register"}),
 }
 
