@@ -5,7 +5,7 @@ session_scope(...)`` (see :mod:`models.db`). Schema changes go through alembic m
 ``models/migrations``.
 """
 
-from models.accounts import AuditEntry, Grant, LoginAttempt, Role, User, WebSession
+from models.accounts import ApiKey, AuditEntry, Grant, LoginAttempt, Role, User, WebSession
 from models.alerting import (
     Alert,
     AlertCursor,
@@ -27,6 +27,7 @@ __all__ = [
     "AlertCursor",
     "AlertEvent",
     "AlertRule",
+    "ApiKey",
     "Article",
     "AuditEntry",
     "Base",

@@ -123,3 +123,30 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     note: Mapped[str] = mapped_column(Text, default="")
+    # The API key the change was made with (its visible prefix), empty for the web app and the CLI.
+    api_key_prefix: Mapped[str | None] = mapped_column(String(16))
+
+
+class ApiKey(Base):
+    """A user's key for the JSON API (``Authorization: Bearer pw_<prefix>_<secret>``).
+
+    Stored as the sha256 of the whole key (the key is shown once, at creation); ``prefix`` is visible
+    in lists and in the audit log. A key acts with its creator's grants, narrowed to read-only and/or
+    to one unit's subtree; it stops working when revoked, expired, or its user is disabled."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("prefix"), UniqueConstraint("key_hash"), Index("ix_api_keys_user_id", "user_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    read_only: Mapped[bool] = mapped_column(default=False)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()

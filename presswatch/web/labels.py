@@ -35,4 +35,6 @@ VALUE_LABELS = (
     N_("merge"), N_("auto_merge"), N_("split"), N_("undo"),
     # where a message about a case stands (alerts.outbox.case_messages)
     N_("queued"), N_("held"), N_("sending"), N_("sent"), N_("dead"), N_("cancelled"),
+    # API key states (accounts.api_keys.key_state)
+    N_("active"), N_("expired"), N_("revoked"),
 )
