@@ -14,8 +14,10 @@ from models.alerting import (
     CorrectionRequest,
     Delivery,
     Digest,
+    DigestDefinitionRow,
     JobLease,
     RiskPlan,
+    WebhookEndpoint,
 )
 from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
@@ -36,6 +38,7 @@ __all__ = [
     "CrawlRun",
     "Delivery",
     "Digest",
+    "DigestDefinitionRow",
     "FingerprintBand",
     "Grant",
     "JobLease",
@@ -59,5 +62,6 @@ __all__ = [
     "User",
     "WatchQuery",
     "WebSession",
+    "WebhookEndpoint",
     "utcnow",
 ]
