@@ -40,6 +40,10 @@ ROUTERS = (
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
+    "presswatch.web.routes.dashboard",
+    "presswatch.web.routes.reports",
+    "presswatch.web.routes.links",
+    "presswatch.web.routes.shared",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}

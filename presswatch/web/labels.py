@@ -18,4 +18,8 @@ VALUE_LABELS = (
     N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
     # sentiments
     N_("positive"), N_("neutral"), N_("negative"),
+    # digest and report kinds, digest records' and outbox messages' states (the report centre)
+    N_("daily"), N_("weekly"), N_("monthly"), N_("quarterly"), N_("yearly"),
+    N_("built"), N_("queued"), N_("sent"), N_("skipped_empty"), N_("pending"), N_("sending"), N_("dead"),
+    N_("cancelled"),
 )

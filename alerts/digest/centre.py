@@ -1,0 +1,250 @@
+"""The report centre: digests and periodic reports sent and scheduled, who received what, the files,
+and resending one through the outbox.
+
+Every function takes the reader's :class:`models.scope.Scope`: a digest record belongs to the unit
+of its definition (``sender.definition_unit_id``) and is "not found" outside the scope. The web
+page (``/reports``) and a signed link (``accounts.links``) read through these functions only.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from accounts.audit import Actor, record
+from alerts import outbox
+from alerts.digest.content import DigestData
+from alerts.digest.definitions import DigestDefinition
+from alerts.digest.periods import CALENDAR_MONTHS, Period, calendar_period, due_report_period
+from models import Delivery, Digest, utcnow
+from models.enums import DeliveryStatus
+from models.scope import Scope
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CALENDAR_KINDS: tuple[str, ...] = tuple(CALENDAR_MONTHS)
+FORMATS = {"pdf": "application/pdf", "xlsx": XLSX_MIME}
+
+
+class ReportNotFound(LookupError):
+    """No such digest record in the scope (the two are not told apart)."""
+
+
+class ResendRefused(ValueError):
+    """The record cannot be resent (nothing was ever queued for it)."""
+
+
+@dataclass
+class RecordRow:
+    digest: Digest
+    kind: str  # daily / monthly / quarterly / yearly
+    recipients: int
+    delivered: int
+    failed: int
+
+
+@dataclass
+class Scheduled:
+    name: str
+    kind: str
+    next_at: datetime  # UTC
+    timezone: str
+    recipients: list[str] = field(default_factory=list)
+    language: str = "zh-CN"
+    unit_id: int | None = None
+
+
+def record_kind(digest: Digest) -> str:
+    """``dz-daily`` is a daily digest, ``dz-daily:monthly`` the definition's monthly report."""
+    return digest.name.split(":", 1)[1] if ":" in digest.name else "daily"
+
+
+def definition_name(digest: Digest) -> str:
+    return digest.name.split(":", 1)[0]
+
+
+def list_records(session: Session, scope: Scope, *, kind: str = "", limit: int = 100) -> list[RecordRow]:
+    """The scope's digest and report records, newest period first, with their delivery counts."""
+    stmt = select(Digest).where(scope.where(Digest.unit_id)).order_by(Digest.period_start.desc(), Digest.id.desc())
+    if kind == "daily":
+        stmt = stmt.where(~Digest.name.contains(":"))
+    elif kind:
+        stmt = stmt.where(Digest.name.endswith(f":{kind}"))
+    digests = list(session.scalars(stmt.limit(limit)))
+    counts: dict[int, Counter[str]] = {d.id: Counter() for d in digests}
+    if digests:
+        rows = session.execute(
+            select(Delivery.digest_id, Delivery.status, func.count())
+            .where(Delivery.digest_id.in_([d.id for d in digests]))
+            .group_by(Delivery.digest_id, Delivery.status)
+        )
+        for digest_id, status, n in rows:
+            counts[int(digest_id or 0)][str(status)] += int(n)
+    return [
+        RecordRow(digest=d, kind=record_kind(d), recipients=sum(counts[d.id].values()),
+                  delivered=counts[d.id][DeliveryStatus.SENT.value],
+                  failed=counts[d.id][DeliveryStatus.DEAD.value] + counts[d.id][DeliveryStatus.CANCELLED.value])
+        for d in digests
+    ]
+
+
+def get_record(session: Session, scope: Scope, digest_id: int) -> Digest:
+    digest = session.get(Digest, digest_id)
+    if digest is None or not scope.contains(digest.unit_id):
+        raise ReportNotFound(digest_id)
+    return digest
+
+
+def deliveries_of(session: Session, digest: Digest) -> list[Delivery]:
+    """Who received what: every outbox row of the record (resends included), oldest first."""
+    return list(session.scalars(select(Delivery).where(Delivery.digest_id == digest.id).order_by(Delivery.id)))
+
+
+def scheduled(session: Session, scope: Scope, definitions: Sequence[DigestDefinition],
+              now: datetime | None = None) -> list[Scheduled]:
+    """The next send of every enabled definition (and of its periodic reports) the scope may see."""
+    from alerts.digest.periods import daily_period
+    from alerts.digest.sender import definition_unit_id, due_period
+
+    now = now or datetime.now(UTC)
+    out: list[Scheduled] = []
+    for definition in definitions:
+        if not definition.enabled:
+            continue
+        unit_id = definition_unit_id(session, definition)
+        if not scope.contains(unit_id) or (scope.visible_ids is not None and unit_id not in scope.visible_ids):
+            continue
+        last = due_period(definition, now)
+        local_day = last.end.astimezone(definition.tz).date() + timedelta(days=1)
+        upcoming = daily_period(local_day, definition.local_send_time, definition.timezone)
+        common = {"timezone": definition.timezone, "recipients": list(definition.recipients),
+                  "language": definition.language, "unit_id": unit_id}
+        out.append(Scheduled(definition.name, "daily", upcoming.end, **common))  # type: ignore[arg-type]
+        for kind in definition.reports:
+            _period, due_at = due_report_period(kind, now, definition.local_send_time, definition.timezone)
+            current = calendar_period(kind, due_at.astimezone(definition.tz).date(), definition.timezone)
+            next_due = datetime.combine(current.local_end().date(), definition.local_send_time,
+                                        tzinfo=definition.tz).astimezone(UTC)
+            out.append(Scheduled(f"{definition.name}:{kind}", kind, next_due, **common))  # type: ignore[arg-type]
+    out.sort(key=lambda s: (s.next_at, s.name))
+    return out
+
+
+def record_period(digest: Digest, definition: DigestDefinition | None) -> Period:
+    """The period a record covers, as the builder takes it (label in the definition's time zone)."""
+    tz = definition.timezone if definition is not None else "UTC"
+    kind = record_kind(digest)
+    if kind in CALENDAR_MONTHS:
+        return calendar_period(kind, digest.period_start.astimezone(definition.tz if definition else UTC).date(), tz)
+    local_end = digest.period_end.astimezone(definition.tz if definition else UTC)
+    return Period(kind, local_end.date().isoformat(), digest.period_start, digest.period_end, tz)
+
+
+def find_definition(definitions: Sequence[DigestDefinition], digest: Digest) -> DigestDefinition | None:
+    name = definition_name(digest)
+    return next((d for d in definitions if d.name == name), None)
+
+
+def stored_file(digest: Digest, fmt: str) -> Path | None:
+    """The file saved when the record was built (reports keep their XLSX and PDF beside the HTML)."""
+    if not digest.html_path:
+        return None
+    path = Path(digest.html_path).with_suffix(f".{fmt}" if fmt != "html" else ".html")
+    return path if path.is_file() else None
+
+
+def file_name(digest: Digest, fmt: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", f"{digest.name}-{digest.period_start:%Y%m%d}") + f".{fmt}"
+
+
+def export(session: Session, digest: Digest, fmt: str, definitions: Sequence[DigestDefinition], *,
+           font_file: str = "", organization: str = "") -> bytes:
+    """The record as PDF or XLSX: the file saved when it was sent if there is one, else built now from
+    its definition over the same period (a daily digest has no saved PDF/XLSX)."""
+    if fmt not in FORMATS:
+        raise ReportNotFound(fmt)
+    saved = stored_file(digest, fmt)
+    if saved is not None:
+        return saved.read_bytes()
+    from alerts.digest.reports import export_pdf, export_xlsx
+
+    data = rebuild(session, digest, definitions)
+    if organization:
+        data.organization = organization
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"report.{fmt}"
+        if fmt == "pdf":
+            export_pdf(data, path, font_file=font_file)
+        else:
+            export_xlsx(data, path)
+        return path.read_bytes()
+
+
+def rebuild(session: Session, digest: Digest, definitions: Sequence[DigestDefinition]) -> DigestData:
+    """The record's content built again from its definition over the same period."""
+    from alerts.digest.builder import build_for_definition
+    from alerts.digest.reports import build_report
+
+    definition = find_definition(definitions, digest)
+    if definition is None:
+        raise ReportNotFound(digest.name)
+    period = record_period(digest, definition)
+    if record_kind(digest) == "daily":
+        return build_for_definition(session, definition, period)
+    return build_report(session, definition, period)
+
+
+def view_html(session: Session, digest: Digest, definitions: Sequence[DigestDefinition], *,
+              font_file: str = "") -> str:
+    """The record as a browser page when its saved file is gone: built again and rendered."""
+    from alerts.digest.render import render_digest
+
+    definition = find_definition(definitions, digest)
+    data = rebuild(session, digest, definitions)
+    return render_digest(data, recipients=definition.recipients if definition else [], font_file=font_file).file_html
+
+
+def resend(session: Session, actor: Actor, scope: Scope, digest_id: int, *, delivery_id: int | None = None,
+           now: datetime | None = None) -> list[Delivery]:
+    """Queue the record's message again through the outbox: to one recipient (``delivery_id``) or to
+    everyone it went to. Each copy is a new outbox row (its own idempotency key and Message-ID), so
+    the outbox's retries and dead-lettering apply to it as to any message; audited."""
+    digest = get_record(session, scope, digest_id)
+    if not scope.can("configure", digest.unit_id):
+        raise ReportNotFound(digest_id)
+    rows = deliveries_of(session, digest)
+    if delivery_id is not None:
+        rows = [r for r in rows if r.id == delivery_id]
+        if not rows:
+            raise ReportNotFound(delivery_id)
+    else:
+        # The first message to each recipient (resends of it are copies of the same content).
+        firsts: dict[str, Delivery] = {}
+        for row in rows:
+            firsts.setdefault(row.recipient.lower(), row)
+        rows = list(firsts.values())
+    if not rows:
+        raise ResendRefused(digest_id)
+    now = now or utcnow()
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+    queued: list[Delivery] = []
+    for row in rows:
+        copy = outbox.enqueue(
+            session, idempotency_key=f"resend:{row.id}:{stamp}", channel=row.channel, recipient=row.recipient,
+            language=row.language, subject=row.subject, body_text=row.body_text, body_html=row.body_html,
+            payload={**(row.payload or {}), "resend_of": row.id}, digest_id=digest.id,
+        )
+        queued.append(copy)
+    if digest.status == "sent":
+        digest.status = "queued"
+    record(session, actor, "report.resend", unit_id=digest.unit_id, object_type="digest", object_id=digest.id,
+           after={"deliveries": [d.id for d in queued], "recipients": [d.recipient for d in queued]},
+           note=digest.name)
+    return queued
