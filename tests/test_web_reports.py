@@ -291,3 +291,46 @@ def test_a_signed_link_to_a_report_shows_it_and_its_files(web, tmp_path) -> None
     assert reader.get(f"/s/{token}/download.pdf").content.startswith(b"%PDF")
     assert reader.get(f"/s/{token}/wall").status_code == 404  # a report link is not a dashboard link
     assert _views(web) == 2  # the page and the download
+
+
+def test_quota_reports_are_in_the_centre_of_their_unit_and_resent_through_the_outbox(web) -> None:
+    import base64
+
+    db = _db(web)
+    try:
+        ids = []
+        for email in ("exec1@court.example.cn", "chief@court.example.cn"):
+            row = outbox.enqueue(
+                db, idempotency_key=f"quota-report:2026-11:dz-exec-1:{email}", channel="email", recipient=email,
+                language="zh-CN", subject="执行一队 2026-11 宣传考核结果", body_text="执行一队：本月完成 3 篇，目标 4 篇。",
+                payload={"kind": "quota_report", "period": "2026-11", "unit": "dz-exec-1", "rows": [],
+                         "attachments": [{"filename": "dz-2026-11.xlsx", "mime": "application/octet-stream",
+                                          "data_b64": base64.b64encode(b"xlsx bytes").decode()}]})
+            ids.append(row.id)
+        db.commit()
+    finally:
+        db.close()
+    leader = web.login("dz-leader")
+    assert "执行一队 2026-11 宣传考核结果" in leader.get("/reports").text
+    page = leader.get(f"/reports/messages/{ids[0]}")
+    assert page.status_code == 200 and "本月完成 3 篇" in page.text and "chief@court.example.cn" in page.text
+    assert leader.get(f"/reports/messages/{ids[0]}/attachment/0").content == b"xlsx bytes"
+    assert leader.post(f"/reports/messages/{ids[0]}/resend").status_code == 403
+    viet = web.login("hy-duty")
+    assert "宣传考核结果" not in viet.get("/reports").text
+    for path in (f"/reports/messages/{ids[0]}", f"/reports/messages/{ids[0]}/attachment/0"):
+        assert viet.get(path).status_code == 404
+    assert viet.post(f"/reports/messages/{ids[0]}/resend").status_code == 404
+    duty = web.login("dz-duty")
+    assert duty.post(f"/reports/messages/{ids[1]}/resend", data={"one": "1"}).status_code == 303
+    db = _db(web)
+    try:
+        copies = db.scalars(select(Delivery).where(Delivery.idempotency_key.startswith("resend:"))).all()
+        assert [c.recipient for c in copies] == ["chief@court.example.cn"]
+        assert copies[0].status == DeliveryStatus.PENDING and copies[0].subject == "执行一队 2026-11 宣传考核结果"
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "report.resend",
+                                                  AuditEntry.object_type == "quota_message")) is not None
+    finally:
+        db.close()
+    # The resent copy is listed with its message.
+    assert duty.get(f"/reports/messages/{ids[0]}").text.count("chief@court.example.cn") == 2

@@ -248,3 +248,114 @@ def resend(session: Session, actor: Actor, scope: Scope, digest_id: int, *, deli
            after={"deliveries": [d.id for d in queued], "recipients": [d.recipient for d in queued]},
            note=digest.name)
     return queued
+
+
+# -- quota reports and announcements (quota/notify.py): outbox messages without a digest record --------
+
+QUOTA_PREFIXES = {"quota-report": "quota_report", "quota-announce": "quota_announcement"}
+
+
+@dataclass
+class QuotaMessage:
+    """One quota report (a unit's results) or announcement (a rule's table) and everyone it went to."""
+
+    group: str  # the idempotency key without the recipient
+    kind: str  # quota_report / quota_announcement
+    period: str
+    about: str  # unit code (report) or rule key (announcement)
+    unit_id: int | None
+    subject: str
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    @property
+    def first(self) -> Delivery:
+        return self.deliveries[0]
+
+
+def _quota_owner(session: Session, payload: dict[str, object]) -> int | None:
+    from models import QuotaRule, Unit
+
+    if payload.get("kind") == "quota_report":
+        return session.scalar(select(Unit.id).where(Unit.code == str(payload.get("unit") or "")))
+    return session.scalar(select(QuotaRule.announce_unit_id).where(QuotaRule.key == str(payload.get("rule") or "")))
+
+
+def quota_messages(session: Session, scope: Scope, *, limit: int = 100) -> list[QuotaMessage]:
+    """The quota reports and announcements sent to the scope's units, newest first (resends included
+    in their message's recipients)."""
+    from sqlalchemy import or_
+
+    rows = session.scalars(
+        select(Delivery).where(Delivery.digest_id.is_(None), Delivery.alert_id.is_(None),
+                               or_(*[Delivery.idempotency_key.startswith(f"{p}:") for p in QUOTA_PREFIXES],
+                                   Delivery.idempotency_key.startswith("resend:")))
+        .order_by(Delivery.id.desc()).limit(limit * 20)
+    ).all()
+    by_id = {r.id: r for r in rows}
+    groups: dict[str, QuotaMessage] = {}
+    owners: dict[tuple[str, str], int | None] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        payload = row.payload or {}
+        original = by_id.get(int(str(payload.get("resend_of")))) if payload.get("resend_of") else row
+        if original is None or original.idempotency_key.split(":", 1)[0] not in QUOTA_PREFIXES:
+            continue
+        group = original.idempotency_key.rsplit(":", 1)[0]
+        if group not in groups:
+            opayload = original.payload or {}
+            about = str(opayload.get("unit") or opayload.get("rule") or "")
+            kind = str(opayload.get("kind") or QUOTA_PREFIXES[group.split(":", 1)[0]])
+            if (kind, about) not in owners:
+                owners[(kind, about)] = _quota_owner(session, opayload)
+            groups[group] = QuotaMessage(group=group, kind=kind, period=str(opayload.get("period") or ""),
+                                         about=about, unit_id=owners[(kind, about)], subject=original.subject)
+        groups[group].deliveries.append(row)
+    visible = [g for g in groups.values() if scope.contains(g.unit_id)
+               and (scope.visible_ids is None or g.unit_id in scope.visible_ids)]
+    visible.sort(key=lambda g: -max(d.id for d in g.deliveries))
+    return visible[:limit]
+
+
+def get_quota_message(session: Session, scope: Scope, delivery_id: int) -> QuotaMessage:
+    row = session.get(Delivery, delivery_id)
+    if row is None or row.idempotency_key.split(":", 1)[0] not in QUOTA_PREFIXES:
+        raise ReportNotFound(delivery_id)
+    group = row.idempotency_key.rsplit(":", 1)[0]
+    for message in quota_messages(session, scope, limit=10_000):
+        if message.group == group:
+            return message
+    raise ReportNotFound(delivery_id)
+
+
+def quota_attachment(message: QuotaMessage, index: int) -> tuple[str, str, bytes]:
+    """(file name, mime type, bytes) of the message's ``index``-th attachment (an announcement's XLSX)."""
+    import base64
+
+    files = (message.first.payload or {}).get("attachments") or []
+    if not (0 <= index < len(files)):
+        raise ReportNotFound(index)
+    f = files[index]
+    return str(f["filename"]), str(f["mime"]), base64.b64decode(f["data_b64"])
+
+
+def resend_quota_message(session: Session, actor: Actor, scope: Scope, delivery_id: int, *,
+                         one: bool = False, now: datetime | None = None) -> list[Delivery]:
+    """Queue a quota message again (to the recipient of ``delivery_id`` only when ``one``, else to all
+    its original recipients) as new outbox rows; audited as report.resend."""
+    message = get_quota_message(session, scope, delivery_id)
+    if not scope.can("configure", message.unit_id):
+        raise ReportNotFound(delivery_id)
+    originals = [d for d in message.deliveries if not (d.payload or {}).get("resend_of")]
+    targets = [d for d in originals if d.id == delivery_id] if one else originals
+    if not targets:
+        raise ReportNotFound(delivery_id)
+    stamp = (now or utcnow()).astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+    queued = [
+        outbox.enqueue(session, idempotency_key=f"resend:{d.id}:{stamp}", channel=d.channel, recipient=d.recipient,
+                       language=d.language, subject=d.subject, body_text=d.body_text, body_html=d.body_html,
+                       payload={**(d.payload or {}), "resend_of": d.id})
+        for d in targets
+    ]
+    record(session, actor, "report.resend", unit_id=message.unit_id, object_type="quota_message",
+           object_id=message.first.id, after={"deliveries": [d.id for d in queued],
+                                              "recipients": [d.recipient for d in queued]}, note=message.group)
+    return queued

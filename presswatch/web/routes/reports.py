@@ -59,7 +59,47 @@ def report_centre(page: Page = Depends(read_page), kind: str = "") -> Response:
     defs, problem = definitions(page)
     rows = centre.list_records(page.db, scope, kind=kind if kind in ("daily", *centre.CALENDAR_KINDS) else "")
     return page.render("reports.html", rows=rows, scheduled=centre.scheduled(page.db, scope, defs),
-                       problem=problem, kind=kind, kinds=("daily", *centre.CALENDAR_KINDS))
+                       problem=problem, kind=kind, kinds=("daily", *centre.CALENDAR_KINDS),
+                       quota=centre.quota_messages(page.db, scope, limit=50))
+
+
+def _message(page: Page, delivery_id: int) -> centre.QuotaMessage:
+    try:
+        return centre.get_quota_message(page.db, page.require_scope(), delivery_id)
+    except centre.ReportNotFound:
+        raise HTTPException(status_code=404) from None
+
+
+@router.get("/messages/{delivery_id}")
+def quota_message(delivery_id: int, page: Page = Depends(read_page), resent: int = 0) -> Response:
+    message = _message(page, delivery_id)
+    files = [str(f.get("filename", "")) for f in (message.first.payload or {}).get("attachments") or []]
+    return page.render("report_message.html", message=message, files=files, resent=resent,
+                       can_resend=page.require_scope().can("configure", message.unit_id))
+
+
+@router.get("/messages/{delivery_id}/attachment/{index}")
+def quota_attachment(delivery_id: int, index: int, page: Page = Depends(read_page)) -> Response:
+    try:
+        name, mime, data = centre.quota_attachment(_message(page, delivery_id), index)
+    except centre.ReportNotFound:
+        raise HTTPException(status_code=404) from None
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name)
+    return Response(data, media_type=mime, headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+@router.post("/messages/{delivery_id}/resend")
+def quota_resend(delivery_id: int, page: Page = Depends(read_page), one: str = Form("")) -> Response:
+    scope = page.require_scope()
+    message = _message(page, delivery_id)
+    if not scope.can("configure", message.unit_id):
+        raise HTTPException(status_code=403)
+    try:
+        queued = centre.resend_quota_message(page.db, page.actor, scope, delivery_id, one=one == "1")
+    except centre.ReportNotFound:
+        raise HTTPException(status_code=404) from None
+    page.commit()
+    return page.redirect(f"/reports/messages/{message.first.id}?resent={len(queued)}")
 
 
 def record_view_html(page: Page, digest: Digest) -> str:
