@@ -137,3 +137,29 @@ def test_the_xlsx_has_real_dates_labels_localized_headers_and_filters(monthly, t
     assert summary["A2"].value == "总体态势"
     stream = io.BytesIO()
     wb.save(stream)
+
+
+def test_a_daily_digest_record_downloads_as_pdf_and_xlsx_built_from_its_definition(session: Session) -> None:
+    """A daily digest has no saved PDF or XLSX: the report centre builds them from its definition."""
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    from alerts.digest import centre
+    from alerts.digest.sender import definition_unit_id
+    from models import Digest
+
+    make_world(session)
+    period = daily_period(DAY, ZH_DEF.local_send_time, ZH_DEF.timezone)
+    record = Digest(name=ZH_DEF.name, language="zh-CN", period_start=period.start, period_end=period.end,
+                    status="sent", stats={}, html_path=None, unit_id=definition_unit_id(session, ZH_DEF))
+    session.add(record)
+    session.flush()
+    assert centre.record_period(record, ZH_DEF) == period
+    pdf = centre.export(session, record, "pdf", [ZH_DEF])
+    text = re.sub(r"[\s\x00]+", "", "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages))
+    assert text.startswith("儋州市人民法院每日舆情简报") and "第1页" in text
+    wb = load_workbook(io.BytesIO(centre.export(session, record, "xlsx", [ZH_DEF])))
+    assert wb.worksheets[0]["A1"].value == "儋州市人民法院 · 每日舆情简报"
+    # Its definition gone (renamed or removed): not found, never a 500.
+    with pytest.raises(centre.ReportNotFound):
+        centre.export(session, record, "pdf", [VI_DEF])

@@ -24,8 +24,8 @@ def _link(page: Page, token: str, kind: str | None = None) -> SharedLink:
     link = resolve(page.db, token)
     if link is None or (kind is not None and link.kind != kind):
         raise HTTPException(status_code=404)
-    if page.user is None:
-        page.language = normalize_language(link.language)
+    if page.user is None and not (page.request.query_params.get("lang") or page.request.cookies.get("pw_lang")):
+        page.language = normalize_language(link.language)  # the admin's choice, unless the reader picked one
     return link
 
 
