@@ -85,27 +85,18 @@ def main() -> None:
 
 
 def _explain(engine, scope: Scope, now: datetime) -> None:  # type: ignore[no-untyped-def]
-    """EXPLAIN ANALYZE of the series/mix scan, as overview() builds it, for the court over 30 days."""
-    from datetime import timedelta
+    """EXPLAIN ANALYZE of the series/mix scan as overview() runs it, for the court over 30 days."""
+    from alerts.overview import _buckets, coverage_where, series_statement
 
-    from sqlalchemy import case
-
-    from alerts.overview import _current, coverage_where
-    from models import Classification
-
-    start = now - timedelta(days=30)
-    bounds = [start + timedelta(days=i + 1) for i in range(30)]
-    bucket = case(*[(Article.published_at < b, i) for i, b in enumerate(bounds)], else_=29)
-    inner = (select(bucket.label("bucket"), _current(Classification.sentiment).label("sentiment"),
-                    _current(Classification.risk_level).label("risk"))
-             .where(Article.published_at >= start, Article.published_at < now, coverage_where(scope))
-             .offset(0).subquery())
-    stmt = select(inner.c.bucket, inner.c.sentiment, inner.c.risk, func.count()).group_by(
-        inner.c.bucket, inner.c.sentiment, inner.c.risk)
+    buckets, _hourly = _buckets("30d", now, "Asia/Shanghai")
+    start = buckets[0].start
+    stmt = series_statement(buckets, [Article.published_at >= start, Article.published_at < now,
+                                      coverage_where(scope)])
     with engine.connect() as conn:
+        conn.execute(text("SET jit = off"))
         sql = stmt.compile(conn, compile_kwargs={"literal_binds": True})
         for (line,) in conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")):
-            print("   ", line)
+            print("   ", line[:200])
 
 
 if __name__ == "__main__":
