@@ -67,6 +67,16 @@ def test_the_dashboard_draws_on_a_phone_under_the_csp(live_web, page_at) -> None
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     page.goto(f"{live_web.url}/reports")
     assert page.evaluate(NO_SIDEWAYS)
+    # The wall refreshes its body in place (as its 60 s timer does): the charts are drawn again.
+    page.goto(f"{live_web.url}/dashboard/wall")
+    page.wait_for_selector("[data-testid=chart-units] svg")
+    page.evaluate("document.querySelector('[data-testid=kpi-pieces]').textContent = 'stale'")
+    with page.expect_response(lambda r: "partial=1" in r.url):
+        page.evaluate("htmx.ajax('GET', '/dashboard/wall?since=7d&partial=1', '#dash-body')")
+    page.wait_for_function("document.querySelector('[data-testid=kpi-pieces]').textContent !== 'stale'")
+    page.wait_for_selector("[data-testid=chart-units] svg")
+    assert page.locator("[data-testid=chart-units]").count() == 1
+    assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
 
 
 def test_a_signed_link_shows_the_dashboard_until_revoked_then_404(live_web, page_at) -> None:

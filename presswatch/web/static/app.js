@@ -25,9 +25,26 @@
         if (typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/") { window.location.assign(url); }
       });
       el.setAttribute("data-echarts-drawn", "1");
-      window.addEventListener("resize", function () { chart.resize(); });
     });
   }
+  // One resize handler for every chart on the page (a wall screen redraws its charts every minute:
+  // a listener per chart would pile up).
+  window.addEventListener("resize", function () {
+    if (!window.echarts) { return; }
+    document.querySelectorAll("[data-echarts-drawn]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) { chart.resize(); }
+    });
+  });
+  // Free the charts htmx is about to replace, so a page refreshing itself all day keeps its memory.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!window.echarts || !event.target || !event.target.querySelectorAll) { return; }
+    if (event.detail && event.detail.shouldSwap === false) { return; }  // an error answer keeps the old charts
+    event.target.querySelectorAll("[data-echarts-drawn]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) { chart.dispose(); }
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   // The wall screen (舆情大屏): a button asks the browser for full screen.
   document.addEventListener("click", function (event) {
