@@ -87,8 +87,8 @@ def chart_options(ov: Overview, t: Translator, *, clickable: bool = True, dark: 
             "textStyle": {"color": text},
             "tooltip": {"trigger": "item"},
             "legend": {"bottom": 0, "textStyle": {"color": text}},
-            "series": [{"type": "pie", "radius": ["35%", "62%"], "center": ["50%", "45%"],
-                        "label": {"formatter": "{d}%", "color": text},
+            "series": [{"type": "pie", "radius": ["30%", "70%"], "center": ["50%", "45%"],
+                        "label": {"position": "inside", "formatter": "{d}%", "color": "#ffffff"},
                         "data": [{**item(n, **{key: k}), "name": names[k],
                                   **({"itemStyle": {"color": colors[k]}} if colors else {})}
                                  for k, n in values.items()]}],
