@@ -40,6 +40,8 @@ ROUTERS = (
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
+    "presswatch.web.routes.stories",
+    "presswatch.web.routes.corrections",
     "presswatch.web.routes.dashboard",
     "presswatch.web.routes.reports",
     "presswatch.web.routes.links",
