@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -280,17 +281,19 @@ def _quota_owner(session: Session, payload: dict[str, object]) -> int | None:
     return session.scalar(select(QuotaRule.announce_unit_id).where(QuotaRule.key == str(payload.get("rule") or "")))
 
 
-def quota_messages(session: Session, scope: Scope, *, limit: int = 100) -> list[QuotaMessage]:
-    """The quota reports and announcements sent to the scope's units, newest first (resends included
-    in their message's recipients)."""
-    from sqlalchemy import or_
+def _quota_rows(session: Session, *conditions: Any, limit: int) -> list[Delivery]:
+    from sqlalchemy.orm import defer
 
-    rows = session.scalars(
-        select(Delivery).where(Delivery.digest_id.is_(None), Delivery.alert_id.is_(None),
-                               or_(*[Delivery.idempotency_key.startswith(f"{p}:") for p in QUOTA_PREFIXES],
-                                   Delivery.idempotency_key.startswith("resend:")))
-        .order_by(Delivery.id.desc()).limit(limit * 20)
-    ).all()
+    return list(session.scalars(
+        select(Delivery).options(defer(Delivery.body_text), defer(Delivery.body_html))
+        .where(Delivery.digest_id.is_(None), Delivery.alert_id.is_(None), *conditions)
+        .order_by(Delivery.id.desc()).limit(limit)
+    ))
+
+
+def _group(session: Session, scope: Scope, rows: Sequence[Delivery]) -> list[QuotaMessage]:
+    """Quota messages (originals grouped by their key without the recipient, with their resends)
+    the scope may see, newest first."""
     by_id = {r.id: r for r in rows}
     groups: dict[str, QuotaMessage] = {}
     owners: dict[tuple[str, str], int | None] = {}
@@ -312,15 +315,33 @@ def quota_messages(session: Session, scope: Scope, *, limit: int = 100) -> list[
     visible = [g for g in groups.values() if scope.contains(g.unit_id)
                and (scope.visible_ids is None or g.unit_id in scope.visible_ids)]
     visible.sort(key=lambda g: -max(d.id for d in g.deliveries))
-    return visible[:limit]
+    return visible
+
+
+def quota_messages(session: Session, scope: Scope, *, limit: int = 100) -> list[QuotaMessage]:
+    """The quota reports and announcements sent to the scope's units, newest first (resends included
+    in their message's recipients). Reads the newest few hundred outbox rows of those kinds, without
+    their bodies."""
+    from sqlalchemy import or_
+
+    rows = _quota_rows(session, or_(*[Delivery.idempotency_key.startswith(f"{p}:") for p in QUOTA_PREFIXES],
+                                     Delivery.idempotency_key.startswith("resend:")), limit=limit * 10)
+    return _group(session, scope, rows)[:limit]
 
 
 def get_quota_message(session: Session, scope: Scope, delivery_id: int) -> QuotaMessage:
+    """The quota message ``delivery_id`` belongs to (an original or a resend of one)."""
     row = session.get(Delivery, delivery_id)
-    if row is None or row.idempotency_key.split(":", 1)[0] not in QUOTA_PREFIXES:
+    if row is not None and (row.payload or {}).get("resend_of"):
+        row = session.get(Delivery, int(str((row.payload or {})["resend_of"])))
+    if row is None or row.digest_id is not None or row.idempotency_key.split(":", 1)[0] not in QUOTA_PREFIXES:
         raise ReportNotFound(delivery_id)
     group = row.idempotency_key.rsplit(":", 1)[0]
-    for message in quota_messages(session, scope, limit=10_000):
+    originals = _quota_rows(session, Delivery.idempotency_key.startswith(f"{group}:", autoescape=True), limit=1000)
+    ids = {r.id for r in originals}
+    resends = [r for r in _quota_rows(session, Delivery.idempotency_key.startswith("resend:"), limit=5000)
+               if int(str((r.payload or {}).get("resend_of") or 0)) in ids]
+    for message in _group(session, scope, [*originals, *resends]):
         if message.group == group:
             return message
     raise ReportNotFound(delivery_id)
