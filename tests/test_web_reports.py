@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import func, select
 
 from alerts import outbox
-from models import Alert, AuditEntry, Delivery, Digest, SharedLink
+from models import Alert, AuditEntry, Delivery, Digest, Grant, Role, SharedLink
 from models.enums import DeliveryStatus, OutletChannel, OutletTier, RiskLevel, SentimentLabel
 from tests import factories
 
@@ -233,13 +233,24 @@ def test_a_signed_link_shows_the_dashboard_until_revoked_then_404(web) -> None:
     assert reader.get(f"/s/{token}/wall?partial=1", headers={"HX-Request": "true"}).status_code == 200
     assert _views(web) == 2
     assert "院长" in admin.get("/admin/links").text
-    # Another organization's admin cannot revoke it (404), its own can.
-    assert web.login("hy-duty").post(f"/admin/links/{link_id}/revoke").status_code == 403
+    # Another organization's admin cannot see or revoke it (404, like a link that does not exist).
+    assert web.login("hy-duty").post(f"/admin/links/{link_id}/revoke").status_code == 403  # not an admin
+    db = _db(web)
+    try:
+        db.add(Grant(user_id=web.world.users["hy-duty"].id, unit_id=web.world.units["hy-thads"].id,
+                     role=Role.ADMIN, granted_by="test"))
+        db.commit()
+    finally:
+        db.close()
+    hy_admin = web.login("hy-duty")
+    assert "院长" not in hy_admin.get("/admin/links").text
+    assert hy_admin.post(f"/admin/links/{link_id}/revoke").status_code == 404
+    assert reader.get(f"/s/{token}").status_code == 200
     assert admin.post(f"/admin/links/{link_id}/revoke").status_code == 303
     for path in (f"/s/{token}", f"/s/{token}/wall", f"/s/{token}/view"):
         assert reader.get(path).status_code == 404, path
     assert reader.get("/s/not-a-token").status_code == 404
-    assert _views(web) == 2
+    assert _views(web) == 3  # the two above and the check that the other admin changed nothing; none after revoking
     db = _db(web)
     try:
         actions = set(db.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "shared_link")))
