@@ -50,6 +50,10 @@ ROUTERS = (
     "presswatch.web.routes.quota",
     "presswatch.web.routes.stories",
     "presswatch.web.routes.corrections",
+    "presswatch.web.routes.dashboard",
+    "presswatch.web.routes.reports",
+    "presswatch.web.routes.links",
+    "presswatch.web.routes.shared",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}

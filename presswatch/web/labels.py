@@ -37,4 +37,7 @@ VALUE_LABELS = (
     N_("queued"), N_("held"), N_("sending"), N_("sent"), N_("dead"), N_("cancelled"),
     # API key states (accounts.api_keys.key_state)
     N_("active"), N_("expired"), N_("revoked"),
+    # digest and report kinds, digest records' and outbox messages' states (the report centre)
+    N_("daily"), N_("weekly"), N_("monthly"), N_("quarterly"), N_("yearly"),
+    N_("built"), N_("skipped_empty"), N_("pending"),
 )
