@@ -5,7 +5,7 @@ session_scope(...)`` (see :mod:`models.db`). Schema changes go through alembic m
 ``models/migrations``.
 """
 
-from models.accounts import AuditEntry, Grant, LoginAttempt, Role, User, WebSession
+from models.accounts import ApiKey, AuditEntry, Grant, LoginAttempt, Role, SharedLink, User, WebSession
 from models.alerting import (
     Alert,
     AlertCursor,
@@ -29,6 +29,7 @@ __all__ = [
     "AlertCursor",
     "AlertEvent",
     "AlertRule",
+    "ApiKey",
     "Article",
     "AuditEntry",
     "Base",
@@ -50,6 +51,7 @@ __all__ = [
     "RiskPlan",
     "Role",
     "Score",
+    "SharedLink",
     "Snapshot",
     "Source",
     "Story",

@@ -5,7 +5,7 @@ them) and ``web`` for rows created or changed in the admin pages or by ``presswa
 import`` (the file sync leaves them alone). Existing rows came from the files.
 
 Revision ID: 0150
-Revises: 0060
+Revises: 0140
 Create Date: 2026-12-04 20:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0150'
-down_revision: str | None = '0060'
+down_revision: str | None = '0140'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
