@@ -44,6 +44,7 @@ def world_rules(web: Any) -> dict[str, int]:
     rules = {"rules": [
         {"name": "dz-negative", "severity": "high", "unit": "dz-court",
          "when": {"min_risk": "high", "sentiment": ["negative"]},
+         "options": {"escalation": [{"name": "院长", "address": "president@dz.example.cn"}]},
          "recipients": [{"name": "值班", "address": "duty@dz.example.cn", "language": "zh-CN"}]},
         {"name": "hy-rule", "severity": "high", "unit": "hy-thads", "when": {"min_risk": "medium"},
          "recipients": [{"address": "duty@hy.example.vn", "language": "vi"}]},
@@ -171,13 +172,22 @@ def test_save_validates_like_the_file_audits_and_wins_over_the_file(web: Any, wo
     # the form shows the rule's own layer back
     form = client.get(f"/admin/rules/{rule_id}").text
     assert 'value="15"' in form and "23:00-07:00" in form
+    # the form has no field for the escalation list: editing a rule keeps the one it declares
+    assert client.post(f"/admin/rules/{world_rules['dz']}", data=_form(name="dz-negative", severity="high",
+                                                                       quiet_hours="22:00-06:00")).status_code == 303
+    db = _db(web)
+    kept = db.get(AlertRule, world_rules["dz"])
+    assert kept is not None and kept.options["escalation"] == [{"name": "院长", "address": "president@dz.example.cn"}]
+    assert kept.options["quiet_hours"] == "22:00-06:00" and kept.managed_by == "web"
+    db.close()
     # taking over a file rule: it becomes web-managed, and the file sync leaves it alone
     assert client.post(f"/admin/rules/{world_rules['dz']}/enabled", data={"enabled": "0"}).status_code == 303
     db = _db(web)
     entries = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "alert_rule",
                                                   AuditEntry.actor == "dz-admin").order_by(AuditEntry.id)).all()
     assert [(e.action, e.object_id) for e in entries] == [
-        ("rule.add", "dz-critical"), ("rule.update", "dz-critical"), ("rule.disable", "dz-negative")]
+        ("rule.add", "dz-critical"), ("rule.update", "dz-critical"), ("rule.update", "dz-negative"),
+        ("rule.disable", "dz-negative")]
     assert entries[1].before["conditions"]["min_risk"] == "high"  # type: ignore[index]
     assert entries[1].after["conditions"]["min_risk"] == "critical"  # type: ignore[index]
     counts = sync_rules(db, parse_rules({"rules": [

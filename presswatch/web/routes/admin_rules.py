@@ -206,10 +206,24 @@ def _dry_run(page: Page, data: dict[str, Any], rule_id: int | None) -> dict[str,
             "more": max(0, len(fired) - MAX_DRY_RUN_ROWS)}
 
 
+FORM_OPTIONS = frozenset({"quiet_hours", "timezone", "rate_limit_per_hour", "merge_window_minutes", "sla_minutes"})
+
+
+def _keep_unformed(raw: dict[str, Any], rule: Any) -> dict[str, Any]:
+    """Options of the rule's own layer the form has no field for (``escalation``) stay as declared."""
+    if rule is None:
+        return raw
+    own = dict(rules_admin.declared_of(rule).get("options") or {})
+    kept = {k: v for k, v in own.items() if k not in FORM_OPTIONS}
+    if kept:
+        raw = {**raw, "options": {**kept, **(raw.get("options") or {})}}
+    return raw
+
+
 def _submit(page: Page, form: dict[str, Any], rule_id: int | None) -> Response:
     rule = _rule(page, rule_id) if rule_id is not None else None
     try:
-        raw = declaration(form, page.settings)
+        raw = _keep_unformed(declaration(form, page.settings), rule)
         data = rules_admin.resolve(raw, page.settings)
     except RulesError as exc:
         return _render(page, form, rule=rule, status_code=400, error=str(exc))
