@@ -173,12 +173,14 @@ def test_save_validates_like_the_file_audits_and_wins_over_the_file(web: Any, wo
     form = client.get(f"/admin/rules/{rule_id}").text
     assert 'value="15"' in form and "23:00-07:00" in form
     # the form has no field for the escalation list: editing a rule keeps the one it declares
-    assert client.post(f"/admin/rules/{world_rules['dz']}", data=_form(name="dz-negative", severity="high",
-                                                                       quiet_hours="22:00-06:00")).status_code == 303
+    assert client.post(f"/admin/rules/{world_rules['dz']}", data=_form(
+        name="dz-negative", severity="high", quiet_hours="22:00-06:00",
+        recipients="duty@dz.example.cn; 值班; zh-CN; email; Asia/Ho_Chi_Minh")).status_code == 303
     db = _db(web)
     kept = db.get(AlertRule, world_rules["dz"])
     assert kept is not None and kept.options["escalation"] == [{"name": "院长", "address": "president@dz.example.cn"}]
     assert kept.options["quiet_hours"] == "22:00-06:00" and kept.managed_by == "web"
+    assert kept.recipients[0]["timezone"] == "Asia/Ho_Chi_Minh"  # the fifth field of a recipient line
     db.close()
     # taking over a file rule: it becomes web-managed, and the file sync leaves it alone
     assert client.post(f"/admin/rules/{world_rules['dz']}/enabled", data={"enabled": "0"}).status_code == 303

@@ -60,14 +60,14 @@ def _number(text: str) -> int | float | str:
 
 
 def _recipients(text: str) -> list[dict[str, str]]:
-    """One a line: ``address; name; language; channel`` (only the address is required)."""
+    """One a line: ``address; name; language; channel; time zone`` (only the address is required)."""
     out = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(";")]
         if not parts or not parts[0]:
             continue
         entry = {"address": parts[0]}
-        for key, value in zip(("name", "language", "channel"), parts[1:], strict=False):
+        for key, value in zip(("name", "language", "channel", "timezone"), parts[1:], strict=False):
             if value:
                 entry[key] = value
         out.append(entry)
@@ -137,7 +137,7 @@ def form_of(declared: dict[str, Any], unit_code: str) -> dict[str, Any]:
         "mentions_org": tri(when.get("mentions_org")), "privacy": tri(when.get("privacy")),
         "max_age_hours": "" if when.get("max_age_hours") is None else str(when["max_age_hours"]),
         "recipients": "\n".join("; ".join([r.get("address", ""), r.get("name", ""), r.get("language", ""),
-                                           r.get("channel", "")]).rstrip("; ")
+                                           r.get("channel", ""), r.get("timezone", "")]).rstrip("; ")
                                 for r in declared.get("recipients") or []),
         "channels": list(declared.get("channels") or []),
         "quiet_hours": str(options.get("quiet_hours") or ""), "timezone": str(options.get("timezone") or ""),
