@@ -41,8 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from classify import lang as langmod
 from classify.learned import ModelFileError, TextModel, config_groups, group_hashes, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
@@ -57,7 +55,6 @@ from classify.reasons import (
     TopicReason,
 )
 from classify.taxonomy import Taxonomy, load_taxonomy
-from classify.tokenize import tokens
 
 BUNDLED_MODELS = Path(__file__).parent / "models"
 TASK_FILES = {"sentiment": "sentiment.npz", "topic": "topic.npz", "risk": "risk.npz"}
@@ -248,22 +245,20 @@ class Classifier:
         """Every model's probabilities for these documents: each document is tokenized once, each
         feature group (words, bigrams, character n-grams) hashed once and shared by the models that
         use it, and each model scores the whole batch with one sparse product."""
-        per_doc = []
-        for d in docs:
-            wanted = {g for m in self.models.values() for g in config_groups(m.config, d["lang"])}
-            per_doc.append(group_hashes(d["scored"], d["lang"], tokens(d["scored"], d["lang"]), wanted))
-        out = {}
         langs = sorted({d["lang"] for d in docs})
+        groups = {(task, lang): config_groups(m.config, lang) for task, m in self.models.items() for lang in langs}
+        wanted = {lang: {g for (_, lg), gs in groups.items() if lg == lang for g in gs} for lang in langs}
+        per_doc = [group_hashes(d["scored"], d["lang"], None, wanted[d["lang"]]) for d in docs]
+        out = {}
         by_config: dict[Any, Any] = {}  # models with the same features here share one count matrix
         for task, model in self.models.items():
-            key = (model.config.n_features, tuple(config_groups(model.config, lang) for lang in langs))
+            key = (model.config.n_features, tuple(groups[task, lang] for lang in langs))
             counts = by_config.get(key)
             if counts is None:
-                arrays = []
-                for d, feats in zip(docs, per_doc, strict=True):
-                    groups = config_groups(model.config, d["lang"])
-                    arrays.append(np.concatenate([feats[g] for g in groups]))
-                counts = by_config[key] = hash_counts(arrays, model.config.n_features)
+                doc_groups = [
+                    [feats[g] for g in groups[task, d["lang"]]] for d, feats in zip(docs, per_doc, strict=True)
+                ]
+                counts = by_config[key] = hash_counts(doc_groups, model.config.n_features)
             out[task] = model.predict_proba_counts(counts)
         return out
 
