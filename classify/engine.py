@@ -70,6 +70,11 @@ SENT_MODEL_WEIGHT = 0.45
 SENT_LEXICON_WEIGHT = 0.55
 SENT_MODEL_ONLY_DAMPING = 0.6  # no lexicon term: the review-trained model alone is less sure on news
 SENT_THRESHOLD = 0.2
+# Vietnamese: the default sentiment model has seen ~100 Vietnamese sentences (beside 15k Chinese
+# reviews), so its polarity counts less there: 0.3 beside the lexicon's 0.7, and 0.3 x alone. With the
+# Chinese weights it called most plain Vietnamese notices negative (issue 21; MODEL_CARD.md).
+SENT_MODEL_WEIGHT_BY_LANG = {"vi": 0.3}
+SENT_MODEL_ONLY_DAMPING_BY_LANG = {"vi": 0.3}
 
 # Risk factors and their weights (contributions add up; the score is capped at 1).
 RISK_WEIGHTS = {
@@ -419,9 +424,10 @@ class Classifier:
             return label, _r(score), reasons
         model_pol = p.get("positive", 0.0) - p.get("negative", 0.0)
         if hits:
-            score = SENT_MODEL_WEIGHT * model_pol + SENT_LEXICON_WEIGHT * lex_pol
+            w_model = SENT_MODEL_WEIGHT_BY_LANG.get(lang, SENT_MODEL_WEIGHT)
+            score = w_model * model_pol + (1.0 - w_model) * lex_pol
         else:
-            score = SENT_MODEL_ONLY_DAMPING * model_pol
+            score = SENT_MODEL_ONLY_DAMPING_BY_LANG.get(lang, SENT_MODEL_ONLY_DAMPING) * model_pol
         label = "positive" if score >= SENT_THRESHOLD else "negative" if score <= -SENT_THRESHOLD else "neutral"
         reasons["label"], reasons["score"] = label, _r(score)
         reasons["model_polarity"], reasons["lexicon_polarity"] = _r(model_pol), _r(lex_pol)

@@ -119,7 +119,12 @@ class LanguageLexicon:
         starts = []
         for m in pattern.finditer(norm):
             term = m.group()
-            negated, degree = self._modifiers(self._context(norm, m.start()))
+            if term.startswith("["):
+                # An emoticon code ([怒], [泪]) says how the poster feels: the words before it
+                # (无语[怒], 受不了了[泪]) do not negate it.
+                negated, degree = False, 1.0
+            else:
+                negated, degree = self._modifiers(self._context(norm, m.start()))
             hits.append(Hit(term, weights[term], negated, degree))
             starts.append(m.start())
         return hits, starts

