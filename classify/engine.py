@@ -207,6 +207,11 @@ class Classifier:
         self.lexicon = lexicon or default_lexicon()
         self.watch_rules = list(watch_rules)
         self._watch_set: QuerySet | None = None
+        # The topic rules' needles and the Chinese lexicon terms in one automaton: one pass over a
+        # Chinese piece finds both (see _scan).
+        zh_lex = self.lexicon.get("zh")
+        self._zh_scan = zh_lex.scan if zh_lex is not None else None
+        self._topic_set = self.taxonomy.rule_set(zh_lex.scan_terms if zh_lex is not None else ())
         self.version = self._version()
 
     def _user_model(self, task: str) -> bool:
@@ -329,7 +334,8 @@ class Classifier:
             reasons["topics"] = []
             return Result(lang, [], "neutral", 0.0, "low", 0.0, bool(mentions), reasons)
 
-        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"])
+        candidates = self._scan(p)
+        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"], candidates)
         reasons["topics"] = topic_reasons
         sentiment, sent_score, sent_reasons = self._sentiment(
             p["scored"], lang, model_probs["sentiment"], p["lex_norm"]
@@ -359,6 +365,22 @@ class Classifier:
         reasons["factors"] = [f for f in risk_reasons["factors"] if f["contribution"] > 0]
         return Result(lang, topics, sentiment, sent_score, level, risk_score, bool(mentions), reasons)
 
+    def _scan(self, p: dict[str, Any]) -> list[str]:
+        """The topic rules that may match the piece, by one Aho-Corasick pass that also finds the
+        Chinese lexicon's terms: when the lexicon's text is the haystack's (no marks stripped), its
+        occurrences are handed to the lexicon, which then does not read the piece again (two passes
+        of ~50 us each on ~900 characters became one)."""
+        candidates, haystack, occurrences = self._topic_set.scan(p["rule_doc"])
+        lex_text = p["lex_norm"]
+        if p["lang"] == "zh" and self._zh_scan is not None and lex_text is not None:
+            offset = 0 if p["rule_doc"].texts["title"] else 1  # no title: the haystack opens with "\n"
+            end = offset + len(lex_text)
+            if haystack[offset:end] == lex_text:
+                self._zh_scan.prime(
+                    lex_text, [(a - offset, b - offset, w) for a, b, w in occurrences if a >= offset and b <= end]
+                )
+        return candidates
+
     def _mentions(self, doc: PreparedDoc) -> list[Mention]:
         out: list[Mention] = []
         if self._watch_set is None:
@@ -370,7 +392,9 @@ class Classifier:
                 out.append(Mention(query=rule.name, purpose=rule.purpose, terms=terms))
         return out
 
-    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[TopicReason]]:
+    def _topics(
+        self, doc: PreparedDoc, probs: Any, candidates: Sequence[str] | None = None
+    ) -> tuple[list[dict[str, Any]], list[TopicReason]]:
         model = self.models["topic"]
         model_p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         if not model.multilabel:
@@ -382,11 +406,15 @@ class Classifier:
                 return topics, [entry]
             extra = [
                 TopicReason(name=k, score=h.score, rule_terms=h.terms, in_title=h.in_title)
-                for k, h in sorted(self.taxonomy.rule_hits(doc).items(), key=lambda kv: -kv[1].score)
+                for k, h in sorted(self.taxonomy.rule_hits(doc, candidates).items(), key=lambda kv: -kv[1].score)
                 if k != best
             ][: MAX_TOPICS - 1]
             return topics + [{"name": e["name"], "score": _r(e["score"])} for e in extra], [entry, *extra]
-        hits = {} if self._user_model("topic") and not model.meta.get("with_rules") else self.taxonomy.rule_hits(doc)
+        hits = (
+            {}
+            if self._user_model("topic") and not model.meta.get("with_rules")
+            else self.taxonomy.rule_hits(doc, candidates)
+        )
         scored: dict[str, TopicReason] = {}
         for key, hit in hits.items():
             scored[key] = {"name": key, "score": hit.score, "rule_terms": hit.terms, "in_title": hit.in_title}

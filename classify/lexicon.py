@@ -79,6 +79,11 @@ class _Scan:
         self._ac.make_automaton()
         self._last: tuple[str, list[tuple[int, int, str]]] | None = None
 
+    def prime(self, text: str, occurrences: list[tuple[int, int, str]]) -> None:
+        """Take ``text``'s occurrences as found by another pass over it (the classifier reads a piece
+        once for the topic rules and the lexicon: ``classify.query.QuerySet.scan``)."""
+        self._last = (text, occurrences)
+
     def occurrences(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, term), by start and then longest first."""
         last = self._last
@@ -133,6 +138,8 @@ class LanguageLexicon:
         self.stance = {_norm(k): float(v) for k, v in (data.get("stance") or {}).items()}
         every = [*self.sentiment, *self.risk_terms, *self.stance]
         scan = _Scan(every) if not self.words and any(every) else None
+        self.scan = scan
+        self.scan_terms: list[str] = sorted(set(every)) if scan is not None else []
         self._sent_re = _Matcher(list(self.sentiment), self.words, scan)
         self._risk_re = _Matcher(list(self.risk_terms), self.words, scan)
         self._stance_re = _Matcher(list(self.stance), self.words, scan)

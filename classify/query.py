@@ -39,7 +39,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -428,7 +428,9 @@ class QuerySet:
     only those are evaluated (most rules match no document: at ~900 characters this cut the topic
     rules' cost by ~10x)."""
 
-    def __init__(self, queries: Mapping[str, Query]) -> None:
+    def __init__(self, queries: Mapping[str, Query], passengers: Sequence[str] = ()) -> None:
+        """``passengers``: more words found by the same pass (:meth:`scan`), e.g. the lexicon's terms,
+        so a piece is read once for the rules and the lexicon."""
         import ahocorasick
 
         self.queries = dict(queries)
@@ -444,22 +446,54 @@ class QuerySet:
                 by_needle.setdefault(needle, []).append(name)
         # Each needle's value is its index; a document's distinct needles are collected first (a
         # long text repeats its needles many times) and mapped to their queries once.
+        # A passenger's value is -1 - its index (a word both needle and passenger: the needle's
+        # index, and it is in ``_both``).
         self._needle_names: list[tuple[str, ...]] = []
         for needle, names in by_needle.items():
             self._automaton.add_word(needle, len(self._needle_names))
             self._needle_names.append(tuple(names))
-        self._empty = not by_needle
+        self._passengers: list[str] = []
+        self._both: dict[int, str] = {}
+        for word in dict.fromkeys(w for w in passengers if w):
+            if word in by_needle:
+                self._both[self._automaton.get(word)] = word
+            else:
+                self._automaton.add_word(word, -1 - len(self._passengers))
+                self._passengers.append(word)
+        self._empty = not by_needle and not self._passengers
         if not self._empty:
             self._automaton.make_automaton()
 
+    @staticmethod
+    def haystack(doc: PreparedDoc) -> str:
+        """What the needles are looked for in: title, text and source (marks stripped), one a line."""
+        return "\n".join(doc.field_text(name, True) for name in ("title", "text", "source"))
+
     def candidates(self, doc: PreparedDoc) -> list[str]:
         """The names of the queries that may match ``doc``, in the order they were given."""
+        return self.scan(doc)[0]
+
+    def scan(self, doc: PreparedDoc) -> tuple[list[str], str, list[tuple[int, int, str]]]:
+        """One pass over ``doc``: the candidate queries (as :meth:`candidates`), the haystack read
+        and the passengers' occurrences in it, as (start, end, word) by start, longest first."""
         found = set(self._always)
+        haystack = ""
+        occurrences: list[tuple[int, int, str]] = []
         if not self._empty:
-            haystack = "\n".join(doc.field_text(name, True) for name in ("title", "text", "source"))
-            for k in {k for _, k in self._automaton.iter(haystack)}:
+            haystack = self.haystack(doc)
+            hits = list(self._automaton.iter(haystack))
+            for k in {k for _, k in hits if k >= 0}:
                 found.update(self._needle_names[k])
-        return [name for name in self.queries if name in found]
+            if self._passengers or self._both:
+                passengers, both = self._passengers, self._both
+                raw: list[tuple[int, int, str]] = []  # (start, -length, word): by start, longest first
+                for end, k in hits:
+                    word = passengers[-1 - k] if k < 0 else both.get(k)
+                    if word is not None:
+                        raw.append((end - len(word) + 1, -len(word), word))
+                raw.sort()
+                occurrences = [(start, start - neg, word) for start, neg, word in raw]
+        return [name for name in self.queries if name in found], haystack, occurrences
 
 
 # --------------------------------------------------------------------------------------------
