@@ -41,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classify import lang as langmod
 from classify.learned import ModelFileError, TextModel, config_groups, group_hashes, hash_counts
 from classify.lexicon import Lexicon, default_lexicon, polarity
@@ -260,16 +262,18 @@ class Classifier:
         wanted = {lang: {g for (_, lg), gs in groups.items() if lg == lang for g in gs} for lang in langs}
         per_doc = [group_hashes(d["scored"], d["lang"], None, wanted[d["lang"]]) for d in docs]
         out = {}
-        by_config: dict[Any, Any] = {}  # models with the same features here share one count matrix
+        # Models with the same features here share one count matrix and its log-scaled values.
+        by_config: dict[Any, tuple[Any, np.ndarray]] = {}
         for task, model in self.models.items():
             key = (model.config.n_features, tuple(groups[task, lang] for lang in langs))
-            counts = by_config.get(key)
-            if counts is None:
+            shared = by_config.get(key)
+            if shared is None:
                 doc_groups = [
                     [feats[g] for g in groups[task, d["lang"]]] for d, feats in zip(docs, per_doc, strict=True)
                 ]
-                counts = by_config[key] = hash_counts(doc_groups, model.config.n_features)
-            out[task] = model.predict_proba_counts(counts)
+                counts = hash_counts(doc_groups, model.config.n_features)
+                shared = by_config[key] = counts, np.log1p(counts.data, dtype=np.float32)
+            out[task] = model.predict_proba_counts(shared[0], logged=shared[1])
         return out
 
     # ------------------------------------------------------------------ steps

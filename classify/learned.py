@@ -320,23 +320,25 @@ def fold(counts: Any, n_features: int) -> Any:
     return out
 
 
-def weight(counts: Any, idf: np.ndarray | None) -> Any:
-    """Log-scaled, IDF-weighted (when given), L2-normalized copy of hashed counts."""
+def weight(counts: Any, idf: np.ndarray | None, logged: np.ndarray | None = None) -> Any:
+    """Log-scaled, IDF-weighted (when given), L2-normalized hashed counts (a new matrix sharing the
+    counts' index arrays; ``logged``: ``log1p(counts.data)`` when already computed for another model
+    on the same counts)."""
     from scipy.sparse import csr_matrix
 
     counts = counts.tocsr()
-    data = np.log1p(counts.data, dtype=np.float32)
+    data = np.log1p(counts.data, dtype=np.float32) if logged is None else logged.copy()
     if idf is not None:
         data *= idf[counts.indices]
     lengths = np.diff(counts.indptr)
     squares = np.zeros(len(lengths), dtype=np.float64)
     filled = lengths > 0
     if data.size:
-        squares[filled] = np.add.reduceat((data.astype(np.float64) ** 2), counts.indptr[:-1][filled])
+        squares[filled] = np.add.reduceat(data * data, counts.indptr[:-1][filled], dtype=np.float64)
     norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    data /= np.repeat(norms, lengths).astype(np.float32)
-    return csr_matrix((data, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+    data /= np.repeat(norms.astype(np.float32), lengths)
+    return csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
 def vectorize(feature_lists: Iterable[np.ndarray], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
@@ -400,15 +402,17 @@ class TextModel:
         return self.predict_proba_counts(hash_counts(features, self.config.n_features))
 
     def predict_proba_counts(
-        self, counts: Any, neighbors: NeighborVote | None = None, *, vote: bool = True
+        self, counts: Any, neighbors: NeighborVote | None = None, *, vote: bool = True, logged: Any = None
     ) -> np.ndarray:
         """Probabilities from raw hashed counts (of this model's feature groups, any power-of-two width).
 
         ``neighbors``: other ``k`` / ``model_weight`` than the model's own (cross-validation; the
-        stored rows, hence ``max_df``, stay the model's); ``vote=False``: the regression alone."""
+        stored rows, hence ``max_df``, stay the model's); ``vote=False``: the regression alone;
+        ``logged``: ``log1p(counts.data)`` (float32) when the counts are this model's width."""
         if counts.shape[0] == 0:
             return np.zeros((0, len(self.classes)))
-        x = weight(fold(counts, self.config.n_features), self.idf)
+        folded = fold(counts, self.config.n_features)
+        x = weight(folded, self.idf, logged if folded is counts else None)
         if self._coef_t is None:  # contiguous once: `x @ coef.T` copied the whole matrix every batch
             self._coef_t = np.ascontiguousarray(self.coef.T)
         scores = np.asarray(x @ self._coef_t, dtype=np.float64) + self.intercept
