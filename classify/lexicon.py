@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 LEXICON_FILE = Path(__file__).parent / "data" / "lexicon.yaml"
-_CLAUSE_BREAK = re.compile(r"[，。！？；、,.!?;:：\n]")
+_BREAK_CHARS = "，。！？；、,.!?;:：\n"
+_CLAUSE_BREAK = re.compile(f"[{re.escape(_BREAK_CHARS)}]")
 _QUOTED = re.compile(r"“[^”\n]{1,40}”|「[^」\n]{1,40}」|\"[^\"\n]{1,40}\"|‘[^’\n]{1,40}’")
 QUOTED_SHARE = 0.5
 
@@ -147,6 +148,14 @@ class LanguageLexicon:
 
     def _context(self, text: str, start: int) -> str:
         """The text just before ``start`` in the same clause (where negation / degree words sit)."""
+        if not self.words:
+            # Chinese: the last 4 characters, cut at a clause break among them (as splitting a
+            # longer window at every break and keeping the last part's last 4 characters did).
+            window = text[max(0, start - 4) : start]
+            for i in range(len(window) - 1, -1, -1):
+                if window[i] in _BREAK_CHARS:
+                    return window[i + 1 :]
+            return window
         window = text[max(0, start - 40) : start]
         parts = _CLAUSE_BREAK.split(window)
         before = parts[-1] if parts else ""

@@ -481,18 +481,25 @@ class QuerySet:
         occurrences: list[tuple[int, int, str]] = []
         if not self._empty:
             haystack = self.haystack(doc)
-            hits = list(self._automaton.iter(haystack))
-            for k in {k for _, k in hits if k >= 0}:
-                found.update(self._needle_names[k])
             if self._passengers or self._both:
                 passengers, both = self._passengers, self._both
+                needles: set[int] = set()
                 raw: list[tuple[int, int, str]] = []  # (start, -length, word): by start, longest first
-                for end, k in hits:
-                    word = passengers[-1 - k] if k < 0 else both.get(k)
-                    if word is not None:
-                        raw.append((end - len(word) + 1, -len(word), word))
+                for end, k in self._automaton.iter(haystack):
+                    if k >= 0:
+                        needles.add(k)
+                        word = both.get(k)
+                        if word is None:
+                            continue
+                    else:
+                        word = passengers[-1 - k]
+                    raw.append((end - len(word) + 1, -len(word), word))
                 raw.sort()
                 occurrences = [(start, start - neg, word) for start, neg, word in raw]
+            else:
+                needles = {k for _, k in self._automaton.iter(haystack)}
+            for k in needles:
+                found.update(self._needle_names[k])
         return [name for name in self.queries if name in found], haystack, occurrences
 
 
