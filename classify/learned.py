@@ -121,7 +121,11 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)
 _GROUP_SALT = {"w": 0x77, "b": 0x62, "c": 0x63}
 _word_hashes: dict[str, int] = {}
-_WORD_MEMO_MAX = 2_000_000  # distinct words kept (~200 MB at most); cleared when full
+# Memos of word hashes, each cleared when full: distinct tokens (Vietnamese syllables and bigrams,
+# named features) and Chinese segmenter words. ~120 bytes an entry, so together they stay under
+# ~100 MB beside the models.
+_WORD_MEMO_MAX = 500_000
+_ZH_WORD_MEMO_MAX = 300_000
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -133,13 +137,16 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def _blake(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 def _word_hash(word: str) -> int:
     h = _word_hashes.get(word)
     if h is None:
         if len(_word_hashes) >= _WORD_MEMO_MAX:
             _word_hashes.clear()
-        h = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
-        _word_hashes[word] = h
+        h = _word_hashes[word] = _blake(word)
     return h
 
 
@@ -164,14 +171,14 @@ def zh_word_hashes(text: str) -> np.ndarray:
     try:
         found = list(map(_zh_word_hashes.__getitem__, words))
     except KeyError:
-        if len(_zh_word_hashes) >= _WORD_MEMO_MAX:
+        if len(_zh_word_hashes) >= _ZH_WORD_MEMO_MAX:
             _zh_word_hashes.clear()
         found = []
         for w in words:
             h = _zh_word_hashes.get(w)
             if h is None:
                 kept = kept_zh_token(w)
-                h = _zh_word_hashes[w] = _word_hash(kept) if kept else 0
+                h = _zh_word_hashes[w] = _blake(kept) if kept else 0
             found.append(h)
     out = np.array(found, dtype=np.uint64)
     return out[out != 0]
@@ -232,8 +239,8 @@ def group_hashes(text: str, lang: str, toks: Sequence[str] | None, groups: Itera
 
 
 def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> np.ndarray:
-    """The hashed features of one document under ``config``; ``toks`` if already tokenized."""
-    toks = tokens(text, lang) if toks is None else toks
+    """The hashed features of one document under ``config``; ``toks`` if already tokenized (else
+    tokenized and hashed here, as the classifier does)."""
     groups = group_hashes(text, lang, toks, config_groups(config, lang))
     return np.concatenate(list(groups.values())) if groups else np.zeros(0, dtype=np.uint64)
 
