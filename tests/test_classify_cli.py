@@ -267,15 +267,17 @@ def test_classify_again_since_rescans_recent_pieces(tmp_path: Path, monkeypatch)
 
 
 def test_train_with_feedback_learns_the_staff_labels_of_the_web_app(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """``train --data FILE --with-feedback``: the labels the web app stores (feedback buttons on
-    /articles/{id}: task + label + author; a dismissed false alarm: risk low) join the user's rows,
+    """``train --data FILE --with-feedback``: the labels the article page's feedback buttons store
+    (``classify.feedback.add_feedback``, as the web app and the API call it) join the user's rows,
     the newest label of each article and task only, and only labels the file has; without the flag
     the model is the file's alone."""
     from sqlalchemy.orm import Session
 
+    from accounts.audit import Actor
     from classify.engine import load_classifier
-    from models import Label
+    from classify.feedback import add_feedback
     from models.db import get_engine
+    from models.scope import system_scope
     from tests import factories
 
     monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'feedback.db'}")
@@ -283,18 +285,18 @@ def test_train_with_feedback_learns_the_staff_labels_of_the_web_app(tmp_path: Pa
     with Session(get_engine()) as s, s.begin():
         a1 = factories.article(s, title="图书馆亲子阅读", text=piece)
         a2 = factories.article(s, title="执行局召开会议", text="执行局召开执行工作推进会。")
-        # As POST /articles/{id}/feedback writes them: "wrong sentiment" -> negative, then corrected.
-        s.add(Label(article_id=a1.id, task="sentiment", label="negative", author="dz-duty"))
-        s.add(Label(article_id=a1.id, task="sentiment", label="good", author="dz-leader"))
-        s.add(Label(article_id=a2.id, task="sentiment", label="neutral", author="dz-duty"))  # "not negative"
-        s.add(Label(article_id=a2.id, task="relevance", label="not_about_us", author="dz-duty"))
+        scope = system_scope()
+        add_feedback(s, scope, Actor(None, "dz-duty"), a1, "wrong_sentiment", "negative")
+        add_feedback(s, scope, Actor(None, "dz-leader"), a1, "wrong_sentiment", "positive")  # corrected
+        add_feedback(s, scope, Actor(None, "dz-duty"), a2, "not_negative")  # sentiment "neutral"
+        add_feedback(s, scope, Actor(None, "dz-duty"), a2, "not_about_us")  # another task
     rows = [
-        {"text": "法院执行干警态度恶劣，拖延执行，群众非常不满", "label": "bad"},
-        {"text": "执行法官推诿敷衍，申请人多次投诉无果", "label": "bad"},
-        {"text": "被执行人转移财产，申请人苦等三年", "label": "bad"},
-        {"text": "执行干警高效为民，申请人送来锦旗", "label": "good"},
-        {"text": "法院执行工作成效显著，群众点赞", "label": "good"},
-        {"text": "执行款及时发放到位，当事人表示感谢", "label": "good"},
+        {"text": "法院执行干警态度恶劣，拖延执行，群众非常不满", "label": "negative"},
+        {"text": "执行法官推诿敷衍，申请人多次投诉无果", "label": "negative"},
+        {"text": "被执行人转移财产，申请人苦等三年", "label": "negative"},
+        {"text": "执行干警高效为民，申请人送来锦旗", "label": "positive"},
+        {"text": "法院执行工作成效显著，群众点赞", "label": "positive"},
+        {"text": "执行款及时发放到位，当事人表示感谢", "label": "positive"},
     ] * 2
     data = write_jsonl(tmp_path / "train.jsonl", rows)
 
@@ -311,17 +313,17 @@ def test_train_with_feedback_learns_the_staff_labels_of_the_web_app(tmp_path: Pa
          "--feedback-weight", "6"],
     )
     assert result.exit_code == 0, result.output
-    # a1's newest label "good" is learned; its older "negative" is superseded; a2's "neutral" is not a
-    # class of the file (skipped); the relevance label is another task.
+    # a1's newest label "positive" is learned, its older "negative" superseded; a2's "neutral" is not
+    # a class of the file (skipped); the relevance label is another task.
     assert "staff labels: 1 used, 1 skipped" in result.output
     model = load_classifier(fed).models["sentiment"]
     assert model.meta["train_rows"] == 13
     assert model.meta["feedback_labels"] == {"used": 1, "skipped": 1, "weight": 6.0}
     assert any("stored staff labels (1, weight 6)" in src for src in model.meta["trained_on"])
     text = {"title": "图书馆亲子阅读", "text": piece, "lang": "zh"}
-    assert load_classifier(fed).classify(text).sentiment == "good"
-    assert load_classifier(plain).classify(text).reasons["sentiment"]["model"]["good"] < (
-        load_classifier(fed).classify(text).reasons["sentiment"]["model"]["good"]
+    assert load_classifier(fed).classify(text).sentiment == "positive"
+    assert load_classifier(plain).classify(text).reasons["sentiment"]["model"]["positive"] < (
+        load_classifier(fed).classify(text).reasons["sentiment"]["model"]["positive"]
     )
 
 
