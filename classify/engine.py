@@ -208,12 +208,13 @@ class Classifier:
             raise ClassifierError(str(exc)) from None
         self.lexicon = lexicon or default_lexicon()
         self.watch_rules = list(watch_rules)
-        self._watch_set: QuerySet | None = None
-        # The topic rules' needles and the Chinese lexicon terms in one automaton: one pass over a
-        # Chinese piece finds both (see _scan).
+        # The topic rules' and watch rules' needles and the Chinese lexicon terms in one automaton:
+        # one pass over a piece finds them all (see _scan).
         zh_lex = self.lexicon.get("zh")
         self._zh_scan = zh_lex.scan if zh_lex is not None else None
-        self._topic_set = self.taxonomy.rule_set(zh_lex.scan_terms if zh_lex is not None else ())
+        rules: dict[str, Query] = {f"t:{k}": t.rule for k, t in self.taxonomy.topics.items() if t.rule is not None}
+        rules.update({f"w:{i}": rule.query for i, rule in enumerate(self.watch_rules)})
+        self._rule_set = QuerySet(rules, zh_lex.scan_terms if zh_lex is not None else ())
         self.version = self._version()
 
     def _user_model(self, task: str) -> bool:
@@ -317,7 +318,8 @@ class Classifier:
             "lang": {"value": lang, "why": p["lang_reason"]},
             "notes": list(p["notes"]),
         }
-        mentions = self._mentions(p["rule_doc"])
+        topic_candidates, watch_candidates = self._scan(p)
+        mentions = self._mentions(p["rule_doc"], watch_candidates)
         reasons["mentions"] = mentions
         if model_probs is None:
             reasons["notes"].append(f"not scored: {p['lang_reason']}; neutral and low risk by definition")
@@ -338,8 +340,7 @@ class Classifier:
             reasons["topics"] = []
             return Result(lang, [], "neutral", 0.0, "low", 0.0, bool(mentions), reasons)
 
-        candidates = self._scan(p)
-        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"], candidates)
+        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"], topic_candidates)
         reasons["topics"] = topic_reasons
         sentiment, sent_score, sent_reasons = self._sentiment(
             p["scored"], lang, model_probs["sentiment"], p["lex_norm"]
@@ -369,12 +370,12 @@ class Classifier:
         reasons["factors"] = [f for f in risk_reasons["factors"] if f["contribution"] > 0]
         return Result(lang, topics, sentiment, sent_score, level, risk_score, bool(mentions), reasons)
 
-    def _scan(self, p: dict[str, Any]) -> list[str]:
-        """The topic rules that may match the piece, by one Aho-Corasick pass that also finds the
-        Chinese lexicon's terms: when the lexicon's text is the haystack's (no marks stripped), its
-        occurrences are handed to the lexicon, which then does not read the piece again (two passes
-        of ~50 us each on ~900 characters became one)."""
-        candidates, haystack, occurrences = self._topic_set.scan(p["rule_doc"])
+    def _scan(self, p: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The topic rules and the watch rules that may match the piece, by one Aho-Corasick pass
+        that also finds the Chinese lexicon's terms: when the lexicon's text is the haystack's (no
+        marks stripped), its occurrences are handed to the lexicon, which then does not read the
+        piece again (three passes of ~50 us each on ~900 characters became one)."""
+        candidates, haystack, occurrences = self._rule_set.scan(p["rule_doc"])
         lex_text = p["lex_norm"]
         if p["lang"] == "zh" and self._zh_scan is not None and lex_text is not None:
             offset = 0 if p["rule_doc"].texts["title"] else 1  # no title: the haystack opens with "\n"
@@ -383,13 +384,14 @@ class Classifier:
                 self._zh_scan.prime(
                     lex_text, [(a - offset, b - offset, w) for a, b, w in occurrences if a >= offset and b <= end]
                 )
-        return candidates
+        topics = [name[2:] for name in candidates if name.startswith("t:")]
+        watch = [name[2:] for name in candidates if name.startswith("w:")]
+        return topics, watch
 
-    def _mentions(self, doc: PreparedDoc) -> list[Mention]:
+    def _mentions(self, doc: PreparedDoc, candidates: Sequence[str]) -> list[Mention]:
+        """The watch rules (``candidates``: those that may match, by :meth:`_scan`) that match."""
         out: list[Mention] = []
-        if self._watch_set is None:
-            self._watch_set = QuerySet({str(i): rule.query for i, rule in enumerate(self.watch_rules)})
-        for i in self._watch_set.candidates(doc):
+        for i in candidates:
             rule = self.watch_rules[int(i)]
             terms = rule.query.explain(doc)
             if terms:
