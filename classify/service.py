@@ -297,5 +297,5 @@ def stored_labels(session: Session) -> list[Any]:
         else:
             text, lang = label.text or "", ""
         if text.strip():
-            out.append(StoredLabel(label.task, label.label, text, lang))
+            out.append(StoredLabel(label.task, label.label, text, lang, label.article_id))
     return out
