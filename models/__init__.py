@@ -21,6 +21,7 @@ from models.articles import Article, Classification, FingerprintBand, Label, Sto
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
+from models.stream import ArticleMatch, ArticleTag, SavedSearch, StreamRead, StreamReadMarker
 
 __all__ = [
     "Alert",
@@ -28,6 +29,8 @@ __all__ = [
     "AlertEvent",
     "AlertRule",
     "Article",
+    "ArticleMatch",
+    "ArticleTag",
     "AuditEntry",
     "Base",
     "Classification",
@@ -46,12 +49,15 @@ __all__ = [
     "Registration",
     "RiskPlan",
     "Role",
+    "SavedSearch",
     "Score",
     "Snapshot",
     "Source",
     "Story",
     "StoryDecision",
     "StoryKey",
+    "StreamRead",
+    "StreamReadMarker",
     "UTCDateTime",
     "Unit",
     "UnitHistory",

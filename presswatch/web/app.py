@@ -40,6 +40,7 @@ ROUTERS = (
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
+    "presswatch.web.routes.stream",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}
