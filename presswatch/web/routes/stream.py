@@ -28,12 +28,13 @@ from classify.stream import (
     TIER_LABELS,
     TIERS,
     StreamFilter,
+    count_stream,
     export_items,
     parse_params,
     query_stream,
     visible_ids,
 )
-from classify.taxonomy import load_taxonomy, topic_label
+from classify.taxonomy import topic_keys, topic_label
 from models import Unit, WatchQuery
 from models.enums import RISK_LEVELS
 from presswatch.i18n import N_
@@ -67,7 +68,7 @@ def _context(page: Page, params: dict[str, str]) -> dict[str, Any]:
     errors = [*parsed.errors, *result.errors]
     q_error = next((e for e in errors if e.param == "q" and e.position is not None), None)
     return {
-        "f": f, "params": base, "items": result.items, "total": result.total, "capped": result.total_capped,
+        "f": f, "params": base, "items": result.items,
         "errors": errors, "q_error": q_error, "q_text": params.get("q", ""),
         "next_url": "/stream?" + _qs(base, cursor=result.next_cursor) if result.next_cursor else None,
         "qs": lambda **changes: _qs(base, **changes), "current_qs": _qs(base),
@@ -90,7 +91,7 @@ def _options(page: Page) -> dict[str, Any]:
     return {
         "since_choices": [(k, SINCE_LABELS[k]) for k in SINCE], "sentiments": SENTIMENTS, "risks": RISK_LEVELS,
         "tiers": TIERS, "channels": CHANNELS, "sorts": [(k, SORT_LABELS[k]) for k in SORTS],
-        "topics": sorted(((k, topic_label(k, page.language)) for k in load_taxonomy().topics), key=lambda t: t[1]),
+        "topics": sorted(((k, topic_label(k, page.language)) for k in topic_keys()), key=lambda t: t[1]),
         "units": list(page.db.scalars(unit_stmt)), "watch_queries": queries,
         "saved": triage.saved_searches(page.db, scope, page.user.id),
         "can_triage": scope.can_anywhere("triage"),
@@ -117,6 +118,18 @@ def stream(request: Request, page: Page = Depends(user_page)) -> Response:
         return page.render(template, **context)
     notice = NOTICES.get(params.get("done", ""))
     return page.render("stream.html", **context, **_options(page), notice=notice)
+
+
+@router.get("/stream/count")
+def stream_count(request: Request, page: Page = Depends(user_page)) -> Response:
+    """How many pieces the filter finds (fetched by the list after it shows: counting a wide window
+    costs more than listing its first page)."""
+    scope = page.require_scope()
+    assert page.user is not None
+    parsed = parse_params(page.db, scope, _params(request), page.timezone)
+    total, capped = count_stream(page.db, scope, parsed.filter, user_id=page.user.id,
+                                 parsed_query=parsed.parsed_query)
+    return page.render("_stream_count.html", total=total, capped=capped)
 
 
 def _back(back: str) -> str:
