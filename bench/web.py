@@ -218,7 +218,9 @@ def main() -> int:
                                ("admin", "/admin/audit"), ("dz-admin", "/admin/audit?action=login"),
                                ("dz-duty", "/inbox"), ("hy-duty", "/inbox"),
                                ("dz-duty", "/stream"), ("dz-duty", three), ("hy-duty", three),
-                               ("dz-duty", three + "&stories=1"), ("dz-duty", page2),
+                               ("dz-duty", three.replace("/stream", "/stream/count")),
+                               ("dz-duty", three + "&stories=1"), ("dz-duty", three + "&sort=risk"), ("dz-duty", page2),
+                               ("dz-duty", "/stream?sort=spread"),
                                ("dz-duty", "/stream?since=30d&channel=social&topic=enforcement"),
                                ("dz-duty", "/stream?q=执行 AND 新闻"), ("admin", three)):
                 timed(clients[user], path, 3)  # warm-up

@@ -1,0 +1,57 @@
+"""The visibility index behind the coverage stream: classifying a stored piece records which
+organizations' watch queries match it; ``presswatch classify --reindex`` rebuilds it after watch
+queries change; the SQL condition agrees with ``article_visible`` piece by piece."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from presswatch.cli import app
+
+runner = CliRunner()
+
+
+def test_classify_indexes_and_reindex_follows_watch_query_changes(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'index.db'}")
+    from classify.visibility import article_visible, visible_condition
+    from models import Article, ArticleMatch, Unit, WatchQuery
+    from models.db import get_engine
+    from models.enums import UnitKind
+    from models.scope import Scope
+    from tests import factories
+
+    with Session(get_engine()) as s, s.begin():
+        dz = Unit(code="dz", name="儋州市人民法院", kind=UnitKind.COURT)
+        hy = Unit(code="hy", name="Cục THADS Hưng Yên", kind=UnitKind.DEPARTMENT)
+        s.add_all([dz, hy])
+        s.flush()
+        s.add(WatchQuery(name="dz", query='"儋州法院"', purpose="org", unit_id=dz.id))
+        s.add(WatchQuery(name="hy", query='"Hưng Yên"', purpose="org", unit_id=hy.id))
+        a = factories.article(s, title="儋州法院发布执行公告", text="儋州法院").id
+        b = factories.article(s, title="Cưỡng chế ở Hưng Yen", text="hung yen", lang="vi").id  # no marks: no match
+        c = factories.article(s, title="Thi hành án Hưng Yên", text="Hưng Yên", lang="vi").id
+        dz_id, hy_id = dz.id, hy.id
+    result = runner.invoke(app, ["classify"])
+    assert result.exit_code == 0, result.output
+    with Session(get_engine()) as s:
+        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch))} == {(a, dz_id), (c, hy_id)}
+        # The SQL condition and the one-piece rule agree, for each organization
+        for unit in (dz_id, hy_id):
+            scope = Scope(user_id=None, username="x", unit_ids=frozenset({unit}))
+            listed = set(s.scalars(select(Article.id).where(visible_condition(scope))))
+            assert listed == {x.id for x in s.scalars(select(Article)) if article_visible(s, x, scope)}
+    with Session(get_engine()) as s, s.begin():
+        s.scalar(select(WatchQuery).where(WatchQuery.name == "hy")).query = '"Hưng Yên" OR "hung yen"'
+    result = runner.invoke(app, ["classify", "--reindex"])
+    assert result.exit_code == 0 and "indexed 3" in result.output, result.output
+    with Session(get_engine()) as s, s.begin():
+        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch))} == {
+            (a, dz_id), (b, hy_id), (c, hy_id)}
+        s.scalar(select(WatchQuery).where(WatchQuery.name == "dz")).enabled = False
+    assert runner.invoke(app, ["classify", "--reindex"]).exit_code == 0
+    with Session(get_engine()) as s:
+        assert {m.unit_id for m in s.scalars(select(ArticleMatch))} == {hy_id}
