@@ -149,6 +149,12 @@ class ParsedStream:
     cursor: tuple[Any, ...] | None = None
     parsed_query: Query | None = None
 
+    @property
+    def runnable(self) -> bool:
+        """False when the free text could not be parsed: listing everything instead of what was asked
+        for would mislead, so callers show the error and no pieces. Other bad values are only left out."""
+        return not any(e.param == "q" for e in self.errors)
+
 
 def _int(value: str) -> int | None:
     try:

@@ -176,6 +176,7 @@ def test_bad_values_are_reported_on_the_page_with_the_query_position(web) -> Non
     error = re.search(r'data-param="q">(.*?)</div>', answer.text, re.S).group(1)
     assert "11" in error
     assert re.search(r"<code>执行 AND \(暴力<mark> </mark></code>", answer.text)
+    assert _listed(answer.text) == [] and _count(duty, "?q=执行 AND (暴力") == ""  # nothing instead of everything
     for qs in ("?since=2h", "?risk=extreme", "?sentiment=angry", "?channel=tv", "?from=2024-13-01",
                "?topic=nope", "?outlet=abc", "?sort=random", "?cursor=garbage", "?lang=<b>"):
         answer = duty.get("/stream" + qs)

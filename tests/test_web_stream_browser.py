@@ -84,4 +84,7 @@ def test_filter_and_keyboard_triage_on_a_phone(live_web, page_at) -> None:
     page.goto(f"{live_web.url}/stream?risk=high&unread=1")
     assert page.locator("[data-testid=stream-item]").count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phones in use
+    page.goto(f"{live_web.url}/stream?since=7d")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert not [e for e in console_errors if "Content Security Policy" in e or "Refused" in e], console_errors

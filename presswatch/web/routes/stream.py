@@ -28,6 +28,7 @@ from classify.stream import (
     TIER_LABELS,
     TIERS,
     StreamFilter,
+    StreamPage,
     count_stream,
     export_items,
     parse_params,
@@ -61,8 +62,8 @@ def _context(page: Page, params: dict[str, str]) -> dict[str, Any]:
     scope = page.require_scope()
     assert page.user is not None
     parsed = parse_params(page.db, scope, params, page.timezone)
-    result = query_stream(page.db, scope, parsed.filter, cursor=parsed.cursor, user_id=page.user.id,
-                          parsed_query=parsed.parsed_query)
+    result = (query_stream(page.db, scope, parsed.filter, cursor=parsed.cursor, user_id=page.user.id,
+                           parsed_query=parsed.parsed_query) if parsed.runnable else StreamPage([], None, None, False))
     f = parsed.filter
     base = f.to_params()
     errors = [*parsed.errors, *result.errors]
@@ -127,8 +128,8 @@ def stream_count(request: Request, page: Page = Depends(user_page)) -> Response:
     scope = page.require_scope()
     assert page.user is not None
     parsed = parse_params(page.db, scope, _params(request), page.timezone)
-    total, capped = count_stream(page.db, scope, parsed.filter, user_id=page.user.id,
-                                 parsed_query=parsed.parsed_query)
+    total, capped = (count_stream(page.db, scope, parsed.filter, user_id=page.user.id,
+                                  parsed_query=parsed.parsed_query) if parsed.runnable else (None, False))
     return page.render("_stream_count.html", total=total, capped=capped)
 
 
