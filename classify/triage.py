@@ -174,6 +174,14 @@ EXPORT_HEADERS = (N_("Published"), N_("Title"), N_("Outlet"), N_("Outlet tier"),
                   N_("Outlets in story"), N_("Tags"), N_("Link"))
 
 
+def _language_name(code: str, language: str) -> str:
+    """'zh' -> 中文 / tiếng Trung / Chinese; an unknown code stays as stored."""
+    from presswatch.i18n import babel_locale
+
+    base = (code or "").replace("_", "-").split("-")[0].lower()
+    return str(babel_locale(language).languages.get(base) or code)
+
+
 def export_xlsx(items: Iterable[StreamItem], language: str, timezone: str) -> bytes:
     """The pieces as an XLSX workbook (one sheet, header row with an autofilter)."""
     from openpyxl import Workbook
@@ -199,7 +207,7 @@ def export_xlsx(items: Iterable[StreamItem], language: str, timezone: str) -> by
         row: list[Any] = [
             excel_time(item.published_at, timezone), item.title, item.outlet_name,
             t(TIER_LABELS[item.tier]) if item.tier in TIER_LABELS else (item.tier or ""),
-            t(CHANNEL_LABELS.get(item.channel, item.channel)), item.lang,
+            t(CHANNEL_LABELS.get(item.channel, item.channel)), _language_name(item.lang, language),
             sentiment_label(item.sentiment, language) if item.sentiment else "",
             risk_label(item.risk_level, language) if item.risk_level else "",
             ", ".join(topic_label(k, language) for k in item.topics), item.story_articles, item.story_outlets,

@@ -399,7 +399,7 @@ def test_export_is_a_real_spreadsheet_in_the_users_language(web) -> None:
     published, title = rows[1][0], rows[1][1]
     assert isinstance(published, datetime) and "儋州法院执行局强制腾退" in title
     assert "高" in rows[1] and "负面" in rows[1]  # labels, not enum values
-    assert rows[1][3:5] == ("地市级", "新闻网站")  # tier and channel named in the user's language
+    assert rows[1][3:6] == ("地市级", "新闻网站", "中文")  # tier, channel, language named in the user's language
     assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:")
     # Nothing selected: the current filter's pieces
     whole = duty.post("/stream/bulk", data={"action": "export", "back": "sentiment=negative"})

@@ -44,6 +44,11 @@ from presswatch.web.deps import Page, user_page
 router = APIRouter()
 
 BULK_ACTIONS = ("read", "tag", "export", "case")
+PARAM_LABELS = {"since": N_("Time"), "from": N_("From"), "to": N_("To"), "sentiment": N_("Sentiment"),
+                "risk": N_("Risk at least"), "topic": N_("Topic"), "tier": N_("Outlet tier"), "outlet": N_("Outlet"),
+                "channel": N_("Channel"), "lang": N_("Language"), "unit": N_("Unit"), "query": N_("Watch query"),
+                "q": N_("Search (watch-query language)"), "sort": N_("Sort"), "tag": N_("Tag"),
+                "cursor": N_("More")}
 NOTICES = {"read": N_("Marked read."), "tag": N_("Tagged."), "saved": N_("Search saved."),
            "all": N_("Everything so far is read."), "deleted": N_("Search deleted.")}
 MAX_BULK = 500
@@ -74,7 +79,7 @@ def _context(page: Page, params: dict[str, str]) -> dict[str, Any]:
         "next_url": "/stream?" + _qs(base, cursor=result.next_cursor) if result.next_cursor else None,
         "qs": lambda **changes: _qs(base, **changes), "current_qs": _qs(base),
         "topic_name": lambda key: topic_label(key, page.language),
-        "channel_labels": CHANNEL_LABELS, "tier_labels": TIER_LABELS,
+        "channel_labels": CHANNEL_LABELS, "tier_labels": TIER_LABELS, "param_labels": PARAM_LABELS,
         "more": bool(parsed.cursor),
     }
 
