@@ -34,6 +34,12 @@ class Actor:
         return cls(user_id=None, username=name)
 
 
+def as_actor(actor: Actor | str) -> Actor:
+    """A stage function's ``actor``: an :class:`Actor` (a web user, with their id and address) or a
+    plain name (the CLI's ``--by``, the pipeline)."""
+    return actor if isinstance(actor, Actor) else Actor(None, actor)
+
+
 def record(session: Session, actor: Actor, action: str, *, unit_id: int | None = None, object_type: str = "",
            object_id: object = "", before: Mapping[str, Any] | None = None,
            after: Mapping[str, Any] | None = None, note: str = "", at: datetime | None = None) -> AuditEntry:

@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ from alerts.rules import Recipient, RuleSpec
 from models import Alert, AlertEvent, AlertRule, Article, CorrectionRequest, Label, Outlet, Source, utcnow
 from models.enums import AlertKind, CaseState, CorrectionState, RiskLevel
 from models.scope import Scope, default_unit_id
+
+if TYPE_CHECKING:
+    from accounts.audit import Actor
 
 OPEN_STATES = (CaseState.NEW, CaseState.ACKNOWLEDGED, CaseState.RESPONDING)
 TRANSITIONS: dict[str, tuple[CaseState, ...]] = {
@@ -353,24 +356,44 @@ def _outlet_of_case(session: Session, alert: Alert) -> int | None:
     return None
 
 
-def request_correction(session: Session, *, outlet_key: str | None, piece_url: str, false_claim: str, actor: str,
-                       article_id: int | None = None, alert_id: int | None = None, deadline_days: float = 3,
-                       now: datetime | None = None) -> CorrectionRequest:
+def request_correction(session: Session, *, outlet_key: str | None, piece_url: str, false_claim: str,
+                       actor: Actor | str, article_id: int | None = None, alert_id: int | None = None,
+                       deadline_days: float = 3, now: datetime | None = None, unit_id: int | None = None,
+                       scope: Scope | None = None) -> CorrectionRequest:
     """Record a correction request. The piece is linked to the stored article at ``piece_url`` (or
     ``article_id``); the outlet is ``outlet_key`` if given, else the article's, else the case's. A URL
     not stored yet is accepted (the piece may not be crawled). How the link was made is in the
-    first history entry (``article_id``, ``outlet_from``: given / article / case / none)."""
+    first history entry (``article_id``, ``outlet_from``: given / article / case / none).
+
+    The request belongs to its case's organization, else to ``unit_id``, else to the installation's.
+    With a ``scope`` (the web), the case, the article and ``unit_id`` must be ones the scope may
+    triage; others are "not found"."""
+    from accounts.audit import as_actor
+
+    who = as_actor(actor)
     now = now or utcnow()
+    if not false_claim.strip():
+        raise CaseError("say what is false")
+    if deadline_days <= 0:
+        raise CaseError("the deadline must be in the future")
     outlet = session.scalar(select(Outlet).where(Outlet.key == outlet_key)) if outlet_key else None
     if outlet_key and outlet is None:
         raise CaseError(f"no outlet with key {outlet_key!r}")
-    alert = get_case(session, alert_id) if alert_id is not None else None
+    triage = scope.for_action("triage") if scope is not None else None
+    if alert_id is not None:
+        alert: Alert | None = get_case_in_scope(session, alert_id, triage) if triage else get_case(session, alert_id)
+    else:
+        alert = None
+    if alert is None and unit_id is not None and triage is not None and not triage.contains(unit_id):
+        raise CaseError(f"no unit #{unit_id}")
     if article_id is not None:
         article = session.get(Article, article_id)
-        if article is None:
+        if article is None or (triage is not None and not _article_visible(session, article, triage)):
             raise CaseError(f"no article #{article_id}")
     else:
         article = find_article(session, piece_url)
+        if article is not None and triage is not None and not _article_visible(session, article, triage):
+            article = None  # a piece this organization does not see is not linked (nor its outlet shown)
     outlet_from = "given" if outlet else "none"
     if outlet is None and article is not None and article.outlet_id is not None:
         outlet, outlet_from = session.get(Outlet, article.outlet_id), "article"
@@ -382,31 +405,127 @@ def request_correction(session: Session, *, outlet_key: str | None, piece_url: s
                             alert_id=alert_id, piece_url=piece_url, false_claim=false_claim,
                             state=CorrectionState.REQUESTED, requested_at=now,
                             deadline_at=now + timedelta(days=deadline_days),
-                            unit_id=alert.unit_id if alert is not None else default_unit_id(session))
+                            unit_id=alert.unit_id if alert is not None else (
+                                unit_id if unit_id is not None else default_unit_id(session)))
     session.add(req)
-    _log(req, "requested", actor, false_claim, article_id=req.article_id, outlet_from=outlet_from)
+    _log(req, "requested", who.username, false_claim, article_id=req.article_id, outlet_from=outlet_from)
     session.flush()
     if alert is not None:
-        add_event(session, alert, "correction_requested", actor=actor,
+        add_event(session, alert, "correction_requested", actor=who.username,
                   note=f"correction request #{req.id} to {outlet.name if outlet else piece_url}")
+    _audit_correction(session, req, "request", who, None, {"state": str(req.state), "outlet_id": req.outlet_id,
+                                                            "article_id": req.article_id, "alert_id": req.alert_id},
+                      false_claim)
     return req
 
 
-def close_correction(session: Session, req_id: int, *, outcome: str, actor: str, corrected_url: str | None = None,
-                     note: str | None = None) -> CorrectionRequest:
+def _article_visible(session: Session, article: Article, scope: Scope) -> bool:
+    from classify.visibility import article_visible
+
+    return article_visible(session, article, scope)
+
+
+def _audit_correction(session: Session, req: CorrectionRequest, action: str, actor: Actor,
+                      before: dict[str, Any] | None, after: dict[str, Any] | None, note: str | None = None) -> None:
+    from accounts.audit import record
+
+    record(session, actor, f"correction.{action}", unit_id=req.unit_id, object_type="correction",
+           object_id=req.id, before=before, after=after, note=(note or "")[:1000])
+
+
+CORRECTION_OPEN_STATES = (CorrectionState.DRAFT, CorrectionState.REQUESTED)
+CORRECTION_OUTCOMES = (CorrectionState.CORRECTED, CorrectionState.REFUSED, CorrectionState.NO_RESPONSE)
+
+
+def _correction_for(session: Session, req_id: int, scope: Scope | None, action: str | None = None) -> CorrectionRequest:
     req = session.get(CorrectionRequest, req_id)
-    if req is None:
+    if req is None or (scope is not None and not (scope.for_action(action) if action else scope).contains(req.unit_id)):
         raise CaseError(f"no correction request #{req_id}")
-    target = CorrectionState(outcome)
-    if target in (CorrectionState.DRAFT, CorrectionState.REQUESTED):
+    return req
+
+
+def get_correction_in_scope(session: Session, req_id: int, scope: Scope) -> CorrectionRequest:
+    """A correction request the scope may see; another organization's is "not found", like a missing one."""
+    return _correction_for(session, req_id, scope)
+
+
+def close_correction(session: Session, req_id: int, *, outcome: str, actor: Actor | str,
+                     corrected_url: str | None = None, note: str | None = None,
+                     scope: Scope | None = None) -> CorrectionRequest:
+    """Record how a request ended: corrected (with the corrected piece's link), refused, no_response.
+    With a ``scope``, only a request the scope may triage (others are "not found")."""
+    from accounts.audit import as_actor
+
+    who = as_actor(actor)
+    req = _correction_for(session, req_id, scope, "triage")
+    try:
+        target = CorrectionState(outcome)
+    except ValueError:
+        raise CaseError("outcome must be corrected, refused or no_response") from None
+    if target not in CORRECTION_OUTCOMES:
         raise CaseError("outcome must be corrected, refused or no_response")
+    if req.state not in CORRECTION_OPEN_STATES:
+        raise CaseError(f"correction request #{req.id} is closed already ({req.state})")
+    corrected_url = (corrected_url or "").strip() or None
     if target == CorrectionState.CORRECTED and not corrected_url:
         raise CaseError("a corrected outcome needs the link to the corrected piece")
+    before = str(req.state)
     req.state = target
     req.outcome = note or target.value
     req.corrected_url = corrected_url
-    _log(req, target.value, actor, note, corrected_url=corrected_url)
+    _log(req, target.value, who.username, note, corrected_url=corrected_url)
+    _audit_correction(session, req, "close", who, {"state": before}, {"state": target.value,
+                                                                      "corrected_url": corrected_url}, note)
     return req
+
+
+def note_correction(session: Session, req_id: int, text: str, *, actor: Actor | str,
+                    scope: Scope | None = None) -> CorrectionRequest:
+    """Track a request: a note in its history (a phone call to the editor, a promise, a reminder sent)."""
+    from accounts.audit import as_actor
+
+    who = as_actor(actor)
+    req = _correction_for(session, req_id, scope, "triage")
+    if not text.strip():
+        raise CaseError("the note is empty")
+    _log(req, "note", who.username, text.strip())
+    _audit_correction(session, req, "note", who, None, None, text.strip())
+    return req
+
+
+def list_corrections(session: Session, scope: Scope, *, open_only: bool = False,
+                     limit: int = 200) -> list[tuple[CorrectionRequest, Outlet | None]]:
+    """The scope's correction requests with their outlets: open ones first, then newest."""
+    stmt = (select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
+            .where(scope.where(CorrectionRequest.unit_id)))
+    if open_only:
+        stmt = stmt.where(CorrectionRequest.state.in_(CORRECTION_OPEN_STATES))
+    is_open = case((CorrectionRequest.state.in_(CORRECTION_OPEN_STATES), 0), else_=1)
+    rows = session.execute(stmt.order_by(is_open, CorrectionRequest.id.desc()).limit(limit)).all()
+    return [(req, outlet) for req, outlet in rows]
+
+
+def story_cases(session: Session, story_id: int, scope: Scope) -> list[Alert]:
+    """The scope's cases about a story: on the story, a story merged into it, or one of its pieces."""
+    from models import Story
+
+    members = select(Article.id).where(Article.story_id == story_id)
+    merged_in = select(Story.id).where(Story.merged_into_id == story_id)
+    return list(session.scalars(select(Alert).where(
+        scope.where(Alert.unit_id),
+        or_(Alert.story_id == story_id, Alert.story_id.in_(merged_in), Alert.article_id.in_(members)),
+    ).order_by(Alert.id.desc()).limit(50)))
+
+
+def story_corrections(session: Session, story_id: int, scope: Scope) -> list[CorrectionRequest]:
+    """The scope's correction requests about a story's pieces or its cases."""
+    members = select(Article.id).where(Article.story_id == story_id)
+    case_ids = [a.id for a in story_cases(session, story_id, scope)]
+    cond: Any = CorrectionRequest.article_id.in_(members)
+    if case_ids:
+        cond = cond | CorrectionRequest.alert_id.in_(case_ids)
+    return list(session.scalars(select(CorrectionRequest).where(scope.where(CorrectionRequest.unit_id), cond)
+                                .order_by(CorrectionRequest.id.desc()).limit(50)))
 
 
 def overdue_corrections(session: Session, now: datetime | None = None) -> list[CorrectionRequest]:

@@ -424,10 +424,11 @@ def cases_reopen(
 def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
     """Correction requests and where they stand."""
     from rich.table import Table
-    from sqlalchemy import select
 
-    from models import CorrectionRequest, Outlet, utcnow
+    from alerts.cases import list_corrections
+    from models import utcnow
     from models.db import get_engine, session_scope
+    from models.scope import system_scope
     from presswatch.console import cli_language, console, local_time
     from presswatch.i18n import Translator
 
@@ -435,14 +436,12 @@ def corrections_list(all_: bool = typer.Option(False, "--all")) -> None:
     _ = Translator(lang)
 
     with session_scope(get_engine(create=False)) as session:
-        stmt = select(CorrectionRequest, Outlet).outerjoin(Outlet, Outlet.id == CorrectionRequest.outlet_id)
-        if not all_:
-            stmt = stmt.where(CorrectionRequest.state.in_(("draft", "requested")))
         overdue = _("overdue")
         table = Table(_("ID"), _("Outlet"), _("State"), _("Requested"), _("Deadline"), _("Piece"),
                       _("Outcome / correction"))
         now = utcnow()
-        for req, outlet in session.execute(stmt.order_by(CorrectionRequest.id)):
+        # The same list as the web's /corrections (open ones first), for the whole installation.
+        for req, outlet in list_corrections(session, system_scope(), open_only=not all_, limit=10_000):
             late = req.state == "requested" and req.deadline_at is not None and req.deadline_at < now
             table.add_row(str(req.id), outlet.name if outlet else "",
                           str(req.state) + (f" ({overdue})" if late else ""),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from models import Alert, Delivery, utcnow
 from models.db import savepoint
 from models.enums import CaseState, DeliveryStatus
+
+if TYPE_CHECKING:
+    from accounts.audit import Actor
 
 MESSAGE_ID_DOMAIN = "presswatch.local"
 MAX_KEY_CHARS = 200  # the column's width
@@ -152,15 +155,61 @@ def summarize(session: Session, *, include_sent: bool = False, limit: int = 100)
     return OutboxSummary(counts=counts, rows=rows)
 
 
-def requeue(session: Session, delivery_id: int) -> Delivery:
-    """Give a dead-lettered message a fresh set of attempts (after the operator fixed the cause)."""
+def requeue(session: Session, delivery_id: int, *, actor: Actor | str | None = None,
+            alert_id: int | None = None, unit_id: int | None = None) -> Delivery:
+    """Give a dead-lettered message a fresh set of attempts (after the operator fixed the cause).
+    ``alert_id``: the message must be one about that case (the case page's retry button); ``actor``:
+    who asked, recorded in the audit log under ``unit_id``."""
     row = session.get(Delivery, delivery_id)
-    if row is None:
+    if row is None or (alert_id is not None and row.alert_id != alert_id):
         raise OutboxError(f"no delivery with id {delivery_id}")
     if row.status != DeliveryStatus.DEAD:
         raise OutboxError(f"delivery {delivery_id} is {row.status}, not dead")
+    error = row.last_error
     _revive(row, utcnow())
+    if actor is not None:
+        from accounts.audit import as_actor, record
+
+        record(session, as_actor(actor), "delivery.requeue", unit_id=unit_id, object_type="delivery",
+               object_id=row.id, before={"status": "dead", "error": (error or "")[:300]},
+               after={"status": str(row.status), "alert_id": row.alert_id})
     return row
+
+
+@dataclass(frozen=True)
+class CaseMessage:
+    """One message about a case as the case page shows it: where it stands, and why."""
+
+    id: int
+    channel: str
+    to: str  # the person's name, or an e-mail address; never a webhook URL (it holds a secret)
+    status: str  # queued / held / sending / sent / dead / cancelled
+    at: datetime | None  # sent at / next attempt / created
+    why: str  # the hold reason, the last error, the cancellation reason
+    attempts: int
+
+
+def case_messages(session: Session, alert_id: int, now: datetime | None = None) -> list[CaseMessage]:
+    """The messages about a case (the outbox rows of its alert), oldest first."""
+    now = now or utcnow()
+    rows = session.scalars(select(Delivery).where(Delivery.alert_id == alert_id).order_by(Delivery.id)).all()
+    out = []
+    for row in rows:
+        name = str((row.payload or {}).get("recipient_name") or "")
+        to = name or (row.recipient if row.channel == EMAIL_CHANNEL else row.channel)
+        status, why = str(row.status), ""
+        at: datetime | None = row.created_at
+        if row.status == DeliveryStatus.PENDING:
+            held = row.next_attempt_at > now and bool(row.hold_reason)
+            status, at = ("held" if held else "queued"), row.next_attempt_at
+            why = (row.hold_reason or "") if held else (row.last_error or "")
+        elif row.status == DeliveryStatus.SENT:
+            at = row.sent_at
+        elif row.status in (DeliveryStatus.DEAD, DeliveryStatus.CANCELLED):
+            at, why = row.claimed_at or row.created_at, row.last_error or ""
+        out.append(CaseMessage(id=row.id, channel=row.channel, to=to, status=status, at=at, why=why,
+                               attempts=row.attempts))
+    return out
 
 
 def _revive(row: Delivery, now: datetime) -> None:

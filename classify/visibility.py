@@ -2,7 +2,8 @@
 
 Crawled coverage is public, but each organization's views show what concerns it: a piece is
 visible to a scope when one of the scope's watch queries matches it, or when an alert of the scope
-names it (the alert's own piece or one of its story's pieces). An operator (superuser) sees all.
+names it (the alert's own piece or one of its story's pieces). A story is visible when one of its
+pieces is, and then all its pieces (reposts) are. An operator (superuser) sees all.
 Everything else answers "not found", exactly like a piece that does not exist, so one
 organization cannot learn what another watches. The web page, its snapshot download and the API
 call this one function.
@@ -17,12 +18,13 @@ form of :func:`article_visible` over that index and the alerts table.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from classify.query import Query, QuerySyntaxError, parse_query, prepare
-from models import Alert, Article, ArticleMatch, WatchQuery
+from models import Alert, Article, ArticleMatch, Story, WatchQuery
 from models.scope import Scope
 
 
@@ -49,22 +51,55 @@ def matched_watch_terms(session: Session, article: Article, scope: Scope) -> lis
     return list(dict.fromkeys(w for w in words if w))
 
 
-def article_visible(session: Session, article: Article, scope: Scope) -> bool:
-    if scope.superuser:
-        return True
-    names_it = [Alert.article_id == article.id]
-    if article.story_id is not None:
-        names_it.append(Alert.story_id == article.story_id)
-    alert_ids = select(Alert.id).where(scope.where(Alert.unit_id), or_(*names_it)).limit(1)
-    if session.scalar(alert_ids) is not None:
-        return True
-    doc = _doc(article)
+# A story's pieces checked against the scope's watch queries, at most: a story of thousands of
+# reposts is decided by its earliest and latest pieces (reposts carry the same text).
+MAX_STORY_PIECES_CHECKED = 200
+
+
+def _parsed_queries(session: Session, scope: Scope) -> list[Query]:
+    parsed = []
     for row in _scope_queries(session, scope):
         try:
-            if parse_query(row.query).matches(doc):
-                return True
+            parsed.append(parse_query(row.query))
         except QuerySyntaxError:
-            continue
+            continue  # a broken query is reported where it is edited; it never hides or shows a piece
+    return parsed
+
+
+def _matches(article: Article, queries: list[Query]) -> bool:
+    doc = _doc(article)
+    return any(q.matches(doc) for q in queries)
+
+
+def article_visible(session: Session, article: Article, scope: Scope) -> bool:
+    """The scope sees the piece: an alert of the scope names it, one of the scope's watch queries
+    matches it, or its story is visible (:func:`story_visible`)."""
+    if scope.superuser:
+        return True
+    if session.scalar(select(Alert.id).where(scope.where(Alert.unit_id), Alert.article_id == article.id)
+                      .limit(1)) is not None:
+        return True
+    queries = _parsed_queries(session, scope)
+    if _matches(article, queries):
+        return True
+    return article.story_id is not None and _story_seen(session, article.story_id, scope, queries, skip=article.id)
+
+
+def _story_matches(session: Session, story_id: int, queries: list[Query], skip: int | None = None) -> bool:
+    """One of the story's pieces matches one of ``queries``: its earliest and its latest pieces are
+    read, MAX_STORY_PIECES_CHECKED in all (reposts carry the same text; late ones add comments)."""
+    if not queries:
+        return False
+    half = MAX_STORY_PIECES_CHECKED // 2
+    base = select(Article).where(Article.story_id == story_id, Article.id != (skip or 0))
+    seen: set[int] = set()
+    for order in (Article.id.asc(), Article.id.desc()):
+        for piece in session.scalars(base.order_by(order).limit(half)):
+            if piece.id in seen:
+                continue
+            seen.add(piece.id)
+            if _matches(piece, queries):
+                return True
     return False
 
 
@@ -115,13 +150,81 @@ def reindex(session: Session, batch: int = 2000) -> int:
 
 def visible_condition(scope: Scope) -> ColumnElement[bool]:
     """SQL: the ``articles`` row is visible to ``scope`` (and its focus), as :func:`article_visible`
-    decides: an indexed watch-query match of one of its units, or an alert of its units naming the
-    piece or its story."""
+    decides, over the index: the piece matches a watch query of the scope's units, an alert of the
+    scope names it, or its story is visible (an alert names the story, a story merged into it, the
+    story it was split from, or one of its pieces; or one of its pieces matches). Unlike
+    :func:`story_visible`, every piece of a long story counts, not only its first and last 100."""
     if scope.superuser and scope.focus_ids is None:
         return true()
-    alerts = select(Alert.id).where(scope.where(Alert.unit_id))
-    return or_(
-        exists().where(ArticleMatch.article_id == Article.id, scope.where(ArticleMatch.unit_id)),
-        Article.story_id.in_(alerts.with_only_columns(Alert.story_id).where(Alert.story_id.is_not(None))),
-        Article.id.in_(alerts.with_only_columns(Alert.article_id).where(Alert.article_id.is_not(None))),
+    from sqlalchemy import and_, union
+    from sqlalchemy.orm import aliased
+
+    from models import StoryDecision
+
+    scoped = select(Alert.id).where(scope.where(Alert.unit_id))
+    alert_stories = scoped.with_only_columns(Alert.story_id).where(Alert.story_id.is_not(None))
+    alert_pieces = scoped.with_only_columns(Alert.article_id).where(Alert.article_id.is_not(None))
+    member = aliased(Article)
+    match = aliased(ArticleMatch)
+    seen_stories: Any = union(
+        alert_stories,
+        select(Story.merged_into_id).where(Story.id.in_(alert_stories), Story.merged_into_id.is_not(None)),
+        select(StoryDecision.other_story_id).where(StoryDecision.kind == "split", StoryDecision.undone_at.is_(None),
+                                                   StoryDecision.story_id.in_(alert_stories)),
+        select(member.story_id).where(member.id.in_(alert_pieces), member.story_id.is_not(None)),
     )
+    # "between x and x", not "= x": with an equality PostgreSQL may hash the subquery, reading every
+    # matched piece of the organization up front (0.6 s at 1M pieces) where a page needs a few
+    # index probes per listed piece; a range keeps the probe (ix_articles_story_id).
+    story_match = exists(select(match.article_id).select_from(member).join(match, match.article_id == member.id)
+                         .where(member.story_id >= Article.story_id, member.story_id <= Article.story_id,
+                                scope.where(match.unit_id)))
+    return or_(
+        exists().where(ArticleMatch.article_id >= Article.id, ArticleMatch.article_id <= Article.id,  # (as below)
+                       scope.where(ArticleMatch.unit_id)),
+        Article.id.in_(alert_pieces),
+        Article.story_id.in_(seen_stories),
+        and_(Article.story_id.is_not(None), story_match),
+    )
+
+
+def live_story_id(session: Session, story_id: int) -> int | None:
+    """The story ``story_id`` is now part of (itself, or the story it was merged into); None if none."""
+    seen: set[int] = set()
+    current: int | None = story_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        merged = session.execute(select(Story.merged_into_id).where(Story.id == current)).first()
+        if merged is None:
+            return None
+        if merged[0] is None:
+            return current
+        current = merged[0]
+    return None
+
+
+def story_visible(session: Session, story_id: int, scope: Scope) -> bool:
+    """The scope sees the story: an alert of the scope names it, a story merged into it, the story
+    an analyst split it from, or one of its pieces; or one of the scope's watch queries matches one
+    of its pieces. Another organization's story is "not found"."""
+    if session.get(Story, story_id) is None:
+        return False
+    if scope.superuser:
+        return True
+    return _story_seen(session, story_id, scope, _parsed_queries(session, scope))
+
+
+def _story_seen(session: Session, story_id: int, scope: Scope, queries: list[Query], skip: int | None = None) -> bool:
+    from models import StoryDecision
+
+    members = select(Article.id).where(Article.story_id == story_id)
+    merged_in = select(Story.id).where(Story.merged_into_id == story_id)
+    split_from = select(StoryDecision.story_id).where(StoryDecision.kind == "split",
+                                                       StoryDecision.other_story_id == story_id,
+                                                       StoryDecision.undone_at.is_(None))
+    alert_ids = select(Alert.id).where(scope.where(Alert.unit_id),
+                                       or_(Alert.story_id == story_id, Alert.story_id.in_(merged_in),
+                                           Alert.story_id.in_(split_from), Alert.article_id.in_(members))).limit(1)
+    if session.scalar(alert_ids) is not None:
+        return True
+    return _story_matches(session, story_id, queries, skip=skip)

@@ -13,7 +13,7 @@ organization (:func:`default_unit_id`, the single root unit), if the tree has on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
@@ -132,6 +132,26 @@ class Scope:
         if self.superuser:
             return None
         return frozenset(u for u, roles in self.roles.items() if any(action in ROLE_ACTIONS[r] for r in roles))
+
+    def for_action(self, action: str) -> Scope:
+        """This scope narrowed to the units where it may do ``action`` (and inside its focus): what a
+        user may change, as a scope to query with. A superuser's scope is returned as it is."""
+        units = self.units_where(action)
+        if units is None:
+            return self
+        visible = self.visible_ids
+        ids = frozenset(units if visible is None else units & visible)
+        return replace(self, unit_ids=ids, focus_ids=ids)
+
+    def acting_unit(self, action: str) -> int | None:
+        """The unit a change by this scope is filed under (the audit log's organization): the focus
+        if the scope may do ``action`` there, else the first directly granted unit where it may."""
+        if self.focus is not None and self.can(action, self.focus):
+            return self.focus
+        for unit_id in self.granted_units:
+            if self.can(action, unit_id):
+                return unit_id
+        return None
 
 
 def scope_for_user(session: Session, user: User, focus: int | None = None) -> Scope:

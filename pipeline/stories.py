@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from accounts.audit import Actor, as_actor
 from models import Article, Outlet, Story, UTCDateTime, utcnow
+from models.scope import Scope
 
 
 def create_story(session: Session, *, article_id: int, title: str, lang: str, outlet_id: int | None,
@@ -206,10 +208,13 @@ def list_stories(session: Session, since: datetime | None = None, limit: int = 5
 # --- Representatives' keys, merges and splits -----------------------------------------------------
 #
 # One function per decision, called by the pipeline (auto_merge), the CLI (``presswatch stories
-# merge|split|undo``) and the coming web page alike. Every decision is a ``story_decisions`` row
-# with the articles it moved, so it can be undone; an analyst's split binds the pipeline (the two
-# stories are never merged again automatically: ``dedupe.kept_apart``), and an analyst's merge
-# keeps both stories' representatives, so new reposts of either still join the merged story.
+# merge|split|undo``) and the web page (/stories/{id}) alike. ``actor`` is who decides (an
+# ``accounts.audit.Actor``, or a name); a person's decision is also an audit-log entry. ``scope``
+# (the web): the decision is refused as "no story #n" unless the scope may triage a story it sees.
+# Every decision is a ``story_decisions`` row with the articles it moved, so it can be undone; an
+# analyst's split binds the pipeline (the two stories are never merged again automatically:
+# ``dedupe.kept_apart``), and an analyst's merge keeps both stories' representatives, so new
+# reposts of either still join the merged story.
 
 
 class StoryDecisionError(ValueError):
@@ -299,15 +304,33 @@ def live_stories(session: Session, story_ids: list[int]) -> list[int]:
     return [s for s in story_ids if s in live]
 
 
-def _decision(session: Session, kind: str, story_id: int, other_id: int, moved: list[int], actor: str,
-              reason: str) -> int:
+def _decision(session: Session, kind: str, story_id: int, other_id: int, moved: list[int], actor: Actor,
+              reason: str, scope: Scope | None = None) -> int:
+    from accounts.audit import record
     from models import StoryDecision
 
     decision = StoryDecision(kind=kind, story_id=story_id, other_story_id=other_id, article_ids=sorted(moved),
-                             actor=actor, reason=reason)
+                             actor=actor.username[:100], reason=reason)
     session.add(decision)
     session.flush()
+    if kind != "auto_merge":  # a person's decision: the audit log too, under their organization
+        record(session, actor, f"story.{kind}", unit_id=scope.acting_unit("triage") if scope is not None else None,
+               object_type="story", object_id=story_id,
+               after={"decision": decision.id, "other_story": other_id, "articles": sorted(moved)},
+               note=reason[:1000])
     return decision.id
+
+
+def _check_scope(session: Session, story_ids: list[int], scope: Scope | None) -> None:
+    """Refuse, as if they did not exist, stories the scope may not triage (another organization's)."""
+    if scope is None or scope.superuser:
+        return
+    from classify.visibility import story_visible
+
+    triage = scope.for_action("triage")
+    for story_id in story_ids:
+        if not story_visible(session, story_id, triage):
+            raise StoryDecisionError(f"no story #{story_id}")
 
 
 def _move(session: Session, article_ids: list[int], from_story: int, to_story: int) -> list[int]:
@@ -323,11 +346,13 @@ def _move(session: Session, article_ids: list[int], from_story: int, to_story: i
     return moved
 
 
-def merge_stories(session: Session, into: int, others: list[int], *, actor: str = "pipeline", reason: str = "",
-                  kind: str = "merge") -> list[int]:
+def merge_stories(session: Session, into: int, others: list[int], *, actor: Actor | str = "pipeline",
+                  reason: str = "", kind: str = "merge", scope: Scope | None = None) -> list[int]:
     """Merge ``others`` into the story ``into``: their articles and representatives move there, each
     merged story is kept (empty, ``merged_into_id`` set) so the merge can be undone. ``kind``:
     ``merge`` (an analyst) or ``auto_merge`` (the pipeline). Returns the decision ids."""
+    who = as_actor(actor)
+    _check_scope(session, [into, *others], scope)
     _live_story(session, into)
     decisions = []
     for other in others:
@@ -339,15 +364,17 @@ def merge_stories(session: Session, into: int, others: list[int], *, actor: str 
         session.execute(update(Story).where(Story.id == other)
                         .values(merged_into_id=into, article_count=0, updated_at=utcnow())
                         .execution_options(synchronize_session=False))
-        decisions.append(_decision(session, kind, into, other, moved, actor, reason))
+        decisions.append(_decision(session, kind, into, other, moved, who, reason, scope))
     recount_story(session, into)
     _ensure_first_is_rep(session, into)
     return decisions
 
 
-def split_story(session: Session, story_id: int, article_ids: list[int], *, actor: str, reason: str = "") -> int:
+def split_story(session: Session, story_id: int, article_ids: list[int], *, actor: Actor | str, reason: str = "",
+                scope: Scope | None = None) -> int:
     """Move ``article_ids`` out of ``story_id`` into a new story (its first publisher: the earliest
     of them). The two stories are kept apart from then on. Returns the new story's id."""
+    _check_scope(session, [story_id], scope)
     _live_story(session, story_id)
     members = set(session.scalars(select(Article.id).where(Article.story_id == story_id)))
     wanted = set(article_ids)
@@ -369,11 +396,11 @@ def split_story(session: Session, story_id: int, article_ids: list[int], *, acto
     recount_story(session, story_id)
     _ensure_first_is_rep(session, new_id)
     _ensure_first_is_rep(session, story_id)
-    _decision(session, "split", story_id, new_id, moved, actor, reason)
+    _decision(session, "split", story_id, new_id, moved, as_actor(actor), reason, scope)
     return new_id
 
 
-def undo_decision(session: Session, decision_id: int, *, actor: str) -> None:
+def undo_decision(session: Session, decision_id: int, *, actor: Actor | str, scope: Scope | None = None) -> None:
     """Undo a merge (the merged story gets back the articles it brought) or a split (the articles
     go back), and mark the decision undone. Articles that moved again since stay where they are."""
     from models import StoryDecision
@@ -381,9 +408,10 @@ def undo_decision(session: Session, decision_id: int, *, actor: str) -> None:
     decision = session.get(StoryDecision, decision_id)
     if decision is None:
         raise StoryDecisionError(f"no decision #{decision_id}")
+    kept, other = decision.story_id, decision.other_story_id
+    _check_scope(session, [kept], scope)
     if decision.undone_at is not None:
         raise StoryDecisionError(f"decision #{decision_id} was undone already")
-    kept, other = decision.story_id, decision.other_story_id
     if decision.kind in ("merge", "auto_merge"):
         _move(session, list(decision.article_ids), kept, other)
         session.execute(update(Story).where(Story.id == other).values(merged_into_id=None)
@@ -396,7 +424,8 @@ def undo_decision(session: Session, decision_id: int, *, actor: str) -> None:
         recount_story(session, sid)
         _ensure_first_is_rep(session, sid)
     decision.undone_at = utcnow()
-    _decision(session, "undo", kept, other, list(decision.article_ids), actor, f"undo of decision #{decision_id}")
+    _decision(session, "undo", kept, other, list(decision.article_ids), as_actor(actor),
+              f"undo of decision #{decision_id}", scope)
     session.flush()
 
 
@@ -406,12 +435,16 @@ class Member:
     title: str
     published_at: datetime
     rule: str  # how it joined: first / exact_repost / near_repost / headline_repost / moved
+    outlet_id: int | None = None
+    outlet: str | None = None  # the outlet's name
 
 
 def story_members(session: Session, story_id: int) -> list[Member]:
-    """A story's articles, earliest first, with how each joined."""
+    """A story's articles, earliest first, with how each joined and their outlet."""
     rows = session.execute(
-        select(Article.id, Article.title, Article.published_at, Article.fetched_at, Article.flags)
+        select(Article.id, Article.title, Article.published_at, Article.fetched_at, Article.flags,
+               Article.outlet_id, Outlet.name)
+        .outerjoin(Outlet, Outlet.id == Article.outlet_id)
         .where(Article.story_id == story_id)
         .order_by(func.coalesce(Article.published_at, Article.fetched_at), Article.id)
     ).all()
@@ -420,7 +453,77 @@ def story_members(session: Session, story_id: int) -> list[Member]:
     for r in rows:
         rules = [f for f in (r.flags or []) if f.endswith("_repost")]
         rule = "first" if r.id == first else (rules[0] if rules else "moved")
-        out.append(Member(r.id, r.title, r.published_at or r.fetched_at, rule))
+        out.append(Member(r.id, r.title, r.published_at or r.fetched_at, rule, r.outlet_id, r.name))
+    return out
+
+
+@dataclass(frozen=True)
+class TimelineHour:
+    start: datetime  # the hour's start, UTC
+    articles: int  # articles first seen in that hour
+    outlets: int  # distinct outlets that had carried the story by the end of the hour
+
+
+def story_timeline(members: list[Member], max_hours: int = MAX_SPREAD_HOURS) -> list[TimelineHour]:
+    """Articles per hour and the distinct outlets carrying the story so far, hour by hour from the
+    first article to the last (the last ``max_hours`` of them when a story runs longer). An article
+    of unknown outlet counts as an outlet of its own."""
+    if not members:
+        return []
+    counts: dict[datetime, int] = {}
+    outlets_by_hour: dict[datetime, set[Any]] = {}
+    for m in members:
+        hour = _hour(m.published_at)
+        counts[hour] = counts.get(hour, 0) + 1
+        outlets_by_hour.setdefault(hour, set()).add(m.outlet_id if m.outlet_id is not None else ("article", m.id))
+    end = max(counts)
+    first = min(counts)
+    start = max(first, end - timedelta(hours=max_hours))
+    seen: set[Any] = set()
+    for hour in sorted(h for h in outlets_by_hour if h < start):
+        seen |= outlets_by_hour[hour]
+    out = []
+    hour = start
+    while hour <= end:
+        seen |= outlets_by_hour.get(hour, set())
+        out.append(TimelineHour(hour, counts.get(hour, 0), len(seen)))
+        hour += timedelta(hours=1)
+    return out
+
+
+def first_negative(session: Session, story_id: int) -> int | None:
+    """The story's earliest article whose current classification is negative: where the negative
+    framing started (None when no article is classified negative)."""
+    from models import Classification
+    from models.enums import SentimentLabel
+
+    return session.scalar(
+        select(Article.id).join(Classification, Classification.article_id == Article.id)
+        .where(Article.story_id == story_id, Classification.is_current.is_(True),
+               Classification.sentiment == SentimentLabel.NEGATIVE)
+        .order_by(func.coalesce(Article.published_at, Article.fetched_at), Article.id).limit(1)
+    )
+
+
+def similar_stories(session: Session, story_id: int, scope: Scope, limit: int = 5) -> list[Story]:
+    """Other live stories the pipeline would verify the story's first publisher against (sharing its
+    lookup keys): the candidates an analyst may want to merge. Only stories ``scope`` sees."""
+    from classify.visibility import story_visible
+    from pipeline.dedupe import story_candidates
+
+    first = session.scalar(select(Story.first_article_id).where(Story.id == story_id))
+    piece = _rep_piece(session, first) if first is not None else None
+    if piece is None:
+        return []
+    ids = list(dict.fromkeys(c.story_id for c in story_candidates(session, piece) if c.story_id != story_id))
+    out = []
+    for other in live_stories(session, ids):
+        if story_visible(session, other, scope):
+            row = session.get(Story, other)
+            if row is not None:
+                out.append(row)
+        if len(out) >= limit:
+            break
     return out
 
 

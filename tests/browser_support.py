@@ -3,7 +3,8 @@ browser download is not reachable here) against the web app served by uvicorn on
 
 ``live_web`` serves a freshly migrated SQLite database holding the two-organization test world
 (tests/web_support.py); ``browser`` is one Chromium per test session; ``page_at`` opens a new page
-(desktop, or the 390x844 phone viewport with ``phone=True``). Tests skip, saying why, when Chromium is
+(desktop, the 390x844 phone viewport with ``phone=True``, or the narrowest promised phone, 360x740, with
+``narrow=True``). Tests skip, saying why, when Chromium is
 missing (``.ci/run`` installs it).
 """
 
@@ -22,6 +23,8 @@ CHROMIUM = os.environ.get("PRESSWATCH_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
 PHONE = {"width": 390, "height": 844}
+# The narrowest phone the pages promise to fit (an older Android at 360 CSS pixels).
+NARROW_PHONE = {"width": 360, "height": 740}
 
 
 @dataclass
@@ -67,10 +70,10 @@ def browser() -> Iterator[Any]:
 def page_at(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
-    def open_page(phone: bool = False, locale: str = "en-US") -> Any:
+    def open_page(phone: bool = False, locale: str = "en-US", narrow: bool = False) -> Any:
         kw: dict[str, Any] = {"locale": locale}
-        if phone:
-            kw.update(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        if phone or narrow:
+            kw.update(viewport=NARROW_PHONE if narrow else PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
         context = browser.new_context(**kw)
         context.set_default_timeout(15_000)
         contexts.append(context)

@@ -34,22 +34,28 @@ def test_classify_indexes_and_reindex_follows_watch_query_changes(tmp_path: Path
         a = factories.article(s, title="儋州法院发布执行公告", text="儋州法院").id
         b = factories.article(s, title="Cưỡng chế ở Hưng Yen", text="hung yen", lang="vi").id  # no marks: no match
         c = factories.article(s, title="Thi hành án Hưng Yên", text="Hưng Yên", lang="vi").id
+        # a story: its first piece names 儋州法院, its repost does not; the repost is visible with it
+        story = factories.story(s)
+        factories.article(s, title="儋州法院通报", text="儋州法院", story_id=story.id)
+        repost = factories.article(s, title="转发通报", text="转发", story_id=story.id).id
         dz_id, hy_id = dz.id, hy.id
     result = runner.invoke(app, ["classify"])
     assert result.exit_code == 0, result.output
     with Session(get_engine()) as s:
-        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch))} == {(a, dz_id), (c, hy_id)}
+        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch))} >= {(a, dz_id), (c, hy_id)}
+        assert repost not in {m.article_id for m in s.scalars(select(ArticleMatch))}
         # The SQL condition and the one-piece rule agree, for each organization
         for unit in (dz_id, hy_id):
             scope = Scope(user_id=None, username="x", unit_ids=frozenset({unit}))
             listed = set(s.scalars(select(Article.id).where(visible_condition(scope))))
             assert listed == {x.id for x in s.scalars(select(Article)) if article_visible(s, x, scope)}
+            assert (repost in listed) == (unit == dz_id)
     with Session(get_engine()) as s, s.begin():
         s.scalar(select(WatchQuery).where(WatchQuery.name == "hy")).query = '"Hưng Yên" OR "hung yen"'
     result = runner.invoke(app, ["classify", "--reindex"])
-    assert result.exit_code == 0 and "indexed 3" in result.output, result.output
+    assert result.exit_code == 0 and "indexed 4" in result.output, result.output
     with Session(get_engine()) as s, s.begin():
-        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch))} == {
+        assert {(m.article_id, m.unit_id) for m in s.scalars(select(ArticleMatch)) if m.article_id in (a, b, c)} == {
             (a, dz_id), (b, hy_id), (c, hy_id)}
         s.scalar(select(WatchQuery).where(WatchQuery.name == "dz")).enabled = False
     assert runner.invoke(app, ["classify", "--reindex"]).exit_code == 0

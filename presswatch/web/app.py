@@ -41,6 +41,8 @@ ROUTERS = (
     "presswatch.web.routes.admin",
     "presswatch.web.routes.cases",
     "presswatch.web.routes.stream",
+    "presswatch.web.routes.stories",
+    "presswatch.web.routes.corrections",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}

@@ -102,6 +102,14 @@ class Page:
     def fmt_num(self, value: float | int) -> str:
         return format_number(value, self.language)
 
+    def display_names(self, usernames: set[str]) -> dict[str, str]:
+        """username -> display name, for histories that name people (unknown names map to nothing)."""
+        names = {u for u in usernames if u}
+        if not names:
+            return {}
+        rows = self.db.execute(select(User.username, User.display_name).where(User.username.in_(sorted(names))))
+        return {u: (d or u) for u, d in rows}
+
     def unread_alerts(self) -> int:
         """Alerts of the user's scope nobody has acknowledged yet (the header badge on every page)."""
         from alerts.cases import count_unacknowledged

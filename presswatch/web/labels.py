@@ -18,4 +18,13 @@ VALUE_LABELS = (
     N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
     # sentiments
     N_("positive"), N_("neutral"), N_("negative"),
+    # correction request states and history (alerts.cases)
+    N_("draft"), N_("requested"), N_("corrected"), N_("refused"), N_("no_response"), N_("overdue"),
+    # risk plan states
+    N_("planned"), N_("open"), N_("closed"),
+    # how an article joined its story, and the decisions on stories (pipeline.stories)
+    N_("first"), N_("exact_repost"), N_("near_repost"), N_("headline_repost"), N_("moved"),
+    N_("merge"), N_("auto_merge"), N_("split"), N_("undo"),
+    # where a message about a case stands (alerts.outbox.case_messages)
+    N_("queued"), N_("held"), N_("sending"), N_("sent"), N_("dead"), N_("cancelled"),
 )

@@ -94,6 +94,9 @@ def upgrade() -> None:
         sa.UniqueConstraint('article_id', 'unit_id', 'tag', name=op.f('uq_article_tags_article_id_unit_id_tag')),
     )
     op.create_index('ix_article_tags_unit_id_tag', 'article_tags', ['unit_id', 'tag'])
+    op.create_index('ix_stories_merged_into_id', 'stories', ['merged_into_id'],
+                    sqlite_where=sa.text('merged_into_id IS NOT NULL'),
+                    postgresql_where=sa.text('merged_into_id IS NOT NULL'))
     _backfill()
 
 
@@ -129,6 +132,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_stories_merged_into_id', table_name='stories')
     op.drop_index('ix_article_tags_unit_id_tag', table_name='article_tags')
     op.drop_table('article_tags')
     op.drop_table('stream_reads')

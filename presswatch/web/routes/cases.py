@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from accounts.users import assignable_users
 from alerts import cases as case_actions
 from alerts.cases import CaseError, count_unacknowledged, get_case_in_scope, history, open_cases, recently_closed
+from alerts.outbox import OutboxError, case_messages, requeue
 from alerts.render import why_lines
 from models import Alert, User, utcnow
 from models.enums import CaseState
@@ -90,7 +91,15 @@ def _render_case(page: Page, case: Alert, error: str = "", status_code: int = 20
         is_open=case.state in OPEN, why=why_lines(case.reason or {}, page.language, page.timezone),
         people=assignable_users(page.db, case.unit_id) if can_act else [], overdue=overdue,
         minutes_left=minutes_left, error=error, reason=case.reason or {},
+        messages=case_messages(page.db, case.id, now), story_id=_story_of(page, case),
     )
+
+
+def _story_of(page: Page, case: Alert) -> int | None:
+    """The story the case is about now (a story merged since: the one it was merged into)."""
+    from classify.visibility import live_story_id
+
+    return live_story_id(page.db, case.story_id) if case.story_id is not None else None
 
 
 def _act(page: Page, case_id: int, action: str, **form: str) -> Response:
@@ -168,3 +177,18 @@ def case_dismiss(case_id: int, page: Page = Depends(user_page), note: str = Form
 @router.post("/cases/{case_id}/reopen")
 def case_reopen(case_id: int, page: Page = Depends(user_page), note: str = Form("")) -> Response:
     return _act(page, case_id, "reopen", note=note)
+
+
+@router.post("/cases/{case_id}/messages/{delivery_id}/retry")
+def case_message_retry(case_id: int, delivery_id: int, page: Page = Depends(user_page)) -> Response:
+    """Requeue a dead message about this case (``presswatch alerts outbox --retry`` for one message)."""
+    case = _case_or_404(page, case_id)
+    if not page.require_scope().can("triage", case.unit_id):
+        raise HTTPException(status_code=403)
+    try:
+        requeue(page.db, delivery_id, actor=page.actor, alert_id=case.id, unit_id=case.unit_id)
+    except OutboxError as exc:
+        page.db.rollback()
+        return _render_case(page, _case_or_404(page, case_id), error=str(exc), status_code=400)
+    page.commit()
+    return page.redirect(f"/cases/{case.id}")
