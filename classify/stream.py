@@ -338,6 +338,11 @@ def _topic_condition(session: Session, topic: str) -> ColumnElement[bool]:
     return exists(select(literal(1)).select_from(each).where(func.json_extract(each.c.value, "$.name") == topic))
 
 
+def within_unit(session: Session, scope: Scope, unit: int | None) -> Scope:
+    """``scope`` narrowed to ``unit``'s subtree (what that unit sees of what the scope sees)."""
+    return _narrowed(session, scope, unit)
+
+
 def _narrowed(session: Session, scope: Scope, unit: int | None) -> Scope:
     if unit is None:
         return scope

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
-from classify.stream import CHANNEL_LABELS, PARAMS, TIER_LABELS, StreamItem, visible_ids
+from classify.stream import CHANNEL_LABELS, PARAMS, TIER_LABELS, StreamItem, visible_ids, within_unit
 from models import ArticleTag, SavedSearch, StreamRead, StreamReadMarker, utcnow
 from models.scope import Scope, default_unit_id, root_of
 from presswatch.i18n import N_, excel_time, format_excel_times, gettext
@@ -35,17 +35,12 @@ class TriageError(ValueError):
 
 
 def acting_unit(session: Session, scope: Scope, action: str) -> int | None:
-    """The unit the user acts for: the organization in focus if they may ``action`` there, else the
-    first unit they hold a grant on where they may; a superuser without focus acts for the
+    """The unit the user acts for (``Scope.acting_unit``); a superuser without a grant acts for the
     installation's organization."""
-    if scope.focus is not None and scope.can(action, scope.focus):
-        return scope.focus
-    for unit_id in scope.granted_units:
-        if scope.can(action, unit_id):
-            return unit_id
-    if scope.superuser:
+    unit = scope.acting_unit(action)
+    if unit is None and scope.superuser:
         return default_unit_id(session)
-    return None
+    return unit
 
 
 def _organizations(session: Session, scope: Scope) -> set[int]:
@@ -153,7 +148,9 @@ def add_tag(session: Session, scope: Scope, ids: Sequence[int], tag: str, author
     unit = acting_unit(session, scope, "triage")
     if unit is None:
         raise TriageError(N_("You may not tag pieces."))
-    chosen = visible_ids(session, scope, ids)
+    # Only pieces the tag's unit sees: a tag filed under one organization never names a piece only
+    # another of the user's organizations sees.
+    chosen = visible_ids(session, within_unit(session, scope, unit), ids)
     if not chosen:
         return []
     have = set(session.scalars(select(ArticleTag.article_id).where(

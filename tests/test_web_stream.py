@@ -384,6 +384,28 @@ def test_open_a_case_from_selected_pieces(web) -> None:
                                                               "ids": [cov.ids["dz1"]]}).status_code == 403
 
 
+def test_a_case_or_tag_never_names_a_piece_only_another_of_the_users_organizations_sees(web) -> None:
+    from models import Grant, Role
+
+    cov = _coverage(web)
+    db = web.app.state.session_factory()
+    db.add(Grant(user_id=web.world.users["dz-duty"].id, unit_id=web.world.units["hy-thads"].id,
+                 role=Role.ANALYST, granted_by="test"))
+    db.commit()
+    db.close()
+    duty = web.login("dz-duty")  # acts for 儋州 (the first grant), also sees Hưng Yên
+    duty.post("/switch", data={"unit_id": "", "next": "/stream"})  # looking at both organizations
+    assert cov.ids["hy1"] in _listed(duty.get("/stream").text)
+    assert duty.post("/stream/bulk", data={"action": "case", "ids": [cov.ids["hy1"]]}).status_code == 404
+    answer = duty.post("/stream/bulk", data={"action": "case", "ids": [cov.ids["hy1"], cov.ids["dz1"]]})
+    db = web.app.state.session_factory()
+    case = db.get(Alert, int(answer.headers["location"].rsplit("/", 1)[1]))
+    assert case.unit_id == web.world.units["dz-court"].id and case.reason["article_ids"] == [cov.ids["dz1"]]
+    duty.post("/stream/bulk", data={"action": "tag", "tag": "跟进", "ids": [cov.ids["hy1"], cov.ids["dz1"]]})
+    assert {t.article_id for t in db.scalars(select(ArticleTag))} == {cov.ids["dz1"]}
+    db.close()
+
+
 def test_export_is_a_real_spreadsheet_in_the_users_language(web) -> None:
     from openpyxl import load_workbook
 

@@ -34,6 +34,7 @@ from classify.stream import (
     parse_params,
     query_stream,
     visible_ids,
+    within_unit,
 )
 from classify.taxonomy import topic_keys, topic_label
 from models import Unit, WatchQuery
@@ -184,9 +185,11 @@ def stream_bulk(request: Request, page: Page = Depends(user_page), action: str =
                    unit_id=triage.acting_unit(page.db, scope, "triage"), after={"tag": tag.strip(), "ids": tagged})
         page.commit()
         return page.redirect(_back(_qs(back_params, done="tag")))
-    chosen = visible_ids(page.db, scope, ids)
-    chosen = [i for i in ids if i in set(chosen)]
+    # The case's organization must see the pieces already: an alert naming a piece makes it visible
+    # to the case's organization, so pieces only another of the user's organizations sees are left out.
     unit = triage.acting_unit(page.db, scope, "triage")
+    visible = set(visible_ids(page.db, within_unit(page.db, scope, unit), ids)) if unit is not None else set()
+    chosen = [i for i in ids if i in visible]
     if not chosen or unit is None:
         raise HTTPException(status_code=404)
     try:
