@@ -130,6 +130,9 @@ def test_filters_narrow_the_stream(web) -> None:
     # htmx asks for the list alone
     partial = duty.get("/stream?sentiment=negative", headers={"HX-Request": "true"})
     assert "<html" not in partial.text and set(_listed(partial.text)) == {ids["dz1"], ids["dz3"]}
+    assert 'data-testid="bulk-case"' in partial.text  # the analyst's actions stay after a filter
+    assert 'data-testid="bulk-case"' not in web.login("dz-leader").get(
+        "/stream", headers={"HX-Request": "true"}).text
 
 
 def test_another_organization_sees_neither_the_pieces_nor_their_count(web) -> None:

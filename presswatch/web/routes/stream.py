@@ -81,7 +81,7 @@ def _context(page: Page, params: dict[str, str]) -> dict[str, Any]:
         "qs": lambda **changes: _qs(base, **changes), "current_qs": _qs(base),
         "topic_name": lambda key: topic_label(key, page.language),
         "channel_labels": CHANNEL_LABELS, "tier_labels": TIER_LABELS, "param_labels": PARAM_LABELS,
-        "more": bool(parsed.cursor),
+        "more": bool(parsed.cursor), "can_triage": scope.can_anywhere("triage"),
     }
 
 
@@ -101,7 +101,6 @@ def _options(page: Page) -> dict[str, Any]:
         "topics": sorted(((k, topic_label(k, page.language)) for k in topic_keys()), key=lambda t: t[1]),
         "units": list(page.db.scalars(unit_stmt)), "watch_queries": queries,
         "saved": triage.saved_searches(page.db, scope, page.user.id),
-        "can_triage": scope.can_anywhere("triage"),
     }
 
 
