@@ -18,6 +18,12 @@ position for a watch-query syntax error) instead of failing. :func:`query_stream
 - keyset pagination: the cursor is the last row's sort key, opaque to callers, so a page never
   repeats or skips a row already listed when new pieces arrive between requests.
 
+For another face (the API): ``parsed = parse_params(session, scope, query_params, user_timezone)``;
+report ``parsed.errors``; when ``parsed.runnable``, ``query_stream(session, scope, parsed.filter,
+cursor=parsed.cursor, user_id=..., parsed_query=parsed.parsed_query)`` gives the page and its
+``next_cursor`` (pass it back as ``cursor``), ``count_stream`` the count, ``export_items`` the rows
+to export.
+
 Free text is matched with the watch-query language itself (``classify.query``, which SQL cannot
 express: diacritic folding, CJK substrings, NEAR), over the pieces of the window that pass every
 other filter, at most :data:`MAX_TEXT_SCAN` of them; a wider window reports so and asks for a

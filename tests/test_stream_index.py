@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from presswatch.cli import app
+from tests.test_models import scratch_url  # noqa: F401  (the fixture: a database of its own per backend)
 
 runner = CliRunner()
 
@@ -61,3 +62,33 @@ def test_classify_indexes_and_reindex_follows_watch_query_changes(tmp_path: Path
     assert runner.invoke(app, ["classify", "--reindex"]).exit_code == 0
     with Session(get_engine()) as s:
         assert {m.unit_id for m in s.scalars(select(ArticleMatch))} == {hy_id}
+
+
+def test_migration_0100_indexes_the_pieces_already_stored(scratch_url: str) -> None:  # noqa: F811
+    """An install upgraded to the stream has its stored pieces indexed against its watch queries."""
+    from sqlalchemy import create_engine, text
+
+    from models.db import upgrade
+
+    upgrade(scratch_url, "0060")
+    eng = create_engine(scratch_url)
+    now = "2026-01-01 00:00:00"
+    with eng.begin() as conn:
+        conn.execute(text("INSERT INTO units (code, name, kind, aliases, active, contacts, created_at, updated_at) "
+                          "VALUES ('court', '儋州市人民法院', 'court', '[]', :t, '[]', :now, :now)"), {"now": now, "t": True})
+        court = conn.execute(text("SELECT id FROM units")).scalar_one()
+        for name, query, enabled in (("org", '"儋州法院"', True), ("off", "天气", False)):
+            conn.execute(text("INSERT INTO watch_queries (name, query, purpose, enabled, priority, unit_id, created_at,"
+                              " updated_at) VALUES (:n, :q, 'org', :e, 0, :u, :now, :now)"),
+                         {"n": name, "q": query, "e": enabled, "u": court, "now": now})
+        for i, title in enumerate(("儋州法院发布公告", "某地天气晴好", "儋州法院执行局")):
+            conn.execute(text("INSERT INTO articles (url, canonical_url, url_hash, title, text, lang, "
+                              "published_at_missing, fetched_at, stored_at, metrics, flags, extra) VALUES "
+                              "(:u, :u, :h, :t, '', 'zh', :f, :now, :now, '{}', '[]', '{}')"),
+                         {"u": f"https://x.cn/{i}", "h": f"h{i}", "t": title, "f": False, "now": now})
+    upgrade(scratch_url, "head")
+    with eng.connect() as conn:
+        rows = conn.execute(text("SELECT a.title, m.unit_id FROM article_matches m JOIN articles a ON a.id = m.article_id"
+                                 " ORDER BY a.id")).all()
+    assert [tuple(r) for r in rows] == [("儋州法院发布公告", court), ("儋州法院执行局", court)]
+    eng.dispose()
