@@ -102,7 +102,7 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """Index the stored pieces against today's enabled watch queries (owned ones), in batches."""
-    from classify.query import QuerySyntaxError, cached_query
+    from classify.query import PreparedDoc, QuerySyntaxError, cached_query
 
     bind = op.get_bind()
     queries = []
@@ -122,7 +122,7 @@ def _backfill() -> None:
             break
         found = []
         for article_id, title, body, lang in rows:
-            doc = {"title": title or "", "text": body or "", "source": "", "lang": lang or ""}
+            doc = PreparedDoc({"title": title or "", "text": body or "", "source": "", "lang": lang or ""})
             found += [{"a": article_id, "q": query_id, "u": unit_id}
                       for query_id, unit_id, query in queries if query.matches(doc)]
         if found:
