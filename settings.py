@@ -273,6 +273,10 @@ class WebSettings(_Group):
         "127.0.0.1", description="Reverse proxies whose X-Forwarded-For / -Proto are believed (uvicorn).",
     )
     default_timezone: str = Field("Asia/Shanghai", description="For users who have not chosen one.")
+    api_requests_per_minute: int = Field(
+        120, ge=1, description="Requests one API key may make per minute (then 429 with Retry-After); counted "
+        "in each worker process, so with web.workers > 1 a key may make up to this many per worker.",
+    )
 
 
 class Settings(_Group):

@@ -20,14 +20,19 @@ from sqlalchemy.orm import Session
 from models import AuditEntry, Unit, utcnow
 from models.scope import Scope
 
+# session.info key under which an API request's session names its key (see :func:`record`).
+API_KEY_INFO = "presswatch.api_key"
+
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a user (with the client address of the request) or the system / CLI."""
+    """Who is acting: a user (with the client address of the request) or the system / CLI, and the
+    prefix of the API key the request came with (empty for the web app and the CLI)."""
 
     user_id: int | None
     username: str
     client_address: str = ""
+    api_key: str = ""
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -43,8 +48,18 @@ def as_actor(actor: Actor | str) -> Actor:
 def record(session: Session, actor: Actor, action: str, *, unit_id: int | None = None, object_type: str = "",
            object_id: object = "", before: Mapping[str, Any] | None = None,
            after: Mapping[str, Any] | None = None, note: str = "", at: datetime | None = None) -> AuditEntry:
+    """One audit entry. A session serving an API request carries its key in ``session.info``
+    (:data:`API_KEY_INFO`: prefix, user id, username): a stage function that names its actor only by a
+    string (the case workflow) is still attributed to that key and its user."""
+    via = session.info.get(API_KEY_INFO) or {}
+    key_prefix = actor.api_key or (via.get("prefix", "") if via.get("username") == actor.username else "")
+    user_id = actor.user_id
+    if user_id is None and key_prefix and via.get("username") == actor.username:
+        user_id = via.get("user_id")
+    if key_prefix and not actor.client_address and via.get("client_address"):
+        actor = Actor(user_id, actor.username, str(via["client_address"]), key_prefix)
     entry = AuditEntry(
-        at=at or utcnow(), actor_user_id=actor.user_id, actor=actor.username[:100],
+        at=at or utcnow(), actor_user_id=user_id, actor=actor.username[:100], api_key_prefix=key_prefix or None,
         client_address=actor.client_address[:64], unit_id=unit_id, action=action, object_type=object_type,
         object_id=str(object_id)[:64] if object_id is not None else "",
         before=_jsonable(before), after=_jsonable(after), note=note,
@@ -111,7 +126,7 @@ def iter_entries(session: Session, scope: Scope, flt: AuditFilter = AuditFilter(
 
 
 CSV_COLUMNS = ("id", "at_utc", "actor", "client_address", "unit", "action", "object_type", "object_id",
-               "before", "after", "note")
+               "before", "after", "note", "api_key")
 
 
 def write_csv(session: Session, scope: Scope, out: IO[str], flt: AuditFilter = AuditFilter()) -> int:
@@ -123,7 +138,7 @@ def write_csv(session: Session, scope: Scope, out: IO[str], flt: AuditFilter = A
     for e in iter_entries(session, scope, flt):
         writer.writerow([
             e.id, e.at.isoformat(), e.actor, e.client_address, unit_codes.get(e.unit_id or 0, ""), e.action,
-            e.object_type, e.object_id, _dump(e.before), _dump(e.after), _csv_safe(e.note),
+            e.object_type, e.object_id, _dump(e.before), _dump(e.after), _csv_safe(e.note), e.api_key_prefix or "",
         ])
         n += 1
     return n
@@ -143,9 +158,11 @@ def _csv_safe(text: str) -> str:
 # actions from the table would scan it on every page view.
 KNOWN_ACTIONS = (
     "audit.export", "case.ack", "case.assign", "case.dismiss", "case.reopen", "case.resolve", "case.respond",
-    "grant.add", "grant.revoke", "login", "login.failed", "login.locked", "login.lockout", "login.rate_limited",
+    "api_key.create", "api_key.revoke", "grant.add", "grant.revoke",
+    "login", "login.failed", "login.locked", "login.lockout", "login.rate_limited",
     "logout", "logout.everywhere", "rule.add", "rule.disable", "rule.update", "user.add", "user.change_password",
-    "user.disable", "user.enable", "user.preferences", "user.reset_password",
+    "user.disable", "user.enable", "user.preferences", "user.reset_password", "label.add", "plan.create",
+    "correction.request", "correction.close", "correction.note", "registration.add", "registration.review",
 )
 
 

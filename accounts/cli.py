@@ -201,6 +201,70 @@ def ensure_first_admin(username: str, password_file: Path | None) -> str:
     return f"admin    {username} created (superuser)"
 
 
+api_keys_app = typer.Typer(help="Keys for the JSON API (/api/v1): create, list, revoke.", no_args_is_help=True)
+
+
+@api_keys_app.command("create")
+def api_key_create(
+    username: str = typer.Argument(..., help="The user the key acts as (it can never do more than they can)."),
+    name: str = typer.Option(..., "--name", help="What the key is for (shown in lists)."),
+    read_only: bool = typer.Option(False, "--read-only", help="Reading only: every change is refused."),
+    unit: str | None = typer.Option(None, help="Only this unit (code or name) and the units under it."),
+    expires_days: float | None = typer.Option(None, "--expires-days", help="Stop working after this many days."),
+) -> None:
+    """Create an API key for USERNAME and print it once (only its sha256 is stored)."""
+    from accounts.api_keys import create_key
+    from accounts.users import find_unit, get_user
+    from presswatch.console import console
+
+    with _session() as session:
+        user = get_user(session, username)
+        unit_id = find_unit(session, unit).id if unit else None
+        created = create_key(session, cli_actor(), user, name=name, read_only=read_only, unit_id=unit_id,
+                             expires_in_days=expires_days)
+        key, prefix = created.key, created.row.prefix
+    console.print(f"API key {prefix} for {username} (shown once; store it now):", highlight=False)
+    print(key)
+
+
+@api_keys_app.command("list")
+def api_key_list(username: str | None = typer.Argument(None, help="Only this user's keys.")) -> None:
+    """Keys with their user, narrowing, expiry, last use and state (never the key itself)."""
+    from rich.table import Table
+
+    from accounts.api_keys import all_keys, key_state, list_keys
+    from accounts.users import get_user
+    from models import Unit, User
+    from presswatch.console import console
+
+    def when(value: object) -> str:
+        return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "-"  # type: ignore[attr-defined]
+
+    table = Table("prefix", "user", "name", "access", "unit", "expires", "last used", "state")
+    with _session() as session:
+        rows = list_keys(session, get_user(session, username)) if username else all_keys(session)
+        for row in rows:
+            user = session.get(User, row.user_id)
+            unit_row = session.get(Unit, row.unit_id) if row.unit_id is not None else None
+            table.add_row(row.prefix, user.username if user else "?", row.name,
+                          "read-only" if row.read_only else "read-write", unit_row.code if unit_row else "-",
+                          when(row.expires_at), when(row.last_used_at), key_state(row))
+    console.print(table)
+
+
+@api_keys_app.command("revoke")
+def api_key_revoke(prefix: str = typer.Argument(..., help="The key's prefix (or the whole key).")) -> None:
+    """Revoke a key: it stops working at once."""
+    from accounts.api_keys import revoke_key
+    from presswatch.console import console
+
+    with _session() as session:
+        row = revoke_key(session, cli_actor(), None, prefix)
+        shown = row.prefix
+    console.print(f"API key {shown} revoked")
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the main presswatch app."""
     app.add_typer(users_app, name="users")
+    app.add_typer(api_keys_app, name="api-keys")

@@ -260,6 +260,51 @@ def get_case_in_scope(session: Session, case_id: int, scope: Scope) -> Alert:
     return alert
 
 
+class CaseNotAllowed(PermissionError):
+    """The case is visible, but the scope may not triage it (a leader, a read-only API key)."""
+
+
+CASE_ACTIONS = ("ack", "assign", "respond", "note", "resolve", "dismiss", "reopen")
+DISMISS_SENTIMENTS = ("positive", "neutral", "negative")
+
+
+def act(session: Session, scope: Scope, case_id: int, action: str, *, actor: str, note: str | None = None,
+        assignee: str | None = None, response_line: str | None = None, sentiment: str | None = None) -> Alert:
+    """One case action by a person of ``scope`` (the web page's buttons and the API both call this).
+
+    Another organization's case is :class:`CaseError` "no case #n" exactly like a missing one; a
+    visible case the scope may not triage is :class:`CaseNotAllowed`; a refused action (wrong state,
+    empty note, an assignee outside the case's organization) is :class:`CaseError` with why."""
+    from accounts.users import assignable_users
+    from presswatch.i18n import N_
+
+    case = get_case_in_scope(session, case_id, scope)
+    if not scope.can("triage", case.unit_id):
+        raise CaseNotAllowed(f"case #{case_id}")
+    note = (note or "").strip() or None
+    if action == "ack":
+        return acknowledge(session, case.id, actor=actor, note=note)
+    if action == "assign":
+        if assignee not in {u.username for u in assignable_users(session, case.unit_id)}:
+            raise CaseError(N_("Choose a person of this organization."))
+        return assign(session, case.id, str(assignee), actor=actor)
+    if action == "respond":
+        return set_response_line(session, case.id, response_line or "", actor=actor)
+    if action == "note":
+        if not note:
+            raise CaseError(N_("The note is empty."))
+        return add_note(session, case.id, note, actor=actor)
+    if action == "resolve":
+        return resolve(session, case.id, actor=actor, note=note)
+    if action == "dismiss":
+        if sentiment and sentiment not in DISMISS_SENTIMENTS:
+            raise CaseError(f"sentiment must be one of {', '.join(DISMISS_SENTIMENTS)}")
+        return dismiss(session, case.id, actor=actor, note=note, sentiment=sentiment or None)
+    if action == "reopen":
+        return reopen(session, case.id, actor=actor, note=note)
+    raise CaseError(f"unknown case action {action!r} (one of: {', '.join(CASE_ACTIONS)})")
+
+
 def escalation_recipient(person: Mapping[str, Any]) -> Recipient:
     """A person on a rule's ``escalation:`` list as a message recipient."""
     return Recipient(

@@ -17,7 +17,7 @@ import binascii
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -306,7 +306,9 @@ class ChannelSet:
             channel.close()
 
 
-def build_channels(settings: Settings) -> ChannelSet:
+def build_channels(settings: Settings, extra_secrets: Mapping[str, str] | None = None) -> ChannelSet:
+    """The channels; ``extra_secrets`` (webhook URL -> secret, the organizations' endpoints) add to
+    and win over ``alerts.webhook_secrets_file``."""
     from alerts.webhooks import WEBHOOK_KINDS, WebhookChannel
 
     channels: dict[str, Channel] = {}
@@ -328,6 +330,7 @@ def build_channels(settings: Settings) -> ChannelSet:
     else:
         for kind in WEBHOOK_KINDS:
             channels[kind] = WebhookChannel(
-                kind=kind, timeout_seconds=settings.alerts.webhook_timeout_seconds, secrets=secrets
+                kind=kind, timeout_seconds=settings.alerts.webhook_timeout_seconds,
+                secrets={**secrets, **(extra_secrets or {})},
             )
     return ChannelSet(channels=channels, disabled=disabled)

@@ -163,7 +163,7 @@ def test_cmd(
     from rich.table import Table
 
     from alerts.render import decision_lines
-    from alerts.rules import load_items, rule_by_name, would_alert
+    from alerts.rules import dry_run, rule_by_name
     from classify.reasons import risk_label, sentiment_label
     from models import utcnow
     from models.db import get_engine, session_scope
@@ -178,23 +178,37 @@ def test_cmd(
         spec = rule_by_name(session, rule)
         if spec is None:
             raise CliError(f"no rule named {rule!r} (see `presswatch alerts rules`)")
-        items = load_items(session, since=utcnow() - window)
+        result = dry_run(session, spec, since=utcnow() - window, keep_misses=show_all)
         table = Table(_("Fires"), _("Article"), _("Risk"), _("Sentiment"), _("Source"), _("Title"), _("Why"))
-        fired = 0
-        stories: set[object] = set()
-        for item in items:
-            decision = would_alert(item, spec)
-            if decision.fire:
-                fired += 1
-                stories.add(item.story_id or f"a{item.article_id}")
-            if decision.fire or show_all:
-                why = "; ".join(decision_lines(decision.parts, lang)) if decision.fire else decision.reason
-                table.add_row("✔" if decision.fire else "✘", str(item.article_id),
-                              risk_label(item.risk_level, lang), sentiment_label(item.sentiment, lang),
-                              esc(item.source_key), esc(item.title[:40]), esc(why[:100]))
+        for row in result.rows:
+            item, decision = row.item, row.decision
+            why = "; ".join(decision_lines(decision.parts, lang)) if decision.fire else decision.reason
+            table.add_row("✔" if decision.fire else "✘", str(item.article_id),
+                          risk_label(item.risk_level, lang), sentiment_label(item.sentiment, lang),
+                          esc(item.source_key), esc(item.title[:40]), esc(why[:100]))
         console.print(table)
-        console.print(f"rule {rule}: would fire on {fired} of {len(items)} pieces classified in the last {since} "
-                      f"({len(stories)} alerts, one per story); nothing was sent")
+        console.print(f"rule {rule}: would fire on {len(result.fired)} of {result.evaluated} pieces classified in "
+                      f"the last {since} ({result.alerts} alerts, one per story); nothing was sent")
+
+
+@alerts_app.command("precision")
+def precision_cmd(days: int = typer.Option(30, "--days", min=1, help="Alerts raised in the last N days.")) -> None:
+    """Each rule's precision from analysts' feedback (confirmed vs false alarms; see alerts.precision)."""
+    from rich.table import Table
+
+    from alerts.precision import rule_precision
+    from models.db import get_engine, session_scope
+    from models.scope import system_scope
+    from presswatch.console import console
+
+    with session_scope(get_engine(create=False)) as session:
+        found = sorted(rule_precision(session, system_scope(), days).values(), key=lambda p: p.rule)
+        table = Table("rule", "alerts", "confirmed", "false alarms", "not judged", "precision")
+        for p in found:
+            table.add_row(esc(p.rule), str(p.raised), str(p.confirmed), str(p.false_alarms), str(p.unjudged),
+                          "-" if p.precision is None else f"{p.precision:.0%}")
+        console.print(table)
+        console.print(f"alerts raised in the last {days} days; precision = confirmed / (confirmed + false alarms)")
 
 
 @alerts_app.command("evaluate")

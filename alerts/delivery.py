@@ -272,7 +272,12 @@ def deliver_pending(
     """Send every due message once; return what happened. Safe to run from several processes."""
     stats = DeliveryStats()
     own_channels = channels is None
-    channel_set = channels or build_channels(settings)
+    if channels is None:
+        from alerts.hooks import endpoint_secrets
+
+        with session_scope(engine) as session:  # the organizations' webhook secrets (alerts.hooks)
+            channels = build_channels(settings, endpoint_secrets(session))
+    channel_set = channels
     me = sender_id()
     try:
         start = now or utcnow()

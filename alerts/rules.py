@@ -139,7 +139,8 @@ class RuleSpec:
             )
             for r in row.recipients or []
         )
-        options = {k: v for k, v in (row.options or {}).items() if k != "origins"}
+        # origins (where each value came from) and declared (the rule's own layer) are display data
+        options = {k: v for k, v in (row.options or {}).items() if k not in ("origins", "declared")}
         return cls(name=row.name, severity=str(row.severity), conditions=conditions, recipients=recipients,
                    options=options, id=row.id, group=row.group_name, enabled=row.enabled, unit_id=row.unit_id)
 
@@ -309,6 +310,46 @@ def item_from_rows(c: Classification, a: Article, s: Source | None, o: Outlet | 
         sentiment=str(c.sentiment), topics=topics, mentions_org=bool(c.mentions_org),
         reasons=parse_reasons(c.reasons), url=a.url, published_at=a.published_at, classified_at=c.created_at,
     )
+
+
+@dataclass(frozen=True)
+class DryRunRow:
+    item: AlertItem
+    decision: Decision
+
+
+@dataclass
+class DryRun:
+    """What a rule would have done on the pieces classified since ``since`` (nothing is sent)."""
+
+    since: datetime
+    evaluated: int = 0
+    rows: list[DryRunRow] = field(default_factory=list)  # fired, and the misses when asked for
+    misses: dict[str, int] = field(default_factory=dict)  # why it did not fire -> how many pieces
+
+    @property
+    def fired(self) -> list[DryRunRow]:
+        return [r for r in self.rows if r.decision.fire]
+
+    @property
+    def alerts(self) -> int:
+        """Alerts it would have raised: one per story (reposts update the same case)."""
+        return len({r.item.story_id or f"a{r.item.article_id}" for r in self.fired})
+
+
+def dry_run(session: Session, rule: RuleSpec, *, since: datetime, keep_misses: bool = False,
+            limit: int | None = None) -> DryRun:
+    """The dry run (``presswatch alerts test``, the rules page): :func:`would_alert` on every piece
+    classified since ``since``, as the live alerter saw it then."""
+    out = DryRun(since=since)
+    for item in load_items(session, since=since, limit=limit):
+        out.evaluated += 1
+        decision = would_alert(item, rule)
+        if decision.fire or keep_misses:
+            out.rows.append(DryRunRow(item, decision))
+        if not decision.fire:
+            out.misses[decision.reason] = out.misses.get(decision.reason, 0) + 1
+    return out
 
 
 def active_rules(session: Session) -> list[RuleSpec]:

@@ -37,6 +37,8 @@ from presswatch.yamlfile import read_yaml
 from settings import Settings
 
 log = logging.getLogger(__name__)
+# Who owns an alert_rules row (models.AlertRule.managed_by): this file's sync, or the admin pages.
+FILE, WEB = "file", "web"
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +224,10 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
         if rules_file.source_failing.get("notify_rule") == data["name"]:
             data["options"] = {**data["options"], "source_failing": rules_file.source_failing}
         row = existing.get(data["name"])
+        if row is not None and row.managed_by == WEB:
+            # Changed in the admin pages (or by `presswatch config import`): the database owns it now.
+            log.warning("alert rule %s is managed in the web app; its entry in the rules file is ignored", row.name)
+            continue
         if row is None:
             session.add(AlertRule(**data))
             counts["added"] += 1
@@ -237,7 +243,7 @@ def sync_rules(session: Session, rules_file: RulesFile) -> dict[str, int]:
         if after:
             _audit_rule(session, "rule.update", row.name, row.unit_id, _audited(before), _audited(after))
     for name, row in existing.items():
-        if name not in names and row.enabled:
+        if name not in names and row.enabled and row.managed_by != WEB:
             row.enabled = False
             counts["disabled"] += 1
             _audit_rule(session, "rule.disable", name, row.unit_id, {"enabled": True}, {"enabled": False})

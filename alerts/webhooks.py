@@ -16,7 +16,9 @@ signed at send time, as each service documents: DingTalk adds ``timestamp`` (ms)
 base64(HMAC-SHA256(secret, "timestamp\\nsecret")) to the URL; Feishu adds ``timestamp`` (s) and
 ``sign`` = base64(HMAC-SHA256(key="timestamp\\nsecret", message="")) to the body. A generic JSON
 receiver gets ``X-Presswatch-Timestamp`` and ``X-Presswatch-Signature: sha256=<hex HMAC-SHA256(secret,
-"timestamp." + body)>``.
+"timestamp." + body)>``, and both in one header, ``X-Presswatch-Signed: t=<timestamp>,sha256=<hex>``
+(an organization's webhooks, :mod:`alerts.hooks`, take their secret from ``webhook_endpoints``;
+their ``X-Presswatch-Event-Id`` header repeats the body's ``data.event_id``).
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def sign_request(
         ts = str(int(now))
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         digest = hmac.new(secret.encode("utf-8"), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return url, payload, {"X-Presswatch-Timestamp": ts, "X-Presswatch-Signature": f"sha256={digest}"}
+        return url, payload, {"X-Presswatch-Timestamp": ts, "X-Presswatch-Signature": f"sha256={digest}",
+                              "X-Presswatch-Signed": f"t={ts},sha256={digest}"}
     return url, payload, {}  # WeCom group robots and Slack incoming webhooks have no signing
 
 
@@ -189,6 +192,9 @@ class WebhookChannel:
         }
         if message.in_doubt:
             headers["X-Presswatch-Resent"] = "in-doubt"
+        event_id = (message.payload or {}).get("event_id")
+        if event_id:
+            headers["X-Presswatch-Event-Id"] = str(event_id)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         if on_handover is not None:  # urllib does not say whether the body left: count it as handed over
             on_handover()

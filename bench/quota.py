@@ -7,7 +7,9 @@ court topics), M registrations spread over a year (most verified against an arti
 kinds and adoptions mixed), and R rules in the shapes of the seed plans (weekly, half-monthly,
 monthly, quarterly, yearly; by unit kind, by outlet, by tier, by topic, points). Then it times
 ``quota.scoring.status`` for the whole year (every rule's periods in it) and for the current
-periods, with and without writing the scores cache, and prints the figures.
+periods, with and without writing the scores cache, then ``GET /quota`` (the web board: month,
+quarter and week of December 2024) as a superuser and as a leader of the whole tree, and prints the
+figures (p50 / p95 wall and CPU seconds, with the load average).
 
     .venv/bin/python bench/quota.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres
     (sizes: --units 500 --rules 20 --registrations 200000 --articles 1000000; defaults)
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -200,6 +202,63 @@ def build(session: Session, n_units: int, n_rules: int, n_regs: int, n_articles:
         print(f"  (no CHECKPOINT: {str(exc).splitlines()[0]})", flush=True)
 
 
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def time_web(engine: Engine, url: str, n: int) -> None:
+    """GET /quota as a superuser and as a leader of the whole tree (the heaviest scopes), through the
+    real app (login, scope, status over the scope's units, response times, template) with
+    Starlette's TestClient in this process. Wall time per request, and this process's CPU seconds
+    (app + driver; PostgreSQL's own CPU is not in it) with the load average beside them."""
+    from fastapi.testclient import TestClient
+
+    from accounts.passwords import hash_password
+    from models import Grant, Role, User
+    from presswatch.web import create_app
+    from settings import load_settings
+
+    password = "bench-quota-web"
+    with Session(engine) as session:
+        for username, superuser in (("bench-admin", True), ("bench-leader", False)):
+            if session.scalar(select(User.id).where(User.username == username)) is None:
+                user = User(username=username, display_name=username, password_hash=hash_password(password),
+                            language="zh-CN", is_superuser=superuser, password_changed_at=datetime.now(UTC))
+                session.add(user)
+                session.flush()
+                if not superuser:
+                    session.add(Grant(user_id=user.id, unit_id=1, role=Role.LEADER, granted_by="bench"))
+        session.commit()
+    settings = load_settings(environ={}, overrides={"db.url": url}).settings
+    app = create_app(settings, engine)
+    for username in ("bench-admin", "bench-leader"):
+        client = TestClient(app, headers={"Origin": "http://testserver"}, follow_redirects=False)
+        answer = client.post("/login", data={"username": username, "password": password})
+        assert answer.status_code == 303, answer.text[:300]
+        for query in ("period=month&label=2024-12", "period=quarter&label=2024-Q4", "period=week&label=2024-W50"):
+            walls: list[float] = []
+            cpus: list[float] = []
+            size = 0
+            # The first request computes the board (quota.board caches it until the data change).
+            c0, t0 = time.process_time(), time.perf_counter()
+            client.get(f"/quota?{query}")
+            cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
+            for _ in range(n):
+                c0, t0 = time.process_time(), time.perf_counter()
+                page = client.get(f"/quota?{query}")
+                walls.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+                assert page.status_code == 200, page.status_code
+                size = len(page.content)
+            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"GET /quota?{query} as {username}: {size // 1024} KiB; first (computed) {cold:.2f} s wall,"
+                  f" {cold_cpu:.2f} s CPU; then wall p50 {_percentile(walls, .5):.2f} s,"
+                  f" p95 {_percentile(walls, .95):.2f} s; CPU (this process) p50 {_percentile(cpus, .5):.2f} s,"
+                  f" p95 {_percentile(cpus, .95):.2f} s over {n} requests; load average {load}", flush=True)
+        client.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pg", default=os.environ.get("PRESSWATCH_TEST_POSTGRES_URL",
@@ -211,6 +270,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--keep", action="store_true", help="Keep the database (its URL is printed).")
+    ap.add_argument("--web-requests", type=int, default=20, help="GET /quota requests per board period.")
+    ap.add_argument("--no-web", action="store_true", help="Time quota status only, not the /quota page.")
+    ap.add_argument("--web-only", action="store_true", help="Time the /quota page only, not quota status.")
     ap.add_argument("--reuse", metavar="URL", help="Time a database an earlier --keep run built (no build).")
     args = ap.parse_args()
 
@@ -238,7 +300,7 @@ def main() -> None:
         from quota.scoring import status
 
         now = datetime(YEAR, 12, 31, 12, tzinfo=UTC)
-        for label, period, store in (
+        for label, period, store in () if args.web_only else (
             ("year 2024, all periods of every rule", "2024", False),
             ("year 2024, all periods, scores cached", "2024", True),
             ("current periods (2024-12-31)", None, False),
@@ -255,6 +317,8 @@ def main() -> None:
             evidence = sum(len(r.registration_ids) for r in rows)  # type: ignore[attr-defined]
             print(f"quota status, {label}: {len(rows)} rows, {evidence} evidence ids; "
                   f"best {min(times):.2f} s, worst {max(times):.2f} s over {args.repeat} runs", flush=True)
+        if not args.no_web:
+            time_web(engine, url, args.web_requests)
         engine.dispose()
         print(f"load average while running: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     finally:

@@ -135,17 +135,61 @@ def index_articles(session: Session, articles: Sequence[Article],
 
 
 def reindex(session: Session, batch: int = 2000) -> int:
-    """Rebuild the whole index (after a watch query was added, changed, enabled or disabled)."""
+    """Rebuild the whole index (after a watch query was added, changed, enabled or disabled) and
+    remember which queries it was built from (:func:`reindex_if_queries_changed`)."""
     queries = owned_queries(session)
+    fingerprint = queries_fingerprint(session)
     session.execute(delete(ArticleMatch))
     written, last = 0, 0
     while True:
         chunk = list(session.scalars(select(Article).where(Article.id > last).order_by(Article.id).limit(batch)))
         if not chunk:
-            return written
+            break
         written += index_articles(session, chunk, queries)
         last = chunk[-1].id
         session.expunge_all()
+    _remember(session, fingerprint)
+    return written
+
+
+# The watch queries the index was last built from, as a fingerprint in the alert_cursors table.
+INDEX_CURSOR = "stream-index"
+
+
+def fingerprint(rows: Sequence[Sequence[Any]]) -> int:
+    """A 31-bit digest of (id, query, unit id, enabled) rows (the migration writes the same)."""
+    import json
+    import zlib
+
+    data = [[int(i), str(q), int(u) if u is not None else None, bool(e)] for i, q, u, e in rows]
+    return zlib.crc32(json.dumps(data, ensure_ascii=False).encode()) & 0x7FFFFFFF
+
+
+def queries_fingerprint(session: Session) -> int:
+    return fingerprint(session.execute(select(WatchQuery.id, WatchQuery.query, WatchQuery.unit_id,
+                                              WatchQuery.enabled).order_by(WatchQuery.id)).all())
+
+
+def _remember(session: Session, value: int) -> None:
+    from models import AlertCursor
+
+    cursor = session.get(AlertCursor, INDEX_CURSOR)
+    if cursor is None:
+        session.add(AlertCursor(name=INDEX_CURSOR, position=value))
+    else:
+        cursor.position = value
+    session.flush()
+
+
+def reindex_if_queries_changed(session: Session) -> int | None:
+    """Rebuild the index when the watch queries changed since it was built (an admin saved one on
+    the web, a file was loaded); None when they did not. The service runs this every minute."""
+    from models import AlertCursor
+
+    cursor = session.get(AlertCursor, INDEX_CURSOR)
+    if cursor is not None and cursor.position == queries_fingerprint(session):
+        return None
+    return reindex(session)
 
 
 def visible_condition(scope: Scope) -> ColumnElement[bool]:

@@ -50,6 +50,8 @@ TIERS: tuple[str, ...] = get_args(Tier)
 CHANNELS: tuple[str, ...] = get_args(Channel)
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+# Who owns a source row (models.Source.managed_by): the sources file's sync, or the admin pages.
+FILE, WEB = "file", "web"
 
 
 class RegistryError(Exception):
@@ -149,6 +151,9 @@ class SourceDecl(_Decl):
     host_map: dict[str, str] = Field(
         default_factory=dict,
         description="Variant host -> canonical host when both serve the same article (m. / www.).",
+    )
+    unit: str | None = Field(
+        None, description="The owning organization (unit code): who sees and manages it. None = the installation's."
     )
 
     @field_validator("host_map")
@@ -308,24 +313,53 @@ def sync_registry(session: Session, registry: Registry, *, disable_missing: bool
     sources = {s.key: s for s in session.scalars(select(Source)).all()}
     for src in registry.sources:
         row: Source | None = sources.get(src.key)
+        if row is not None and row.managed_by == WEB:
+            # Edited in the admin pages (or loaded by `presswatch config import`): the database owns it.
+            log.warning("source %s is managed in the web app; its entry in the sources file is ignored", src.key)
+            continue
         if row is None:
-            row = Source(key=src.key, name=src.name, kind=SourceKind(src.kind))
+            row = Source(key=src.key, name=src.name, kind=SourceKind(src.kind), managed_by=FILE)
             session.add(row)
             sources[src.key] = row
-        row.name, row.kind, row.language, row.timezone = src.name, SourceKind(src.kind), src.language, src.timezone
-        row.enabled, row.interval_minutes = src.enabled, src.interval_minutes
-        row.outlet_id = outlets[src.outlet].id if src.outlet else None
-        if row.config != src.config():
-            row.config = src.config()
+        apply_decl(session, row, src, outlets[src.outlet].id if src.outlet else None)
     if disable_missing:
         declared = {s.key for s in registry.sources}
         for key, existing in sources.items():
             # Import sources created by `presswatch import` live only in the table.
-            if key not in declared and existing.enabled and existing.kind != SourceKind.IMPORT:
+            if (key not in declared and existing.enabled and existing.kind != SourceKind.IMPORT
+                    and existing.managed_by != WEB):
                 log.info("source %s is no longer in the registry; disabled", key)
                 existing.enabled = False
     session.flush()
     return sources
+
+
+def apply_decl(session: Session, row: Source, src: SourceDecl, outlet_id: int | None) -> None:
+    """Write a validated declaration onto a source row (the file sync and the admin pages alike).
+    Health and conditional-GET state are kept."""
+    from models.enums import SourceKind
+
+    row.name, row.kind, row.language, row.timezone = src.name, SourceKind(src.kind), src.language, src.timezone
+    row.enabled, row.interval_minutes = src.enabled, src.interval_minutes
+    row.outlet_id = outlet_id
+    if src.unit:
+        row.unit_id = unit_id_for(session, src.unit)
+    elif row.unit_id is None:
+        from models.scope import default_unit_id
+
+        row.unit_id = default_unit_id(session)
+    if row.config != src.config():
+        row.config = src.config()
+
+
+def unit_id_for(session: Session, ref: str) -> int | None:
+    """A unit by code (or, failing that, by name); None if it is not loaded yet."""
+    from sqlalchemy import select
+
+    from models import Unit
+
+    return session.scalar(select(Unit.id).where(Unit.code == ref)) or session.scalar(
+        select(Unit.id).where(Unit.name == ref).order_by(Unit.id).limit(1))
 
 
 def decl_of(row: Source) -> SourceDecl:

@@ -24,7 +24,8 @@ from twisted.python.failure import Failure
 from crawlers.encoding import Decoded, decode_body, nfc, to_utf8_xml
 from crawlers.middleware import RetryBudgetSpent
 from crawlers.plan import ALREADY_STORED, NOT_WANTED, OVER_CAP, CrawlPlan, Outcome
-from crawlers.registry import SourceDecl, _is_xpath
+from crawlers.preview import fill_selected, select_all
+from crawlers.registry import SourceDecl
 from crawlers.urls import url_hashes
 from presswatch.items import RawItem
 
@@ -120,21 +121,6 @@ def api_time(value: Any) -> str | None:
     return text
 
 
-def select_all(sel: Selector, expr: str) -> list[str]:
-    """Strings a declared selector yields; element matches give their href or their text."""
-    found = sel.xpath(expr.removeprefix("xpath:")) if _is_xpath(expr) else sel.css(expr)
-    out = []
-    for match in found:
-        root = match.root
-        if isinstance(root, str):
-            out.append(root)
-        elif hasattr(root, "get") and root.get("href") is not None:
-            out.append(root.get("href"))
-        elif hasattr(root, "itertext"):  # an element: its text (lxml directly: this runs per paragraph)
-            out.append(" ".join(t.strip() for t in root.itertext() if t.strip()))
-    return [s.strip() for s in out if s and s.strip()]
-
-
 class SourceSpider(scrapy.Spider):
     """Shared machinery: the plan, the outcome, requests with errbacks, raw items from responses."""
 
@@ -199,17 +185,7 @@ class SourceSpider(scrapy.Spider):
         item.body = response.body
         item.encoding = decoded.encoding
         item.html = decoded.text
-        sels = self.decl.selectors
-        if sels is not None:
-            sel = Selector(text=decoded.text)
-            if sels.title and not item.title:
-                item.title = " ".join(select_all(sel, sels.title)) or None
-            if sels.body and not item.text:
-                item.text = "\n".join(select_all(sel, sels.body)) or None
-            if sels.published and not item.published:
-                item.published = next(iter(select_all(sel, sels.published)), None)
-            if sels.author and not item.author:
-                item.author = next(iter(select_all(sel, sels.author)), None)
+        fill_selected(item, decoded.text, self.decl.selectors)
         for name, value in (response.meta.get("prefill") or {}).items():
             if value and not getattr(item, name):
                 setattr(item, name, value)

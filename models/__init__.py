@@ -5,7 +5,7 @@ session_scope(...)`` (see :mod:`models.db`). Schema changes go through alembic m
 ``models/migrations``.
 """
 
-from models.accounts import AuditEntry, Grant, LoginAttempt, Role, User, WebSession
+from models.accounts import ApiKey, AuditEntry, Grant, LoginAttempt, Role, SharedLink, User, WebSession
 from models.alerting import (
     Alert,
     AlertCursor,
@@ -14,8 +14,10 @@ from models.alerting import (
     CorrectionRequest,
     Delivery,
     Digest,
+    DigestDefinitionRow,
     JobLease,
     RiskPlan,
+    WebhookEndpoint,
 )
 from models.articles import Article, Classification, FingerprintBand, Label, Story, StoryDecision, StoryKey, WatchQuery
 from models.base import Base, UTCDateTime, utcnow
@@ -28,6 +30,7 @@ __all__ = [
     "AlertCursor",
     "AlertEvent",
     "AlertRule",
+    "ApiKey",
     "Article",
     "ArticleMatch",
     "ArticleTag",
@@ -38,6 +41,7 @@ __all__ = [
     "CrawlRun",
     "Delivery",
     "Digest",
+    "DigestDefinitionRow",
     "FingerprintBand",
     "Grant",
     "JobLease",
@@ -51,6 +55,7 @@ __all__ = [
     "Role",
     "SavedSearch",
     "Score",
+    "SharedLink",
     "Snapshot",
     "Source",
     "Story",
@@ -64,5 +69,6 @@ __all__ = [
     "User",
     "WatchQuery",
     "WebSession",
+    "WebhookEndpoint",
     "utcnow",
 ]

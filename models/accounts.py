@@ -123,3 +123,56 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     note: Mapped[str] = mapped_column(Text, default="")
+    # The API key the change was made with (its visible prefix), empty for the web app and the CLI.
+    api_key_prefix: Mapped[str | None] = mapped_column(String(16))
+
+
+class ApiKey(Base):
+    """A user's key for the JSON API (``Authorization: Bearer pw_<prefix>_<secret>``).
+
+    Stored as the sha256 of the whole key (the key is shown once, at creation); ``prefix`` is visible
+    in lists and in the audit log. A key acts with its creator's grants, narrowed to read-only and/or
+    to one unit's subtree; it stops working when revoked, expired, or its user is disabled."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("prefix"), UniqueConstraint("key_hash"), Index("ix_api_keys_user_id", "user_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    read_only: Mapped[bool] = mapped_column(default=False)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class SharedLink(Base):
+    """A read-only signed link for a reader without an account (a leader opening the dashboard or a
+    report on a phone): what it shows (``kind``: dashboard / report, ``digest_id`` for a report), the
+    unit subtree it may see, until when. Stored by the sha256 of its token (the URL holds the token
+    itself), so a database dump cannot be replayed as a link; revoking or expiry answers 404."""
+
+    __tablename__ = "shared_links"
+    __table_args__ = (UniqueConstraint("token_hash"), Index("ix_shared_links_unit_id", "unit_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # dashboard / report
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    views: Mapped[int] = mapped_column(default=0)
+    last_viewed_at: Mapped[datetime | None]

@@ -35,6 +35,9 @@ class AlertRule(TimestampMixin, Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # quiet hours, rate limit, merge window
     # The organization (unit) this belongs to: who may see and change it (models.scope).
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    # "file" (alert_rules.yaml, mirrored by alerts.rules_file.sync_rules) or "web" (the admin pages /
+    # `presswatch config import`; the file sync neither updates nor disables it).
+    managed_by: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
 
 
 class Alert(TimestampMixin, Base):
@@ -129,6 +132,34 @@ class Delivery(Base):
     first_attempt_at: Mapped[datetime | None]  # transient failures give up give_up_after_hours after it
     priority: Mapped[int] = mapped_column(default=0, server_default="0")  # higher is claimed first
     hold_reason: Mapped[str | None] = mapped_column(String(300))  # quiet hours / merge window / rate limit
+
+
+class WebhookEndpoint(TimestampMixin, Base):
+    """An organization's outbound webhook: signed JSON POSTs of the events it subscribes to (alerts.hooks)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    # Unique: the json channel finds a URL's signing secret by the URL (alerts.webhooks).
+    url: Mapped[str] = mapped_column(String(500), unique=True)
+    # The HMAC key; it must be readable to sign with, so it is stored as given (shown once).
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class DigestDefinitionRow(TimestampMixin, Base):
+    """A digest definition made or changed in the admin pages; it wins over the digests file's entry
+    of the same name (alerts.digest.definitions.all_definitions)."""
+
+    __tablename__ = "digest_definitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as in digests.yaml, validated
 
 
 class JobLease(Base):

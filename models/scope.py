@@ -23,12 +23,18 @@ from models.accounts import Grant, Role, User
 from models.quota import Unit
 
 # What each role may do, beyond reading its subtree. One table, read by every face.
+# Quota registrations: "register" a piece (and confirm a proposed one), "review" it for the section
+# (section approval), "approve" it as the leader (leader approval); both reviewers may reject.
 ROLE_ACTIONS: Mapping[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "audit"}),
-    Role.ANALYST: frozenset({"read", "triage", "configure"}),
-    Role.LEADER: frozenset({"read", "digests"}),
+    Role.ADMIN: frozenset({"read", "admin", "triage", "configure", "register", "audit", "review", "approve"}),
+    Role.ANALYST: frozenset({"read", "triage", "configure", "review"}),
+    Role.LEADER: frozenset({"read", "digests", "approve"}),
     Role.CORRESPONDENT: frozenset({"read_own", "register"}),
 }
+
+
+# The actions a read-only scope (an API key made read-only) keeps.
+READ_ACTIONS = frozenset({"read", "read_own"})
 
 
 def unit_children(session: Session) -> dict[int | None, list[int]]:
@@ -89,6 +95,8 @@ class Scope:
     granted_units: tuple[int, ...] = ()
     focus: int | None = None
     focus_ids: frozenset[int] | None = None
+    # An API key made read-only: every action but reading is refused, whatever the roles say.
+    read_only: bool = False
 
     @property
     def visible_ids(self) -> frozenset[int] | None:
@@ -120,15 +128,21 @@ class Scope:
 
     def can(self, action: str, unit_id: int | None) -> bool:
         """May the scope do ``action`` (see ROLE_ACTIONS) on an object of ``unit_id``?"""
+        if self.read_only and action not in READ_ACTIONS:
+            return False
         return any(action in ROLE_ACTIONS[role] for role in self.roles_on(unit_id))
 
     def can_anywhere(self, action: str) -> bool:
+        if self.read_only and action not in READ_ACTIONS:
+            return False
         if self.superuser:
             return True
         return any(action in ROLE_ACTIONS[r] for roles in self.roles.values() for r in roles)
 
     def units_where(self, action: str) -> frozenset[int] | None:
         """Units where the scope may do ``action`` (None: everywhere, a superuser)."""
+        if self.read_only and action not in READ_ACTIONS:
+            return frozenset()
         if self.superuser:
             return None
         return frozenset(u for u, roles in self.roles.items() if any(action in ROLE_ACTIONS[r] for r in roles))
@@ -178,6 +192,32 @@ def scope_for_user(session: Session, user: User, focus: int | None = None) -> Sc
                  roles=frozen, granted_units=tuple(granted), focus=focus, focus_ids=focus_ids)
 
 
+def narrowed_scope(session: Session, scope: Scope, *, unit_id: int | None = None, read_only: bool = False) -> Scope:
+    """``scope`` limited to ``unit_id``'s subtree (which must lie inside it: else it sees nothing)
+    and/or to reading: an API key's scope is its creator's, or narrower, never wider."""
+    if unit_id is not None:
+        subtree = subtree_ids(session, [unit_id])
+        if scope.superuser:
+            roles = {u: frozenset(Role) for u in subtree}
+        else:
+            roles = {u: r for u, r in scope.roles.items() if u in subtree}
+        unit_ids = frozenset(roles)
+        scope = Scope(user_id=scope.user_id, username=scope.username, superuser=False, unit_ids=unit_ids,
+                      roles=roles, granted_units=(unit_id,) if unit_ids else (), focus=None, focus_ids=None)
+    if read_only:
+        scope = replace(scope, read_only=True)
+    return scope
+
+
 def system_scope() -> Scope:
     """Everything: for the CLI and scheduled jobs, which run as the installation's operator."""
     return Scope(user_id=None, username="system", superuser=True, unit_ids=None)
+
+
+def get_in_scope(session: Session, model: Any, object_id: int, scope: Scope) -> Any | None:
+    """The ``model`` row ``object_id`` (a table with a ``unit_id``) if ``scope`` may see it, else None:
+    a missing row and another organization's row are the same answer."""
+    row = session.get(model, object_id)
+    if row is None or not scope.contains(row.unit_id):
+        return None
+    return row

@@ -50,6 +50,11 @@ class Source(TimestampMixin, Base):
     interval_minutes: Mapped[int | None] = mapped_column(Integer)
     # Kind-specific declaration: start_urls, selectors, link pattern, field mapping ...
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The organization (unit) whose source this is: who may see and change it (models.scope).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"), index=True)
+    # Who owns the row: "file" (sources.yaml, mirrored by crawlers.registry.sync_registry) or "web"
+    # (the admin pages / `presswatch config import`; the file sync leaves it alone).
+    managed_by: Mapped[str] = mapped_column(String(16), default="file", server_default="file")
 
     # Conditional GET state for feeds.
     http_etag: Mapped[str | None] = mapped_column(String(300))

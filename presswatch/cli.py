@@ -147,6 +147,62 @@ def config_show(all_: bool = typer.Option(False, "--all", help="Also list settin
         console.print("(settings at their defaults are hidden; --all lists every one)")
 
 
+@config_app.command("export")
+def config_export(
+    org: str = typer.Option(..., "--org", help="The organization: a unit code (its whole subtree is exported)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write here instead of printing."),
+) -> None:
+    """Write an organization's sources, alert rules, watch queries, digests and quota rules as YAML."""
+    import yaml
+
+    from accounts.orgconfig import ConfigError, export_config
+    from models.db import get_engine, session_scope
+
+    with session_scope(get_engine(create=False)) as session:
+        try:
+            data = export_config(session, settings_mod.get_settings(), org)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    counts = ", ".join(f"{len(data[k])} {k}" for k in ("sources", "rules", "watch_queries", "digests", "quota_rules"))
+    console.print(f"wrote {output}: {counts}", soft_wrap=True)
+
+
+@config_app.command("import")
+def config_import(
+    path: Path = typer.Argument(..., help="A file written by `presswatch config export` (or by hand)."),
+    org: str = typer.Option(None, "--org", help="Refuse entries outside this organization (default: the file's)."),
+    apply: bool = typer.Option(False, "--apply", help="Write the changes (without it: a dry run showing them)."),
+) -> None:
+    """Load an organization's configuration with each file's own validation; shows the changes first."""
+    from accounts.orgconfig import ConfigError, apply_import, plan_import
+    from models.db import get_engine, session_scope
+    from presswatch.yamlfile import read_yaml
+
+    settings = settings_mod.get_settings()
+    data = read_yaml(path, CliError)
+    with session_scope(get_engine(create=False)) as session:
+        try:
+            plan = plan_import(session, settings, data, org_code=org)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        for change in plan.changes:
+            for line in change.lines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        same = len(plan.changes) - len(plan.pending)
+        if not apply:
+            console.print(f"dry run: {len(plan.pending)} to add or change, {same} unchanged; nothing written "
+                          "(--apply writes them)")
+            session.rollback()
+            return
+        counts = apply_import(session, settings, plan)
+    console.print("imported " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
 @app.command()
 def run(
     no_web: bool = typer.Option(False, "--no-web", help="Only the scheduler (the web app: `presswatch web`)."),

@@ -39,6 +39,7 @@ JOB_PROVIDERS = (
     "pipeline.jobs:scheduled_jobs",
     "classify.jobs:scheduled_jobs",
     "alerts.jobs:scheduled_jobs",
+    "alerts.hooks:scheduled_jobs",
     "alerts.digest.jobs:scheduled_jobs",
     "quota.jobs:scheduled_jobs",
     "accounts.jobs:scheduled_jobs",

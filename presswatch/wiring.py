@@ -17,6 +17,8 @@ Each event, its fields, who publishes it and who subscribes:
   the health record commits, from the CLI's crawl as from the service's. Subscriber:
   ``alerts.jobs.on_source_failing`` (raises the source's alert); the service's ``alerts-sources``
   sweep of the ``sources`` table catches any the bus missed (a crawl in another process).
+- ``AlertRaised`` and ``SourceFailing`` also: ``alerts.hooks.on_event`` (queues the organizations'
+  outbound webhooks from the rows that record the events; the ``webhooks-sweep`` job catches up).
 - ``CrawlFinished(source_key, items_found, items_new, status, errors)``: crawlers.run, after
   commit. Subscribers: none (tests; the web app).
 """
@@ -29,8 +31,10 @@ from presswatch.events import EventBus, bus
 def wire(target: EventBus | None = None) -> EventBus:
     """Subscribe every stage's handlers to ``target`` (the process bus by default). Idempotent: the
     web app may call it from its startup hook even when the CLI already did."""
+    import alerts.hooks
     import alerts.jobs
 
     on = target or bus
     alerts.jobs.subscribe(on)
+    alerts.hooks.subscribe(on)  # after the alerts stage's own handlers: their rows exist when it reads
     return on

@@ -267,14 +267,16 @@ def quota_review(
     registration_id: int,
     action: str = typer.Argument(..., help="submit, section_approve, leader_approve or reject."),
     by: str = typer.Option(..., help="Who decides."),
-    note: str | None = typer.Option(None),
+    note: str | None = typer.Option(None, help="Why (required to reject)."),
 ) -> None:
-    """Move a registration along its review chain."""
+    """Move a registration along its review chain (a rejection needs --note, its reason); audited."""
+    from accounts.audit import Actor
+    from models.scope import system_scope
     from presswatch.console import console
-    from quota.registry import review
+    from quota.desk import review_in_scope
 
     with _session() as session:
-        reg = review(session, registration_id, action, by, note)
+        reg = review_in_scope(session, system_scope(), Actor(None, by), registration_id, action, note)
         console.print(f"registration #{reg.id} is now {reg.state.value}")
 
 
@@ -287,28 +289,29 @@ def quota_registrations(
     from rich.table import Table
     from sqlalchemy import select
 
-    from models import Outlet, Registration, Unit
+    from models import Outlet, Unit
     from models.enums import RegistrationState
+    from models.scope import system_scope
     from presswatch.console import CliError, console
+    from quota.desk import recent_registrations
     from quota.units import get_unit
 
     with _session(create=False) as session:
-        q = (select(Registration, Unit.code, Outlet.key).join(Unit, Unit.id == Registration.unit_id)
-             .outerjoin(Outlet, Outlet.id == Registration.outlet_id)
-             .order_by(Registration.published_at.desc()).limit(limit))
-        if unit:
-            q = q.where(Registration.unit_id == get_unit(session, unit).id)
-        if state:
-            try:
-                q = q.where(Registration.state == RegistrationState(state))
-            except ValueError:
-                raise CliError(f"unknown state '{state}'") from None
+        try:
+            wanted = RegistrationState(state) if state else None
+        except ValueError:
+            raise CliError(f"unknown state '{state}'") from None
+        unit_id = get_unit(session, unit).id if unit else None
+        rows = recent_registrations(session, system_scope(), limit, unit_id=unit_id, state=wanted,
+                                    include_proposed=True)
+        codes = dict(session.execute(select(Unit.id, Unit.code)).tuples().all())
+        keys = dict(session.execute(select(Outlet.id, Outlet.key)).tuples().all())
         table = Table("#", "unit", "outlet", "published", "kind", "state", "verified", "title")
-        for reg, code, okey in session.execute(q):
+        for reg, _unit_name, _outlet_name in rows:
             v = reg.verification or {}
-            table.add_row(str(reg.id), code, okey or "", reg.published_at.date().isoformat(), reg.kind.value,
-                          reg.state.value, v.get("method", "") if reg.verified_at else f"no: {v.get('reason', '')}",
-                          reg.title)
+            table.add_row(str(reg.id), codes.get(reg.unit_id, ""), keys.get(reg.outlet_id or 0, ""),
+                          reg.published_at.date().isoformat(), reg.kind.value, reg.state.value,
+                          v.get("method", "") if reg.verified_at else f"no: {v.get('reason', '')}", reg.title)
         console.print(table)
 
 

@@ -27,13 +27,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Article, Outlet, Person, QuotaRule, Registration, utcnow
 from models.enums import Adoption, PieceKind, RegistrationState
 from pipeline.normalize import to_simplified
 from pipeline.urls import BadUrl, canonical_url, lookup_hashes, url_hash
+from presswatch.i18n import N_
 from quota.periods import zone
 from quota.units import Hierarchy, QuotaError, get_unit, parse_enum
 
@@ -119,19 +120,21 @@ def register(
     now = now or utcnow()
     unit_row = get_unit(session, unit)
     if not unit_row.active:
-        raise QuotaError(f"unit '{unit}' is inactive")
+        raise QuotaError(f"unit '{unit}' is inactive", msgid=N_("The unit {unit} is inactive."),
+                         params={"unit": unit_row.name})
     outlet_row = get_outlet(session, outlet)
     piece_kind = parse_kind(kind)
     adoption_value = parse_adoption(adoption)
     url = (url or "").strip() or None
     title = (title or "").strip()
     if url is None and not title:
-        raise QuotaError("give the piece's URL or its title")
+        raise QuotaError("give the piece's URL or its title", msgid=N_("Give the piece's URL or its title."))
     if url is not None:
         try:
             canonical_url(url)
         except BadUrl:
-            raise QuotaError(f"not a web address: '{url}'") from None
+            raise QuotaError(f"not a web address: '{url}'", msgid=N_("Not a web address: {url}"),
+                             params={"url": url}) from None
         host = _host(url)
         if outlet_row.domains and not _host_on(host, outlet_row.domains):
             owner = next(
@@ -140,9 +143,12 @@ def register(
                 None,
             )
             where = f"; it belongs to outlet '{owner.key}' ({owner.name})" if owner else ""
-            raise QuotaError(
-                f"URL host {host} is not on outlet '{outlet_row.key}' ({', '.join(outlet_row.domains)}){where}"
-            )
+            message = f"URL host {host} is not on outlet '{outlet_row.key}' ({', '.join(outlet_row.domains)}){where}"
+            if owner is not None:
+                raise QuotaError(message, msgid=N_("Wrong outlet: {host} belongs to {owner}, not to {outlet}."),
+                                 params={"host": host, "owner": owner.name, "outlet": outlet_row.name})
+            raise QuotaError(message, msgid=N_("Wrong outlet: {host} is not an address of {outlet}."),
+                             params={"host": host, "outlet": outlet_row.name})
     tz = zone(timezone)
     date_only = not isinstance(published, datetime)
     if isinstance(published, datetime):
@@ -154,7 +160,9 @@ def register(
     today = now.astimezone(tz).date()
     if published_at.astimezone(tz).date() > today or published_at > now + timedelta(minutes=5):
         raise QuotaError(
-            f"publication date {published_at.astimezone(tz).date()} is in the future (today is {today} in {timezone})"
+            f"publication date {published_at.astimezone(tz).date()} is in the future (today is {today} in {timezone})",
+            msgid=N_("The publication date {day} is in the future."),
+            params={"day": published_at.astimezone(tz).date().isoformat()},
         )
     if char_count is not None and char_count <= 0:
         raise QuotaError("char_count must be a positive number of characters")
@@ -174,7 +182,7 @@ def register(
     )
     conflict = _outlet_conflict(session, reg, outlet_row, unit_row.code)
     if conflict:
-        raise QuotaError(conflict)
+        raise conflict
     dupes = _duplicates(session, reg)
     if dupes:
         warnings.append(
@@ -203,9 +211,9 @@ def _outlet_label(outlet: Outlet | None, fallback: object) -> str:
     return f"'{outlet.key}' ({outlet.name})" if outlet is not None else f"#{fallback}"
 
 
-def _outlet_conflict(session: Session, reg: Registration, outlet: Outlet, unit_code: str) -> str | None:
-    """Why this URL cannot be registered under ``outlet``: it was crawled on, or is already
-    registered (by any unit) under, another outlet. None when there is no such evidence.
+def _outlet_conflict(session: Session, reg: Registration, outlet: Outlet, unit_code: str) -> QuotaError | None:
+    """Why this URL cannot be registered under ``outlet`` (the refusal to raise): it was crawled on,
+    or is already registered (by any unit) under, another outlet. None when there is no such evidence.
 
     An outlet without domains (a WeChat account, a print paper) cannot be checked by host, so the
     crawl and the other registrations are the evidence of where the piece appeared.
@@ -214,9 +222,13 @@ def _outlet_conflict(session: Session, reg: Registration, outlet: Outlet, unit_c
         return None
     art = _article_at(session, reg.url)
     if art is not None and art.outlet_id is not None and art.outlet_id != outlet.id:
-        return (
-            f"{reg.url} was crawled on outlet {_outlet_label(session.get(Outlet, art.outlet_id), art.outlet_id)},"
-            f" not {_outlet_label(outlet, outlet.id)}: register it under the outlet it appeared on"
+        crawled_on = session.get(Outlet, art.outlet_id)
+        return QuotaError(
+            f"{reg.url} was crawled on outlet {_outlet_label(crawled_on, art.outlet_id)},"
+            f" not {_outlet_label(outlet, outlet.id)}: register it under the outlet it appeared on",
+            msgid=N_("Wrong outlet: this piece was crawled on {crawled}, not on {outlet}. Register it under the"
+                     " outlet it appeared on."),
+            params={"crawled": crawled_on.name if crawled_on else f"#{art.outlet_id}", "outlet": outlet.name},
         )
     if art is not None:
         return None
@@ -227,10 +239,14 @@ def _outlet_conflict(session: Session, reg: Registration, outlet: Outlet, unit_c
         ).order_by(Registration.id).limit(1)
     ).first()
     if other is not None:
-        return (
+        registered_on = session.get(Outlet, other.outlet_id)
+        return QuotaError(
             f"{reg.url} is already registered (#{other.id}) under outlet"
-            f" {_outlet_label(session.get(Outlet, other.outlet_id), other.outlet_id)},"
-            f" not {_outlet_label(outlet, outlet.id)} as {unit_code} gives it"
+            f" {_outlet_label(registered_on, other.outlet_id)},"
+            f" not {_outlet_label(outlet, outlet.id)} as {unit_code} gives it",
+            msgid=N_("Wrong outlet: this address is already registered (#{id}) under {registered}, not {outlet}."),
+            params={"id": other.id, "registered": registered_on.name if registered_on else f"#{other.outlet_id}",
+                    "outlet": outlet.name},
         )
     return None
 
@@ -374,6 +390,42 @@ def verify_pending(session: Session, now: datetime | None = None, limit: int | N
             bad += 1
     session.flush()
     return ok, bad
+
+
+def verify_after_crawl(
+    session: Session, after_article_id: int | None, now: datetime | None = None, limit: int = 1000,
+) -> tuple[int, int, int | None]:
+    """Verify the waiting registrations the articles stored after ``after_article_id`` may prove:
+    those on the same outlets or at the same URLs. Returns (verified, still unverified, newest
+    article id), the id to pass next time; None as ``after_article_id`` checks every waiting one."""
+    newest = session.scalar(select(func.max(Article.id)))
+    if newest is None or newest == after_article_id:
+        return 0, 0, newest
+    if after_article_id is None:
+        ok, bad = verify_pending(session, now=now, limit=limit)
+        return ok, bad, newest
+    fresh = session.execute(
+        select(Article.outlet_id, Article.url_hash).where(Article.id > after_article_id, Article.id <= newest)
+    ).all()
+    outlets = sorted({o for o, _ in fresh if o is not None})
+    hashes = sorted({h for _, h in fresh if h})
+    conds = []
+    if outlets:
+        conds.append(Registration.outlet_id.in_(outlets))
+    if hashes:
+        conds.append(Registration.url_hash.in_(hashes))
+    ok = bad = 0
+    if conds:
+        q = select(Registration).where(
+            Registration.verified_at.is_(None), Registration.state != RegistrationState.REJECTED, or_(*conds)
+        ).order_by(Registration.id).limit(limit)
+        for reg in session.scalars(q):
+            if verify(session, reg, now=now):
+                ok += 1
+            else:
+                bad += 1
+        session.flush()
+    return ok, bad, newest
 
 
 # "来源：儋州市人民法院 通讯员 张三", "通讯员：李四", "Nguồn: Chi cục THADS huyện Văn Lâm", "CTV Nguyễn Văn An".

@@ -241,8 +241,12 @@ def _count(
     else:
         target = case(mapping, value=unit_col, else_=unit_col)
     hi = max(e for _, e in bounds)
+    lo = min(s for s, _ in bounds) - REPOST_HORIZON
     conds: list[ColumnElement[bool]] = [
-        # No lower bound: earlier registrations in the base table decide when a piece first appeared.
+        # Registrations up to REPOST_HORIZON before this rule's first period decide when a piece first
+        # appeared (as if the rule were asked alone); a weekly rule on a year-wide base table then
+        # groups two months of registrations, not the year's.
+        literal_column(f"{BASE}.published_at >= {_ts(dialect, lo)}", type_=Boolean),
         literal_column(f"{BASE}.published_at < {_ts(dialect, hi)}", type_=Boolean),
         b.state.in_([s.value for s in _states(rule)]),
     ]
@@ -325,13 +329,16 @@ def status(
     now: datetime | None = None,
     rules: Iterable[str] | None = None,
     store: bool = True,
+    within: frozenset[int] | None = None,
 ) -> list[StatusRow]:
     """Progress per unit per rule for every period of each rule within ``period``.
 
     ``period`` is a label ("2024-Q2", "2024-05", "2024-W07", a day "2024-05-17") or None for the
     current period of each rule. ``unit`` (a code or name, :func:`quota.units.get_unit`) narrows
     to that unit and the units under it (a parent's rows are its children's when it has no rule). Rows are cached in the
-    scores table with their evidence when ``store`` is true (the caller commits).
+    scores table with their evidence when ``store`` is true (the caller commits). ``within`` (a
+    :class:`models.scope.Scope`'s ``visible_ids``) keeps only rows of those units, for a face that
+    shows one user's scope; None keeps all.
     """
     now = now or utcnow()
     tree = Hierarchy(session)
@@ -359,6 +366,8 @@ def status(
                 # its own (执行局) shows its children's rows (执行一队, 执行二队) rolled up under it.
                 subtree = {unit_filter} | tree.descendants(unit_filter, ref)
                 mapping = {k: v for k, v in mapping.items() if v in subtree}
+            if within is not None:
+                mapping = {k: v for k, v in mapping.items() if v in within}
             if mapping:
                 groups.setdefault(tuple(sorted(mapping.items())), []).append(w)
         for key, ws in groups.items():

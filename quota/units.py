@@ -10,7 +10,7 @@ periods before the move. Functions take a session and never commit.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,7 +27,20 @@ BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class QuotaError(ValueError):
-    """Bad input to the quota stage (unknown unit, URL of another outlet, ...): one clear line."""
+    """Bad input to the quota stage (unknown unit, URL of another outlet, ...): one clear line.
+
+    ``str(exc)`` is the English line the CLI prints. A refusal the web shows may also carry
+    ``msgid`` (a catalog string marked with ``N_``) and ``params``, so each face can say it in the
+    user's language (:meth:`localized`)."""
+
+    def __init__(self, message: str, *, msgid: str | None = None, params: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.msgid = msgid
+        self.params = dict(params or {})
+
+    def localized(self, translate: Callable[..., str]) -> str:
+        """The refusal in the language of ``translate`` (a gettext-like callable taking ``**params``)."""
+        return translate(self.msgid, **self.params) if self.msgid else str(self)
 
 
 E = TypeVar("E", bound=StrEnum)

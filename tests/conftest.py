@@ -183,7 +183,7 @@ SLOW_MODULES = frozenset({
     "test_crawl_feeds", "test_crawl_incremental", "test_crawl_isolation", "test_crawl_run", "test_delivery",
     "test_delivery_drills", "test_demo", "test_digest_demo", "test_digest_reports_send", "test_event_chain",
     "test_exit_codes", "test_models", "test_pipeline_ingest", "test_privacy", "test_quota_demo", "test_web_auth",
-    "test_web_browser", "test_web_cli",
+    "test_web_browser", "test_web_cli", "test_web_quota_browser", "test_api_browser",
 })
 
 

@@ -65,7 +65,9 @@ def test_monthly_report_as_xlsx(world_db: Path, tmp_path: Path) -> None:
     summary = {row[0]: row[1] for row in wb["概况"].iter_rows(min_row=2, values_only=True)}
     assert summary["报道总数"] == 21 and summary["高风险"] == 4
     days = list(wb["每日报道量"].iter_rows(min_row=2, values_only=True))
-    assert len(days) == 31 and days[12] == (datetime(2024, 5, 13), 8, 5, "62.5%")
+    # The negative share is a number shown as a percentage (it sorts and sums), not text.
+    assert len(days) == 31 and days[12] == (datetime(2024, 5, 13), 8, 5, 0.625)
+    assert wb["每日报道量"]["D14"].number_format == "0.0%"
     assert wb["每日报道量"]["A2"].number_format == "yyyy-mm-dd"
     flagged = wb["需关注报道（高风险、负面、已预警）"]
     assert flagged["C2"].value == "网传儋州法院执行人员强制腾房时暴力执法"

@@ -72,7 +72,11 @@ def test_email_html_survives_mail_clients(session: Session) -> None:
     html = rendered.html
     assert not re.search(r"<(script|style|link|iframe|form|object)\b", html, re.IGNORECASE)
     assert "class=" not in html  # inline styles only: many clients drop <style> and classes
-    assert re.search(r'<table role="presentation" width="680"', html)
+    # Fluid: one column at most 640 px wide that shrinks to a phone; Outlook gets a fixed ghost table.
+    assert 'width="100%" cellpadding="0" cellspacing="0" border="0" style="width:100%;max-width:640px;' in html
+    assert '<!--[if mso]><table role="presentation" width="640"' in html
+    outside_outlook = re.sub(r"<!--\[if mso\]>.*?<!\[endif\]-->", "", html, flags=re.DOTALL)
+    assert not re.search(r'width="(6[4-9]\d|[7-9]\d\d)"|width:(6[5-9]\d|[7-9]\d\d)px', outside_outlook)
     srcs = re.findall(r'src="([^"]+)"', html)
     assert srcs == [f"cid:{CHART_CID}"]  # no external resource: nothing to block, nothing to track
     hrefs = re.findall(r'href="([^"]+)"', html)

@@ -109,9 +109,9 @@ def test_jobs_run_against_the_configured_database(cli: CliRunner) -> None:
     run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", date.today().isoformat(),
         "--title", "执行一队集中执行")
     jobs = quota.jobs.scheduled_jobs(get_settings())
-    assert [j.id for j in jobs] == ["quota-match", "quota-daily"]
+    assert [j.id for j in jobs] == ["quota-match", "quota-verify", "quota-daily"]
     scheduler = build_scheduler(get_settings(), jobs)
-    assert {j.id for j in scheduler.get_jobs()} == {"quota-match", "quota-daily"}
+    assert {j.id for j in scheduler.get_jobs()} == {"quota-match", "quota-verify", "quota-daily"}
     quota.jobs.match_job()
     quota.jobs.daily_job()
     quota.jobs.daily_job()  # idempotent: the same reminders and reports, not new ones
@@ -121,3 +121,26 @@ def test_jobs_run_against_the_configured_database(cli: CliRunner) -> None:
         keys = [d.idempotency_key for d in session.scalars(select(Delivery))]
         assert len(keys) == len(set(keys))
         assert all(k.startswith(("quota-reminder:", "quota-report:", "quota-announce:")) for k in keys)
+
+
+def test_review_from_the_cli_is_the_webs_review(cli: CliRunner) -> None:
+    """`quota review` calls quota.desk.review_in_scope: a rejection needs its reason, every step is
+    audited under --by, and `quota registrations` lists the result (one listing function)."""
+    from sqlalchemy import select
+
+    from models import AuditEntry
+    from models.db import get_engine, session_scope
+
+    run(cli, "quota", "load")
+    run(cli, "register", "--unit", "dz-exec-1", "--outlet", "jinri-danzhou", "--date", date.today().isoformat(),
+        "--title", "执行一队开展夜间集中执行")
+    run(cli, "quota", "review", "1", "section_approve", "--by", "王五")
+    refused = cli.invoke(app, ["quota", "review", "1", "reject", "--by", "王五"])
+    assert "needs its reason" in str(refused.exception) and refused.exit_code != 0
+    assert "is now rejected" in run(cli, "quota", "review", "1", "reject", "--by", "王五", "--note", "重复报送")
+    out = run(cli, "quota", "registrations", "--unit", "执行一队", "--state", "rejected")
+    assert "jinri-danzhou" in out and "rejected" in out and "执行一队开展夜间集中执行" in out
+    with session_scope(get_engine()) as session:
+        steps = [(a.action, a.actor, a.note) for a in session.scalars(
+            select(AuditEntry).where(AuditEntry.object_type == "registration").order_by(AuditEntry.id))]
+    assert steps == [("quota.review.section_approve", "王五", ""), ("quota.review.reject", "王五", "重复报送")]

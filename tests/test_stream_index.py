@@ -92,3 +92,19 @@ def test_migration_0100_indexes_the_pieces_already_stored(scratch_url: str) -> N
                                  " ORDER BY a.id")).all()
     assert [tuple(r) for r in rows] == [("儋州法院发布公告", court), ("儋州法院执行局", court)]
     eng.dispose()
+    # The index remembers the queries it was built from: the service's job has nothing to do until
+    # they change, then rebuilds.
+    from sqlalchemy.orm import Session
+
+    from classify.visibility import reindex_if_queries_changed
+    from models import WatchQuery
+    from models.db import make_engine
+
+    engine = make_engine(scratch_url)
+    with Session(engine) as s, s.begin():
+        assert reindex_if_queries_changed(s) is None
+        s.scalar(select(WatchQuery).where(WatchQuery.name == "off")).enabled = True
+    with Session(engine) as s, s.begin():
+        assert reindex_if_queries_changed(s) == 3  # two for the court's name, one for the weather
+        assert reindex_if_queries_changed(s) is None
+    engine.dispose()

@@ -202,7 +202,7 @@ def build_digest(
                     first_seen=story.first_seen_at.astimezone(zone),
                     sentiment="negative" if any(r.sentiment == "negative" for r in srows) else worst.sentiment,
                     risk=max((r.risk for r in srows), key=risk_rank),
-                    case_state=states.get(f"s{story.id}"),
+                    case_state=states.get(f"s{story.id}"), article_id=story.first_article_id,
                 )
             )
 
@@ -217,6 +217,8 @@ def build_digest(
         for n, c in sorted(topic_count.items(), key=lambda kv: (-kv[1], kv[0]))[: limits.topics]
     ]
 
+    data.organization = organization_name(session, scope)
+    data.channels = _channels(session, current)
     data.own_pieces, headline.own_pieces = _own_pieces(session, scope, period, zone, limits.own_pieces)
     data.source_problems, data.sources_total = _source_health(session, scope, zone)
 
@@ -230,6 +232,54 @@ def build_digest(
             ((names.get(k or -1, "?"), v[0], v[1]) for k, v in per_outlet.items()), key=lambda t: (-t[1], t[0])
         )
     return data
+
+
+CHANNELS = ("news", "social", "own")
+SOCIAL_CHANNELS = frozenset({"wechat", "weibo", "social"})
+
+
+def channel_of(tier: str | None, channel: str | None) -> str:
+    """news / social / own for an outlet: its own channel (tier own_channel) first, then social media
+    (WeChat, Weibo, other social), everything else news."""
+    if str(tier or "") == "own_channel":
+        return "own"
+    return "social" if str(channel or "") in SOCIAL_CHANNELS else "news"
+
+
+def _channels(session: Session, rows: Sequence[_Row]) -> dict[str, tuple[int, int]]:
+    from models import Outlet
+
+    ids = sorted({r.outlet_id for r in rows if r.outlet_id is not None})
+    kinds: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        stmt = select(Outlet.id, Outlet.tier, Outlet.channel).where(Outlet.id.in_(chunk))
+        for oid, tier, chan in session.execute(stmt):
+            kinds[oid] = channel_of(_values(tier), _values(chan))
+    out = {c: [0, 0] for c in CHANNELS}
+    for r in rows:
+        bucket = out[kinds.get(r.outlet_id, "news") if r.outlet_id is not None else "news"]
+        bucket[0] += 1
+        bucket[1] += r.sentiment == "negative"
+    return {c: (v[0], v[1]) for c, v in out.items()}
+
+
+def organization_name(session: Session, scope: Scope) -> str:
+    """The organization a digest speaks for: the root above the first unit its scope names, else the
+    installation's single root unit; '' when neither is known."""
+    from models import Unit
+    from models.scope import default_unit_id, root_of
+
+    unit_id = None
+    for code in scope.units:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == code))
+        if unit_id is not None:
+            break
+    if unit_id is None:
+        unit_id = default_unit_id(session)
+    if unit_id is None:
+        return ""
+    root = session.get(Unit, root_of(session, unit_id))
+    return root.name if root is not None else ""
 
 
 def _top_stories(

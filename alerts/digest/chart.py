@@ -38,6 +38,7 @@ def render_chart(series: Sequence[DayPoint], language: str, font_file: str = "",
     for label in ax.get_xticklabels() + ax.get_yticklabels():
         label.set_fontproperties(small)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max([p.pieces for p in series] + [1]) * 1.1)
     ax.set_ylabel(t["chart_volume"], fontproperties=small)
     ax.spines[["top"]].set_visible(False)
 
@@ -50,11 +51,13 @@ def render_chart(series: Sequence[DayPoint], language: str, font_file: str = "",
         label.set_fontproperties(small)
     ax2.spines[["top"]].set_visible(False)
 
+    # The legend sits above the plot, right of the title: outside the axes, it never covers a bar.
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(handles, [t["chart_volume"], t["chart_negative_share"]], prop=small, loc="upper left", frameon=False)
+    ax.legend(handles, [t["chart_volume"], t["chart_negative_share"]], prop=small, loc="lower right",
+              bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, borderaxespad=0.2)
     heading = font.copy()
     heading.set_size(10)
-    ax.set_title(title or t["chart"], fontproperties=heading)
+    ax.set_title(title or t["chart"], fontproperties=heading, loc="left")
     fig.tight_layout()
 
     buf = io.BytesIO()

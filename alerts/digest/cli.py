@@ -41,11 +41,13 @@ def _parse_date(value: str | None) -> date | None:
 
 
 def _definitions(settings: Settings) -> list[DigestDefinition]:
-    from alerts.digest.definitions import DigestError, load_definitions
+    from alerts.digest.definitions import DigestError, all_definitions
+    from models.db import get_engine, session_scope
     from presswatch.console import CliError
 
     try:
-        return load_definitions(settings.alerts.digests_file)
+        with session_scope(get_engine(create=False)) as session:
+            return all_definitions(session, settings.alerts.digests_file)
     except DigestError as exc:
         raise CliError(str(exc)) from None
 

@@ -53,6 +53,7 @@ class StoryItem:
     sentiment: str  # the worst in the period
     risk: str  # the highest in the period
     case_state: str | None
+    article_id: int | None = None  # its first piece (the page the web app shows for the story)
 
 
 @dataclass
@@ -139,6 +140,10 @@ class DigestData:
     sources_total: int = 0
     series: list[DayPoint] = field(default_factory=list)
     outlet_counts: list[tuple[str, int, int]] = field(default_factory=list)  # name, pieces, negative
+    organization: str = ""  # the organization whose digest this is (its root unit's name)
+    # Pieces and negative ones per channel: news (media), social (WeChat, Weibo, other social), own
+    # (the organization's own channels: outlets of tier own_channel).
+    channels: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

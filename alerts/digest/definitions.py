@@ -186,6 +186,22 @@ def load_definitions(path: str | Path) -> list[DigestDefinition]:
     return parse_definitions(read_yaml(path, DigestError), str(path))
 
 
+def all_definitions(session: Any, path: str | Path) -> list[DigestDefinition]:
+    """The file's definitions, with those made or changed in the admin pages (``digest_definitions``)
+    replacing the file's entry of the same name or added after them."""
+    from sqlalchemy import select
+
+    from models import DigestDefinitionRow
+
+    out = {d.name: d for d in load_definitions(path)}
+    for row in session.scalars(select(DigestDefinitionRow).order_by(DigestDefinitionRow.id)):
+        try:
+            out[row.name] = DigestDefinition.model_validate(row.definition)
+        except ValidationError as exc:  # validated when saved; a later code change may reject it
+            log.error("digest %s (saved in the web app) is no longer valid and is skipped: %s", row.name, exc)
+    return list(out.values())
+
+
 def find_definition(definitions: list[DigestDefinition], name: str) -> DigestDefinition:
     for definition in definitions:
         if definition.name == name:

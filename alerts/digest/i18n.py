@@ -103,6 +103,20 @@ MESSAGES: dict[str, str] = {
     "extract": N_("Extract"),
     "matched": N_("matched"),
     "no_change": N_("no change"),
+    "overview": N_("Overview"),
+    "summary_sentence": N_(
+        "{pieces} pieces from {outlets} outlets in this period (previous period: {previous}); {share} negative, "
+        "{high} high risk, {flagged} need attention."
+    ),
+    "by_channel": N_("By channel"),
+    "channel_news": N_("News media"),
+    "channel_social": N_("Social media"),
+    "channel_own": N_("Own channels"),
+    "open_in_app": N_("Open in presswatch"),
+    "organization": N_("Organization"),
+    "page": N_("Page {n} of {total}"),
+    "source_key": N_("Source key"),
+    "last_error": N_("Last error"),
 }
 
 

@@ -32,13 +32,14 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
 
 def send_due() -> None:
     """Job entry point: send the digests whose local send time has come."""
-    from alerts.digest.definitions import load_definitions
+    from alerts.digest.definitions import all_definitions
     from alerts.digest.sender import send_due_digests
-    from models.db import get_engine
+    from models.db import get_engine, session_scope
     from settings import get_settings
 
     settings = get_settings()
-    definitions = load_definitions(settings.alerts.digests_file)
+    with session_scope(get_engine()) as session:  # the file's, and those made in the admin pages
+        definitions = all_definitions(session, settings.alerts.digests_file)
     if not definitions:
         return
     send_due_digests(get_engine(), settings, definitions)

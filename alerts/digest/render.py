@@ -49,6 +49,9 @@ TEMPLATE_VARIABLES = (
     "sources_total",  # enabled sources in scope
     "chart_src",  # cid:... in email, data:image/png;base64,... in a file, "" without chart
     "footer",  # footer line
+    "organization",  # the organization's name ("" when unknown)
+    "summary",  # the opening sentence built from the figures (总体态势 / tình hình chung)
+    "channels",  # list of channel dicts: label, pieces, negative, share (news / social / own)
 )
 
 CHART_CID = "digest-chart@presswatch"
@@ -121,10 +124,39 @@ def subject_line(data: DigestData) -> str:
     )
 
 
-def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] | None = None) -> dict[str, Any]:
+def app_link(public_url: str | None, article_id: int | None) -> str:
+    """The web app's page of a piece (``web.public_url`` + ``/articles/<id>``), '' without a public URL."""
+    base = (public_url or "").strip().rstrip("/")
+    if article_id is None or not base.startswith(("http://", "https://")):
+        return ""
+    return f"{base}/articles/{int(article_id)}"
+
+
+def summary_sentence(data: DigestData) -> str:
+    """The digest's opening sentence, from its figures: how much, how it changed, how negative, how
+    risky, how much needs attention (总体态势 / tình hình chung)."""
+    t = strings(data.language)
+    h = data.headline
+    if data.empty:
+        return t["empty"]
+    return t["summary_sentence"].format(
+        pieces=h.pieces, previous=h.previous_pieces, share=fmt_percent(h.negative_share), high=h.high_risk,
+        flagged=data.flagged_total, outlets=h.outlets,
+    )
+
+
+def _public_url() -> str:
+    from settings import get_settings
+
+    return get_settings().web.public_url
+
+
+def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] | None = None,
+               public_url: str | None = None) -> dict[str, Any]:
     lang = data.language
     t = strings(lang)
     h = data.headline
+    base = _public_url() if public_url is None else public_url
     view: dict[str, Any] = {
         "_": Translator(lang),
         "lang": lang,
@@ -160,6 +192,7 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
             {
                 "title": item.title,
                 "url": safe_url(item.url),
+                "app_url": app_link(base, item.article_id),
                 "outlet": item.outlet,
                 "time": fmt_datetime(item.published, lang) if item.published else "",
                 "extract": item.extract,
@@ -179,6 +212,7 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
             {
                 "title": s.title,
                 "url": safe_url(s.url),
+                "app_url": app_link(base, s.article_id),
                 "first_outlet": s.first_outlet,
                 "outlets": s.outlets,
                 "articles": s.articles,
@@ -221,6 +255,14 @@ def build_view(data: DigestData, *, chart_src: str = "", recipients: list[str] |
         "sources_total": data.sources_total,
         "chart_src": chart_src,
         "footer": t["footer"].format(recipients=", ".join(recipients)) if recipients else t["footer_preview"],
+        # The organization, unless the title already names it ("Điểm tin báo chí - Cục THADS ...").
+        "organization": data.organization if data.organization not in data.title else "",
+        "summary": summary_sentence(data),
+        "channels": [
+            {"key": key, "label": t[f"channel_{key}"], "pieces": n, "negative": neg,
+             "share": fmt_percent(neg / n if n else None)}
+            for key, (n, neg) in data.channels.items()
+        ],
     }
     missing = set(TEMPLATE_VARIABLES) ^ set(view)
     if missing:  # the list above and the view must agree: a template reads only declared names
@@ -234,6 +276,7 @@ def render_digest(
     recipients: list[str] | None = None,
     font_file: str = "",
     with_chart: bool = True,
+    public_url: str | None = None,
 ) -> RenderedDigest:
     """Email HTML + text + browser HTML for ``data``; the chart is drawn when the section is on."""
     env = environment()
@@ -242,9 +285,10 @@ def render_digest(
         from alerts.digest.chart import render_chart
 
         chart_png = render_chart(data.series, data.language, font_file)
-    email_view = build_view(data, chart_src=f"cid:{CHART_CID}" if chart_png else "", recipients=recipients)
+    email_view = build_view(data, chart_src=f"cid:{CHART_CID}" if chart_png else "", recipients=recipients,
+                            public_url=public_url)
     file_src = "data:image/png;base64," + base64.b64encode(chart_png).decode() if chart_png else ""
-    file_view = build_view(data, chart_src=file_src, recipients=recipients)
+    file_view = build_view(data, chart_src=file_src, recipients=recipients, public_url=public_url)
     return RenderedDigest(
         subject=email_view["subject"],
         html=env.get_template("digest.html.j2").render(email_view),

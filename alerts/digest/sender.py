@@ -76,6 +76,18 @@ def idempotency_key(name: str, period: Period, recipient: str) -> str:
     return f"digest:{name}:{period.start.astimezone(UTC):%Y%m%dT%H%MZ}:{recipient.lower()}"
 
 
+def definition_unit_id(session: Session, definition: DigestDefinition) -> int | None:
+    """The organization a definition's digests belong to (who sees them in the report centre): the
+    first unit its scope names (by code), else the installation's single root unit."""
+    from models import Unit
+
+    for code in definition.scope.units:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == code))
+        if unit_id is not None:
+            return int(unit_id)
+    return default_unit_id(session)
+
+
 def _record(session: Session, name: str, period: Period) -> Digest | None:
     return session.scalar(select(Digest).where(Digest.name == name, Digest.period_start == period.start))
 
@@ -117,7 +129,7 @@ def queue_digest(
             record = Digest(
                 name=definition.name, language=definition.language, period_start=period.start,
                 period_end=period.end, status=status, stats=rendered.stats, html_path=str(html_path),
-                unit_id=default_unit_id(session),
+                unit_id=definition_unit_id(session, definition),
             )
             session.add(record)
             session.flush()  # the unique (name, period_start) decides a race here
@@ -184,7 +196,8 @@ def queue_report(
                 status = "queued"
             record = Digest(
                 name=name, language=definition.language, period_start=period.start, period_end=period.end,
-                status=status, stats=rendered.stats, html_path=str(html_path), unit_id=default_unit_id(session),
+                status=status, stats=rendered.stats, html_path=str(html_path),
+                unit_id=definition_unit_id(session, definition),
             )
             session.add(record)
             session.flush()  # the unique (name, period_start) decides a race here

@@ -39,10 +39,22 @@ ROUTERS = (
     "presswatch.web.routes.articles",
     "presswatch.web.routes.account",
     "presswatch.web.routes.admin",
+    "presswatch.web.routes.admin_home",
+    "presswatch.web.routes.admin_sources",
+    "presswatch.web.routes.admin_rules",
+    "presswatch.web.routes.admin_webhooks",
+    "presswatch.web.routes.admin_queries",
+    "presswatch.web.routes.admin_digests",
+    "presswatch.web.routes.admin_units",
     "presswatch.web.routes.cases",
     "presswatch.web.routes.stream",
+    "presswatch.web.routes.quota",
     "presswatch.web.routes.stories",
     "presswatch.web.routes.corrections",
+    "presswatch.web.routes.dashboard",
+    "presswatch.web.routes.reports",
+    "presswatch.web.routes.links",
+    "presswatch.web.routes.shared",
 )
 
 LANGUAGE_NAMES = {"zh-CN": "中文", "vi": "Tiếng Việt", "en": "English"}
@@ -90,6 +102,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for ref in ROUTERS:
         app.include_router(import_module(ref).router)
+    from presswatch.web.api import API_PREFIX, create_api
+
+    app.state.api = create_api(app)
+    app.mount(API_PREFIX, app.state.api)
     _install_handlers(app, settings)
     return app
 
@@ -100,7 +116,13 @@ def _install_handlers(app: FastAPI, settings: Settings) -> None:
         refusal = csrf_refusal(request, settings.web.public_url)
         if refusal is not None:
             log.warning("refused cross-site %s %s: %s", request.method, request.url.path, refusal)
-            response: Response = _error_page(request, 403, N_("This request did not come from presswatch's own pages."))
+            if request.url.path.startswith("/api/"):
+                from presswatch.web.api.core import problem_response
+
+                response: Response = problem_response(
+                    request, 403, "A request without an API key must come from presswatch's own pages.")
+            else:
+                response = _error_page(request, 403, N_("This request did not come from presswatch's own pages."))
         else:
             response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():

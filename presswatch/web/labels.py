@@ -18,6 +18,14 @@ VALUE_LABELS = (
     N_("correction_requested"), N_("correction_overdue"), N_("correction_published"), N_("delivery_dead"),
     # sentiments
     N_("positive"), N_("neutral"), N_("negative"),
+    # quota: registration states, review steps, piece kinds, adoption, verification methods, periods
+    N_("proposed"), N_("submitted"), N_("section_approved"), N_("leader_approved"), N_("rejected"),
+    N_("submit"), N_("section_approve"), N_("leader_approve"), N_("reject"),
+    N_("news"), N_("bulletin"), N_("publicity_lead"), N_("case_report"), N_("press_conference"),
+    N_("live_stream"), N_("other"), N_("standalone"), N_("combined"), N_("none"),
+    N_("url"), N_("title"), N_("title_similar"), N_("text"), N_("byline"), N_("own_channel"),
+    N_("week"), N_("half_month"), N_("month"), N_("quarter"), N_("year"),
+    N_("met"), N_("behind"), N_("missed"),
     # correction request states and history (alerts.cases)
     N_("draft"), N_("requested"), N_("corrected"), N_("refused"), N_("no_response"), N_("overdue"),
     # risk plan states
@@ -27,4 +35,9 @@ VALUE_LABELS = (
     N_("merge"), N_("auto_merge"), N_("split"), N_("undo"),
     # where a message about a case stands (alerts.outbox.case_messages)
     N_("queued"), N_("held"), N_("sending"), N_("sent"), N_("dead"), N_("cancelled"),
+    # API key states (accounts.api_keys.key_state)
+    N_("active"), N_("expired"), N_("revoked"),
+    # digest and report kinds, digest records' and outbox messages' states (the report centre)
+    N_("daily"), N_("weekly"), N_("monthly"), N_("quarterly"), N_("yearly"),
+    N_("built"), N_("skipped_empty"), N_("pending"),
 )

@@ -3,8 +3,10 @@
 A state-changing request (POST, PUT, PATCH, DELETE) is refused with 403 unless the browser says it
 came from our own pages: ``Sec-Fetch-Site: same-origin``, or else an ``Origin`` equal to ours (the
 request's own scheme and host, or ``web.public_url``). A request carrying neither header is refused
-too: every browser we support sends one of them on a form POST. Requests with an
-``Authorization: Bearer`` key are exempt (no ambient credential to abuse; issue 18's API).
+too: every browser we support sends one of them on a form POST. API requests (``/api/``) with an
+``Authorization: Bearer`` key are exempt: the API authenticates by that key only, never by the
+session cookie, so there is no ambient credential to abuse. Elsewhere a Bearer header changes
+nothing (the pages authenticate by cookie, so they keep the check).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+API_PATH = "/api/"
 
 # No inline script or style anywhere (htmx is told not to inject its indicator style).
 CONTENT_SECURITY_POLICY = (
@@ -46,7 +49,7 @@ def csrf_refusal(request: Request, public_url: str) -> str | None:
     """None when the request may proceed, else why it is refused."""
     if request.method not in UNSAFE_METHODS:
         return None
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
+    if request.url.path.startswith(API_PATH) and request.headers.get("authorization", "").lower().startswith("bearer "):
         return None
     site = request.headers.get("sec-fetch-site")
     if site is not None:

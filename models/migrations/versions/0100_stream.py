@@ -5,17 +5,18 @@ here for the pieces already stored (the same matching as ``classify.visibility.i
 and from then on when a piece is classified or a watch query changes.
 
 Revision ID: 0100
-Revises: 0060
+Revises: 0130
 Create Date: 2026-12-04 20:10:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0100'
-down_revision: str | None = '0060'
+down_revision: str | None = '0130'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -103,8 +104,17 @@ def upgrade() -> None:
 def _backfill() -> None:
     """Index the stored pieces against today's enabled watch queries (owned ones), in batches."""
     from classify.query import PreparedDoc, QuerySyntaxError, cached_query
+    from classify.visibility import INDEX_CURSOR, fingerprint
 
     bind = op.get_bind()
+    rows = bind.execute(sa.text("SELECT id, query, unit_id, enabled FROM watch_queries ORDER BY id")).all()
+    # The queries the index is built from (the service's stream-index job rebuilds when they change).
+    cursors = sa.table('alert_cursors', sa.column('name', sa.String), sa.column('position', sa.Integer),
+                       sa.column('updated_at', sa.DateTime(timezone=True)))
+    now = datetime.now(UTC)
+    if bind.dialect.name == 'sqlite':
+        now = now.replace(tzinfo=None)
+    op.bulk_insert(cursors, [{"name": INDEX_CURSOR, "position": fingerprint(rows), "updated_at": now}])
     queries = []
     for query_id, unit_id, text in bind.execute(sa.text(
             "SELECT id, unit_id, query FROM watch_queries WHERE enabled AND unit_id IS NOT NULL")):
@@ -132,6 +142,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM alert_cursors WHERE name = 'stream-index'")
     op.drop_index('ix_stories_merged_into_id', table_name='stories')
     op.drop_index('ix_article_tags_unit_id_tag', table_name='article_tags')
     op.drop_table('article_tags')

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from classify.feedback import SENTIMENTS, FeedbackError, FeedbackNotAllowed, add_feedback
 from classify.reasons import describe_reasons, risk_label, sentiment_label
 from classify.taxonomy import load_taxonomy, topic_label
 from classify.visibility import article_visible, matched_watch_terms
@@ -32,15 +33,6 @@ from presswatch.web.deps import Page, user_page
 router = APIRouter()
 
 MAX_SHOWN_CHARS = 30_000
-SENTIMENTS = ("positive", "neutral", "negative")
-# Feedback kind -> (label task, stored label). "wrong_topic" / "wrong_sentiment" take the user's choice.
-FEEDBACK: dict[str, tuple[str, str | None]] = {
-    "not_about_us": ("relevance", "not_about_us"),
-    "not_negative": ("sentiment", "neutral"),
-    "not_risky": ("risk", "low"),
-    "wrong_topic": ("topic", None),
-    "wrong_sentiment": ("sentiment", None),
-}
 FEEDBACK_LABELS = (N_("Not about us"), N_("Not negative"), N_("Not risky"), N_("Wrong topic"),
                    N_("Wrong sentiment"), N_("relevance"), N_("sentiment"), N_("risk"), N_("topic"),
                    N_("not_about_us"))
@@ -130,27 +122,14 @@ def article_snapshot(article_id: int, page: Page = Depends(user_page)) -> Respon
 @router.post("/articles/{article_id}/feedback")
 def article_feedback(article_id: int, page: Page = Depends(user_page), kind: str = Form(""),
                      value: str = Form(""), note: str = Form("")) -> Response:
-    """An analyst's judgement on the piece, stored as a label with their name (and in the audit log)."""
+    """An analyst's judgement on the piece, stored as a label with their name (and in the audit log)
+    by ``classify.feedback.add_feedback``, as the API does."""
     article = _article_or_404(page, article_id)
-    if not page.require_scope().can_anywhere("triage"):
-        raise HTTPException(status_code=403)
-    if kind not in FEEDBACK:
-        raise HTTPException(status_code=422)
-    task, label = FEEDBACK[kind]
-    if label is None:
-        allowed = set(load_taxonomy().topics) if task == "topic" else set(SENTIMENTS)
-        if value not in allowed:
-            raise HTTPException(status_code=422)
-        label = value
-    assert page.user is not None
-    row = Label(article_id=article.id, task=task, label=label, author=page.user.username,
-                note=(note.strip()[:2000] or None))
-    page.db.add(row)
-    page.db.flush()
-    scope = page.require_scope()
-    triage_units = sorted(scope.units_where("triage") or ())
-    page.audit("label.add", object_type="article", object_id=str(article.id),
-               unit_id=scope.focus if scope.focus is not None else (triage_units[0] if triage_units else None),
-               after={"task": task, "label": label, "kind": kind})
+    try:
+        add_feedback(page.db, page.require_scope(), page.actor, article, kind, value, note)
+    except FeedbackNotAllowed:
+        raise HTTPException(status_code=403) from None
+    except FeedbackError:
+        raise HTTPException(status_code=422) from None
     page.commit()
     return page.redirect(f"/articles/{article.id}?feedback=1")

@@ -16,7 +16,15 @@ from fastapi.responses import Response
 
 from accounts.users import assignable_users
 from alerts import cases as case_actions
-from alerts.cases import CaseError, count_unacknowledged, get_case_in_scope, history, open_cases, recently_closed
+from alerts.cases import (
+    CaseError,
+    CaseNotAllowed,
+    count_unacknowledged,
+    get_case_in_scope,
+    history,
+    open_cases,
+    recently_closed,
+)
 from alerts.outbox import OutboxError, case_messages, requeue
 from alerts.render import why_lines
 from models import Alert, User, utcnow
@@ -103,40 +111,18 @@ def _story_of(page: Page, case: Alert) -> int | None:
 
 
 def _act(page: Page, case_id: int, action: str, **form: str) -> Response:
-    """Run one case action as the logged-in user; a refused action re-renders the page with why."""
-    case = _case_or_404(page, case_id)
-    if not page.require_scope().can("triage", case.unit_id):
-        raise HTTPException(status_code=403)
+    """Run one case action as the logged-in user (``alerts.cases.act``, as the API does); a refused
+    action re-renders the page with why."""
     assert page.user is not None
-    actor = page.user.username
-    _ = page.t
-    note = (form.get("note") or "").strip() or None
     try:
-        if action == "ack":
-            case_actions.acknowledge(page.db, case.id, actor=actor, note=note)
-        elif action == "assign":
-            allowed = {u.username for u in assignable_users(page.db, case.unit_id)}
-            if form.get("assignee") not in allowed:
-                raise CaseError(_("Choose a person of this organization."))
-            case_actions.assign(page.db, case.id, form["assignee"], actor=actor)
-        elif action == "respond":
-            case_actions.set_response_line(page.db, case.id, form.get("response_line") or "", actor=actor)
-        elif action == "note":
-            if not note:
-                raise CaseError(_("The note is empty."))
-            case_actions.add_note(page.db, case.id, note, actor=actor)
-        elif action == "resolve":
-            case_actions.resolve(page.db, case.id, actor=actor, note=note)
-        elif action == "dismiss":
-            case_actions.dismiss(page.db, case.id, actor=actor, note=note,
-                                 sentiment=form.get("sentiment") or None)
-        elif action == "reopen":
-            case_actions.reopen(page.db, case.id, actor=actor, note=note)
-        else:  # pragma: no cover - the routes below name every action
-            raise HTTPException(status_code=404)
+        case = case_actions.act(page.db, page.require_scope(), case_id, action, actor=page.user.username,
+                                note=form.get("note"), assignee=form.get("assignee"),
+                                response_line=form.get("response_line"), sentiment=form.get("sentiment"))
+    except CaseNotAllowed:
+        raise HTTPException(status_code=403) from None
     except CaseError as exc:
         page.db.rollback()
-        return _render_case(page, _case_or_404(page, case_id), error=str(exc), status_code=400)
+        return _render_case(page, _case_or_404(page, case_id), error=page.t(str(exc)), status_code=400)
     page.commit()
     return page.redirect(f"/cases/{case.id}")
 

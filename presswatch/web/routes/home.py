@@ -9,6 +9,7 @@ from alerts.cases import open_cases, open_cases_by_severity
 from models import Unit
 from presswatch.web.deps import Page, user_page
 from presswatch.web.routes.auth import safe_next
+from quota.desk import review_queue
 
 router = APIRouter()
 
@@ -26,8 +27,9 @@ def home(page: Page = Depends(user_page)) -> Response:
         "series": [{"type": "bar", "data": list(by_severity.values()),
                     "itemStyle": {"color": "#d63638"}}],
     }
+    waiting = review_queue(page.db, scope, limit=10)
     return page.render("home.html", grants=grants, cases=cases, open_count=sum(by_severity.values()),
-                       chart=chart if any(by_severity.values()) else None)
+                       chart=chart if any(by_severity.values()) else None, waiting=waiting)
 
 
 def _grant_rows(page: Page) -> list[tuple[Unit, str]]:

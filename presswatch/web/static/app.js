@@ -19,11 +19,44 @@
       if (el.getAttribute("data-echarts-drawn")) { return; }
       var chart = window.echarts.init(el, null, { renderer: "svg" });
       chart.setOption(JSON.parse(el.getAttribute("data-echarts")));
+      // A data point may carry the page it stands for (the dashboard's links into /stream).
+      chart.on("click", function (params) {
+        var url = params && params.data && params.data.url;
+        if (typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/") { window.location.assign(url); }
+      });
       el.setAttribute("data-echarts-drawn", "1");
-      window.addEventListener("resize", function () { chart.resize(); });
     });
   }
+  // One resize handler for every chart on the page (a wall screen redraws its charts every minute:
+  // a listener per chart would pile up).
+  window.addEventListener("resize", function () {
+    if (!window.echarts) { return; }
+    document.querySelectorAll("[data-echarts-drawn]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) { chart.resize(); }
+    });
+  });
+  // Free the charts htmx is about to replace, so a page refreshing itself all day keeps its memory.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (!window.echarts || !event.target || !event.target.querySelectorAll) { return; }
+    if (event.detail && event.detail.shouldSwap === false) { return; }  // an error answer keeps the old charts
+    event.target.querySelectorAll("[data-echarts-drawn]").forEach(function (el) {
+      var chart = window.echarts.getInstanceByDom(el);
+      if (chart) { chart.dispose(); }
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  // The wall screen (舆情大屏): a button asks the browser for full screen.
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest && event.target.closest("[data-fullscreen]");
+    if (!button) { return; }
+    if (document.fullscreenElement) { document.exitFullscreen(); }
+    else if (document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen(); }
+  });
+  // Select the text of a field when it is focused (a signed link to copy).
+  document.addEventListener("focusin", function (event) {
+    if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-select-all")) { event.target.select(); }
+  });
   document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
   // Keyboard triage on /stream: j / k move, x selects, e marks read, o (or Enter) opens the piece.
   function streamRows() { return Array.prototype.slice.call(document.querySelectorAll("[data-stream] li.stream-item")); }
