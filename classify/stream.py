@@ -10,7 +10,7 @@ position for a watch-query syntax error) instead of failing. :func:`query_stream
   inside it;
 - a time window (24 h / 3 d / 7 d / 30 d back from now, or whole days ``from`` .. ``to`` in the
   user's time zone), sentiment, risk at or above a level, topic, outlet tier, outlet, channel
-  (own channel > social > feed > news, in that order: a piece is in exactly one), language, one
+  (own channel, social, news: as the dashboard counts them; or came through a feed), language, one
   watch query of the scope, tag, unread, and free text in the watch-query language;
 - sorted by time, risk or spread (the story's article count), newest first within equal keys;
 - one row per piece, or one row per story (``stories``): the story's newest matching piece with
@@ -68,8 +68,9 @@ COUNT_CAP = 1_000  # "more than 1,000" beyond this: counting further costs more 
 MAX_RANGE_DAYS = 366
 
 # Names shown for the channel and tier values (templates write {{ _(value) }}; exports use these).
-CHANNEL_LABELS = {"news": N_("News site"), "feed": N_("Feed"), "social": N_("Social media"),
-                  "own": N_("Own channel")}
+# (the dashboard's names for news / social / own)
+CHANNEL_LABELS = {"news": N_("News media"), "feed": N_("Feed"), "social": N_("Social media"),
+                  "own": N_("Own channels")}
 TIER_LABELS = {"central": N_("Central"), "provincial": N_("Provincial"), "prefecture": N_("Prefecture"),
                "county": N_("County"), "own_channel": N_("Own channel"), "other": N_("Other")}
 SINCE_LABELS = {"24h": N_("24 hours"), "3d": N_("3 days"), "7d": N_("7 days"), "30d": N_("30 days")}
@@ -326,13 +327,22 @@ def risk_rank_expr() -> ColumnElement[int]:
 
 
 def channel_expr() -> ColumnElement[str]:
-    """The piece's channel: own channel, else social, else feed, else news (exactly one)."""
+    """The piece's outlet channel, as the dashboard and digests count them
+    (``alerts.digest.builder.channel_of``): its own channel (tier own_channel), else social media
+    (WeChat, Weibo, other social), else news."""
     return case(
         (func.coalesce(Outlet.tier, "") == OutletTier.OWN_CHANNEL.value, literal("own")),
         (func.coalesce(Outlet.channel, "").in_(SOCIAL_CHANNELS), literal("social")),
-        (func.coalesce(Source.kind, "") == SourceKind.FEED.value, literal("feed")),
         else_=literal("news"),
     )
+
+
+def _channel_condition(channel: str) -> ColumnElement[bool]:
+    """``feed`` is how a piece came (a feed source), across outlet channels; the others are
+    :func:`channel_expr`."""
+    if channel == "feed":
+        return Source.kind == SourceKind.FEED.value
+    return channel_expr() == channel
 
 
 def _topic_condition(session: Session, topic: str) -> ColumnElement[bool]:
@@ -368,9 +378,9 @@ def _needed(f: StreamFilter) -> frozenset[str]:
     need = set()
     if f.sentiment or f.risk or f.topic or f.sort == "risk":
         need.add("classification")
-    if f.tier or f.channel:
+    if f.tier or (f.channel and f.channel != "feed"):
         need.add("outlet")
-    if f.channel:
+    if f.channel == "feed":
         need.add("source")
     if f.sort == "spread":
         need.add("story")
@@ -419,7 +429,7 @@ def conditions(session: Session, scope: Scope, f: StreamFilter, *, user_id: int 
     if f.outlet is not None:
         conds.append(Article.outlet_id == f.outlet)
     if f.channel:
-        conds.append(channel_expr() == f.channel)
+        conds.append(_channel_condition(f.channel))
     if f.lang:
         conds.append(or_(Article.lang == f.lang, Article.lang.like(f.lang.replace("_", "") + "-%")))
     if f.query is not None:

@@ -135,6 +135,20 @@ def test_filters_narrow_the_stream(web) -> None:
         "/stream", headers={"HX-Request": "true"}).text
 
 
+def test_channels_are_counted_as_the_dashboard_counts_them(web) -> None:
+    from alerts.digest.builder import channel_of
+    from classify.stream import channel_expr
+    from models import Article, Outlet
+
+    _coverage(web)
+    db = web.app.state.session_factory()
+    rows = db.execute(select(channel_expr(), Outlet.tier, Outlet.channel).select_from(Article)
+                      .join(Outlet, Outlet.id == Article.outlet_id)).all()
+    db.close()
+    assert {c for c, _, _ in rows} == {"news", "social", "own"}
+    assert all(c == channel_of(str(tier), str(channel)) for c, tier, channel in rows)
+
+
 def test_another_organization_sees_neither_the_pieces_nor_their_count(web) -> None:
     cov = _coverage(web)
     hy = web.login("hy-duty")
@@ -424,7 +438,7 @@ def test_export_is_a_real_spreadsheet_in_the_users_language(web) -> None:
     published, title = rows[1][0], rows[1][1]
     assert isinstance(published, datetime) and "儋州法院执行局强制腾退" in title
     assert "高" in rows[1] and "负面" in rows[1]  # labels, not enum values
-    assert rows[1][3:6] == ("地市级", "新闻网站", "中文")  # tier, channel, language named in the user's language
+    assert rows[1][3:6] == ("地市级", "新闻媒体", "中文")  # tier, channel, language named in the user's language
     assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A1:")
     # Nothing selected: the current filter's pieces
     whole = duty.post("/stream/bulk", data={"action": "export", "back": "sentiment=negative"})
