@@ -314,6 +314,8 @@ def test_saved_searches_are_shared_inside_the_organization_only(web) -> None:
                                                  "back": "sentiment=negative&risk=high&cursor=zzz"})
     assert answer.status_code == 303
     duty.post("/stream/searches", data={"name": "我的私人", "back": "since=7d"})
+    unnamed = duty.post("/stream/searches", data={"name": "  ", "back": "since=7d"})
+    assert unnamed.status_code == 422 and "请为检索命名" in unnamed.text
     db = web.app.state.session_factory()
     shared = db.scalar(select(SavedSearch).where(SavedSearch.name == "负面高风险"))
     private = db.scalar(select(SavedSearch).where(SavedSearch.name == "我的私人"))
