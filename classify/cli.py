@@ -69,11 +69,26 @@ def classify_cmd(
         None, "--again-since", help="Classify again every article stored within this window (12h, 7d, 2w), "
         "classified or not: after changing watch queries, privacy patterns or the models. The alert rules see "
         "the new results."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="Only rebuild which organization sees which stored article (the coverage "
+        "stream's index of watch-query matches), after adding, changing or disabling watch queries."),
 ) -> None:
     """Classify a JSONL file (topics, sentiment, risk with reasons), or the stored articles pending."""
     from rich.console import Console
 
     console = Console(stderr=True)
+    if reindex:
+        if input is not None or again_since is not None:
+            raise _cli_error("--reindex works alone")
+        from sqlalchemy.orm import Session
+
+        from classify.visibility import reindex as rebuild
+        from models.db import get_engine
+
+        with Session(get_engine(create=False)) as session, session.begin():
+            rows = rebuild(session)
+        console.print(f"indexed {rows} watch-query matches of stored articles")
+        return
     if input is None:
         if output is not None:
             raise _cli_error("--output needs --input")

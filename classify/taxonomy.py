@@ -149,6 +149,11 @@ def topic_label(key: str, language: str, taxonomy_file: str | Path | None = None
     return key
 
 
+def topic_keys(taxonomy_file: str | Path | None = None) -> list[str]:
+    """The configured taxonomy's topic keys, read once (filters and their choices; no rules parsed)."""
+    return list(_labels(str(taxonomy_file or _configured_taxonomy() or TAXONOMY_FILE)))
+
+
 def topic_labels(keys: Iterable[str], language: str) -> list[str]:
     return [topic_label(k, language) for k in keys]
 

@@ -126,9 +126,11 @@ def test_scheduled_job_definition() -> None:
     from classify.jobs import scheduled_jobs
     from presswatch.service import resolve
 
-    (job,) = scheduled_jobs(Settings())
+    job, index_job = scheduled_jobs(Settings())
     assert job.trigger == "interval" and job.trigger_args == {"seconds": 30}
     assert callable(resolve(job.func))
+    # the stream's index follows watch query changes, on one instance
+    assert index_job.id == "stream-index" and index_job.once and callable(resolve(index_job.func))
 
 
 def test_an_article_edited_after_classification_is_classified_again(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
