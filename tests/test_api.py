@@ -411,10 +411,11 @@ def test_registrations_quota_status_and_rankings_stay_in_the_organization(web: W
     assert_problem(api(web, dz_duty).post(f"{API}/registrations", json=piece), 403)
     assert_problem(api(web, hy).post(f"{API}/registrations", json=piece), 404)
     assert_problem(api(web, dz_exec1).post(f"{API}/registrations", json={**piece, "outlet": "no-such"}), 422)
+    assert_problem(api(web, dz_exec1).post(f"{API}/registrations", json={"unit": "dz-exec-1", "title": "x"}), 422)
     assert [r["id"] for r in api(web, dz_duty).get(f"{API}/registrations").json()["items"]] == [reg["id"]]
     assert api(web, hy).get(f"{API}/registrations").json()["items"] == []
     assert_problem(api(web, hy).get(f"{API}/registrations/{reg['id']}"), 404)
-    # Review: the correspondent may not approve; the organization's admin may, in order.
+    # Review (quota.desk.may_review): the correspondent may not approve; the admin may, in order.
     review = f"{API}/registrations/{reg['id']}/review"
     assert_problem(api(web, dz_exec1).post(review, json={"action": "section_approve"}), 403)
     assert_problem(api(web, hy).post(review, json={"action": "section_approve"}), 404)
@@ -434,8 +435,9 @@ def test_registrations_quota_status_and_rankings_stay_in_the_organization(web: W
     assert report.status_code == 200 and report.content[:2] == b"PK"
     with db_of(web) as db:
         audit = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "registration")).all()
-    assert sorted((a.action, a.actor) for a in audit) == [("registration.add", "dz-exec1"),
-                                                          ("registration.review", "dz-admin")]
+    assert sorted((a.action, a.actor, a.api_key_prefix) for a in audit) == [
+        ("quota.register", "dz-exec1", dz_exec1.split("_")[1]),
+        ("quota.review.section_approve", "dz-admin", dz_admin.split("_")[1])]
 
 
 def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tmp_path: Any) -> None:
@@ -447,8 +449,8 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     html.write_text("<h1>儋州 日报</h1>", encoding="utf-8")
     with db_of(web) as db:
         shared = factories.source(db, key="people-cn", health="failing", consecutive_failures=4,
-                                  last_error="HTTP 503")
-        hy_own = factories.source(db, key="hy-portal", outlet_id=factories.outlet(db, unit_id=units["hy-thads"].id).id)
+                                  last_error="HTTP 503", unit_id=units["dz-court"].id)
+        hy_own = factories.source(db, key="hy-portal", unit_id=units["hy-thads"].id)
         db.add_all([WatchQuery(name="dz-watch", query='"儋州法院"', unit_id=units["dz-court"].id),
                     WatchQuery(name="hy-watch", query='"Văn Lâm"', unit_id=units["hy-thads"].id),
                     AlertRule(name="dz-rule", severity=RiskLevel.HIGH, conditions={"min_risk": "high"},
@@ -521,3 +523,48 @@ def test_a_disabled_users_keys_stop_working(web: WebClients) -> None:
         assert user is not None
         set_active(db, Actor.system("test"), user, False)
     assert_problem(api(web, key).get(f"{API}/me"), 401)
+
+
+def test_configuration_changes_go_through_the_admin_stage_functions(web: WebClients) -> None:
+    """Sources, rules and watch queries: the admin pages' validation, only in the user's units, audited."""
+    admin, duty, hy = make_key(web, "dz-admin"), make_key(web, "dz-duty"), make_key(web, "hy-duty")
+    read_only = make_key(web, "dz-admin", read_only=True)
+    query = {"name": "dz-court", "query": '"儋州法院" OR 儋州中院', "purpose": "org", "unit": "dz-court"}
+    assert_problem(api(web, duty).post(f"{API}/watch-queries", json=query), 403)
+    assert_problem(api(web, read_only).post(f"{API}/watch-queries", json=query), 403)
+    bad = assert_problem(api(web, admin).post(f"{API}/watch-queries", json={**query, "query": '"儋州法院" AND'}), 422)
+    assert "character" in bad["detail"]
+    assert_problem(api(web, admin).post(f"{API}/watch-queries", json={**query, "unit": "hy-thads"}), 422)
+    made = api(web, admin).post(f"{API}/watch-queries", json=query)
+    assert made.status_code == 201, made.text
+    assert made.json()["unit_id"] == web.world.units["dz-court"].id
+    assert [q["name"] for q in api(web, hy).get(f"{API}/watch-queries").json()["items"]] == []
+    changed = api(web, admin).put(f"{API}/watch-queries/{made.json()['id']}", json={**query, "enabled": False})
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
+
+    rule = {"name": "dz-negative", "severity": "high", "unit": "dz-court",
+            "when": {"min_risk": "high", "sentiment": ["negative"]},
+            "recipients": [{"name": "值班", "address": "duty@dz.example.cn", "language": "zh-CN"}]}
+    assert_problem(api(web, admin).post(f"{API}/rules", json={**rule, "when": {"min_risk": "huge"}}), 422)
+    added = api(web, admin).post(f"{API}/rules", json=rule)
+    assert added.status_code == 201, added.text
+    rule_id = added.json()["id"]
+    assert_problem(api(web, hy).post(f"{API}/rules/{rule_id}/disable"), 403)  # hy-duty is no admin
+    assert_problem(api(web, hy).get(f"{API}/rules/{rule_id}"), 404)
+    assert api(web, admin).post(f"{API}/rules/{rule_id}/disable").json()["enabled"] is False
+
+    source = {"unit": "dz-court", "key": "dz-rss", "name": "儋州新闻", "kind": "feed",
+              "start_urls": ["https://dz.example.cn/rss.xml"]}
+    assert_problem(api(web, admin).post(f"{API}/sources", json={**source, "kind": "telepathy"}), 422)
+    created = api(web, admin).post(f"{API}/sources", json=source)
+    assert created.status_code == 201, created.text
+    source_id = created.json()["id"]
+    assert api(web, admin).post(f"{API}/sources/{source_id}/pause").json()["enabled"] is False
+    assert_problem(api(web, hy).get(f"{API}/sources/{source_id}"), 404)
+    assert [x["key"] for x in api(web, duty).get(f"{API}/sources").json()["items"]] == ["dz-rss"]
+    with db_of(web) as db:
+        entries = db.scalars(select(AuditEntry).where(AuditEntry.object_type.in_(
+            ("watch_query", "alert_rule", "source"))).order_by(AuditEntry.id)).all()
+    assert [e.action for e in entries] == ["watch_query.add", "watch_query.update", "rule.add", "rule.disable",
+                                           "source.add", "source.pause"]
+    assert {(e.actor, e.api_key_prefix) for e in entries} == {("dz-admin", admin.split("_")[1])}

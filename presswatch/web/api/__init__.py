@@ -37,6 +37,7 @@ minute (429 with `Retry-After` beyond that; see `/limits`).
 
 
 def create_api(root: FastAPI) -> FastAPI:
+    from presswatch.web.api.config_routes import router as config_router
     from presswatch.web.api.routes import router
 
     api = FastAPI(title="presswatch API", version=VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
@@ -44,6 +45,7 @@ def create_api(root: FastAPI) -> FastAPI:
     api.state.root = root
     api.state.limiter = RateLimiter(root.state.settings.web.api_requests_per_minute)
     api.include_router(router)
+    api.include_router(config_router)
     api.add_api_route("/docs", docs_page, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
     _install_handlers(api)
     return api
