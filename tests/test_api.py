@@ -447,6 +447,7 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     units = web.world.units
     html = tmp_path / "digest.html"
     html.write_text("<h1>儋州 日报</h1>", encoding="utf-8")
+    (tmp_path / "digest.xlsx").write_bytes(b"PK\x03\x04 saved workbook")
     with db_of(web) as db:
         shared = factories.source(db, key="people-cn", health="failing", consecutive_failures=4,
                                   last_error="HTTP 503", unit_id=units["dz-court"].id)
@@ -457,7 +458,7 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
                               unit_id=units["dz-court"].id),
                     AlertRule(name="hy-rule", severity=RiskLevel.HIGH, conditions={}, unit_id=units["hy-thads"].id)])
         now = utcnow()
-        digest = Digest(name="daily", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
+        digest = Digest(name="儋州日报", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
                         html_path=str(html), unit_id=units["dz-court"].id)
         db.add(digest)
         story = factories.story(db, title="儋州法院通报执行工作")
@@ -484,6 +485,10 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     assert download.status_code == 200 and "儋州 日报" in download.text
     assert "attachment" in download.headers["content-disposition"]
     assert_problem(api(web, hy).get(f"{API}/digests/{ids['digest']}/html"), 404)
+    workbook = api(web, dz).get(f"{API}/digests/{ids['digest']}/download.xlsx")
+    assert workbook.status_code == 200 and workbook.content == b"PK\x03\x04 saved workbook"
+    assert "filename*=UTF-8''%E5%84%8B%E5%B7%9E" in workbook.headers["content-disposition"]
+    assert_problem(api(web, hy).get(f"{API}/digests/{ids['digest']}/download.xlsx"), 404)
 
     # The article matches 儋州's watch query only: Hưng Yên cannot read it, label it or see its labels.
     article_url = f"{API}/articles/{ids['article']}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from alerts import cases as case_stage
@@ -423,11 +423,21 @@ def list_digests(ctx: ApiContext = Depends(api_context), params: PageParams = De
                    "digests", s.Digest)
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition for a file name in any script (RFC 6266: an ASCII fallback and UTF-8)."""
+    from urllib.parse import quote
+
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
 def _digest(ctx: ApiContext, digest_id: int) -> Digest:
-    row = get_in_scope(ctx.db, Digest, digest_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No digest #{digest_id}.")
-    return row
+    from alerts.digest import centre
+
+    try:
+        return centre.get_record(ctx.db, ctx.scope, digest_id)
+    except centre.ReportNotFound:
+        raise ApiProblem(404, f"No digest or report #{digest_id}.") from None
 
 
 @router.get("/digests/{digest_id}", response_model=s.Digest, responses=ERRORS, tags=["digests"])
@@ -435,18 +445,48 @@ def get_digest(digest_id: int, ctx: ApiContext = Depends(api_context)) -> s.Dige
     return s.Digest.model_validate(_digest(ctx, digest_id))
 
 
-@router.get("/digests/{digest_id}/html", response_class=FileResponse, tags=["digests"],
+@router.get("/digests/{digest_id}/html", response_class=Response, tags=["digests"],
             responses={**ERRORS, 200: {"content": {"text/html": {}}, "description": "The digest as sent."}},
-            summary="Download the digest (HTML, as e-mailed)")
+            summary="Download the digest or report as it was sent (HTML, e-mail styles)")
 def download_digest(digest_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
-    from pathlib import Path
+    from alerts.digest import centre
 
     row = _digest(ctx, digest_id)
-    if not row.html_path or not Path(row.html_path).is_file():
+    saved = centre.stored_file(row, "html")
+    if saved is None:
         raise ApiProblem(404, f"Digest #{digest_id} has no stored HTML.")
-    return FileResponse(row.html_path, media_type="text/html; charset=utf-8",
-                        filename=f"digest-{row.id}.html", content_disposition_type="attachment",
-                        headers={"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'"})
+    return Response(saved.read_bytes(), media_type="text/html; charset=utf-8", headers={
+        "Content-Disposition": attachment(centre.file_name(row, "html")),
+        "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
+
+
+@router.get("/digests/{digest_id}/download.{fmt}", response_class=Response, tags=["digests"], responses={
+    **ERRORS, 200: {"content": {"application/pdf": {}, "application/vnd.openxmlformats-officedocument."
+                                "spreadsheetml.sheet": {}}, "description": "The file."}},
+    summary="The digest or report as PDF or XLSX (as in the report centre)")
+def export_digest(digest_id: int, fmt: Literal["pdf", "xlsx"], ctx: ApiContext = Depends(api_context)) -> Response:
+    """``alerts.digest.centre.export``: the file saved when it was sent, else built from its definition."""
+    from alerts.digest import centre
+    from alerts.digest.definitions import DigestError, load_definitions
+    from models.scope import root_of
+
+    row = _digest(ctx, digest_id)
+    settings = ctx.request.app.state.root.state.settings
+    try:
+        definitions = load_definitions(settings.alerts.digests_file)
+    except DigestError:
+        definitions = []
+    organization = ""
+    if row.unit_id is not None:
+        root = ctx.db.get(UnitRow, root_of(ctx.db, row.unit_id))
+        organization = root.name if root is not None else ""
+    try:
+        data = centre.export(ctx.db, row, fmt, definitions, font_file=settings.alerts.digest_font_file,
+                             organization=organization)
+    except centre.ReportNotFound:
+        raise ApiProblem(404, f"Digest #{digest_id} cannot be rebuilt (its definition is gone).") from None
+    return Response(data, media_type=centre.FORMATS[fmt],
+                    headers={"Content-Disposition": attachment(centre.file_name(row, fmt))})
 
 
 # -- configuration: sources, watch queries, alert rules ---------------------------------------------
