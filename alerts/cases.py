@@ -160,6 +160,42 @@ def reopen(session: Session, case_id: int, *, actor: str, note: str | None = Non
     return _transition(session, get_case(session, case_id), "reopen", actor, note, utcnow())
 
 
+MANUAL_CASE_SLA = timedelta(minutes=240)  # a rule's default SLA (alerts.engine.sla_deadline)
+
+
+def open_case(session: Session, *, unit_id: int | None, article_ids: list[int], actor: str,
+              title: str = "", severity: str | None = None, note: str | None = None,
+              now: datetime | None = None) -> Alert:
+    """A case opened by a person about pieces they found (the stream's "open a case"): a story
+    alert on the first piece's story, listing every piece (a false-alarm dismissal labels them all),
+    with the default SLA deadline and a history entry naming who opened it. The caller checked the
+    pieces are visible and the actor may triage in ``unit_id``."""
+    if not article_ids:
+        raise CaseError("no pieces to open a case about")
+    now = now or utcnow()
+    articles = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(article_ids)))}
+    first = articles.get(article_ids[0])
+    if first is None:
+        raise CaseError(f"no piece #{article_ids[0]}")
+    if severity is None:
+        from models import Classification
+
+        levels = [str(level) for level in session.scalars(select(Classification.risk_level).where(
+            Classification.article_id.in_(list(articles)), Classification.is_current.is_(True)))]
+        severity = max(levels, key=lambda v: RiskLevel(v).rank) if levels else RiskLevel.MEDIUM.value
+    alert = Alert(dedupe_key=f"manual:{actor}:{now.timestamp():.6f}:{first.id}"[:200], kind=AlertKind.STORY,
+                  severity=RiskLevel(severity), title=(title.strip() or first.title or f"#{first.id}")[:1000],
+                  reason={"opened_by": actor, "article_ids": [a for a in article_ids if a in articles]},
+                  state=CaseState.NEW, story_id=first.story_id, article_id=first.id, source_id=first.source_id,
+                  unit_id=unit_id, deadline_at=now + MANUAL_CASE_SLA)
+    session.add(alert)
+    session.flush()
+    add_event(session, alert, "raised", actor=actor, note=note, to_state=CaseState.NEW.value,
+              data={"article_ids": alert.reason["article_ids"]})
+    _audit(session, alert, "open", actor, None, {"articles": alert.reason["article_ids"], "severity": str(severity)})
+    return alert
+
+
 def history(session: Session, case_id: int) -> list[AlertEvent]:
     get_case(session, case_id)
     return list(session.scalars(select(AlertEvent).where(AlertEvent.alert_id == case_id).order_by(AlertEvent.id)))

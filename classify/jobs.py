@@ -19,7 +19,14 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
             trigger="interval",
             trigger_args={"seconds": settings.scheduler.classify_interval_seconds},
             run_at_start=True,
-        )
+        ),
+        ScheduledJob(
+            id="stream-index",
+            func="classify.jobs:stream_index_job",
+            trigger="interval",
+            trigger_args={"seconds": 60},
+            once=True,
+        ),
     ]
 
 
@@ -53,6 +60,20 @@ def _classify_pending() -> int:
     if done:
         log.info("classified %d stored articles", done)
     return done
+
+
+def stream_index_job() -> int | None:
+    """Rebuild the coverage stream's visibility index when the watch queries changed."""
+    from sqlalchemy.orm import Session
+
+    from classify.visibility import reindex_if_queries_changed
+    from models.db import get_engine
+
+    with Session(get_engine()) as session, session.begin():
+        rows = reindex_if_queries_changed(session)
+    if rows is not None:
+        log.info("watch queries changed: the stream's index holds %d matches", rows)
+    return rows
 
 
 def warm_up() -> None:

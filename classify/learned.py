@@ -121,7 +121,11 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)
 _GROUP_SALT = {"w": 0x77, "b": 0x62, "c": 0x63}
 _word_hashes: dict[str, int] = {}
-_WORD_MEMO_MAX = 2_000_000  # distinct words kept (~200 MB at most); cleared when full
+# Memos of word hashes, each cleared when full: distinct tokens (Vietnamese syllables and bigrams,
+# named features) and Chinese segmenter words. ~120 bytes an entry, so together they stay under
+# ~100 MB beside the models.
+_WORD_MEMO_MAX = 500_000
+_ZH_WORD_MEMO_MAX = 300_000
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -133,13 +137,16 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def _blake(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 def _word_hash(word: str) -> int:
     h = _word_hashes.get(word)
     if h is None:
         if len(_word_hashes) >= _WORD_MEMO_MAX:
             _word_hashes.clear()
-        h = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
-        _word_hashes[word] = h
+        h = _word_hashes[word] = _blake(word)
     return h
 
 
@@ -151,6 +158,39 @@ def word_hashes(words: Sequence[str]) -> np.ndarray:
     return np.array(found, dtype=np.uint64)
 
 
+_zh_word_hashes: dict[str, int] = {}  # segmenter word -> hash of its classifier token (0: dropped)
+
+
+def zh_word_hashes(text: str) -> np.ndarray:
+    """The unsalted hashes of :func:`classify.tokenize.tokens_zh` of ``text`` in one pass (the same
+    values as ``word_hashes(tokens_zh(text))``): one memo from the segmenter's raw word to its kept
+    token's hash, so the per-word Python work is one dictionary look-up."""
+    from classify.tokenize import kept_zh_token, zh_tokenizer
+
+    words = zh_tokenizer().cut(text, HMM=True)
+    try:
+        found = list(map(_zh_word_hashes.__getitem__, words))
+    except KeyError:
+        if len(_zh_word_hashes) >= _ZH_WORD_MEMO_MAX:
+            _zh_word_hashes.clear()
+        found = []
+        for w in words:
+            h = _zh_word_hashes.get(w)
+            if h is None:
+                kept = kept_zh_token(w)
+                h = _zh_word_hashes[w] = _blake(kept) if kept else 0
+            found.append(h)
+    out = np.array(found, dtype=np.uint64)
+    return out[out != 0]
+
+
+def text_word_hashes(text: str, lang: str) -> np.ndarray:
+    """Unsalted hashes of the classifier tokens of ``text`` (:func:`classify.tokenize.tokens`)."""
+    if lang.startswith("zh"):
+        return zh_word_hashes(text)
+    return word_hashes(tokens(text, lang))
+
+
 def char_text(text: str, lang: str) -> str:
     """The text character n-grams are taken from: lower case; Chinese without whitespace (every
     visible character: punctuation such as ！！！ carries tone), other languages with single spaces."""
@@ -158,25 +198,34 @@ def char_text(text: str, lang: str) -> str:
     return "".join(low.split()) if lang.startswith("zh") else " ".join(low.split())
 
 
-def char_ngram_hashes(chars: str, n: int) -> np.ndarray:
+def char_codes(chars: str) -> np.ndarray:
+    """The code points of ``chars`` (uint64), what character n-grams are hashed from."""
+    return np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def char_ngram_hashes(chars: str, n: int, code: np.ndarray | None = None) -> np.ndarray:
+    """Hashes of the character ``n``-grams of ``chars`` (``code``: its :func:`char_codes`, if known)."""
     if len(chars) < n:
         return np.zeros(0, dtype=np.uint64)
-    code = np.frombuffer(chars.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if code is None:
+        code = char_codes(chars)
     h = np.full(len(code) - n + 1, np.uint64(_GROUP_SALT["c"] * 1_000_003 + n), dtype=np.uint64)
     for j in range(n):
         h = h * _PRIME + code[j : len(code) - n + 1 + j]
     return _mix(h)
 
 
-def group_hashes(text: str, lang: str, toks: Sequence[str], groups: Iterable[str]) -> dict[str, np.ndarray]:
-    """The hashed features of one document, per group."""
+def group_hashes(text: str, lang: str, toks: Sequence[str] | None, groups: Iterable[str]) -> dict[str, np.ndarray]:
+    """The hashed features of one document, per group (``toks``: its classifier tokens, or None to
+    tokenize and hash them here in one pass)."""
     out: dict[str, np.ndarray] = {}
     chars: str | None = None
+    code: np.ndarray | None = None
     words: np.ndarray | None = None
     for group in groups:
         if group in ("w", "b"):
             if words is None:
-                words = word_hashes(toks)
+                words = word_hashes(toks) if toks is not None else text_word_hashes(text, lang)
             if group == "w":
                 out[group] = _mix(words + np.uint64(_GROUP_SALT["w"]))
             else:
@@ -184,13 +233,14 @@ def group_hashes(text: str, lang: str, toks: Sequence[str], groups: Iterable[str
         elif group[0] == "c":
             if chars is None:
                 chars = char_text(text, lang)
-            out[group] = char_ngram_hashes(chars, int(group[1:]))
+                code = char_codes(chars)
+            out[group] = char_ngram_hashes(chars, int(group[1:]), code)
     return out
 
 
 def doc_features(text: str, lang: str, config: FeatureConfig, toks: list[str] | None = None) -> np.ndarray:
-    """The hashed features of one document under ``config``; ``toks`` if already tokenized."""
-    toks = tokens(text, lang) if toks is None else toks
+    """The hashed features of one document under ``config``; ``toks`` if already tokenized (else
+    tokenized and hashed here, as the classifier does)."""
     groups = group_hashes(text, lang, toks, config_groups(config, lang))
     return np.concatenate(list(groups.values())) if groups else np.zeros(0, dtype=np.uint64)
 
@@ -207,20 +257,60 @@ def feature_hash(feature: str) -> int:
     return int(char_ngram_hashes(value, len(value))[0])
 
 
-def hash_counts(feature_arrays: Iterable[np.ndarray], n_features: int) -> Any:
-    """Raw hashed counts (CSR, float32) of each document's feature hashes, in ``n_features`` slots."""
+def hash_counts(feature_arrays: Iterable[np.ndarray | Sequence[np.ndarray]], n_features: int) -> Any:
+    """Raw hashed counts (CSR, float32) of each document's feature hashes, in ``n_features`` slots.
+
+    A document is one array of hashes or a sequence of arrays (its feature groups)."""
+    from scipy.sparse import csr_matrix, vstack
+
+    parts: list[np.ndarray] = []
+    row_lengths: list[int] = []
+    for item in feature_arrays:
+        if isinstance(item, np.ndarray):
+            parts.append(item)
+            row_lengths.append(len(item))
+        else:
+            parts.extend(item)
+            row_lengths.append(sum(len(a) for a in item))
+    n_rows = len(row_lengths)
+    if not n_rows or not any(row_lengths):
+        return csr_matrix((n_rows, n_features), dtype=np.float32)
+    flat = np.concatenate(parts)
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(row_lengths, dtype=np.int64))])
+    # (row, slot) keys in 32 bits: blocks of up to 4,096 rows at 2^20 slots.
+    rows_per_block = 1 << max(0, 32 - (n_features.bit_length() - 1))
+    if n_rows <= rows_per_block:
+        return _count_block(flat, offsets, 0, n_rows, n_features)
+    blocks = [
+        _count_block(flat, offsets, start, min(n_rows, start + rows_per_block), n_features)
+        for start in range(0, n_rows, rows_per_block)
+    ]
+    return vstack(blocks, format="csr")
+
+
+def _count_block(flat: np.ndarray, offsets: np.ndarray, start: int, stop: int, n_features: int) -> Any:
+    """Counts of rows ``start:stop`` (their hashes: ``flat[offsets[start]:offsets[stop]]``): one
+    sort of 32-bit (row, slot) keys for the whole block, then run lengths, already in CSR order
+    (scipy's ``sum_duplicates`` sorted row by row and cost about twice as much at news length)."""
     from scipy.sparse import csr_matrix
 
-    arrays = list(feature_arrays)
-    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)
-    indices = (flat & np.uint64(n_features - 1)).astype(np.int32)
-    out = csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(arrays), n_features)
-    )
-    out.sum_duplicates()
-    return out
+    bits = n_features.bit_length() - 1
+    n_rows = stop - start
+    lo, hi = int(offsets[start]), int(offsets[stop])
+    if hi == lo:
+        return csr_matrix((n_rows, n_features), dtype=np.float32)
+    key = flat[lo:hi].astype(np.uint32) & np.uint32(n_features - 1)
+    key |= np.repeat(np.arange(n_rows, dtype=np.uint32) << np.uint32(bits), np.diff(offsets[start : stop + 1]))
+    key.sort()
+    first = np.empty(len(key), dtype=bool)
+    first[0] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    unique = key[starts]
+    counts = np.diff(starts, append=len(key)).astype(np.float32)
+    indptr = np.searchsorted(unique, np.arange(n_rows + 1, dtype=np.int64) << bits)
+    indices = (unique & np.uint32(n_features - 1)).astype(np.int32)
+    return csr_matrix((counts, indices, indptr), shape=(n_rows, n_features))
 
 
 def fold(counts: Any, n_features: int) -> Any:
@@ -237,15 +327,25 @@ def fold(counts: Any, n_features: int) -> Any:
     return out
 
 
-def weight(counts: Any, idf: np.ndarray | None) -> Any:
-    """Log-scaled, IDF-weighted (when given), L2-normalized copy of hashed counts."""
-    from sklearn.preprocessing import normalize
+def weight(counts: Any, idf: np.ndarray | None, logged: np.ndarray | None = None) -> Any:
+    """Log-scaled, IDF-weighted (when given), L2-normalized hashed counts (a new matrix sharing the
+    counts' index arrays; ``logged``: ``log1p(counts.data)`` when already computed for another model
+    on the same counts)."""
+    from scipy.sparse import csr_matrix
 
-    matrix = counts.copy()
-    matrix.data = np.log1p(matrix.data)
+    counts = counts.tocsr()
+    data = np.log1p(counts.data, dtype=np.float32) if logged is None else logged.copy()
     if idf is not None:
-        matrix.data *= idf[matrix.indices]
-    return normalize(matrix, copy=False)
+        data *= idf[counts.indices]
+    lengths = np.diff(counts.indptr)
+    squares = np.zeros(len(lengths), dtype=np.float64)
+    filled = lengths > 0
+    if data.size:
+        squares[filled] = np.add.reduceat(data * data, counts.indptr[:-1][filled], dtype=np.float64)
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1.0
+    data /= np.repeat(norms.astype(np.float32), lengths)
+    return csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
 
 
 def vectorize(feature_lists: Iterable[np.ndarray], config: FeatureConfig, idf: np.ndarray | None = None) -> Any:
@@ -309,15 +409,17 @@ class TextModel:
         return self.predict_proba_counts(hash_counts(features, self.config.n_features))
 
     def predict_proba_counts(
-        self, counts: Any, neighbors: NeighborVote | None = None, *, vote: bool = True
+        self, counts: Any, neighbors: NeighborVote | None = None, *, vote: bool = True, logged: Any = None
     ) -> np.ndarray:
         """Probabilities from raw hashed counts (of this model's feature groups, any power-of-two width).
 
         ``neighbors``: other ``k`` / ``model_weight`` than the model's own (cross-validation; the
-        stored rows, hence ``max_df``, stay the model's); ``vote=False``: the regression alone."""
+        stored rows, hence ``max_df``, stay the model's); ``vote=False``: the regression alone;
+        ``logged``: ``log1p(counts.data)`` (float32) when the counts are this model's width."""
         if counts.shape[0] == 0:
             return np.zeros((0, len(self.classes)))
-        x = weight(fold(counts, self.config.n_features), self.idf)
+        folded = fold(counts, self.config.n_features)
+        x = weight(folded, self.idf, logged if folded is counts else None)
         if self._coef_t is None:  # contiguous once: `x @ coef.T` copied the whole matrix every batch
             self._coef_t = np.ascontiguousarray(self.coef.T)
         scores = np.asarray(x @ self._coef_t, dtype=np.float64) + self.intercept

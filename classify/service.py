@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from classify.engine import Classifier, ClassifierError, Context, Result, Spread, WatchRule, load_classifier
 from classify.query import QuerySyntaxError, parse_query
 from classify.reasons import PrivacyFinding
+from classify.visibility import index_articles, owned_queries
 from models import Article, Classification, Outlet, Story
 from models.articles import Label, WatchQuery
 from models.enums import OutletTier, RiskLevel, SentimentLabel
@@ -152,6 +153,7 @@ def classify_articles(session: Session, settings: Settings, articles: Sequence[A
     if not articles:
         return []
     classifier = get_classifier(settings, [*settings_watch_rules(settings), *db_watch_rules(session)])
+    owned = owned_queries(session)
     events: list[ArticleClassified] = []
     now = datetime.now(UTC)
     batch = max(1, settings.classify.batch_size)
@@ -177,6 +179,7 @@ def classify_articles(session: Session, settings: Settings, articles: Sequence[A
             _store(session, art, res, classifier.version)
             events.append(ArticleClassified(article_id=art.id, risk_level=res.risk_level, sentiment=res.sentiment))
         session.flush()
+        index_articles(session, chunk, owned)  # who sees these pieces in the stream (classify.visibility)
     for event in events:
         publish_after_commit(session, event)  # the caller's commit; subscribers read these rows
     return events
@@ -297,5 +300,5 @@ def stored_labels(session: Session) -> list[Any]:
         else:
             text, lang = label.text or "", ""
         if text.strip():
-            out.append(StoredLabel(label.task, label.label, text, lang))
+            out.append(StoredLabel(label.task, label.label, text, lang, label.article_id))
     return out

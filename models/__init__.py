@@ -23,6 +23,7 @@ from models.articles import Article, Classification, FingerprintBand, Label, Sto
 from models.base import Base, UTCDateTime, utcnow
 from models.quota import Person, QuotaRule, Registration, Score, Unit, UnitHistory
 from models.sources import CrawlRun, Outlet, Snapshot, Source
+from models.stream import ArticleMatch, ArticleTag, SavedSearch, StreamRead, StreamReadMarker
 
 __all__ = [
     "Alert",
@@ -31,6 +32,8 @@ __all__ = [
     "AlertRule",
     "ApiKey",
     "Article",
+    "ArticleMatch",
+    "ArticleTag",
     "AuditEntry",
     "Base",
     "Classification",
@@ -50,6 +53,7 @@ __all__ = [
     "Registration",
     "RiskPlan",
     "Role",
+    "SavedSearch",
     "Score",
     "SharedLink",
     "Snapshot",
@@ -57,6 +61,8 @@ __all__ = [
     "Story",
     "StoryDecision",
     "StoryKey",
+    "StreamRead",
+    "StreamReadMarker",
     "UTCDateTime",
     "Unit",
     "UnitHistory",

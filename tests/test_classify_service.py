@@ -126,9 +126,11 @@ def test_scheduled_job_definition() -> None:
     from classify.jobs import scheduled_jobs
     from presswatch.service import resolve
 
-    (job,) = scheduled_jobs(Settings())
+    job, index_job = scheduled_jobs(Settings())
     assert job.trigger == "interval" and job.trigger_args == {"seconds": 30}
     assert callable(resolve(job.func))
+    # the stream's index follows watch query changes, on one instance
+    assert index_job.id == "stream-index" and index_job.once and callable(resolve(index_job.func))
 
 
 def test_an_article_edited_after_classification_is_classified_again(session: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -202,3 +204,29 @@ def test_an_edited_article_that_turns_negative_is_alerted(fresh_db_url: str, tmp
             assert s.scalar(select(Alert.title)) == "儋州法院执行工作"
     finally:
         engine.dispose()
+
+
+def test_classify_articles_scores_batches_of_batch_size(session: Session) -> None:
+    """The service's classify job goes through ``classify_batch`` in ``classify.batch_size`` chunks
+    (the batch path is what the speed figures measure), and each piece still gets its own result."""
+    from classify.service import classify_articles, db_watch_rules, get_classifier, settings_watch_rules
+
+    settings = Settings.model_validate({"classify": {"batch_size": 2}})
+    arts = [factories.article(session, title=f"第{i}篇", text=NEG_TEXT if i % 2 else POS_TEXT) for i in range(5)]
+    session.flush()
+    classifier = get_classifier(settings, [*settings_watch_rules(settings), *db_watch_rules(session)])
+    sizes: list[int] = []
+    original = classifier.classify_batch
+
+    def recording(docs, contexts=None):  # type: ignore[no-untyped-def]
+        sizes.append(len(docs))
+        return original(docs, contexts)
+
+    classifier.classify_batch = recording  # type: ignore[method-assign]
+    try:
+        events = classify_articles(session, settings, arts)
+    finally:
+        del classifier.classify_batch
+    assert sizes == [2, 2, 1]
+    assert [e.article_id for e in events] == [a.id for a in arts]
+    assert [e.sentiment for e in events] == ["positive", "negative", "positive", "negative", "positive"]

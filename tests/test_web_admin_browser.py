@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from crawlers.testserver import LocalServer
 from tests import factories
-from tests.browser_support import log_in
+from tests.browser_support import LiveWeb, log_in
 from tests.crawl_site import fixture_site
 from tests.web_support import PASSWORD, web_settings
 
@@ -19,7 +21,7 @@ def _csp_errors(messages: list[str]) -> list[str]:
     return [m for m in messages if "Content Security Policy" in m or "Refused" in m]
 
 
-def test_admin_adds_a_source_after_fetching_one_page(live_web, page_at) -> None:
+def test_admin_adds_a_source_after_fetching_one_page(live_web: LiveWeb, page_at: Callable[..., Any]) -> None:
     from models import Source
     from models.db import make_engine, session_scope
 
@@ -64,7 +66,7 @@ def test_admin_adds_a_source_after_fetching_one_page(live_web, page_at) -> None:
     assert not _csp_errors(console), console
 
 
-def test_admin_dry_runs_a_rule_on_a_phone(live_web, page_at) -> None:
+def test_admin_dry_runs_a_rule_on_a_phone(live_web: LiveWeb, page_at: Callable[..., Any]) -> None:
     from alerts.rules_file import parse_rules, sync_rules
     from models import AlertRule, utcnow
     from models.db import make_engine, session_scope
@@ -103,7 +105,7 @@ def test_admin_dry_runs_a_rule_on_a_phone(live_web, page_at) -> None:
     assert not _csp_errors(console), console
 
 
-def test_admin_screens_fit_a_narrow_phone(live_web, page_at) -> None:
+def test_admin_screens_fit_a_narrow_phone(live_web: LiveWeb, page_at: Callable[..., Any]) -> None:
     """Every admin screen at 360 px: no sideways scrolling, reachable from the Administration page."""
     page = page_at(narrow=True, locale="vi-VN")
     console: list[str] = []
@@ -124,7 +126,7 @@ def test_admin_screens_fit_a_narrow_phone(live_web, page_at) -> None:
     assert not _csp_errors(console), console
 
 
-def test_watch_query_is_checked_while_typing(live_web, page_at) -> None:
+def test_watch_query_is_checked_while_typing(live_web: LiveWeb, page_at: Callable[..., Any]) -> None:
     """htmx posts the query as it is typed (no inline script; the CSP holds) and shows where it breaks."""
     from models.db import make_engine, session_scope
 

@@ -44,6 +44,7 @@ def world_rules(web: Any) -> dict[str, int]:
     rules = {"rules": [
         {"name": "dz-negative", "severity": "high", "unit": "dz-court",
          "when": {"min_risk": "high", "sentiment": ["negative"]},
+         "options": {"escalation": [{"name": "院长", "address": "president@dz.example.cn"}]},
          "recipients": [{"name": "值班", "address": "duty@dz.example.cn", "language": "zh-CN"}]},
         {"name": "hy-rule", "severity": "high", "unit": "hy-thads", "when": {"min_risk": "medium"},
          "recipients": [{"address": "duty@hy.example.vn", "language": "vi"}]},
@@ -171,13 +172,24 @@ def test_save_validates_like_the_file_audits_and_wins_over_the_file(web: Any, wo
     # the form shows the rule's own layer back
     form = client.get(f"/admin/rules/{rule_id}").text
     assert 'value="15"' in form and "23:00-07:00" in form
+    # the form has no field for the escalation list: editing a rule keeps the one it declares
+    assert client.post(f"/admin/rules/{world_rules['dz']}", data=_form(
+        name="dz-negative", severity="high", quiet_hours="22:00-06:00",
+        recipients="duty@dz.example.cn; 值班; zh-CN; email; Asia/Ho_Chi_Minh")).status_code == 303
+    db = _db(web)
+    kept = db.get(AlertRule, world_rules["dz"])
+    assert kept is not None and kept.options["escalation"] == [{"name": "院长", "address": "president@dz.example.cn"}]
+    assert kept.options["quiet_hours"] == "22:00-06:00" and kept.managed_by == "web"
+    assert kept.recipients[0]["timezone"] == "Asia/Ho_Chi_Minh"  # the fifth field of a recipient line
+    db.close()
     # taking over a file rule: it becomes web-managed, and the file sync leaves it alone
     assert client.post(f"/admin/rules/{world_rules['dz']}/enabled", data={"enabled": "0"}).status_code == 303
     db = _db(web)
     entries = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "alert_rule",
                                                   AuditEntry.actor == "dz-admin").order_by(AuditEntry.id)).all()
     assert [(e.action, e.object_id) for e in entries] == [
-        ("rule.add", "dz-critical"), ("rule.update", "dz-critical"), ("rule.disable", "dz-negative")]
+        ("rule.add", "dz-critical"), ("rule.update", "dz-critical"), ("rule.update", "dz-negative"),
+        ("rule.disable", "dz-negative")]
     assert entries[1].before["conditions"]["min_risk"] == "high"  # type: ignore[index]
     assert entries[1].after["conditions"]["min_risk"] == "critical"  # type: ignore[index]
     counts = sync_rules(db, parse_rules({"rules": [
@@ -193,3 +205,34 @@ def test_save_validates_like_the_file_audits_and_wins_over_the_file(web: Any, wo
     assert counts["disabled"] == 0
     db.rollback()
     db.close()
+
+
+def test_the_cli_prints_each_rules_precision(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import settings as settings_mod
+    from models.db import make_engine, session_scope, upgrade
+    from presswatch.cli import app
+    from tests.web_support import build_world
+
+    url = f"sqlite:///{tmp_path / 'pw.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_scope(engine) as db:
+        build_world(db)
+        sync_rules(db, parse_rules({"rules": [{"name": "dz-negative", "severity": "high", "unit": "dz-court",
+                                               "recipients": [{"address": "duty@dz.example.cn"}]}]}, web_settings()))
+        rule = db.scalar(select(AlertRule).where(AlertRule.name == "dz-negative"))
+        assert rule is not None
+        pieces = [factories.article(db) for _ in range(4)]
+        for piece, state in zip(pieces, (CaseState.RESOLVED, CaseState.RESPONDING, CaseState.DISMISSED,
+                                         CaseState.NEW), strict=True):
+            _alert(db, rule, piece.id, state, timedelta(days=2))
+    engine.dispose()
+    monkeypatch.setenv("PRESSWATCH_DB__URL", url)
+    settings_mod.reset_settings_cache()
+    result = CliRunner().invoke(app, ["alerts", "precision", "--days", "30"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "dz-negative" in line)
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert cells == ["dz-negative", "4", "2", "1", "1", "67%"], result.output  # 2 / (2 + 1)

@@ -135,7 +135,7 @@ def test_fetch_now_shows_what_would_be_extracted_and_stores_nothing(web: Any, wo
     assert "失信被执行人名单再添十二人" in one
     refused = client.post("/admin/sources/new", data=_form(site.base_url, action="preview",
                                                            page_url=site.url("/zh/private/x.html"))).text
-    assert "robots.txt forbids it" in refused
+    assert "blocked by robots.txt" in refused
     gone = client.post("/admin/sources/new", data=_form(site.base_url, action="preview",
                                                         page_url=site.url("/zh/a/9.html"))).text
     assert "HTTP 404" in gone

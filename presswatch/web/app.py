@@ -47,6 +47,7 @@ ROUTERS = (
     "presswatch.web.routes.admin_digests",
     "presswatch.web.routes.admin_units",
     "presswatch.web.routes.cases",
+    "presswatch.web.routes.stream",
     "presswatch.web.routes.quota",
     "presswatch.web.routes.stories",
     "presswatch.web.routes.corrections",

@@ -18,6 +18,7 @@ SCREENS = (
     ("/admin/queries", N_("Watch queries"), N_("The names and terms that make a piece your business.")),
     ("/admin/digests", N_("Digests"), N_("Daily digests: recipients, time, sections, language; preview.")),
     ("/admin/webhooks", N_("Webhooks"), N_("Signed notices to your own systems; delivery log.")),
+    ("/admin/links", N_("Shared links"), N_("Read-only signed links to your units' pages, with an expiry.")),
     ("/admin/audit", N_("Audit log"), N_("Who changed what, when, with before and after.")),
 )
 

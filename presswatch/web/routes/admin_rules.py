@@ -60,14 +60,14 @@ def _number(text: str) -> int | float | str:
 
 
 def _recipients(text: str) -> list[dict[str, str]]:
-    """One a line: ``address; name; language; channel`` (only the address is required)."""
+    """One a line: ``address; name; language; channel; time zone`` (only the address is required)."""
     out = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(";")]
         if not parts or not parts[0]:
             continue
         entry = {"address": parts[0]}
-        for key, value in zip(("name", "language", "channel"), parts[1:], strict=False):
+        for key, value in zip(("name", "language", "channel", "timezone"), parts[1:], strict=False):
             if value:
                 entry[key] = value
         out.append(entry)
@@ -137,7 +137,7 @@ def form_of(declared: dict[str, Any], unit_code: str) -> dict[str, Any]:
         "mentions_org": tri(when.get("mentions_org")), "privacy": tri(when.get("privacy")),
         "max_age_hours": "" if when.get("max_age_hours") is None else str(when["max_age_hours"]),
         "recipients": "\n".join("; ".join([r.get("address", ""), r.get("name", ""), r.get("language", ""),
-                                           r.get("channel", "")]).rstrip("; ")
+                                           r.get("channel", ""), r.get("timezone", "")]).rstrip("; ")
                                 for r in declared.get("recipients") or []),
         "channels": list(declared.get("channels") or []),
         "quiet_hours": str(options.get("quiet_hours") or ""), "timezone": str(options.get("timezone") or ""),
@@ -206,10 +206,24 @@ def _dry_run(page: Page, data: dict[str, Any], rule_id: int | None) -> dict[str,
             "more": max(0, len(fired) - MAX_DRY_RUN_ROWS)}
 
 
+FORM_OPTIONS = frozenset({"quiet_hours", "timezone", "rate_limit_per_hour", "merge_window_minutes", "sla_minutes"})
+
+
+def _keep_unformed(raw: dict[str, Any], rule: Any) -> dict[str, Any]:
+    """Options of the rule's own layer the form has no field for (``escalation``) stay as declared."""
+    if rule is None:
+        return raw
+    own = dict(rules_admin.declared_of(rule).get("options") or {})
+    kept = {k: v for k, v in own.items() if k not in FORM_OPTIONS}
+    if kept:
+        raw = {**raw, "options": {**kept, **(raw.get("options") or {})}}
+    return raw
+
+
 def _submit(page: Page, form: dict[str, Any], rule_id: int | None) -> Response:
     rule = _rule(page, rule_id) if rule_id is not None else None
     try:
-        raw = declaration(form, page.settings)
+        raw = _keep_unformed(declaration(form, page.settings), rule)
         data = rules_admin.resolve(raw, page.settings)
     except RulesError as exc:
         return _render(page, form, rule=rule, status_code=400, error=str(exc))

@@ -58,4 +58,46 @@
     if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-select-all")) { event.target.select(); }
   });
   document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
+  // Keyboard triage on /stream: j / k move, x selects, e marks read, o (or Enter) opens the piece.
+  function streamRows() { return Array.prototype.slice.call(document.querySelectorAll("[data-stream] li.stream-item")); }
+  function currentRow() { return document.querySelector("[data-stream] li.stream-item.current"); }
+  function moveTo(row) {
+    var old = currentRow();
+    if (old) { old.classList.remove("current"); }
+    if (!row) { return; }
+    row.classList.add("current");
+    row.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+  function markRead(row) {
+    var form = row.closest("form[data-stream]");
+    var data = new FormData();
+    data.append("action", "read");
+    data.append("ids", row.getAttribute("data-id"));
+    data.append("js", "1");
+    fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
+      .then(function (response) { if (response.ok) { row.classList.remove("unread"); } });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var target = event.target;
+    if (target && target.closest && target.closest("input, textarea, select, [contenteditable]")) { return; }
+    var rows = streamRows();
+    if (!rows.length) { return; }
+    var row = currentRow();
+    var index = row ? rows.indexOf(row) : -1;
+    if (event.key === "j") { moveTo(rows[Math.min(rows.length - 1, index + 1)]); }
+    else if (event.key === "k") { moveTo(rows[Math.max(0, index - 1)]); }
+    else if (event.key === "x" && row) {
+      var box = row.querySelector("input[type=checkbox]");
+      if (box) { box.checked = !box.checked; }
+    }
+    else if (event.key === "e" && row) { markRead(row); }
+    else if ((event.key === "o" || event.key === "Enter") && row && target === row) {
+      var link = row.querySelector("a.title");
+      if (link) { window.location.href = link.getAttribute("href"); }
+    }
+    else { return; }
+    event.preventDefault();
+  });
 })();
