@@ -573,3 +573,59 @@ def test_configuration_changes_go_through_the_admin_stage_functions(web: WebClie
     assert [e.action for e in entries] == ["watch_query.add", "watch_query.update", "rule.add", "rule.disable",
                                            "source.add", "source.pause"]
     assert {(e.actor, e.api_key_prefix) for e in entries} == {("dz-admin", admin.split("_")[1])}
+
+
+def test_articles_and_stories_follow_the_stream_contract_and_the_scope(web: WebClients) -> None:
+    """/articles and /stories are classify.stream (the /stream page's functions), with its parameters."""
+    from classify.visibility import index_articles
+    from models import WatchQuery
+    from models.enums import SentimentLabel
+    from tests import factories
+
+    units = web.world.units
+    with db_of(web) as db:
+        for unit, query in (("dz-court", '"儋州法院"'), ("hy-thads", '"Hưng Yên"')):
+            db.add(WatchQuery(name=f"{unit}-org", query=query, purpose="org", unit_id=units[unit].id))
+        db.flush()
+        story = factories.story(db, title="腾退", article_count=2, outlet_count=2)
+        now = utcnow()
+        spec = [("儋州法院强制腾退引发争议", story.id, "negative", RiskLevel.HIGH, 1),
+                ("转发：儋州法院强制腾退现场", story.id, "negative", RiskLevel.CRITICAL, 2),
+                ("儋州法院发布执行悬赏公告", None, "positive", RiskLevel.LOW, 3),
+                ("Cưỡng chế thi hành án ở Hưng Yên", None, "negative", RiskLevel.HIGH, 2)]
+        articles = []
+        for title, story_id, sentiment, risk, hours in spec:
+            art = factories.article(db, title=title, text=title + "。", story_id=story_id,
+                                    lang="vi" if "Hưng" in title else "zh", published_at=now - timedelta(hours=hours))
+            factories.classification(db, art, sentiment=SentimentLabel(sentiment), risk_level=risk)
+            articles.append(art)
+        index_articles(db, articles)
+    dz, hy = api(web, make_key(web, "dz-duty")), api(web, make_key(web, "hy-duty"))
+
+    listed = dz.get(f"{API}/articles", params={"count": "true"})
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    titles = [i["title"] for i in body["items"]]
+    assert titles == ["儋州法院强制腾退引发争议", "转发：儋州法院强制腾退现场", "儋州法院发布执行悬赏公告"]
+    assert body["total"] == 3 and not body["total_capped"]
+    hy_body = hy.get(f"{API}/articles", params={"count": "true"}).json()
+    assert [i["title"] for i in hy_body["items"]] == ["Cưỡng chế thi hành án ở Hưng Yên"] and hy_body["total"] == 1
+    # The same filters as /stream: risk at or above, sentiment, sort; one row per story.
+    risky = dz.get(f"{API}/articles", params={"risk": "high", "sort": "risk"}).json()["items"]
+    assert [i["risk_level"] for i in risky] == ["critical", "high"]
+    assert [i["title"] for i in dz.get(f"{API}/articles", params={"sentiment": "positive"}).json()["items"]] == [
+        "儋州法院发布执行悬赏公告"]
+    stories = dz.get(f"{API}/stories").json()["items"]
+    assert [(i["story_id"], i["folded"]) for i in stories] == [(story.id, 2), (None, 1)]
+    # Pages: limit 2, next_cursor and Link, nothing twice.
+    first = dz.get(f"{API}/articles", params={"limit": 2})
+    assert len(first.json()["items"]) == 2 and 'rel="next"' in first.headers["link"]
+    rest = dz.get(f"{API}/articles", params={"limit": 2, "cursor": first.json()["next_cursor"]}).json()
+    assert [i["title"] for i in first.json()["items"] + rest["items"]] == titles and rest["next_cursor"] is None
+    # Unknown values and another organization's unit or watch query: problem+json naming the parameter.
+    bad = assert_problem(dz.get(f"{API}/articles", params={"q": '"儋州 AND'}), 422)
+    assert bad["errors"][0]["where"] == "query.q" and "position" in bad["errors"][0]
+    assert assert_problem(hy.get(f"{API}/articles", params={"unit": units["dz-court"].id}), 422)["errors"][0][
+        "where"] == "query.unit"
+    assert_problem(dz.get(f"{API}/articles", params={"risk": "apocalyptic"}), 422)
+    assert_problem(dz.get(f"{API}/articles", params={"cursor": "bm9wZQ"}), 400)

@@ -361,3 +361,37 @@ class Story(Orm):
     article_count: int
     outlet_count: int
     created_at: datetime
+
+
+class StreamItem(Orm):
+    """A piece in the coverage stream (``classify.stream``): with ``/stories``, the story's newest
+    matching piece, ``folded`` = how many of its pieces match."""
+
+    article_id: int
+    title: str
+    url: str
+    lang: str
+    published_at: datetime | None
+    stored_at: datetime | None
+    outlet_id: int | None
+    outlet_name: str
+    tier: str | None
+    channel: str
+    sentiment: str | None
+    risk_level: str | None
+    risk_score: float | None
+    topics: list[str]
+    story_id: int | None
+    story_articles: int
+    story_outlets: int
+    folded: int
+    tags: list[str]
+
+
+class StreamListing(BaseModel):
+    """One page of the stream, newest first (or by risk / spread with ``sort``)."""
+
+    items: list[StreamItem]
+    next_cursor: str | None = None
+    total: int | None = Field(None, description="With count=true: matching pieces (stories), up to 1,000.")
+    total_capped: bool = False
