@@ -308,10 +308,13 @@ def test_openapi_document_validates_and_the_docs_page_renders_it(web: WebClients
     paths = document["paths"]
     for path in ("/cases", "/cases/{case_id}/{action}", "/corrections", "/plans", "/registrations",
                  "/registrations/{registration_id}/review", "/quota/status", "/quota/rankings", "/digests",
-                 "/digests/{digest_id}/html", "/sources", "/watch-queries", "/rules", "/articles/{article_id}/labels",
-                 "/limits"):
+                 "/digests/{digest_id}/html", "/digests/{digest_id}/download.{fmt}", "/sources",
+                 "/sources/{source_id}/pause", "/watch-queries", "/watch-queries/{query_id}", "/rules",
+                 "/rules/{rule_id}/disable", "/articles", "/stories", "/articles/{article_id}/labels",
+                 "/corrections/{correction_id}/note", "/limits"):
         assert path in paths, path
     assert document["servers"] == [{"url": API}]
+    assert {"from", "risk", "q", "cursor", "limit"} <= {p["name"] for p in paths["/articles"]["get"]["parameters"]}
     docs = anonymous.get(f"{API}/docs")
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
     assert "/api/v1/cases/{case_id}/{action}" in docs.text and "<script>" not in docs.text
