@@ -21,9 +21,13 @@ from quota.units import QuotaError, get_unit
 
 def registrations_query(scope: Scope, *, state: RegistrationState | None = None,
                         unit_id: int | None = None) -> Select[Any]:
+    """The scope's registrations; proposals found from bylines only when their state is asked for
+    (as ``quota.desk.recent_registrations``, the pages' list)."""
     stmt = select(Registration).where(scope.where(Registration.unit_id))
     if state is not None:
         stmt = stmt.where(Registration.state == state)
+    else:
+        stmt = stmt.where(Registration.state != RegistrationState.PROPOSED)
     if unit_id is not None:
         stmt = stmt.where(Registration.unit_id == unit_id)
     return stmt

@@ -308,10 +308,13 @@ def test_openapi_document_validates_and_the_docs_page_renders_it(web: WebClients
     paths = document["paths"]
     for path in ("/cases", "/cases/{case_id}/{action}", "/corrections", "/plans", "/registrations",
                  "/registrations/{registration_id}/review", "/quota/status", "/quota/rankings", "/digests",
-                 "/digests/{digest_id}/html", "/sources", "/watch-queries", "/rules", "/articles/{article_id}/labels",
-                 "/limits"):
+                 "/digests/{digest_id}/html", "/digests/{digest_id}/download.{fmt}", "/sources",
+                 "/sources/{source_id}/pause", "/watch-queries", "/watch-queries/{query_id}", "/rules",
+                 "/rules/{rule_id}/disable", "/articles", "/stories", "/articles/{article_id}/labels",
+                 "/corrections/{correction_id}/note", "/limits"):
         assert path in paths, path
     assert document["servers"] == [{"url": API}]
+    assert {"from", "risk", "q", "cursor", "limit"} <= {p["name"] for p in paths["/articles"]["get"]["parameters"]}
     docs = anonymous.get(f"{API}/docs")
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
     assert "/api/v1/cases/{case_id}/{action}" in docs.text and "<script>" not in docs.text
@@ -411,10 +414,11 @@ def test_registrations_quota_status_and_rankings_stay_in_the_organization(web: W
     assert_problem(api(web, dz_duty).post(f"{API}/registrations", json=piece), 403)
     assert_problem(api(web, hy).post(f"{API}/registrations", json=piece), 404)
     assert_problem(api(web, dz_exec1).post(f"{API}/registrations", json={**piece, "outlet": "no-such"}), 422)
+    assert_problem(api(web, dz_exec1).post(f"{API}/registrations", json={"unit": "dz-exec-1", "title": "x"}), 422)
     assert [r["id"] for r in api(web, dz_duty).get(f"{API}/registrations").json()["items"]] == [reg["id"]]
     assert api(web, hy).get(f"{API}/registrations").json()["items"] == []
     assert_problem(api(web, hy).get(f"{API}/registrations/{reg['id']}"), 404)
-    # Review: the correspondent may not approve; the organization's admin may, in order.
+    # Review (quota.desk.may_review): the correspondent may not approve; the admin may, in order.
     review = f"{API}/registrations/{reg['id']}/review"
     assert_problem(api(web, dz_exec1).post(review, json={"action": "section_approve"}), 403)
     assert_problem(api(web, hy).post(review, json={"action": "section_approve"}), 404)
@@ -434,8 +438,9 @@ def test_registrations_quota_status_and_rankings_stay_in_the_organization(web: W
     assert report.status_code == 200 and report.content[:2] == b"PK"
     with db_of(web) as db:
         audit = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "registration")).all()
-    assert sorted((a.action, a.actor) for a in audit) == [("registration.add", "dz-exec1"),
-                                                          ("registration.review", "dz-admin")]
+    assert sorted((a.action, a.actor, a.api_key_prefix) for a in audit) == [
+        ("quota.register", "dz-exec1", dz_exec1.split("_")[1]),
+        ("quota.review.section_approve", "dz-admin", dz_admin.split("_")[1])]
 
 
 def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tmp_path: Any) -> None:
@@ -445,17 +450,18 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     units = web.world.units
     html = tmp_path / "digest.html"
     html.write_text("<h1>儋州 日报</h1>", encoding="utf-8")
+    (tmp_path / "digest.xlsx").write_bytes(b"PK\x03\x04 saved workbook")
     with db_of(web) as db:
         shared = factories.source(db, key="people-cn", health="failing", consecutive_failures=4,
-                                  last_error="HTTP 503")
-        hy_own = factories.source(db, key="hy-portal", outlet_id=factories.outlet(db, unit_id=units["hy-thads"].id).id)
+                                  last_error="HTTP 503", unit_id=units["dz-court"].id)
+        hy_own = factories.source(db, key="hy-portal", unit_id=units["hy-thads"].id)
         db.add_all([WatchQuery(name="dz-watch", query='"儋州法院"', unit_id=units["dz-court"].id),
                     WatchQuery(name="hy-watch", query='"Văn Lâm"', unit_id=units["hy-thads"].id),
                     AlertRule(name="dz-rule", severity=RiskLevel.HIGH, conditions={"min_risk": "high"},
                               unit_id=units["dz-court"].id),
                     AlertRule(name="hy-rule", severity=RiskLevel.HIGH, conditions={}, unit_id=units["hy-thads"].id)])
         now = utcnow()
-        digest = Digest(name="daily", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
+        digest = Digest(name="儋州日报", language="zh-CN", period_start=now - timedelta(days=1), period_end=now,
                         html_path=str(html), unit_id=units["dz-court"].id)
         db.add(digest)
         story = factories.story(db, title="儋州法院通报执行工作")
@@ -482,6 +488,10 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
     assert download.status_code == 200 and "儋州 日报" in download.text
     assert "attachment" in download.headers["content-disposition"]
     assert_problem(api(web, hy).get(f"{API}/digests/{ids['digest']}/html"), 404)
+    workbook = api(web, dz).get(f"{API}/digests/{ids['digest']}/download.xlsx")
+    assert workbook.status_code == 200 and workbook.content == b"PK\x03\x04 saved workbook"
+    assert "filename*=UTF-8''%E5%84%8B%E5%B7%9E" in workbook.headers["content-disposition"]
+    assert_problem(api(web, hy).get(f"{API}/digests/{ids['digest']}/download.xlsx"), 404)
 
     # The article matches 儋州's watch query only: Hưng Yên cannot read it, label it or see its labels.
     article_url = f"{API}/articles/{ids['article']}"
@@ -521,3 +531,104 @@ def test_a_disabled_users_keys_stop_working(web: WebClients) -> None:
         assert user is not None
         set_active(db, Actor.system("test"), user, False)
     assert_problem(api(web, key).get(f"{API}/me"), 401)
+
+
+def test_configuration_changes_go_through_the_admin_stage_functions(web: WebClients) -> None:
+    """Sources, rules and watch queries: the admin pages' validation, only in the user's units, audited."""
+    admin, duty, hy = make_key(web, "dz-admin"), make_key(web, "dz-duty"), make_key(web, "hy-duty")
+    read_only = make_key(web, "dz-admin", read_only=True)
+    query = {"name": "dz-court", "query": '"儋州法院" OR 儋州中院', "purpose": "org", "unit": "dz-court"}
+    assert_problem(api(web, duty).post(f"{API}/watch-queries", json=query), 403)
+    assert_problem(api(web, read_only).post(f"{API}/watch-queries", json=query), 403)
+    bad = assert_problem(api(web, admin).post(f"{API}/watch-queries", json={**query, "query": '"儋州法院" AND'}), 422)
+    assert "character" in bad["detail"]
+    assert_problem(api(web, admin).post(f"{API}/watch-queries", json={**query, "unit": "hy-thads"}), 422)
+    made = api(web, admin).post(f"{API}/watch-queries", json=query)
+    assert made.status_code == 201, made.text
+    assert made.json()["unit_id"] == web.world.units["dz-court"].id
+    assert [q["name"] for q in api(web, hy).get(f"{API}/watch-queries").json()["items"]] == []
+    changed = api(web, admin).put(f"{API}/watch-queries/{made.json()['id']}", json={**query, "enabled": False})
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
+
+    rule = {"name": "dz-negative", "severity": "high", "unit": "dz-court",
+            "when": {"min_risk": "high", "sentiment": ["negative"]},
+            "recipients": [{"name": "值班", "address": "duty@dz.example.cn", "language": "zh-CN"}]}
+    assert_problem(api(web, admin).post(f"{API}/rules", json={**rule, "when": {"min_risk": "huge"}}), 422)
+    added = api(web, admin).post(f"{API}/rules", json=rule)
+    assert added.status_code == 201, added.text
+    rule_id = added.json()["id"]
+    assert_problem(api(web, hy).post(f"{API}/rules/{rule_id}/disable"), 403)  # hy-duty is no admin
+    assert_problem(api(web, hy).get(f"{API}/rules/{rule_id}"), 404)
+    assert api(web, admin).post(f"{API}/rules/{rule_id}/disable").json()["enabled"] is False
+
+    source = {"unit": "dz-court", "key": "dz-rss", "name": "儋州新闻", "kind": "feed",
+              "start_urls": ["https://dz.example.cn/rss.xml"]}
+    assert_problem(api(web, admin).post(f"{API}/sources", json={**source, "kind": "telepathy"}), 422)
+    created = api(web, admin).post(f"{API}/sources", json=source)
+    assert created.status_code == 201, created.text
+    source_id = created.json()["id"]
+    assert api(web, admin).post(f"{API}/sources/{source_id}/pause").json()["enabled"] is False
+    assert_problem(api(web, hy).get(f"{API}/sources/{source_id}"), 404)
+    assert [x["key"] for x in api(web, duty).get(f"{API}/sources").json()["items"]] == ["dz-rss"]
+    with db_of(web) as db:
+        entries = db.scalars(select(AuditEntry).where(AuditEntry.object_type.in_(
+            ("watch_query", "alert_rule", "source"))).order_by(AuditEntry.id)).all()
+    assert [e.action for e in entries] == ["watch_query.add", "watch_query.update", "rule.add", "rule.disable",
+                                           "source.add", "source.pause"]
+    assert {(e.actor, e.api_key_prefix) for e in entries} == {("dz-admin", admin.split("_")[1])}
+
+
+def test_articles_and_stories_follow_the_stream_contract_and_the_scope(web: WebClients) -> None:
+    """/articles and /stories are classify.stream (the /stream page's functions), with its parameters."""
+    from classify.visibility import index_articles
+    from models import WatchQuery
+    from models.enums import SentimentLabel
+    from tests import factories
+
+    units = web.world.units
+    with db_of(web) as db:
+        for unit, query in (("dz-court", '"儋州法院"'), ("hy-thads", '"Hưng Yên"')):
+            db.add(WatchQuery(name=f"{unit}-org", query=query, purpose="org", unit_id=units[unit].id))
+        db.flush()
+        story = factories.story(db, title="腾退", article_count=2, outlet_count=2)
+        now = utcnow()
+        spec = [("儋州法院强制腾退引发争议", story.id, "negative", RiskLevel.HIGH, 1),
+                ("转发：儋州法院强制腾退现场", story.id, "negative", RiskLevel.CRITICAL, 2),
+                ("儋州法院发布执行悬赏公告", None, "positive", RiskLevel.LOW, 3),
+                ("Cưỡng chế thi hành án ở Hưng Yên", None, "negative", RiskLevel.HIGH, 2)]
+        articles = []
+        for title, story_id, sentiment, risk, hours in spec:
+            art = factories.article(db, title=title, text=title + "。", story_id=story_id,
+                                    lang="vi" if "Hưng" in title else "zh", published_at=now - timedelta(hours=hours))
+            factories.classification(db, art, sentiment=SentimentLabel(sentiment), risk_level=risk)
+            articles.append(art)
+        index_articles(db, articles)
+    dz, hy = api(web, make_key(web, "dz-duty")), api(web, make_key(web, "hy-duty"))
+
+    listed = dz.get(f"{API}/articles", params={"count": "true"})
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    titles = [i["title"] for i in body["items"]]
+    assert titles == ["儋州法院强制腾退引发争议", "转发：儋州法院强制腾退现场", "儋州法院发布执行悬赏公告"]
+    assert body["total"] == 3 and not body["total_capped"]
+    hy_body = hy.get(f"{API}/articles", params={"count": "true"}).json()
+    assert [i["title"] for i in hy_body["items"]] == ["Cưỡng chế thi hành án ở Hưng Yên"] and hy_body["total"] == 1
+    # The same filters as /stream: risk at or above, sentiment, sort; one row per story.
+    risky = dz.get(f"{API}/articles", params={"risk": "high", "sort": "risk"}).json()["items"]
+    assert [i["risk_level"] for i in risky] == ["critical", "high"]
+    assert [i["title"] for i in dz.get(f"{API}/articles", params={"sentiment": "positive"}).json()["items"]] == [
+        "儋州法院发布执行悬赏公告"]
+    stories = dz.get(f"{API}/stories").json()["items"]
+    assert [(i["story_id"], i["folded"]) for i in stories] == [(story.id, 2), (None, 1)]
+    # Pages: limit 2, next_cursor and Link, nothing twice.
+    first = dz.get(f"{API}/articles", params={"limit": 2})
+    assert len(first.json()["items"]) == 2 and 'rel="next"' in first.headers["link"]
+    rest = dz.get(f"{API}/articles", params={"limit": 2, "cursor": first.json()["next_cursor"]}).json()
+    assert [i["title"] for i in first.json()["items"] + rest["items"]] == titles and rest["next_cursor"] is None
+    # Unknown values and another organization's unit or watch query: problem+json naming the parameter.
+    bad = assert_problem(dz.get(f"{API}/articles", params={"q": '"儋州 AND'}), 422)
+    assert bad["errors"][0]["where"] == "query.q" and "position" in bad["errors"][0]
+    assert assert_problem(hy.get(f"{API}/articles", params={"unit": units["dz-court"].id}), 422)["errors"][0][
+        "where"] == "query.unit"
+    assert_problem(dz.get(f"{API}/articles", params={"risk": "apocalyptic"}), 422)
+    assert_problem(dz.get(f"{API}/articles", params={"cursor": "bm9wZQ"}), 400)

@@ -37,13 +37,17 @@ minute (429 with `Retry-After` beyond that; see `/limits`).
 
 
 def create_api(root: FastAPI) -> FastAPI:
+    from presswatch.web.api.config_routes import router as config_router
     from presswatch.web.api.routes import router
+    from presswatch.web.api.stream_routes import router as stream_router
 
     api = FastAPI(title="presswatch API", version=VERSION, description=DESCRIPTION, openapi_url="/openapi.json",
                   docs_url=None, redoc_url=None, servers=[{"url": API_PREFIX}])
     api.state.root = root
     api.state.limiter = RateLimiter(root.state.settings.web.api_requests_per_minute)
     api.include_router(router)
+    api.include_router(config_router)
+    api.include_router(stream_router)
     api.add_api_route("/docs", docs_page, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
     _install_handlers(api)
     return api

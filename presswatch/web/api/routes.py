@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from alerts import cases as case_stage
 from alerts import listing as alert_lists
 from alerts.plans import PlanError, create_plan, get_plan_in_scope
 from classify.feedback import FeedbackError, FeedbackNotAllowed, add_feedback, article_labels, visible_article
-from crawlers.listing import source_visible, sources_query
-from models import Alert, AlertEvent, AlertRule, CorrectionRequest, Digest, Outlet, Registration, RiskPlan, Source
+from crawlers.listing import sources_query
+from models import Alert, AlertEvent, AlertRule, CorrectionRequest, Digest, Registration, RiskPlan, Source
 from models import Article as ArticleRow
 from models import Label as LabelRow
 from models import Story as StoryRow
@@ -293,10 +293,12 @@ def list_registrations(ctx: ApiContext = Depends(api_context), params: PageParam
 
 
 def _registration(ctx: ApiContext, registration_id: int) -> Registration:
-    row = get_in_scope(ctx.db, Registration, registration_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No registration #{registration_id}.")
-    return row
+    from quota.desk import get_registration_in_scope
+
+    try:
+        return get_registration_in_scope(ctx.db, ctx.scope, registration_id)
+    except QuotaError:
+        raise ApiProblem(404, f"No registration #{registration_id}.") from None
 
 
 @router.get("/registrations/{registration_id}", response_model=s.Registration, responses=ERRORS, tags=["quota"])
@@ -307,7 +309,10 @@ def get_registration(registration_id: int, ctx: ApiContext = Depends(api_context
 @router.post("/registrations", response_model=s.RegistrationCreated, status_code=201, responses=WRITE_ERRORS,
              tags=["quota"], summary="Register a published piece for a unit's quota")
 def add_registration(body: s.RegistrationCreate, ctx: ApiContext = Depends(writer)) -> s.RegistrationCreated:
-    from quota.registry import register
+    """``quota.desk.register_in_scope``, as the /register page: a URL the crawler has is enough (outlet,
+    title and date come from the article); otherwise give outlet, title and date."""
+    from models import Outlet
+    from quota.desk import register_in_scope
 
     try:
         unit = quota_lists.visible_unit(ctx.db, ctx.scope, body.unit)
@@ -315,17 +320,20 @@ def add_registration(body: s.RegistrationCreate, ctx: ApiContext = Depends(write
         raise ApiProblem(404, f"No unit {body.unit!r}.") from None
     if not ctx.scope.can("register", unit.id):
         raise ApiProblem(403, "The key may not register pieces for this unit.")
+    outlet_id = None
+    if body.outlet:
+        outlet_id = ctx.db.scalar(select(Outlet.id).where(Outlet.key == body.outlet))
+        if outlet_id is None:
+            raise ApiProblem(422, f"No outlet {body.outlet!r}.")
     try:
-        result = register(ctx.db, unit=unit.code, outlet=body.outlet, published=body.published, url=body.url,
-                          title=body.title, authors=body.authors, kind=body.kind, adoption=body.adoption,
-                          char_count=body.char_count, registered_by=ctx.username, note=body.note,
-                          timezone=_timezone(ctx))
+        result = register_in_scope(ctx.db, ctx.scope, ctx.actor, unit_id=unit.id, url=body.url, outlet_id=outlet_id,
+                                   published=body.published, title=body.title, kind=body.kind,
+                                   adoption=body.adoption, timezone=_timezone(ctx))
     except QuotaError as exc:
         raise ApiProblem(422, str(exc)) from None
-    reg = result.registration
-    _audit(ctx, "registration.add", reg.unit_id, "registration", reg.id, after={"url": reg.url, "title": reg.title})
     ctx.commit()
-    return s.RegistrationCreated(registration=s.Registration.model_validate(reg), warnings=result.warnings)
+    return s.RegistrationCreated(registration=s.Registration.model_validate(result.registration),
+                                 warnings=result.warnings)
 
 
 def _timezone(ctx: ApiContext) -> str:
@@ -336,21 +344,17 @@ def _timezone(ctx: ApiContext) -> str:
              tags=["quota"], summary="Review a registration: submit, section_approve, leader_approve, reject")
 def review_registration(registration_id: int, body: s.RegistrationReview,
                         ctx: ApiContext = Depends(writer)) -> s.Registration:
-    from quota.registry import review
+    """``quota.desk.review_in_scope``, as the review page (``may_review`` says who may take a step; a
+    rejection needs its reason)."""
+    from quota.desk import may_review, review_in_scope
 
     reg = _registration(ctx, registration_id)
-    # Until quota.desk.may_review (the quota pages' rule) is on main: confirming a proposal is the
-    # correspondent's "register" right, every approval or rejection the unit admin's.
-    needed = "register" if body.action == "submit" else "admin"
-    if not ctx.scope.can(needed, reg.unit_id):
+    if not may_review(ctx.scope, reg.unit_id, body.action):
         raise ApiProblem(403, f"The key may not {body.action} this unit's registrations.")
-    before = str(reg.state)
     try:
-        review(ctx.db, reg.id, body.action, by=ctx.username, note=body.note)
+        review_in_scope(ctx.db, ctx.scope, ctx.actor, reg.id, body.action, body.note)
     except QuotaError as exc:
         raise ApiProblem(409, str(exc)) from None
-    _audit(ctx, "registration.review", reg.unit_id, "registration", reg.id, before={"state": before},
-           after={"state": str(reg.state)})
     ctx.commit()
     return s.Registration.model_validate(reg)
 
@@ -419,11 +423,21 @@ def list_digests(ctx: ApiContext = Depends(api_context), params: PageParams = De
                    "digests", s.Digest)
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition for a file name in any script (RFC 6266: an ASCII fallback and UTF-8)."""
+    from urllib.parse import quote
+
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
 def _digest(ctx: ApiContext, digest_id: int) -> Digest:
-    row = get_in_scope(ctx.db, Digest, digest_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No digest #{digest_id}.")
-    return row
+    from alerts.digest import centre
+
+    try:
+        return centre.get_record(ctx.db, ctx.scope, digest_id)
+    except centre.ReportNotFound:
+        raise ApiProblem(404, f"No digest or report #{digest_id}.") from None
 
 
 @router.get("/digests/{digest_id}", response_model=s.Digest, responses=ERRORS, tags=["digests"])
@@ -431,18 +445,48 @@ def get_digest(digest_id: int, ctx: ApiContext = Depends(api_context)) -> s.Dige
     return s.Digest.model_validate(_digest(ctx, digest_id))
 
 
-@router.get("/digests/{digest_id}/html", response_class=FileResponse, tags=["digests"],
+@router.get("/digests/{digest_id}/html", response_class=Response, tags=["digests"],
             responses={**ERRORS, 200: {"content": {"text/html": {}}, "description": "The digest as sent."}},
-            summary="Download the digest (HTML, as e-mailed)")
+            summary="Download the digest or report as it was sent (HTML, e-mail styles)")
 def download_digest(digest_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
-    from pathlib import Path
+    from alerts.digest import centre
 
     row = _digest(ctx, digest_id)
-    if not row.html_path or not Path(row.html_path).is_file():
+    saved = centre.stored_file(row, "html")
+    if saved is None:
         raise ApiProblem(404, f"Digest #{digest_id} has no stored HTML.")
-    return FileResponse(row.html_path, media_type="text/html; charset=utf-8",
-                        filename=f"digest-{row.id}.html", content_disposition_type="attachment",
-                        headers={"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'"})
+    return Response(saved.read_bytes(), media_type="text/html; charset=utf-8", headers={
+        "Content-Disposition": attachment(centre.file_name(row, "html")),
+        "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
+
+
+@router.get("/digests/{digest_id}/download.{fmt}", response_class=Response, tags=["digests"], responses={
+    **ERRORS, 200: {"content": {"application/pdf": {}, "application/vnd.openxmlformats-officedocument."
+                                "spreadsheetml.sheet": {}}, "description": "The file."}},
+    summary="The digest or report as PDF or XLSX (as in the report centre)")
+def export_digest(digest_id: int, fmt: Literal["pdf", "xlsx"], ctx: ApiContext = Depends(api_context)) -> Response:
+    """``alerts.digest.centre.export``: the file saved when it was sent, else built from its definition."""
+    from alerts.digest import centre
+    from alerts.digest.definitions import DigestError, load_definitions
+    from models.scope import root_of
+
+    row = _digest(ctx, digest_id)
+    settings = ctx.request.app.state.root.state.settings
+    try:
+        definitions = load_definitions(settings.alerts.digests_file)
+    except DigestError:
+        definitions = []
+    organization = ""
+    if row.unit_id is not None:
+        root = ctx.db.get(UnitRow, root_of(ctx.db, row.unit_id))
+        organization = root.name if root is not None else ""
+    try:
+        data = centre.export(ctx.db, row, fmt, definitions, font_file=settings.alerts.digest_font_file,
+                             organization=organization)
+    except centre.ReportNotFound:
+        raise ApiProblem(404, f"Digest #{digest_id} cannot be rebuilt (its definition is gone).") from None
+    return Response(data, media_type=centre.FORMATS[fmt],
+                    headers={"Content-Disposition": attachment(centre.file_name(row, fmt))})
 
 
 # -- configuration: sources, watch queries, alert rules ---------------------------------------------
@@ -459,11 +503,13 @@ def list_sources(ctx: ApiContext = Depends(api_context), params: PageParams = De
 
 @router.get("/sources/{source_id}", response_model=s.Source, responses=ERRORS, tags=["configuration"])
 def get_source(source_id: int, ctx: ApiContext = Depends(api_context)) -> s.Source:
-    row = ctx.db.get(Source, source_id)
-    outlet = ctx.db.get(Outlet, row.outlet_id) if row is not None and row.outlet_id else None
-    if row is None or not source_visible(row, outlet, ctx.scope):
-        raise ApiProblem(404, f"No source #{source_id}.")
-    return s.Source.model_validate(row)
+    from crawlers.manage import SourceError
+    from crawlers.manage import get_source as source_in_scope
+
+    try:
+        return s.Source.model_validate(source_in_scope(ctx.db, ctx.scope, source_id))
+    except SourceError:
+        raise ApiProblem(404, f"No source #{source_id}.") from None
 
 
 @router.get("/watch-queries", response_model=s.Listing[s.WatchQuery], responses=ERRORS, tags=["configuration"],
@@ -491,10 +537,13 @@ def list_rules(ctx: ApiContext = Depends(api_context), params: PageParams = Depe
 
 @router.get("/rules/{rule_id}", response_model=s.AlertRule, responses=ERRORS, tags=["configuration"])
 def get_rule(rule_id: int, ctx: ApiContext = Depends(api_context)) -> s.AlertRule:
-    row = get_in_scope(ctx.db, AlertRule, rule_id, ctx.scope)
-    if row is None:
-        raise ApiProblem(404, f"No rule #{rule_id}.")
-    return s.AlertRule.model_validate(row)
+    from alerts.rules_admin import RuleError
+    from alerts.rules_admin import get_rule as rule_in_scope
+
+    try:
+        return s.AlertRule.model_validate(rule_in_scope(ctx.db, ctx.scope, rule_id))
+    except RuleError:
+        raise ApiProblem(404, f"No rule #{rule_id}.") from None
 
 
 # -- articles, labels, stories ------------------------------------------------------------------------

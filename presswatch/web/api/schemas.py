@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
+from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
@@ -193,15 +194,12 @@ class Registration(Orm):
 
 class RegistrationCreate(BaseModel):
     unit: str = Field(description="Unit code (or name) the piece counts for.")
-    outlet: str = Field(description="Outlet key.")
-    published: date | datetime
-    url: str | None = None
+    url: str | None = Field(None, description="The piece's address: enough alone when the crawler has it.")
+    outlet: str | None = Field(None, description="Outlet key (needed when the crawler has not seen the address).")
+    published: date | datetime | None = Field(None, description="Publication date (default: the article's).")
     title: str | None = None
-    authors: list[str] = Field(default_factory=list)
     kind: str = "news"
     adoption: str = "none"
-    char_count: int | None = Field(None, gt=0)
-    note: str | None = Field(None, max_length=4000)
 
 
 class RegistrationCreated(BaseModel):
@@ -210,7 +208,7 @@ class RegistrationCreated(BaseModel):
 
 
 class RegistrationReview(BaseModel):
-    action: str = Field(description="A review action of quota.registry (approve_section, approve_leader, reject ...).")
+    action: Literal["submit", "section_approve", "leader_approve", "reject"]
     note: str | None = Field(None, max_length=4000)
 
 
@@ -260,6 +258,7 @@ class Digest(Orm):
 
 class Source(Orm):
     id: int
+    unit_id: int | None
     key: str
     name: str
     kind: str
@@ -279,10 +278,25 @@ class WatchQuery(Orm):
     id: int
     name: str
     query: str
+    purpose: str
     enabled: bool
     priority: int
     unit_id: int | None
     created_at: datetime
+
+
+class WatchQueryWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    query: str = Field(min_length=1, description="The watch-query language (AND OR NOT NEAR/n, \"phrases\", prefix*).")
+    purpose: Literal["org", "official", "topic", "watch"] = "watch"
+    enabled: bool = True
+    priority: int = 0
+    unit: str = Field(description="Code of a unit the key's user administers.")
+
+
+# A declaration as in sources.yaml / alert_rules.yaml (validated by the same parser), plus ``unit``.
+DECLARATION_BODY: Any = Body(..., description="The declaration as in the YAML file (validated by the same parser; "
+                             "errors name the field), plus unit: the code of a unit the key's user administers.")
 
 
 class AlertRule(Orm):
@@ -347,3 +361,37 @@ class Story(Orm):
     article_count: int
     outlet_count: int
     created_at: datetime
+
+
+class StreamItem(Orm):
+    """A piece in the coverage stream (``classify.stream``): with ``/stories``, the story's newest
+    matching piece, ``folded`` = how many of its pieces match."""
+
+    article_id: int
+    title: str
+    url: str
+    lang: str
+    published_at: datetime | None
+    stored_at: datetime | None
+    outlet_id: int | None
+    outlet_name: str
+    tier: str | None
+    channel: str
+    sentiment: str | None
+    risk_level: str | None
+    risk_score: float | None
+    topics: list[str]
+    story_id: int | None
+    story_articles: int
+    story_outlets: int
+    folded: int
+    tags: list[str]
+
+
+class StreamListing(BaseModel):
+    """One page of the stream, newest first (or by risk / spread with ``sort``)."""
+
+    items: list[StreamItem]
+    next_cursor: str | None = None
+    total: int | None = Field(None, description="With count=true: matching pieces (stories), up to 1,000.")
+    total_capped: bool = False
