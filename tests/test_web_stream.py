@@ -101,7 +101,7 @@ def test_filters_narrow_the_stream(web) -> None:
 
     page = duty.get("/stream")
     assert listed() == [ids["dz1"], ids["dz2"], ids["dz3"]]  # newest first; 24 h; watched pieces only
-    assert _count(duty) == "共 3 条"
+    assert _count(duty) == "共 3 篇"
     assert HOSTILE not in page.text and "&lt;script&gt;" in page.text  # crawled text escaped
     assert 'href="/stream"' in page.text  # the header links here
     assert set(listed("?sentiment=negative")) == {ids["dz1"], ids["dz3"]}
@@ -126,7 +126,7 @@ def test_filters_narrow_the_stream(web) -> None:
     assert listed("?sort=spread")[:2] == [ids["dz1"], ids["dz3"]]  # the two-piece story first
     folded = duty.get("/stream?stories=1")
     assert len(_listed(folded.text)) == 2 and 'data-testid="stream-folded"' in folded.text  # reposts folded
-    assert _count(duty, "?stories=1") == "共 3 条"  # pieces, not stories
+    assert _count(duty, "?stories=1") == "共 3 篇"  # pieces, not stories
     # htmx asks for the list alone
     partial = duty.get("/stream?sentiment=negative", headers={"HX-Request": "true"})
     assert "<html" not in partial.text and set(_listed(partial.text)) == {ids["dz1"], ids["dz3"]}
@@ -155,11 +155,11 @@ def test_another_organization_sees_neither_the_pieces_nor_their_count(web) -> No
     page = hy.get("/stream")
     assert page.status_code == 200
     assert _listed(page.text) == [cov.ids["hy1"]]
-    assert _count(hy) == "1 tin"
+    assert _count(hy) == "1 tin bài"
     assert "儋州" not in page.text
     assert _listed(hy.get("/stream?q=儋州").text) == []
-    assert _count(hy, "?q=儋州&since=30d") == "0 tin"
-    assert _count(hy, f"?unit={web.world.units['dz-court'].id}") == "1 tin"  # the unknown unit narrows nothing
+    assert _count(hy, "?q=儋州&since=30d") == "0 tin bài"
+    assert _count(hy, f"?unit={web.world.units['dz-court'].id}") == "1 tin bài"  # the unknown unit narrows nothing
     # Another organization's unit or watch query is "unknown", and filters nothing in.
     for qs in (f"?unit={web.world.units['dz-court'].id}", f"?query={cov.watch['dz']}"):
         answer = hy.get("/stream" + qs)
