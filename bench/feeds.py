@@ -196,12 +196,19 @@ def prepare_db(tmp: Path, base: str, n: int, interval_minutes: int, *, spread: b
     return url, engine
 
 
+PROFILE: dict[str, str] = {}  # --profile DIR: each worker runs under cProfile, its stats written there
+
+
 def start_worker(tmp: Path, db_url: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
     env.update({f"PRESSWATCH_{k}": v for k, v in bench_overrides(tmp, db_url).items()})
     env["PYTHONPATH"] = str(ROOT)
     log = (tmp / "worker.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env,
+    profile: list[str] = []
+    if PROFILE:
+        out = Path(PROFILE["dir"]) / f"worker-{tmp.name}-{int(time.time())}.prof"
+        profile = ["-m", "cProfile", "-o", str(out)]
+    return subprocess.Popen([sys.executable, *profile, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env,
                             stdout=log, stderr=log, cwd=tmp)
 
 
@@ -380,7 +387,11 @@ def main() -> None:
     parser.add_argument("--publish-minutes", type=float, default=10.0,
                         help="Mean gap between an active feed's entries.")
     parser.add_argument("--sweep-only", action="store_true")
+    parser.add_argument("--profile", metavar="DIR", help="Run each worker under cProfile; stats files go to DIR.")
     args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        PROFILE["dir"] = str(Path(args.profile).resolve())
     import logging
 
     logging.basicConfig(level=logging.WARNING)
