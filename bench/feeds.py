@@ -208,6 +208,7 @@ def start_worker(tmp: Path, db_url: str) -> subprocess.Popen[bytes]:
     if PROFILE:
         out = Path(PROFILE["dir"]) / f"worker-{tmp.name}-{int(time.time())}.prof"
         profile = ["-m", "cProfile", "-o", str(out)]
+        env["PW_WORKER_DB_PROFILE"] = str(out.with_suffix(".db.prof"))
     return subprocess.Popen([sys.executable, *profile, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env,
                             stdout=log, stderr=log, cwd=tmp)
 
@@ -269,6 +270,7 @@ def bare_sweep(tmp: Path, base: str, n: int) -> dict[str, float]:
     cfg = load_settings(environ={}, overrides=overrides).settings.crawl
     scrapy_cfg = scrapy_settings(cfg)
     scrapy_cfg["DOWNLOADER_MIDDLEWARES"] = {}  # no presswatch code at all
+    scrapy_cfg["CONCURRENT_ITEMS"] = 1  # as the worker: its callbacks yield nothing either
     scrapy_cfg["LOG_LEVEL"] = "CRITICAL"  # the failing and hanging feeds are expected
     out, script = tmp / "bare.json", tmp / "bare_spider.py"
     script.write_text(BARE_SPIDER, encoding="utf-8")
