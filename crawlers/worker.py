@@ -44,6 +44,12 @@ from settings import Settings
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25  # how often the worker claims and records: well under a poll's own latency
+# The database thread releases the GIL around every SQLite / libpq call and must win it back from
+# the busy reactor thread each time: at Python's default 5 ms switch interval a round recording
+# and claiming 40 polls (~50 statements) waited a quarter of a second for the GIL alone, and on a
+# loaded machine the worker sat at 0.07 cores and 16 polls/s (cProfile: the reactor never idle in
+# epoll, ticks every 0.9 s instead of 0.25). A 0.5 ms interval hands it back ten times sooner.
+SWITCH_INTERVAL_SECONDS = 0.0005
 STOP_GRACE_SECONDS = 20.0
 KINDS = ("feed", "html", "sitemap", "json_api")
 
@@ -194,6 +200,7 @@ class CrawlWorker:
 
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="scrapy_redis")
         _quiet_scrapy()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self._sync = sync_sources
         self.frontier.release_dead()
         process = CrawlerProcess(worker_scrapy_settings(self.settings))
