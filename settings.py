@@ -134,6 +134,14 @@ class CrawlSettings(_Group):
     worker_max_sources_in_flight: int = Field(
         500, ge=1, description="Sources one worker polls at once (claimed, not yet recorded).",
     )
+    run_retention_days: int = Field(
+        30, ge=0, description="crawl_runs rows older than this are purged daily (0 keeps them forever); a "
+        "source's latest run is always kept.",
+    )
+    quiet_run_retention_days: int = Field(
+        3, ge=0, description="Runs that went fine and brought nothing new (a feed's 304) are purged sooner: "
+        "15,000 feeds polled every 5 minutes write 4.3 million of them a day (0: as run_retention_days).",
+    )
 
 
 class PipelineSettings(_Group):

@@ -18,7 +18,7 @@ pipeline storing every new entry in a SQLite database, health recorded per poll)
   left out, entries due but never stored count as missed), and the worker's CPU (cores) and
   memory (RSS now / peak).
 
-    .venv/bin/python bench/feeds.py --sizes 1000,5000,15000 [--minutes 8] [--sweep-only]
+    .venv/bin/python bench/feeds.py --sizes 1000,5000,15000 [--minutes 8] [--sweep-only | --steady-only]
 
 No politeness delay: every feed is on our own server (one host), as in bench/crawl.py.
 """
@@ -196,12 +196,20 @@ def prepare_db(tmp: Path, base: str, n: int, interval_minutes: int, *, spread: b
     return url, engine
 
 
+PROFILE: dict[str, str] = {}  # --profile DIR: each worker runs under cProfile, its stats written there
+
+
 def start_worker(tmp: Path, db_url: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSWATCH_")}
     env.update({f"PRESSWATCH_{k}": v for k, v in bench_overrides(tmp, db_url).items()})
     env["PYTHONPATH"] = str(ROOT)
     log = (tmp / "worker.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env,
+    profile: list[str] = []
+    if PROFILE:
+        out = Path(PROFILE["dir"]) / f"worker-{tmp.name}-{int(time.time())}.prof"
+        profile = ["-m", "cProfile", "-o", str(out)]
+        env["PW_WORKER_DB_PROFILE"] = str(out.with_suffix(".db.prof"))
+    return subprocess.Popen([sys.executable, *profile, "-m", "crawlers.worker", "--log-level", "WARNING"], env=env,
                             stdout=log, stderr=log, cwd=tmp)
 
 
@@ -262,6 +270,7 @@ def bare_sweep(tmp: Path, base: str, n: int) -> dict[str, float]:
     cfg = load_settings(environ={}, overrides=overrides).settings.crawl
     scrapy_cfg = scrapy_settings(cfg)
     scrapy_cfg["DOWNLOADER_MIDDLEWARES"] = {}  # no presswatch code at all
+    scrapy_cfg["CONCURRENT_ITEMS"] = 1  # as the worker: its callbacks yield nothing either
     scrapy_cfg["LOG_LEVEL"] = "CRITICAL"  # the failing and hanging feeds are expected
     out, script = tmp / "bare.json", tmp / "bare_spider.py"
     script.write_text(BARE_SPIDER, encoding="utf-8")
@@ -380,7 +389,12 @@ def main() -> None:
     parser.add_argument("--publish-minutes", type=float, default=10.0,
                         help="Mean gap between an active feed's entries.")
     parser.add_argument("--sweep-only", action="store_true")
+    parser.add_argument("--steady-only", action="store_true")
+    parser.add_argument("--profile", metavar="DIR", help="Run each worker under cProfile; stats files go to DIR.")
     args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        PROFILE["dir"] = str(Path(args.profile).resolve())
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -390,25 +404,30 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="pw-feeds-") as tmp_name:
             tmp = Path(tmp_name)
-            server, base, _ = start_server(args.publish_minutes * 60, 3600)  # clock never started: no news
-            try:
-                bare = bare_sweep(tmp, base, n)
-                (tmp / "sweep").mkdir()
-                work = worker_sweep(tmp / "sweep", base, n, args.interval_minutes)
-            finally:
-                server.terminate()
-                server.join()
-            print(f"{n:6d} feeds, sweep: worker {work['rate']:6.1f} polls/s ({work['cpu']:.2f} cores, "
-                  f"{work['peak']:.0f} MB peak) | bare scrapy {bare['rate']:6.1f} req/s ({bare['cpu']:.2f} cores, "
-                  f"{bare['rss']:.0f} MB peak) | ratio {work['rate'] / bare['rate']:.2f}", flush=True)
-            row = {"n": n, "sweep": work, "bare": bare}
+            row: dict[str, Any] = {"n": n}
+            if not args.steady_only:
+                server, base, _ = start_server(args.publish_minutes * 60, 3600)  # clock never started: no news
+                try:
+                    bare = bare_sweep(tmp, base, n)
+                    (tmp / "sweep").mkdir()
+                    work = worker_sweep(tmp / "sweep", base, n, args.interval_minutes)
+                finally:
+                    server.terminate()
+                    server.join()
+                row.update(sweep=work, bare=bare)
+                print(f"{n:6d} feeds, sweep: worker {work['rate']:6.1f} polls/s ({work['cpu']:.2f} cores, "
+                      f"{1000 * work['cpu'] / work['rate']:.1f} ms CPU per poll, "
+                      f"{work['peak']:.0f} MB peak) | bare scrapy {bare['rate']:6.1f} req/s ({bare['cpu']:.2f} cores, "
+                      f"{bare['rss']:.0f} MB peak) | ratio {work['rate'] / bare['rate']:.2f} | load "
+                      f"{os.getloadavg()[0]:.2f}", flush=True)
             if not args.sweep_only:
                 (tmp / "steady").mkdir()
                 st = steady(tmp / "steady", n, args.interval_minutes, args.minutes, args.publish_minutes * 60)
                 print(f"{n:6d} feeds, steady {args.minutes:g} min at a {args.interval_minutes}-min interval: "
                       f"{st['polls']:6.1f} polls/s (needed {n / (args.interval_minutes * 60):.1f}), "
                       f"new-entry age p95 {st['p95']:.0f} s / median {st['median']:.0f} s over {st['entries']} "
-                      f"entries ({st['missed']} missed), worker {st['cpu']:.2f} cores, RSS {st['rss']:.0f} MB "
+                      f"entries ({st['missed']} missed), worker {st['cpu']:.2f} cores "
+                      f"({1000 * st['cpu'] / max(st['polls'], 1e-9):.1f} ms CPU per poll), RSS {st['rss']:.0f} MB "
                       f"(peak {st['peak']:.0f} MB), max load {st['load']:.2f}", flush=True)
                 row["steady"] = st
             rows.append(row)

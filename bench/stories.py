@@ -6,6 +6,7 @@ verified-MinHash baseline in the same run, and how fast short posts are stored a
     .venv/bin/python bench/stories.py --split test --scales 10000,100000,1000000
     .venv/bin/python bench/stories.py --skip-speed --split calib
     .venv/bin/python bench/stories.py --run 100000 --skip-quality   # a 100k-post run from empty, by quarter
+    .venv/bin/python bench/stories.py --skip-quality --scales 100000 --fill-cache /tmp/fills --profile /tmp/s.prof
 
 Quality: the labelled set (``bench/data/reposts``, see its README: hand-written originals, reposts
 made from them, real social-media posts as distractors) goes through the real pipeline
@@ -16,10 +17,10 @@ both: pair precision / recall / F1, B-cubed precision / recall / F1, the largest
 and the most real groups one predicted group mixes.
 
 Speed: a fresh database is filled with N stories of one short post each (texts cut from the
-labelled set's text at random offsets, with their real lookup keys, written straight into the
-tables; no MinHash bands: ``bench/pipeline.py`` measures those at scale), then the labelled posts
-are stored through the pipeline and timed (posts/s, and posts per CPU second of the process: SQLite
-runs in it, so that is the one-core rate whatever else the machine is doing).
+labelled set's text at random offsets, each prepared by the pipeline and written in bulk with every
+row the pipeline writes for a new story: snapshot, article, MinHash bands, story, story keys), then
+the labelled posts are stored through the pipeline and timed (posts/s, and posts per CPU second of
+the process: SQLite runs in it, so that is the one-core rate whatever else the machine is doing).
 """
 
 from __future__ import annotations
@@ -157,55 +158,122 @@ def minhash_baseline(rows: list[dict[str, Any]]) -> list[Any]:
 
 # --- speed ---------------------------------------------------------------------------------------
 
-def _sqlite_time(at: datetime) -> str:
-    """A timestamp as SQLAlchemy stores it on SQLite (naive UTC, microseconds always)."""
-    return at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+_FILL: dict[str, Any] = {}  # the fill's worker processes: the text pool and the settings
 
 
-def _fill_stories(engine: Engine, n: int, pool: str, start: datetime, days: float, seed: int = 7) -> None:
-    """N one-post stories whose texts are windows of ``pool``, with their real lookup keys, written
-    through the driver (keys in key order: the index is loaded, not shuffled into)."""
-    from models import utcnow
-    from pipeline import dedupe, normalize
+def _fill_init(pool: str, snapshot_dir: str) -> None:
+    from pipeline import normalize
+
+    _FILL["pool"], _FILL["settings"] = pool, _settings(Path(snapshot_dir))
+    normalize.warm_up()
+
+
+def _fill_prepare(job: tuple[int, int, int, list[datetime], Any]) -> list[tuple[Any, ...]]:
+    """Posts ``lo``..``hi`` of the fill, each through ``pipeline.ingest.prepare``: (snapshot row,
+    article row, band keys, story row, story keys), ids still relative to the fill's first."""
+    from pipeline import dedupe
+    from pipeline.ingest import prepare
+    from pipeline.snapshots import snapshot_row
+
+    lo, hi, seed, times, now = job
+    pool, settings = _FILL["pool"], _FILL["settings"]
+    rng = random.Random(seed * 1_000_003 + lo)
+    out = []
+    for i in range(lo, hi):
+        off = rng.randrange(len(pool) - 150)
+        body = pool[off:off + rng.randint(30, 140)]
+        at = times[i - lo]
+        item = RawItem(url=f"https://fill{i}.weibo.example.cn/post", source_key="weibo",
+                       fetched_at=at + timedelta(minutes=5), text=body, lang="zh", published=at.isoformat())
+        p = prepare(item, settings, now=now)
+        snap = snapshot_row(p.snapshot, settings=settings, content_type=p.snapshot_type, encoding=p.snapshot_encoding)
+        art = {
+            "source_id": None, "outlet_id": None, "url": p.url, "canonical_url": p.canonical_url,
+            "url_hash": p.url_hash, "title": p.title, "text": p.text, "match_text": p.match_text, "lang": p.lang,
+            "byline": p.byline, "source_line": p.source_line, "published_at": p.published_at,
+            "published_at_missing": p.published_at_missing, "fetched_at": p.fetched_at, "stored_at": now,
+            "content_hash": p.content_hash, "fingerprint": p.fingerprint.to_bytes(), "metrics": p.metrics,
+            "flags": p.flags, "extra": p.extra,
+        }
+        story = {"title": p.title[:2000] or "(untitled)", "lang": p.lang, "first_outlet_id": None,
+                 "first_seen_at": p.published_at, "last_seen_at": p.published_at, "article_count": 1,
+                 "outlet_count": 1, "created_at": now, "updated_at": now}
+        keys = dedupe.StoryPiece(p.match_text, p.lang, p.fingerprint).rep_keys()
+        out.append((snap, art, sorted(set(p.band_keys)), story, keys))
+    return out
+
+
+def _fill_stories(engine: Engine, n: int, pool: str, start: datetime, days: float, seed: int = 7,
+                  processes: int = 2) -> None:
+    """N one-post stories into an empty database, each the rows the pipeline writes for a new
+    story (its snapshot, the article with its fingerprint and hashes, its MinHash band keys, the
+    story and its lookup keys in ``story_keys``), written in bulk: each post goes through
+    ``pipeline.ingest.prepare`` (the same extraction, normalization and fingerprint as
+    ``ingest_items``; in ``processes`` worker processes), then one executemany per table and
+    chunk instead of a dedupe lookup per post; the band and story keys go through staging tables
+    and into their indexes in key order at the end. Texts are windows of ``pool`` at random
+    offsets, published in time order over ``days``."""
+    import multiprocessing
+
+    from sqlalchemy import insert
+
+    from models import Article, Snapshot, Story, utcnow
 
     rng = random.Random(seed)
-    now = _sqlite_time(utcnow())
+    times = sorted(start + timedelta(seconds=rng.uniform(0, days * 86400)) for _ in range(n))
+    now = utcnow()
+    step = 2000
+    jobs = [(lo, min(n, lo + step), seed, times[lo:lo + step], now) for lo in range(0, n, step)]
     with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        raw.execute("PRAGMA foreign_keys=OFF")
-        base = (raw.execute("select coalesce(max(id), 0) from articles").fetchone()[0] or 0) + 1_000_000
-        sbase = (raw.execute("select coalesce(max(id), 0) from stories").fetchone()[0] or 0) + 1_000_000
-        for chunk in range(0, n, 50_000):
-            arts, stories, keys = [], [], []
-            for i in range(chunk, min(n, chunk + 50_000)):
-                at = _sqlite_time(start + timedelta(seconds=rng.uniform(0, days * 86400)))
-                off = rng.randrange(len(pool) - 150)
-                body = pool[off:off + rng.randint(30, 140)]
-                # The pool is simplified Chinese already: the width fold and lower case of the
-                # matching form, without the OpenCC pass that would make a 1M fill take an hour.
-                folded = normalize.fold_width(body).lower()
-                match = folded[:80] + "\n" + folded
-                aid, sid = base + i, sbase + i
-                arts.append((aid, sid, f"https://fill.example/{aid}", f"https://fill.example/{aid}", f"fill{aid}",
-                             body[:80], body, match, at, at, now))
-                stories.append((sid, body[:80], aid, at, at, now, now))
-                keys.extend((k, sid, aid) for k in dedupe.StoryPiece(match, "zh", None).rep_keys())
-            raw.executemany(
-                "insert into articles (id, story_id, url, canonical_url, url_hash, title, text, match_text, lang, "
-                "published_at, published_at_missing, fetched_at, stored_at, metrics, flags, extra) values "
-                "(?, ?, ?, ?, ?, ?, ?, ?, 'zh', ?, 0, ?, ?, '{}', '[]', '{}')", arts)
-            raw.executemany(
-                "insert into stories (id, title, lang, first_article_id, first_seen_at, last_seen_at, article_count, "
-                "outlet_count, created_at, updated_at) values (?, ?, 'zh', ?, ?, ?, 1, 1, ?, ?)", stories)
-            keys.sort()
-            raw.executemany("insert or ignore into story_keys (key, story_id, article_id) values (?, ?, ?)", keys)
+        conn.exec_driver_sql("create table fill_bands (band_key bigint, article_id integer)")
+        conn.exec_driver_sql("create table fill_keys (key bigint, story_id integer, article_id integer)")
+    snapshot_dir = str(Path(str(engine.url.database)).parent / "snapshots")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(processes, initializer=_fill_init, initargs=(pool, snapshot_dir)) as workers:
+        for chunk in workers.imap(_fill_prepare, jobs):
+            snaps, arts, bands, stories, keys = [], [], [], [], []
+            for snap, art, band_keys, story, story_keys in chunk:
+                i = int(art["url"].split("fill", 1)[1].split(".", 1)[0])
+                aid = sid = snid = 1_000_000 + i
+                snaps.append({**snap, "id": snid})
+                arts.append({**art, "id": aid, "story_id": sid, "snapshot_id": snid})
+                stories.append({**story, "id": sid, "first_article_id": aid})
+                bands.extend((k, aid) for k in band_keys)
+                keys.extend((k, sid, aid) for k in story_keys)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # articles and stories point at each other
+                conn.exec_driver_sql("PRAGMA synchronous = OFF")  # a bulk load: no fsync per chunk
+                conn.execute(insert(Snapshot), snaps)
+                conn.execute(insert(Article), arts)
+                conn.execute(insert(Story), stories)
+                raw = conn.connection.driver_connection  # integers only: no type processing to skip
+                assert raw is not None
+                raw.executemany("insert into fill_bands values (?, ?)", bands)
+                raw.executemany("insert into fill_keys values (?, ?, ?)", keys)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA cache_size = -500000")
+        conn.exec_driver_sql("insert or ignore into fingerprint_bands (band_key, article_id) "
+                             "select band_key, article_id from fill_bands order by band_key, article_id")
+        conn.exec_driver_sql("insert or ignore into story_keys (key, story_id, article_id) "
+                             "select key, story_id, article_id from fill_keys order by key, story_id, article_id")
+        conn.exec_driver_sql("drop table fill_bands")
+        conn.exec_driver_sql("drop table fill_keys")
 
 
-def speed(rows: list[dict[str, Any]], scales: list[int], workdir: Path) -> None:
+def _cpu_with_children() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def speed(rows: list[dict[str, Any]], scales: list[int], workdir: Path, fill_cache: Path | None = None,
+          profile: Path | None = None) -> None:
     """For each scale, a fresh database filled with that many one-post stories, then the labelled
     posts stored and timed (a fresh database each time: stored a second time, the same posts would
-    be exact copies and skip the lookup)."""
+    be exact copies and skip the lookup). ``fill_cache``: filled databases are kept there and
+    copied for each run (a 1M fill takes a quarter of an hour). ``profile``: the timed ingest of the
+    largest scale runs under cProfile, its stats written to that file."""
+    import shutil
+
     from pipeline.ingest import ingest_items
     from presswatch.events import EventBus
 
@@ -213,22 +281,44 @@ def speed(rows: list[dict[str, Any]], scales: list[int], workdir: Path) -> None:
     times = [datetime.fromisoformat(r["published_at"]) for r in rows]
     start, days = min(times), (max(times) - min(times)).total_seconds() / 86400
     settings = _settings(workdir)
+    from models.db import make_engine
     from pipeline import normalize
 
     normalize.warm_up()
     normalize.detect_language("载入语言模型 (loaded once per process, not in the first timed run)")
     for scale in scales:
-        engine = _fresh_engine(workdir)
-        try:
-            t0 = time.perf_counter()
+        fill_cpu, fill = _cpu_with_children(), time.perf_counter()
+        cached = fill_cache / f"fill-{scale}.db" if fill_cache is not None else None
+        if cached is not None and cached.is_file():
+            target = workdir / f"stories-{uuid.uuid4().hex[:8]}.db"
+            shutil.copyfile(cached, target)
+            engine = make_engine(f"sqlite:///{target}")
+        else:
+            engine = _fresh_engine(workdir)
             _fill_stories(engine, scale, pool, start, days)
-            fill = time.perf_counter() - t0
+            if cached is not None:
+                engine.dispose()
+                shutil.copyfile(str(engine.url.database), cached)
+        fill_cpu, fill = _cpu_with_children() - fill_cpu, time.perf_counter() - fill
+        try:
+            profiler = None
+            if profile is not None and scale == max(scales):
+                import cProfile
+
+                profiler = cProfile.Profile()
+            load = os.getloadavg()[0]
             cpu = time.process_time()
+            if profiler is not None:
+                profiler.enable()
             stats = ingest_items(_items(rows), engine=engine, settings=settings, bus=EventBus())
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(profile))
             cpu = time.process_time() - cpu
-            print(f"  {scale:>9,} stored stories: {stats.seen / stats.elapsed_seconds:7.1f} posts/s wall clock, "
-                  f"{stats.seen / cpu:7.1f} per CPU second ({stats.seen} posts in {stats.elapsed_seconds:.1f}s; "
-                  f"fill {fill:.0f}s; load {os.getloadavg()[0]:.1f})", flush=True)
+            print(f"  {scale:>9,} stored stories: {stats.seen / cpu:7.1f} posts per CPU second, "
+                  f"{stats.seen / stats.elapsed_seconds:7.1f} posts/s wall clock ({stats.seen} posts in "
+                  f"{stats.elapsed_seconds:.1f}s; fill {fill:.0f}s, {fill_cpu:.0f} CPU s; load {load:.1f} -> "
+                  f"{os.getloadavg()[0]:.1f}{'; profiled' if profiler is not None else ''})", flush=True)
         finally:
             engine.dispose()
             Path(str(engine.url.database)).unlink(missing_ok=True)
@@ -274,6 +364,8 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--run", type=int, default=0, help="also store this many posts from empty, timed by quarter")
+    parser.add_argument("--fill-cache", type=Path, help="keep the filled databases in this folder and reuse them")
+    parser.add_argument("--profile", type=Path, help="cProfile the timed ingest at the largest scale into this file")
     args = parser.parse_args()
     import logging
 
@@ -292,7 +384,9 @@ def main() -> None:
             print(_line("MinHash 3-gram verified 0.5", scores(gold, minhash_baseline(rows))))
         if not args.skip_speed:
             print("speed (SQLite, one process): the labelled posts stored after N one-post stories")
-            speed(load("all"), [int(s) for s in args.scales.split(",")], workdir)
+            if args.fill_cache is not None:
+                args.fill_cache.mkdir(parents=True, exist_ok=True)
+            speed(load("all"), [int(s) for s in args.scales.split(",")], workdir, args.fill_cache, args.profile)
         if args.run:
             print(f"a {args.run:,}-post run from an empty database")
             run_quarters(args.run, load("all"), workdir)

@@ -38,12 +38,40 @@ _synced: dict[str, float] = {}
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
+    purge = ScheduledJob(id="crawl.purge_runs", func="crawlers.jobs:purge_runs_job", trigger="cron",
+                         trigger_args={"hour": 3, "minute": 41}, once=True)
     if settings.crawl.worker:
         return [ScheduledJob(id="crawl-worker", func="crawlers.jobs:ensure_worker", trigger="interval",
-                             trigger_args={"seconds": WORKER_CHECK_SECONDS}, run_at_start=True)]
+                             trigger_args={"seconds": WORKER_CHECK_SECONDS}, run_at_start=True), purge]
     return [ScheduledJob(id="crawl-due-sources", func="crawlers.jobs:crawl_due", trigger="interval",
                          trigger_args={"seconds": settings.scheduler.crawl_check_seconds}, run_at_start=True,
-                         once=True)]
+                         once=True), purge]
+
+
+def purge_runs_job(engine: Any = None, settings: Settings | None = None, now: Any = None) -> int:
+    """The daily purge of old ``crawl_runs`` rows (``crawl.run_retention_days``,
+    ``crawl.quiet_run_retention_days``), a batch per transaction so the worker's writes are not held
+    up; returns how many were deleted."""
+    from datetime import UTC, datetime
+
+    from crawlers.health import PURGE_BATCH, purge_cutoffs, purge_runs
+    from models.db import get_engine, session_scope
+    from settings import get_settings
+
+    settings = settings or get_settings()
+    engine = engine or get_engine()
+    every, quiet = purge_cutoffs(settings.crawl.run_retention_days, settings.crawl.quiet_run_retention_days,
+                                 now or datetime.now(UTC))
+    total = 0
+    while True:
+        with session_scope(engine) as session:
+            n = purge_runs(session, older_than=every, quiet_older_than=quiet)
+        total += n
+        if n < PURGE_BATCH:
+            break
+    if total:
+        log.info("purged %d crawl runs (older than %s; quiet ones older than %s)", total, every, quiet)
+    return total
 
 
 def ensure_worker() -> None:

@@ -160,29 +160,48 @@ def build_plan(session: Session, row: Source, settings: Settings) -> tuple[Crawl
     return plan, ready
 
 
+def known_urls(session: Session, ids: list[int], limit: int | None = None) -> dict[int, frozenset[str]]:
+    """Each source's stored URL hashes (of the canonical URL and of the URL as fetched); with
+    ``limit``, only its newest ``limit`` pieces by publication time (an index seek per source)."""
+    known: dict[int, set[str]] = {i: set() for i in ids}
+    if not ids:
+        return {}
+    rows: list[Any] = []
+    if limit is None:
+        rows += session.execute(select(Article.source_id, Article.url_hash, Article.url)
+                                .where(Article.source_id.in_(ids)))
+    else:
+        from sqlalchemy import union_all
+
+        # One "newest N of this source" per source: each reads ``limit`` entries of the
+        # (source_id, published_at) index instead of ranking every article of the source.
+        # 100 per statement: SQLite allows 500 terms in a compound SELECT.
+        for at in range(0, len(ids), 100):
+            parts = [select(Article.source_id, Article.url_hash, Article.url).where(Article.source_id == i)
+                     .order_by(Article.published_at.desc()).limit(limit).subquery().select()
+                     for i in ids[at:at + 100]]
+            rows += session.execute(union_all(*parts) if len(parts) > 1 else parts[0])
+    for source_id, stored_hash, stored_url in rows:
+        if source_id is None:
+            continue
+        known[source_id].add(stored_hash)
+        if stored_url:
+            known[source_id].add(hashlib.sha256(stored_url.encode("utf-8")).hexdigest())
+    return {i: frozenset(h) for i, h in known.items()}
+
+
 def build_plans(session: Session, rows: list[Source], settings: Settings,
-                known_limit: int | None = None) -> list[CrawlPlan]:
-    """Plans for several sources in three queries (the crawl worker builds dozens a second).
+                known_limit: int | None = None, with_known: bool = True) -> list[CrawlPlan]:
+    """Plans for several sources in a few queries (the crawl worker builds dozens a second).
 
     ``known_limit`` keeps only each source's newest stored URLs as "known" (the worker: a feed
     lists its recent entries, and an older URL fetched again is still a duplicate to the pipeline;
     loading every hash of a large source on every poll would cost more than the poll).
+    ``with_known=False`` leaves them out: the worker loads them (:func:`known_urls`) only for a
+    poll whose answer has entries to check, not for the feeds that answer 304.
     """
     ids = [row.id for row in rows]
-    known: dict[int, set[str]] = {i: set() for i in ids}
-    query = select(Article.source_id, Article.url_hash, Article.url).where(Article.source_id.in_(ids))
-    if known_limit is not None:
-        from sqlalchemy import func
-
-        rank = func.row_number().over(partition_by=Article.source_id, order_by=Article.id.desc()).label("rank")
-        inner = select(Article.source_id, Article.url_hash, Article.url, rank).where(
-            Article.source_id.in_(ids)).subquery()
-        query = select(inner.c.source_id, inner.c.url_hash, inner.c.url).where(inner.c.rank <= known_limit)
-    for source_id, stored_hash, stored_url in (session.execute(query) if ids else ()):
-        if source_id is None:
-            continue
-        known[source_id].add(stored_hash)
-        known[source_id].add(hashlib.sha256(stored_url.encode("utf-8")).hexdigest())
+    known = known_urls(session, ids, known_limit) if with_known else {}
     outlet_ids = {row.outlet_id for row in rows if row.outlet_id}
     outlets: dict[int, str] = {}
     if outlet_ids:
@@ -191,7 +210,7 @@ def build_plans(session: Session, rows: list[Source], settings: Settings,
     for row in rows:
         decl = decl_of(row)
         plans.append(CrawlPlan(
-            source_key=row.key, decl=decl.config(), known_hashes=frozenset(known[row.id]), etag=row.http_etag,
+            source_key=row.key, decl=decl.config(), known_hashes=known.get(row.id, frozenset()), etag=row.http_etag,
             last_modified=row.http_last_modified, outlet_key=outlets.get(row.outlet_id) if row.outlet_id else None,
             obey_robots_txt=settings.crawl.obey_robots_txt if decl.obey_robots_txt is None else decl.obey_robots_txt,
             max_depth=settings.crawl.max_list_depth if decl.max_depth is None else max(decl.max_depth, 1),

@@ -83,7 +83,10 @@ class CrawlRun(Base):
     """One crawl of one source: what came back and what went wrong."""
 
     __tablename__ = "crawl_runs"
-    __table_args__ = (Index("ix_crawl_runs_source_id_started_at", "source_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_crawl_runs_source_id_started_at", "source_id", "started_at"),
+        Index("ix_crawl_runs_started_at", "started_at"),  # the retention purge (crawlers.health.purge_runs)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))

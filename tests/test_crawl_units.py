@@ -48,9 +48,9 @@ def test_due_sources_follow_their_interval() -> None:
                      last_attempt_at=now - timedelta(minutes=5), next_poll_at=now - timedelta(seconds=1))
     assert [r.key for r in iter_due([backing_off, learned], 15, now)] == ["learned"]
     assert [r.key for r in iter_due([backing_off], 15, now, {"backoff": 300})] == ["backoff"]
-    (job,) = scheduled_jobs(Settings())
+    job, _purge = scheduled_jobs(Settings())
     assert job.func == "crawlers.jobs:ensure_worker" and job.trigger == "interval"  # the long-lived worker
-    (job,) = scheduled_jobs(Settings.model_validate({"crawl": {"worker": False}}))
+    job, _purge = scheduled_jobs(Settings.model_validate({"crawl": {"worker": False}}))
     assert job.func == "crawlers.jobs:crawl_due" and job.trigger == "interval"
 
 

@@ -130,6 +130,52 @@ def test_frontier_claims_once_and_a_lapsed_claim_returns(worker_db: str) -> None
         engine.dispose()
 
 
+def test_old_crawl_runs_are_purged_but_each_sources_latest_run_is_kept(worker_db: str) -> None:
+    from crawlers.jobs import purge_runs_job, scheduled_jobs
+
+    engine = make_engine(worker_db)
+    try:
+        _register(engine, "http://127.0.0.1:9", ["quiet", "news", "broken", "gone"])
+        with session_scope(engine) as session:
+            ids = {key: id_ for key, id_ in session.execute(select(Source.key, Source.id))}
+
+            def run(key: str, days: float, status: str = "ok", new: int = 0, errors: list[str] | None = None) -> None:
+                at = NOW - timedelta(days=days)
+                session.add(CrawlRun(source_id=ids[key], started_at=at, finished_at=at, status=status,
+                                     items_new=new, errors=errors or [], skipped={}))
+
+            for days in (40, 10, 4, 1):  # 304s: only the last quiet days stay
+                run("quiet", days)
+            run("news", 10, new=3)  # it brought news: kept the whole retention
+            run("news", 5, errors=["HTTP 404 at http://x/a/1.html"])  # went fine with a warning: kept
+            run("news", 45, new=1)  # past the retention: gone
+            run("news", 0.1)
+            run("broken", 20, status="failed", errors=["HTTP 500"])
+            run("broken", 35, status="failed", errors=["HTTP 500"])
+            run("gone", 400)  # a source disabled long ago keeps its last run
+        settings = _settings(**{"crawl.run_retention_days": 30, "crawl.quiet_run_retention_days": 3})
+        assert purge_runs_job(engine, settings, NOW) == 5
+        kept = {(key, round((NOW - _as_utc(r.started_at)).total_seconds() / 86400, 1))
+                for key in ids for r in _runs(engine, key)}
+        assert kept == {("quiet", 1.0), ("news", 10.0), ("news", 5.0), ("news", 0.1), ("broken", 20.0),
+                        ("gone", 400.0)}
+        assert purge_runs_job(engine, settings, NOW) == 0
+        # 0 keeps runs forever; the quiet window alone still applies to quiet runs.
+        with session_scope(engine) as session:
+            run("news", 2)
+            run("broken", 300, status="failed", errors=["HTTP 500"])
+        assert purge_runs_job(engine, _settings(**{"crawl.run_retention_days": 0}), NOW + timedelta(days=900)) == 1
+        assert len(_runs(engine, "news")) == 3 and len(_runs(engine, "broken")) == 2
+    finally:
+        engine.dispose()
+    jobs = {j.id: j for j in scheduled_jobs(_settings())}
+    assert jobs["crawl.purge_runs"].func == "crawlers.jobs:purge_runs_job" and jobs["crawl.purge_runs"].once
+
+
+def _as_utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 # -- a real worker process -------------------------------------------------------------------------------
 class FeedSite:
     """Feeds as a real site serves them: an ETag per version, 304 to a matching If-None-Match."""
