@@ -632,3 +632,20 @@ def test_articles_and_stories_follow_the_stream_contract_and_the_scope(web: WebC
         "where"] == "query.unit"
     assert_problem(dz.get(f"{API}/articles", params={"risk": "apocalyptic"}), 422)
     assert_problem(dz.get(f"{API}/articles", params={"cursor": "bm9wZQ"}), 400)
+
+
+def test_reads_with_a_key_are_attributable_in_the_audit_log_without_a_write_per_request(web: WebClients) -> None:
+    key = make_key(web, "dz-duty")
+    client = api(web, key)
+    for _ in range(3):  # a client polling the case list
+        assert client.get(f"{API}/cases", params={"limit": 5}).status_code == 200
+    assert client.get(f"{API}/cases/{web.world.cases['dz'].id}").status_code == 200
+    with db_of(web) as db:
+        reads = db.scalars(select(AuditEntry).where(AuditEntry.action == "api.read").order_by(AuditEntry.id)).all()
+        user = db.scalar(select(User).where(User.username == "dz-duty"))
+    assert user is not None
+    # One entry per route in the window, each naming the key, its user and what was asked for.
+    assert [r.object_id for r in reads] == ["/cases", "/cases/{case_id}"], [r.object_id for r in reads]
+    assert {r.api_key_prefix for r in reads} == {key.split("_")[1]}
+    assert {r.actor_user_id for r in reads} == {user.id} and {r.actor for r in reads} == {"dz-duty"}
+    assert reads[0].note == "/api/v1/cases?limit=5"

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from presswatch.web.api.core import ApiProblem, RateLimiter, problem_response
+from presswatch.web.api.core import ApiProblem, RateLimiter, ReadLog, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def create_api(root: FastAPI) -> FastAPI:
                   docs_url=None, redoc_url=None, servers=[{"url": API_PREFIX}])
     api.state.root = root
     api.state.limiter = RateLimiter(root.state.settings.web.api_requests_per_minute)
+    api.state.read_log = ReadLog()
     api.include_router(router)
     api.include_router(config_router)
     api.include_router(stream_router)

@@ -7,6 +7,10 @@ limiter and cursor pages. Routes (the other modules here) only parse, call a sta
   Bearer requests are exempt from the cookie CSRF check in ``presswatch.web.security``).
 - Errors: ``application/problem+json`` (RFC 9457): ``type``, ``title``, ``status``, ``detail``,
   ``instance``; validation errors add ``errors``.
+- Reads are attributable too: the first read of each route with a key in a
+  ``READ_AUDIT_WINDOW_SECONDS`` window writes an ``api.read`` audit entry (key prefix, user, address,
+  the route and the first request's path), so the audit log says which keys read what, and when,
+  without a write per request. Changes are audited by the stage functions as always.
 - Rate limit: a token bucket per key, ``web.api_requests_per_minute``, kept in the worker's memory
   (with several workers, the limit applies per worker).
 """
@@ -25,7 +29,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from accounts.api_keys import KeyUse, authenticate
-from accounts.audit import API_KEY_INFO, Actor
+from accounts.audit import API_KEY_INFO, Actor, record
 from models.pagination import CursorError, Page, keyset_page
 from models.scope import Scope
 from presswatch.web.deps import client_address
@@ -61,6 +65,30 @@ def problem_response(request: Request, status: int, detail: str = "", headers: d
     body["instance"] = request.url.path
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+READ_AUDIT_WINDOW_SECONDS = 600
+
+
+class ReadLog:
+    """Which (key, route) reads were audited recently, so a polling client writes one ``api.read``
+    entry per route per window, not one per request (kept in the worker's memory, like the limiter)."""
+
+    def __init__(self, window_seconds: float = READ_AUDIT_WINDOW_SECONDS) -> None:
+        self.window_seconds = window_seconds
+        self._seen: dict[tuple[int, str], float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key_id: int, route: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._seen.get((key_id, route))
+            if last is not None and now - last < self.window_seconds:
+                return False
+            if len(self._seen) > 50_000:  # forget old marks rather than grow without bound
+                self._seen = {k: t for k, t in self._seen.items() if now - t < self.window_seconds}
+            self._seen[(key_id, route)] = now
+            return True
 
 
 class RateLimiter:
@@ -159,7 +187,19 @@ def api_context(request: Request, db: Session = Depends(api_db)) -> ApiContext:
                          headers={"Retry-After": str(retry)})
     db.info[API_KEY_INFO] = {"prefix": use.key.prefix, "user_id": use.user.id, "username": use.user.username,
                              "client_address": client_address(request)}
+    if request.method in ("GET", "HEAD"):
+        _audit_read(request, db, use)
     return ApiContext(request, db, use)
+
+
+def _audit_read(request: Request, db: Session, use: KeyUse) -> None:
+    route = getattr(request.scope.get("route"), "path", "") or request.url.path
+    read_log: ReadLog = request.app.state.read_log
+    if not read_log.due(use.key.id, route):
+        return
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    record(db, Actor(use.user.id, use.user.username, client_address(request), use.key.prefix), "api.read",
+           object_type="api", object_id=route, note=path[:500])
 
 
 def writer(ctx: ApiContext = Depends(api_context)) -> ApiContext:
