@@ -214,9 +214,18 @@ def _create_base(session: Session, dialect: str, lo: datetime, hi: datetime, uni
         " FROM registrations r"
         f" WHERE r.published_at >= {_ts(dialect, lo)} AND r.published_at < {_ts(dialect, hi)}"
         f" AND r.state <> '{RegistrationState.REJECTED.value}' AND r.unit_id IN ({ids})"
+        # Stored in time order, so a block range index finds a weekly rule's two months without reading
+        # the year (at 200k registrations a full scan per rule was half of each rule's query).
+        + (" ORDER BY r.published_at" if dialect == "postgresql" else "")
     ))
     if dialect == "postgresql":
-        session.execute(text(f"ANALYZE {BASE}"))  # temporary tables get no autovacuum statistics
+        session.execute(text(f"CREATE INDEX ON {BASE} USING brin (published_at) WITH (pages_per_range = 8)"))
+        # Temporary tables get no autovacuum statistics. A small sample is enough for the planner here
+        # (row counts, time ranges, a handful of states and kinds) and costs a tenth of the default's.
+        target = session.execute(text("SHOW default_statistics_target")).scalar_one()
+        session.execute(text("SET LOCAL default_statistics_target = 10"))
+        session.execute(text(f"ANALYZE {BASE}"))
+        session.execute(text("SELECT set_config('default_statistics_target', :v, true)"), {"v": str(target)})
 
 
 def _count(
