@@ -118,7 +118,7 @@ def _report_workbook(session: Session, rows: Sequence[StatusRow], lang: str, tz:
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def table_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+def table_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], sheet: str = "Sheet1") -> bytes:
     """One sheet: a title line, a bold frozen header with an autofilter, the rows (numbers stay numbers,
     dates and times Excel dates)."""
     import io
@@ -130,7 +130,7 @@ def table_xlsx(title: str, header: Sequence[str], rows: Sequence[Sequence[object
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = "Sheet1"
+    ws.title = sheet[:31]  # the tab's name, in the reader's language too
     ws.append([title])
     ws["A1"].font = Font(bold=True, size=13)
     ws.append(list(header))
