@@ -207,13 +207,30 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def time_web(engine: Engine, url: str, n: int) -> None:
+def _pg_cpu(engine: Engine) -> float | None:
+    """CPU seconds used so far by this database's PostgreSQL backends (the server is local: read from
+    /proc), so the figures show where a first view's time goes; None when that cannot be read."""
+    try:
+        with engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars()
+            total = 0.0
+            for pid in pids:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
     """GET /quota as a superuser and as a leader of the whole tree (the heaviest scopes), through the
     real app (login, scope, status over the scope's units, response times, template) with
-    Starlette's TestClient in this process. Wall time per request, and this process's CPU seconds
-    (app + driver; PostgreSQL's own CPU is not in it) with the load average beside them."""
+    Starlette's TestClient in this process. First views (the board computed: quota.board's cache
+    emptied before each) and repeated views (the board reused): wall time per request, this
+    process's CPU seconds (app + driver) and PostgreSQL's CPU seconds, with the load average."""
     from fastapi.testclient import TestClient
 
+    import quota.board as qb
     from accounts.passwords import hash_password
     from models import Grant, Role, User
     from presswatch.web import create_app
@@ -232,30 +249,40 @@ def time_web(engine: Engine, url: str, n: int) -> None:
         session.commit()
     settings = load_settings(environ={}, overrides={"db.url": url}).settings
     app = create_app(settings, engine)
+
+    def fmt(values: list[float]) -> str:
+        return f"p50 {_percentile(values, .5):.2f} s, p95 {_percentile(values, .95):.2f} s"
+
     for username in ("bench-admin", "bench-leader"):
         client = TestClient(app, headers={"Origin": "http://testserver"}, follow_redirects=False)
         answer = client.post("/login", data={"username": username, "password": password})
         assert answer.status_code == 303, answer.text[:300]
         for query in ("period=month&label=2024-12", "period=quarter&label=2024-Q4", "period=week&label=2024-W50"):
-            walls: list[float] = []
-            cpus: list[float] = []
             size = 0
-            # The first request computes the board (quota.board caches it until the data change).
-            c0, t0 = time.process_time(), time.perf_counter()
-            client.get(f"/quota?{query}")
-            cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
-            for _ in range(n):
-                c0, t0 = time.process_time(), time.perf_counter()
-                page = client.get(f"/quota?{query}")
-                walls.append(time.perf_counter() - t0)
-                cpus.append(time.process_time() - c0)
-                assert page.status_code == 200, page.status_code
-                size = len(page.content)
-            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-            print(f"GET /quota?{query} as {username}: {size // 1024} KiB; first (computed) {cold:.2f} s wall,"
-                  f" {cold_cpu:.2f} s CPU; then wall p50 {_percentile(walls, .5):.2f} s,"
-                  f" p95 {_percentile(walls, .95):.2f} s; CPU (this process) p50 {_percentile(cpus, .5):.2f} s,"
-                  f" p95 {_percentile(cpus, .95):.2f} s over {n} requests; load average {load}", flush=True)
+            for cold in (True, False):
+                walls: list[float] = []
+                cpus: list[float] = []
+                pg: list[float] = []
+                if not cold:
+                    client.get(f"/quota?{query}")  # computes the board once; the views below reuse it
+                for _ in range(cold_n if cold else n):
+                    if cold:
+                        qb._board_cache.clear()
+                    p0 = _pg_cpu(engine)
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    page = client.get(f"/quota?{query}")
+                    walls.append(time.perf_counter() - t0)
+                    cpus.append(time.process_time() - c0)
+                    p1 = _pg_cpu(engine)
+                    if p0 is not None and p1 is not None:
+                        pg.append(max(0.0, p1 - p0))
+                    assert page.status_code == 200, page.status_code
+                    size = len(page.content)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                what = "first views (board computed)" if cold else "repeated views (board reused)"
+                print(f"GET /quota?{query} as {username}, {len(walls)} {what}: {size // 1024} KiB; wall {fmt(walls)};"
+                      f" CPU this process {fmt(cpus)}" + (f"; CPU PostgreSQL {fmt(pg)}" if pg else "")
+                      + f"; load average {load}", flush=True)
         client.close()
 
 
@@ -270,7 +297,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--keep", action="store_true", help="Keep the database (its URL is printed).")
-    ap.add_argument("--web-requests", type=int, default=20, help="GET /quota requests per board period.")
+    ap.add_argument("--web-requests", type=int, default=20, help="Repeated GET /quota requests per board period.")
+    ap.add_argument("--web-first", type=int, default=7, help="First views (board computed) per board period.")
     ap.add_argument("--no-web", action="store_true", help="Time quota status only, not the /quota page.")
     ap.add_argument("--web-only", action="store_true", help="Time the /quota page only, not quota status.")
     ap.add_argument("--reuse", metavar="URL", help="Time a database an earlier --keep run built (no build).")
@@ -318,7 +346,7 @@ def main() -> None:
             print(f"quota status, {label}: {len(rows)} rows, {evidence} evidence ids; "
                   f"best {min(times):.2f} s, worst {max(times):.2f} s over {args.repeat} runs", flush=True)
         if not args.no_web:
-            time_web(engine, url, args.web_requests)
+            time_web(engine, url, args.web_requests, args.web_first)
         engine.dispose()
         print(f"load average while running: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     finally:

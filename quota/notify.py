@@ -229,7 +229,7 @@ def _announcements(session: Session, settings: Settings, label: str, rows: list[
                   table: Callable[[str], tuple[list[str], list[list[object]]]] = table) -> list[dict[str, Any]]:
             head, rows = table(lang)
             title = t(lang, "announce_intro", unit=office_name, rule=rule_name, period=label)
-            data = table_xlsx(title, head, rows)
+            data = table_xlsx(title, head, rows, sheet=t(lang, "ranking_title"))
             return [{"filename": f"{key}-{label}.xlsx", "mime": XLSX_MIME, "data_b64": base64.b64encode(data).decode()}]
 
         out += _enqueue_to(

@@ -214,9 +214,18 @@ def _create_base(session: Session, dialect: str, lo: datetime, hi: datetime, uni
         " FROM registrations r"
         f" WHERE r.published_at >= {_ts(dialect, lo)} AND r.published_at < {_ts(dialect, hi)}"
         f" AND r.state <> '{RegistrationState.REJECTED.value}' AND r.unit_id IN ({ids})"
+        # Stored in time order, so a block range index finds a weekly rule's two months without reading
+        # the year (at 200k registrations a full scan per rule was half of each rule's query).
+        + (" ORDER BY r.published_at" if dialect == "postgresql" else "")
     ))
     if dialect == "postgresql":
-        session.execute(text(f"ANALYZE {BASE}"))  # temporary tables get no autovacuum statistics
+        session.execute(text(f"CREATE INDEX ON {BASE} USING brin (published_at) WITH (pages_per_range = 8)"))
+        # Temporary tables get no autovacuum statistics. A small sample is enough for the planner here
+        # (row counts, time ranges, a handful of states and kinds) and costs a tenth of the default's.
+        target = session.execute(text("SHOW default_statistics_target")).scalar_one()
+        session.execute(text("SET LOCAL default_statistics_target = 10"))
+        session.execute(text(f"ANALYZE {BASE}"))
+        session.execute(text("SELECT set_config('default_statistics_target', :v, true)"), {"v": str(target)})
 
 
 def _count(
@@ -376,6 +385,14 @@ def status(
         return []
     # Phase 2: one narrow table of the registrations involved, then one aggregate query per plan.
     base_units = {u for p in plans for u in p[3]}
+    jit = None
+    if dialect == "postgresql":
+        # A yearly rule over every unit groups the year's registrations: estimated at 30k at 200k
+        # registrations (measured), it passes jit_above_cost (100k) at some 700k, and JIT compiling
+        # then costs more than such groupings take (as the stream and dashboard pages found). Off
+        # while counting, then back to what the transaction had.
+        jit = session.execute(text("SHOW jit")).scalar_one()
+        session.execute(text("SET LOCAL jit = off"))
     _create_base(
         session, dialect,
         min(bd[0] for p in plans for bd in p[4]) - REPOST_HORIZON, max(bd[1] for p in plans for bd in p[4]),
@@ -403,6 +420,8 @@ def status(
                     ))
     finally:
         _drop_base(session, dialect)
+        if jit is not None:
+            session.execute(text("SELECT set_config('jit', :v, true)"), {"v": str(jit)})
     rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
     if store and rows:
         store_scores(session, rows, now)

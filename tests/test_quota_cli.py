@@ -65,6 +65,24 @@ def test_units_register_status_and_reports(cli: CliRunner, tmp_path: Path) -> No
     assert {r[0] for r in ev[1:]} == {1, 2}
     published = wb["Evidence (registration ids)"]["H2"]  # a real Excel datetime (local, to the minute)
     assert isinstance(published.value, datetime) and published.number_format == "yyyy-mm-dd hh:mm"
+    for sheet in wb.worksheets:  # every sheet filters from its header row
+        assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, sheet.max_column).column_letter}{sheet.max_row}"
+    # The reader's language: headers, piece kinds, review states and verification as words, and the
+    # period's first and last day as real dates.
+    zh = tmp_path / "out" / "q-zh.xlsx"
+    run(cli, "quota", "report", "--out", str(zh), "--lang", "zh-CN")
+    wb = load_workbook(zh)
+    status_sheet, ev_sheet = wb.worksheets[0], wb.worksheets[1]
+    head = [c.value for c in status_sheet[1]]
+    assert head[:5] == ["考核项目", "单位", "周期", "起", "止"] and not any(
+        h and ("_" in h or h.isascii()) for h in head)
+    team_row = next(r for r in status_sheet.iter_rows(min_row=2, values_only=True) if r[11] == "team-weekly-pieces")
+    assert isinstance(team_row[3], datetime) and isinstance(team_row[4], datetime) and team_row[3] <= team_row[4]
+    assert (team_row[4] - team_row[3]).days == 6 and status_sheet.cell(2, 4).number_format == "yyyy-mm-dd"
+    evidence_head = [c.value for c in ev_sheet[1]]
+    assert not any(h and h.isascii() for h in evidence_head)
+    first_piece = [c.value for c in ev_sheet[2]]
+    assert first_piece[8] == "新闻" and first_piece[10] == "已登记" and first_piece[11] == "未核实"
     run(cli, "quota", "report", "--out", str(tmp_path / "q.csv"))
     with (tmp_path / "q.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))

@@ -120,6 +120,8 @@ def test_announce_to_office_gets_one_table_of_every_unit(session: Session) -> No
     assert cells[1] == ["单位", "报送", "单独刊发", "综合采用", "分", "达标", "名次"]
     assert cells[2:5] == [["区公安分局", 2, 1, 1, 13, "是", 1], ["区检察院", 0, 0, 0, 0, "否", 2],
                           ["区法院", 0, 0, 0, 0, "否", 2]]
+    assert sheet.auto_filter.ref == f"A2:G{sheet.max_row}"  # the table under the title line filters and sorts
+    assert sheet.title == "积分排名"  # the tab too is in the reader's language
     # A second run (the same day, or the next) sends nothing new.
     before = session.scalar(select(func.count()).select_from(Delivery))
     send_period_reports(session, settings, now=datetime(2024, 6, 2, 9, tzinfo=SH))

@@ -539,3 +539,19 @@ def test_quota_file_errors_name_the_entry(session: Session) -> None:
     names = session.scalars(select(UnitHistory.name).where(UnitHistory.unit_id == court.id)
                             .order_by(UnitHistory.valid_from)).all()
     assert names == ["儋州市人民法院", "儋州市人民法院（新）"]
+
+
+def test_status_leaves_the_transactions_settings_as_it_found_them(session: Session) -> None:
+    """On PostgreSQL status() counts with JIT off and a small statistics sample; the caller's
+    transaction gets its own settings back (the stream or a report may run after it)."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL settings")
+    load(session, COUNTY)
+    reg(session, unit="cb-law", outlet="zhou-news", title="普法进社区", published=date(2024, 3, 5))
+    session.execute(text("SET LOCAL jit = on"))
+    session.execute(text("SET LOCAL default_statistics_target = 77"))
+    assert row(status(session, "2024", now=at(2024, 12, 31)), "sec-news", "cb-law").count == 1
+    assert session.execute(text("SHOW jit")).scalar_one() == "on"
+    assert session.execute(text("SHOW default_statistics_target")).scalar_one() == "77"

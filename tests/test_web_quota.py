@@ -345,3 +345,48 @@ def test_a_correspondent_confirms_a_proposal_from_a_byline_but_cannot_reject(web
         assert reg is not None and reg.state is RegistrationState.SUBMITTED
     finally:
         db.close()
+
+
+def test_the_boards_figures_are_quota_status_figures_for_the_same_period(web: Any) -> None:
+    """Every cell of /quota (month and quarter, all units as the admin sees them) shows what
+    ``quota status`` gives for that period: the sum over the rule's periods in it of done and target."""
+    import re
+
+    from quota.registry import register
+    from quota.scoring import status
+
+    setup_quota(web)
+    web.login("dz-exec1").post("/register", data={"url": URL})
+    today = local_date(utcnow(), "Asia/Shanghai")
+    first = today.replace(day=1)
+    db = _db(web)
+    try:
+        for unit, outlet, day, title in (
+            ("dz-exec-2", "jinri-danzhou", first, "执行二队报道一"),
+            ("dz-exec-2", "jinri-danzhou", today, "执行二队报道二"),
+            ("dz-exec-1", "dz-wechat", first, "执行一队公众号文章"),
+            ("dz-court", "dz-wechat", today, "法院公众号文章"),
+            ("hy-vanlam", "baohungyen", first, "Tin Văn Lâm"),
+        ):
+            register(db, unit=unit, outlet=outlet, published=day, title=title, char_count=800)
+        db.commit()
+        labels = {"month": f"{today:%Y-%m}", "quarter": f"{today.year}-Q{(today.month - 1) // 3 + 1}"}
+        expected: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+        for kind, label in labels.items():
+            sums: dict[tuple[str, str], tuple[float, float]] = {}
+            for r in status(db, label, store=False):
+                done, target = sums.get((r.unit_code, r.rule_key), (0.0, 0.0))
+                sums[(r.unit_code, r.rule_key)] = (done + r.value, target + r.target)
+            expected[kind] = sums
+        db.rollback()
+    finally:
+        db.close()
+    assert expected["month"][("dz-exec-2", "teams")] == (2.0, 2.0)  # the data is not empty
+    assert expected["quarter"][("hy-vanlam", "vanlam")][0] == 1.0
+    admin = web.login("admin")
+    for kind, label in labels.items():
+        page = admin.get(f"/quota?period={kind}&label={label}")
+        assert page.status_code == 200
+        shown = {(u, k): (float(d), float(t)) for u, k, d, t in re.findall(
+            r'data-testid="cell-([^"]+?)-(teams|court-approved|vanlam)">([\d.]+) / ([\d.]+)<', page.text)}
+        assert shown == expected[kind], kind
