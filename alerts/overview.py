@@ -3,11 +3,11 @@ negative share over time, the risk and sentiment mix, topics, the stories with t
 the busiest outlets, and open alerts and cases by unit. The web page (``/dashboard``, its wall mode
 and a signed link's view) only draws what :func:`overview` returns.
 
-Which pieces a scope counts (:func:`coverage_where`): everything for an operator (superuser);
-otherwise the pieces its alerts name (the alert's piece or any piece of the alert's story) and the
-pieces of outlets that belong to its units (its own channels). Pieces matched only by a watch query
-are not counted here: watch queries are evaluated in Python, per piece, which a chart over a month
-of a million pieces cannot afford (see README, "Reports and the dashboard").
+Which pieces a scope counts (:func:`coverage_where`): exactly the pieces it sees on ``/stream``
+and on the article pages, ``classify.visibility.visible_condition`` (matched by one of its watch
+queries through the ``article_matches`` index, named by one of its alerts, published on one of its
+own channels, or in a story it sees), so a chart's figure is the count ``/stream`` shows when the
+chart is clicked.
 
 Every figure is one indexed range read of ``articles.published_at`` (``ix_articles_published_at``):
 the piece's current classification is a correlated lookup through
@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal_column, or_, select, text, true
+from sqlalchemy import ColumnElement, case, func, literal_column, select, text, true
 from sqlalchemy.orm import Session
 
 from alerts.digest.builder import channel_of
 from classify.taxonomy import topic_label
+from classify.visibility import visible_condition
 from models import Alert, Article, Classification, Outlet, Story, Unit
 from models.enums import CaseState, RiskLevel, SentimentLabel
 from models.scope import Scope
@@ -87,13 +88,9 @@ class Overview:
 
 
 def coverage_where(scope: Scope) -> ColumnElement[bool]:
-    """A SQL condition on ``Article``: the pieces the scope's dashboard counts (see the module doc)."""
-    if scope.visible_ids is None:
-        return true()
-    named = select(Alert.article_id).where(scope.where(Alert.unit_id), Alert.article_id.is_not(None))
-    stories = select(Alert.story_id).where(scope.where(Alert.unit_id), Alert.story_id.is_not(None))
-    own = select(Outlet.id).where(scope.where(Outlet.unit_id))
-    return or_(Article.id.in_(named), Article.story_id.in_(stories), Article.outlet_id.in_(own))
+    """A SQL condition on ``Article``: the pieces the scope's dashboard counts, the ones it sees
+    (``classify.visibility.visible_condition``, the condition ``/stream`` lists by)."""
+    return visible_condition(scope)
 
 
 def _buckets(window: str, now: datetime, tz: str) -> tuple[list[Bucket], bool]:

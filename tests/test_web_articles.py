@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from classify.visibility import reindex
 from models import Alert, Label, WatchQuery
 from presswatch.web.routes.articles import highlight
 from tests import factories
@@ -46,6 +47,8 @@ def test_an_article_matching_a_watch_query_of_the_scope_is_visible_with_its_term
     article_id = _world_article(web)
     db = web.app.state.session_factory()
     db.add(WatchQuery(name="dz-org", query='"儋州法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
+    db.flush()
+    reindex(db)  # what the service's stream-index job does within a minute of a watch query's change
     db.commit()
     db.close()
     page = web.login("dz-leader").get(f"/articles/{article_id}")

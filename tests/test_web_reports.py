@@ -345,3 +345,61 @@ def test_quota_reports_are_in_the_centre_of_their_unit_and_resent_through_the_ou
         db.close()
     # The resent copy is listed with its message.
     assert duty.get(f"/reports/messages/{ids[0]}").text.count("chief@court.example.cn") == 2
+
+
+def _stream_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
+    answer = client.get(url.replace("/stream?", "/stream/count?", 1))
+    assert answer.status_code == 200, url
+    shown = re.search(r'data-testid="stream-count">([^<]*)<', answer.text)
+    assert shown and shown.group(1), (url, answer.text)
+    return int(re.sub(r"\D", "", shown.group(1)))
+
+
+def test_every_chart_figure_is_the_count_the_stream_shows_when_clicked(web) -> None:
+    """One decision of who sees a piece (classify.visibility.visible_condition): the dashboard counts
+    what /stream lists, including pieces seen only through a watch query, for each organization."""
+    from classify.visibility import reindex
+    from models import WatchQuery
+
+    _coverage(web)
+    db = _db(web)
+    try:
+        units = web.world.units
+        now = datetime.now(UTC) - timedelta(hours=2)
+        paper = factories.outlet(db, name="海南日报", tier=OutletTier.PROVINCIAL)
+        weibo = factories.outlet(db, name="某微博号", channel=OutletChannel.WEIBO)
+        vn = factories.outlet(db, name="Báo Văn Lâm", tier=OutletTier.COUNTY, language="vi")
+        watched = [  # seen only because a watch query of the organization matches them
+            (paper, "儋州法院召开执行工作座谈会", "zh", SentimentLabel.NEUTRAL, RiskLevel.LOW, "legal_publicity"),
+            (weibo, "网友吐槽儋州法院执行慢", "zh", SentimentLabel.NEGATIVE, RiskLevel.HIGH, "enforcement"),
+            (vn, "Hưng Yên tổ chức hội nghị thi hành án", "vi", SentimentLabel.POSITIVE, RiskLevel.MEDIUM, "thads"),
+        ]
+        for outlet, title, lang, sentiment, risk, topic in watched:
+            art = factories.article(db, title=title, text=title, outlet_id=outlet.id, lang=lang, published_at=now)
+            factories.classification(db, art, sentiment=sentiment, risk_level=risk,
+                                     topics=[{"name": topic, "score": 0.8}])
+        db.add_all([WatchQuery(name="dz-org", query='"儋州法院"', purpose="org", unit_id=units["dz-court"].id),
+                    WatchQuery(name="hy-org", query='"Hưng Yên"', purpose="org", unit_id=units["hy-thads"].id)])
+        db.flush()
+        reindex(db)  # the stream-index job
+        db.commit()
+    finally:
+        db.close()
+
+    # 儋州: the case's story (2), its own channel (1) and 2 pieces matched by its watch query only.
+    # Hưng Yên: its case's piece and the one its watch query matches. The operator: all 8.
+    for user, pieces in (("dz-leader", 5), ("dz-duty", 5), ("hy-duty", 2), ("admin", 8)):
+        client = web.login(user)
+        for since in ("24h", "7d"):
+            html = client.get(f"/dashboard?since={since}").text
+            assert _kpi(html, "pieces") == str(pieces), (user, since)
+            assert _stream_count(client, f"/stream?since={since}") == pieces, (user, since)
+            charts = _charts(html)
+            clicked = [item for name in ("risk", "sentiment", "channels", "topics", "outlets")
+                       for item in charts[name]["series"][0]["data"]]
+            if since != "24h":  # pieces per day (an hour's bar opens the whole 24 hours: no hour filter)
+                clicked += charts["volume"]["series"][0]["data"]
+            assert sum(1 for item in clicked if item.get("value")) >= 6
+            for item in clicked:
+                assert "url" in item, (user, item)
+                assert _stream_count(client, item["url"]) == (item["value"] or 0), (user, item)

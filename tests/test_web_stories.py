@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from classify.visibility import reindex
 from models import Alert, AuditEntry, CorrectionRequest, Delivery, RiskPlan, Story, StoryDecision, WatchQuery
 from models.enums import DeliveryStatus, RiskLevel, SentimentLabel
 from tests import factories
@@ -98,6 +99,8 @@ def test_a_story_seen_through_a_watch_query_is_visible_and_crawled_text_is_escap
     s = _story(web, case=None, title='儋州法院<script>alert(1)</script>')
     db = _db(web)
     db.add(WatchQuery(name="dz", query='"儋州法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
+    db.flush()
+    reindex(db)  # what the service's stream-index job does within a minute of a watch query's change
     db.commit()
     db.close()
     page = web.login("dz-leader").get(f"/stories/{s['story']}")
@@ -169,10 +172,12 @@ def test_a_split_made_on_the_web_holds_when_new_reposts_arrive(web: Any, tmp_pat
     db.add(WatchQuery(name="qh", query='"琼海法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
     first = _post(db, tmp_path, "r1", COMMENT_1 + NOTICE, minutes=20)
     second = _post(db, tmp_path, "r2", COMMENT_2 + NOTICE, minutes=25)
+    reindex(db)  # classification indexes each piece for the watch queries (classify.visibility)
     db.commit()
     duty = web.login("dz-duty")
     assert duty.post(f"/stories/{first.story_id}/merge", data={"other": second.story_id}).status_code == 303
     again = _post(db, tmp_path, "r2b", "转发微博 " + COMMENT_2 + NOTICE, minutes=40)
+    reindex(db)
     db.commit()
     assert again.story_id == first.story_id
     answer = duty.post(f"/stories/{first.story_id}/split",
@@ -183,6 +188,7 @@ def test_a_split_made_on_the_web_holds_when_new_reposts_arrive(web: Any, tmp_pat
     # and which would merge them, does not undo the analyst's split.
     later = _post(db, tmp_path, "r2c", "已转 " + COMMENT_2 + NOTICE, minutes=50)
     bridge = _post(db, tmp_path, "orig", NOTICE, minutes=55)
+    reindex(db)
     db.commit()
     assert later.story_id == new_id
     assert bridge.story_id in (first.story_id, new_id)
