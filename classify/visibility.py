@@ -2,8 +2,9 @@
 
 Crawled coverage is public, but each organization's views show what concerns it: a piece is
 visible to a scope when one of the scope's watch queries matches it, when an alert of the scope
-names it (the alert's own piece or one of its story's pieces), or when it was published on one of
-the scope's own channels (an outlet of its units). A story is visible when one of its pieces is
+names it (the alert's own piece or one of its story's pieces), when it was published on one of
+the scope's own channels (an outlet of its units), or when one of its units registered it as its
+published work (the quota board's evidence). A story is visible when one of its pieces is
 (any of them), and then all its pieces (reposts) are. An operator (superuser) sees all.
 Everything else answers "not found", exactly like a piece that does not exist, so one
 organization cannot learn what another watches.
@@ -168,9 +169,19 @@ def _own_outlets(scope: Scope) -> Any:
     return select(Outlet.id).where(Outlet.unit_id.is_not(None), scope.where(Outlet.unit_id))
 
 
+def _registered(scope: Scope) -> Any:
+    """SQL: the crawled pieces the scope's units registered as their published work (the quota
+    board's evidence, linked to the article page)."""
+    from models import Registration
+
+    return select(Registration.article_id).where(Registration.article_id.is_not(None),
+                                                 scope.where(Registration.unit_id))
+
+
 def _story_has_seen_piece(scope: Scope, story_id: Any) -> ColumnElement[bool]:
     """SQL: one of the pieces of story ``story_id`` (a column or a value) matches a watch query of the
-    scope's units or was published on one of its own channels. Every piece counts."""
+    scope's units, was published on one of its own channels or was registered by one of its units.
+    Every piece counts."""
     member = aliased(Article)
     match = aliased(ArticleMatch)
     matched = exists(select(match.article_id).where(match.article_id == member.id, scope.where(match.unit_id)))
@@ -178,7 +189,8 @@ def _story_has_seen_piece(scope: Scope, story_id: Any) -> ColumnElement[bool]:
     # matched piece of the organization up front (0.6 s at 1M pieces) where a page needs a few
     # index probes per listed piece; a range keeps the probe (ix_articles_story_id).
     return exists(select(member.id).where(member.story_id >= story_id, member.story_id <= story_id,
-                                          or_(matched, member.outlet_id.in_(_own_outlets(scope)))))
+                                          or_(matched, member.outlet_id.in_(_own_outlets(scope)),
+                                              member.id.in_(_registered(scope)))))
 
 
 def visible_condition(scope: Scope) -> ColumnElement[bool]:
@@ -187,7 +199,8 @@ def visible_condition(scope: Scope) -> ColumnElement[bool]:
     stream, the dashboard (``alerts.overview``) and the API all use it. A piece is visible when a
     watch query of the scope's units matches it (the ``article_matches`` index), an alert of the
     scope names it, it was published on one of the scope's own channels (an outlet of its units),
-    or its story is visible (an alert names the story, a story merged into it, the story it was
+    one of its units registered it (``registrations``: the quota board's evidence), or its story is
+    visible (an alert names the story, a story merged into it, the story it was
     split from, or one of its pieces; or one of its pieces matches or is on an own channel)."""
     if scope.superuser and scope.focus_ids is None:
         return true()
@@ -197,6 +210,7 @@ def visible_condition(scope: Scope) -> ColumnElement[bool]:
                        scope.where(ArticleMatch.unit_id)),
         Article.id.in_(alert_pieces),
         Article.outlet_id.in_(_own_outlets(scope)),
+        Article.id.in_(_registered(scope)),
         Article.story_id.in_(_seen_stories(scope)),
         and_(Article.story_id.is_not(None), _story_has_seen_piece(scope, Article.story_id)),
     )

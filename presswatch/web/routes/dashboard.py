@@ -42,8 +42,14 @@ def chart_options(ov: Overview, t: Translator, *, clickable: bool = True, dark: 
     axis = {"axisLabel": {"color": text}, "axisLine": {"lineStyle": {"color": "#8c8f94"}}}
     w = ov.window
 
+    # A window of days counts whole local days (the first bar is a whole day); a click opens the same
+    # days on the stream (from/to in the user's time zone), not "the last 7 x 24 hours", so the
+    # figure and the stream's count agree. The last 24 hours are the same on both.
+    days = {} if ov.hourly else {"from": ov.buckets[0].start.date().isoformat(),
+                                 "to": ov.buckets[-1].start.date().isoformat()}
+
     def url(**params: Any) -> str | None:
-        return stream_url(w, **params) if clickable else None
+        return stream_url(w, **{**days, **params}) if clickable else None
 
     def item(value: Any, **params: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"value": value}
