@@ -3,11 +3,11 @@ negative share over time, the risk and sentiment mix, topics, the stories with t
 the busiest outlets, and open alerts and cases by unit. The web page (``/dashboard``, its wall mode
 and a signed link's view) only draws what :func:`overview` returns.
 
-Which pieces a scope counts (:func:`coverage_where`): everything for an operator (superuser);
-otherwise the pieces its alerts name (the alert's piece or any piece of the alert's story) and the
-pieces of outlets that belong to its units (its own channels). Pieces matched only by a watch query
-are not counted here: watch queries are evaluated in Python, per piece, which a chart over a month
-of a million pieces cannot afford (see README, "Reports and the dashboard").
+Which pieces a scope counts (:func:`coverage_where`): exactly the pieces it sees on ``/stream``
+and on the article pages, ``classify.visibility.visible_condition`` (matched by one of its watch
+queries through the ``article_matches`` index, named by one of its alerts, published on one of its
+own channels, or in a story it sees), so a chart's figure is the count ``/stream`` shows when the
+chart is clicked.
 
 Every figure is one indexed range read of ``articles.published_at`` (``ix_articles_published_at``):
 the piece's current classification is a correlated lookup through
@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal_column, or_, select, text, true
+from sqlalchemy import ColumnElement, case, func, literal_column, select, text, true
 from sqlalchemy.orm import Session
 
 from alerts.digest.builder import channel_of
 from classify.taxonomy import topic_label
+from classify.visibility import visible_condition
 from models import Alert, Article, Classification, Outlet, Story, Unit
 from models.enums import CaseState, RiskLevel, SentimentLabel
 from models.scope import Scope
@@ -87,13 +88,9 @@ class Overview:
 
 
 def coverage_where(scope: Scope) -> ColumnElement[bool]:
-    """A SQL condition on ``Article``: the pieces the scope's dashboard counts (see the module doc)."""
-    if scope.visible_ids is None:
-        return true()
-    named = select(Alert.article_id).where(scope.where(Alert.unit_id), Alert.article_id.is_not(None))
-    stories = select(Alert.story_id).where(scope.where(Alert.unit_id), Alert.story_id.is_not(None))
-    own = select(Outlet.id).where(scope.where(Outlet.unit_id))
-    return or_(Article.id.in_(named), Article.story_id.in_(stories), Article.outlet_id.in_(own))
+    """A SQL condition on ``Article``: the pieces the scope's dashboard counts, the ones it sees
+    (``classify.visibility.visible_condition``, the condition ``/stream`` lists by)."""
+    return visible_condition(scope)
 
 
 def _buckets(window: str, now: datetime, tz: str) -> tuple[list[Bucket], bool]:
@@ -121,15 +118,19 @@ def _current(column: Any) -> Any:
 
 
 def series_statement(buckets: list[Bucket], in_window: list[Any]) -> Any:
-    """(bucket, sentiment * 10 + risk code, pieces): the grouped range scan behind the series and mixes."""
+    """(bucket, sentiment * 10 + risk code, outlet id, pieces): the one grouped range scan behind the
+    series, both mixes, the top outlets and the channel mix (each piece's visibility and labels are
+    looked up once, not once per figure)."""
     bounds = [b.end.astimezone(UTC) for b in buckets]
     bucket = case(*[(Article.published_at < b, i) for i, b in enumerate(bounds)], else_=len(bounds) - 1)
     code = _current(
         case(*[(Classification.sentiment == s, i * 10) for i, s in enumerate(SENTIMENT_ORDER)], else_=90)
         + case(*[(Classification.risk_level == r, i) for i, r in enumerate(RISK_ORDER)], else_=9)
     )
-    inner = select(bucket.label("bucket"), code.label("code")).where(*in_window).offset(0).subquery()
-    return select(inner.c.bucket, inner.c.code, func.count()).group_by(inner.c.bucket, inner.c.code)
+    inner = (select(bucket.label("bucket"), code.label("code"), Article.outlet_id.label("outlet_id"))
+             .where(*in_window).offset(0).subquery())
+    return (select(inner.c.bucket, inner.c.code, inner.c.outlet_id, func.count())
+            .group_by(inner.c.bucket, inner.c.code, inner.c.outlet_id))
 
 
 def _topic_counts(session: Session, in_window: list[Any]) -> list[tuple[str, int]]:
@@ -171,26 +172,26 @@ def overview(session: Session, scope: Scope, *, window: str = DEFAULT_WINDOW, tz
     end = min(buckets[-1].end.astimezone(UTC), now + timedelta(seconds=1))
     in_window = [Article.published_at >= start, Article.published_at < end, coverage_where(scope)]
 
-    # 1. Per bucket x sentiment x risk: the series and both mixes in one range scan. One lookup per
-    # piece gives both labels as one small code (sentiment * 10 + risk).
+    # 1. Per bucket x sentiment x risk x outlet: the series, both mixes and the outlets in one range
+    # scan. One lookup per piece gives both labels as one small code (sentiment * 10 + risk).
     rows = session.execute(series_statement(buckets, in_window))
     risk: Counter[str] = Counter()
     sentiment: Counter[str] = Counter()
-    for b, c, n in rows:
+    per_outlet: dict[int | None, list[int]] = {}
+    for b, c, oid, n in rows:
         n, c = int(n), int(c) if c is not None else 99
         sent = SENTIMENT_ORDER[c // 10] if c // 10 < len(SENTIMENT_ORDER) else "unknown"
         buckets[int(b)].pieces += n
         sentiment[sent] += n
         risk[RISK_ORDER[c % 10] if c % 10 < len(RISK_ORDER) else "unknown"] += n
+        tally = per_outlet.setdefault(oid, [0, 0])
+        tally[0] += n
         if sent == SentimentLabel.NEGATIVE.value:
             buckets[int(b)].negative += n
+            tally[1] += n
 
     # 2. Per outlet: the top outlets and the channel mix.
-    neg = case((_current(Classification.sentiment) == SentimentLabel.NEGATIVE, 1), else_=0)
-    per_outlet = (select(Article.outlet_id.label("outlet_id"), neg.label("neg")).where(*in_window)
-                  .offset(0).subquery())
-    outlet_rows = session.execute(select(per_outlet.c.outlet_id, func.count(), func.sum(per_outlet.c.neg))
-                                  .group_by(per_outlet.c.outlet_id)).all()
+    outlet_rows = [(oid, n, negative) for oid, (n, negative) in per_outlet.items()]
     outlet_info = {o.id: o for o in session.execute(
         select(Outlet.id, Outlet.name, Outlet.tier, Outlet.channel)
         .where(Outlet.id.in_([r[0] for r in outlet_rows if r[0] is not None] or [-1])))}
@@ -199,7 +200,7 @@ def overview(session: Session, scope: Scope, *, window: str = DEFAULT_WINDOW, tz
     for oid, n, negative in outlet_rows:
         info = outlet_info.get(oid)
         channels[channel_of(_value(info.tier), _value(info.channel)) if info else "news"] += int(n)
-        if info is not None:
+        if info is not None and oid is not None:
             outlets.append((int(oid), info.name, int(n), int(negative or 0)))
     outlets.sort(key=lambda o: (-o[2], o[1]))
 

@@ -1,6 +1,7 @@
 """Web app response times at scale, on PostgreSQL: p50/p95 of ``/`` (home: scope, open cases),
 ``/admin/audit`` (newest audit entries of the admin's subtree), ``/inbox``, ``/stream`` (default,
-three filters, one row per story, the next page, free text), the time of one login, and the time
+three filters, one row per story, the next page, free text), ``/dashboard`` (7 and 30 days, counting
+what ``/stream`` lists: ``classify.visibility.visible_condition``), the time of one login, and the time
 from an alert being raised to ``/inbox`` showing it.
 
 A throwaway database gets ``--articles`` articles (default 1,000,000, in stories of 5, one every 12
@@ -226,7 +227,9 @@ def main() -> int:
                                ("dz-duty", three + "&stories=1"), ("dz-duty", three + "&sort=risk"), ("dz-duty", page2),
                                ("dz-duty", "/stream?sort=spread"),
                                ("dz-duty", "/stream?since=30d&channel=social&topic=enforcement"),
-                               ("dz-duty", "/stream?q=执行 AND 新闻"), ("admin", three)):
+                               ("dz-duty", "/stream?q=执行 AND 新闻"), ("admin", three),
+                               ("dz-duty", "/dashboard"), ("hy-duty", "/dashboard"),
+                               ("dz-duty", "/dashboard?since=30d"), ("admin", "/dashboard?since=30d")):
                 timed(clients[user], path, 3)  # warm-up
                 cpu = time.process_time()
                 times = timed(clients[user], path, args.requests)

@@ -1,18 +1,22 @@
 """Which crawled pieces a scope sees, and the watch terms that made them its business.
 
 Crawled coverage is public, but each organization's views show what concerns it: a piece is
-visible to a scope when one of the scope's watch queries matches it, or when an alert of the scope
-names it (the alert's own piece or one of its story's pieces). A story is visible when one of its
-pieces is, and then all its pieces (reposts) are. An operator (superuser) sees all.
+visible to a scope when one of the scope's watch queries matches it, when an alert of the scope
+names it (the alert's own piece or one of its story's pieces), when it was published on one of
+the scope's own channels (an outlet of its units), or when one of its units registered it as its
+published work (the quota board's evidence). A story is visible when one of its pieces is
+(any of them), and then all its pieces (reposts) are. An operator (superuser) sees all.
 Everything else answers "not found", exactly like a piece that does not exist, so one
-organization cannot learn what another watches. The web page, its snapshot download and the API
-call this one function.
+organization cannot learn what another watches.
 
-Lists (the coverage stream, ``classify.stream``) cannot run every watch query on every stored
-piece, so the same rule is kept as an index: ``article_matches`` holds (piece, watch query, its unit) for
-each enabled owned watch query matching the piece, written by :func:`index_articles` when a piece is
-classified and by :func:`reindex` when watch queries change; :func:`visible_condition` is the SQL
-form of :func:`article_visible` over that index and the alerts table.
+One decision, one SQL condition: :func:`visible_condition`. The article page, its snapshot and
+feedback (:func:`article_visible`), the story page and its split / merge (:func:`story_visible`),
+the coverage stream (``classify.stream``), the dashboard (``alerts.overview``) and the API all
+use it, so a count on one face is the count on another. Running every watch query on every stored
+piece is unaffordable, so watch-query matches are kept as an index: ``article_matches`` holds
+(piece, watch query, its unit) for each enabled owned watch query matching the piece, written by
+:func:`index_articles` when a piece is classified and by :func:`reindex` when watch queries change
+(the service's ``stream-index`` job, every minute; ``presswatch classify --reindex``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, exists, insert, literal, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from classify.query import Query, QuerySyntaxError, parse_query, prepare
-from models import Alert, Article, ArticleMatch, Story, WatchQuery
+from models import Alert, Article, ArticleMatch, Outlet, Story, WatchQuery
 from models.scope import Scope
 
 
@@ -49,58 +53,6 @@ def matched_watch_terms(session: Session, article: Article, scope: Scope) -> lis
     # A term's label keeps the query's spelling ("儋州法院" in quotes, 执行* as a prefix): show the words.
     words = (t.strip().strip('"').rstrip("*").strip() for t in terms)
     return list(dict.fromkeys(w for w in words if w))
-
-
-# A story's pieces checked against the scope's watch queries, at most: a story of thousands of
-# reposts is decided by its earliest and latest pieces (reposts carry the same text).
-MAX_STORY_PIECES_CHECKED = 200
-
-
-def _parsed_queries(session: Session, scope: Scope) -> list[Query]:
-    parsed = []
-    for row in _scope_queries(session, scope):
-        try:
-            parsed.append(parse_query(row.query))
-        except QuerySyntaxError:
-            continue  # a broken query is reported where it is edited; it never hides or shows a piece
-    return parsed
-
-
-def _matches(article: Article, queries: list[Query]) -> bool:
-    doc = _doc(article)
-    return any(q.matches(doc) for q in queries)
-
-
-def article_visible(session: Session, article: Article, scope: Scope) -> bool:
-    """The scope sees the piece: an alert of the scope names it, one of the scope's watch queries
-    matches it, or its story is visible (:func:`story_visible`)."""
-    if scope.superuser:
-        return True
-    if session.scalar(select(Alert.id).where(scope.where(Alert.unit_id), Alert.article_id == article.id)
-                      .limit(1)) is not None:
-        return True
-    queries = _parsed_queries(session, scope)
-    if _matches(article, queries):
-        return True
-    return article.story_id is not None and _story_seen(session, article.story_id, scope, queries, skip=article.id)
-
-
-def _story_matches(session: Session, story_id: int, queries: list[Query], skip: int | None = None) -> bool:
-    """One of the story's pieces matches one of ``queries``: its earliest and its latest pieces are
-    read, MAX_STORY_PIECES_CHECKED in all (reposts carry the same text; late ones add comments)."""
-    if not queries:
-        return False
-    half = MAX_STORY_PIECES_CHECKED // 2
-    base = select(Article).where(Article.story_id == story_id, Article.id != (skip or 0))
-    seen: set[int] = set()
-    for order in (Article.id.asc(), Article.id.desc()):
-        for piece in session.scalars(base.order_by(order).limit(half)):
-            if piece.id in seen:
-                continue
-            seen.add(piece.id)
-            if _matches(piece, queries):
-                return True
-    return False
 
 
 def owned_queries(session: Session) -> list[tuple[int, int, Query]]:
@@ -192,16 +144,10 @@ def reindex_if_queries_changed(session: Session) -> int | None:
     return reindex(session)
 
 
-def visible_condition(scope: Scope) -> ColumnElement[bool]:
-    """SQL: the ``articles`` row is visible to ``scope`` (and its focus), as :func:`article_visible`
-    decides, over the index: the piece matches a watch query of the scope's units, an alert of the
-    scope names it, or its story is visible (an alert names the story, a story merged into it, the
-    story it was split from, or one of its pieces; or one of its pieces matches). Unlike
-    :func:`story_visible`, every piece of a long story counts, not only its first and last 100."""
-    if scope.superuser and scope.focus_ids is None:
-        return true()
-    from sqlalchemy import and_, union
-    from sqlalchemy.orm import aliased
+def _seen_stories(scope: Scope) -> Any:
+    """SQL: the ids of the stories an alert of the scope makes visible (the alert's story, the story it
+    was merged into, a story an analyst split from it, the story of the alert's piece)."""
+    from sqlalchemy import union
 
     from models import StoryDecision
 
@@ -209,27 +155,73 @@ def visible_condition(scope: Scope) -> ColumnElement[bool]:
     alert_stories = scoped.with_only_columns(Alert.story_id).where(Alert.story_id.is_not(None))
     alert_pieces = scoped.with_only_columns(Alert.article_id).where(Alert.article_id.is_not(None))
     member = aliased(Article)
-    match = aliased(ArticleMatch)
-    seen_stories: Any = union(
+    return union(
         alert_stories,
         select(Story.merged_into_id).where(Story.id.in_(alert_stories), Story.merged_into_id.is_not(None)),
         select(StoryDecision.other_story_id).where(StoryDecision.kind == "split", StoryDecision.undone_at.is_(None),
                                                    StoryDecision.story_id.in_(alert_stories)),
         select(member.story_id).where(member.id.in_(alert_pieces), member.story_id.is_not(None)),
     )
+
+
+def _own_outlets(scope: Scope) -> Any:
+    """SQL: the outlets that belong to the scope's units (its own channels)."""
+    return select(Outlet.id).where(Outlet.unit_id.is_not(None), scope.where(Outlet.unit_id))
+
+
+def _registered(scope: Scope) -> Any:
+    """SQL: the crawled pieces the scope's units registered as their published work (the quota
+    board's evidence, linked to the article page)."""
+    from models import Registration
+
+    return select(Registration.article_id).where(Registration.article_id.is_not(None),
+                                                 scope.where(Registration.unit_id))
+
+
+def _story_has_seen_piece(scope: Scope, story_id: Any) -> ColumnElement[bool]:
+    """SQL: one of the pieces of story ``story_id`` (a column or a value) matches a watch query of the
+    scope's units, was published on one of its own channels or was registered by one of its units.
+    Every piece counts."""
+    member = aliased(Article)
+    match = aliased(ArticleMatch)
+    matched = exists(select(match.article_id).where(match.article_id == member.id, scope.where(match.unit_id)))
     # "between x and x", not "= x": with an equality PostgreSQL may hash the subquery, reading every
     # matched piece of the organization up front (0.6 s at 1M pieces) where a page needs a few
     # index probes per listed piece; a range keeps the probe (ix_articles_story_id).
-    story_match = exists(select(match.article_id).select_from(member).join(match, match.article_id == member.id)
-                         .where(member.story_id >= Article.story_id, member.story_id <= Article.story_id,
-                                scope.where(match.unit_id)))
+    return exists(select(member.id).where(member.story_id >= story_id, member.story_id <= story_id,
+                                          or_(matched, member.outlet_id.in_(_own_outlets(scope)),
+                                              member.id.in_(_registered(scope)))))
+
+
+def visible_condition(scope: Scope) -> ColumnElement[bool]:
+    """SQL: the ``articles`` row is visible to ``scope`` (and its focus). This is THE decision: the
+    article page (:func:`article_visible`), the story page (:func:`story_visible`), the coverage
+    stream, the dashboard (``alerts.overview``) and the API all use it. A piece is visible when a
+    watch query of the scope's units matches it (the ``article_matches`` index), an alert of the
+    scope names it, it was published on one of the scope's own channels (an outlet of its units),
+    one of its units registered it (``registrations``: the quota board's evidence), or its story is
+    visible (an alert names the story, a story merged into it, the story it was
+    split from, or one of its pieces; or one of its pieces matches or is on an own channel)."""
+    if scope.superuser and scope.focus_ids is None:
+        return true()
+    alert_pieces = select(Alert.article_id).where(scope.where(Alert.unit_id), Alert.article_id.is_not(None))
     return or_(
-        exists().where(ArticleMatch.article_id >= Article.id, ArticleMatch.article_id <= Article.id,  # (as below)
+        exists().where(ArticleMatch.article_id >= Article.id, ArticleMatch.article_id <= Article.id,  # (as above)
                        scope.where(ArticleMatch.unit_id)),
         Article.id.in_(alert_pieces),
-        Article.story_id.in_(seen_stories),
-        and_(Article.story_id.is_not(None), story_match),
+        Article.outlet_id.in_(_own_outlets(scope)),
+        Article.id.in_(_registered(scope)),
+        Article.story_id.in_(_seen_stories(scope)),
+        and_(Article.story_id.is_not(None), _story_has_seen_piece(scope, Article.story_id)),
     )
+
+
+def article_visible(session: Session, article: Article, scope: Scope) -> bool:
+    """The scope sees the piece (:func:`visible_condition`, asked for this one row). An operator
+    (superuser) sees every piece on its page, whatever its focus."""
+    if scope.superuser:
+        return True
+    return session.scalar(select(Article.id).where(Article.id == article.id, visible_condition(scope))) is not None
 
 
 def live_story_id(session: Session, story_id: int) -> int | None:
@@ -249,26 +241,12 @@ def live_story_id(session: Session, story_id: int) -> int | None:
 
 def story_visible(session: Session, story_id: int, scope: Scope) -> bool:
     """The scope sees the story: an alert of the scope names it, a story merged into it, the story
-    an analyst split it from, or one of its pieces; or one of the scope's watch queries matches one
-    of its pieces. Another organization's story is "not found"."""
+    an analyst split it from, or one of its pieces; or one of its pieces (any of them, however long
+    the story) is visible (:func:`visible_condition`). Another organization's story is "not found"."""
     if session.get(Story, story_id) is None:
         return False
     if scope.superuser:
         return True
-    return _story_seen(session, story_id, scope, _parsed_queries(session, scope))
-
-
-def _story_seen(session: Session, story_id: int, scope: Scope, queries: list[Query], skip: int | None = None) -> bool:
-    from models import StoryDecision
-
-    members = select(Article.id).where(Article.story_id == story_id)
-    merged_in = select(Story.id).where(Story.merged_into_id == story_id)
-    split_from = select(StoryDecision.story_id).where(StoryDecision.kind == "split",
-                                                       StoryDecision.other_story_id == story_id,
-                                                       StoryDecision.undone_at.is_(None))
-    alert_ids = select(Alert.id).where(scope.where(Alert.unit_id),
-                                       or_(Alert.story_id == story_id, Alert.story_id.in_(merged_in),
-                                           Alert.story_id.in_(split_from), Alert.article_id.in_(members))).limit(1)
-    if session.scalar(alert_ids) is not None:
-        return True
-    return _story_matches(session, story_id, queries, skip=skip)
+    # visible_condition's story clauses for this one story (an alerted piece makes its story a seen one).
+    seen = or_(literal(story_id).in_(_seen_stories(scope)), _story_has_seen_piece(scope, literal(story_id)))
+    return bool(session.scalar(select(seen)))

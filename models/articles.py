@@ -68,6 +68,9 @@ class Article(Base):
         # Covering index: quota scoring maps registered articles to their story (one piece per
         # story) with an index-only scan instead of reading every article row.
         Index("ix_articles_id_story_id", "id", "story_id"),
+        # Covering index: visibility asks whether another piece of a listed piece's story is seen
+        # (classify.visibility.visible_condition), an index-only probe per piece.
+        Index("ix_articles_story_id_id_outlet_id", "story_id", "id", "outlet_id"),
         # Short posts by publication time (partial: a few rows among many articles): each new story
         # looks up the recent ones to absorb (pipeline.dedupe.absorb_short_posts) without reading
         # every recent article's text to measure it.

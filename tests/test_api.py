@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from accounts.api_keys import create_key, key_digest
 from accounts.audit import Actor
+from classify.visibility import reindex
 from models import Alert, ApiKey, AuditEntry, CorrectionRequest, User, utcnow
 from models.enums import AlertKind, CaseState, RiskLevel
 from tests.web_support import WebClients
@@ -468,6 +469,7 @@ def test_sources_queries_rules_digests_and_labels_are_scoped(web: WebClients, tm
         article = factories.article(db, title="儋州法院通报执行工作", text="儋州法院今日通报", story_id=story.id)
         ids = {"shared": shared.id, "hy_own": hy_own.id, "digest": digest.id, "article": article.id,
                "story": story.id}
+        reindex(db)  # the stream-index job: which organization's watch queries match which piece
     dz, hy = make_key(web, "dz-duty"), make_key(web, "hy-duty")
 
     dz_sources = {s["key"] for s in api(web, dz).get(f"{API}/sources").json()["items"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from classify.visibility import reindex
 from models import Alert, Label, WatchQuery
 from presswatch.web.routes.articles import highlight
 from tests import factories
@@ -46,6 +47,8 @@ def test_an_article_matching_a_watch_query_of_the_scope_is_visible_with_its_term
     article_id = _world_article(web)
     db = web.app.state.session_factory()
     db.add(WatchQuery(name="dz-org", query='"儋州法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
+    db.flush()
+    reindex(db)  # what the service's stream-index job does within a minute of a watch query's change
     db.commit()
     db.close()
     page = web.login("dz-leader").get(f"/articles/{article_id}")
@@ -83,3 +86,26 @@ def test_feedback_is_a_label_with_the_analysts_name(web) -> None:
 def test_highlight_cuts_text_into_marked_runs() -> None:
     assert highlight("儋州法院发布公告", ["儋州法院"]) == [("儋州法院", True), ("发布公告", False)]
     assert highlight("no terms", []) == [("no terms", False)]
+
+
+def test_a_piece_registered_by_a_unit_opens_from_its_quota_evidence(web) -> None:
+    """The quota board links a registered piece to its article page: the registering unit's
+    organization sees it (classify.visibility), another organization gets 404."""
+    from datetime import UTC, datetime
+
+    from models import Registration
+    from models.enums import RegistrationState
+
+    db = web.app.state.session_factory()
+    try:
+        article = factories.article(db, title="执行一队开展集中执行行动", text="执行一队开展集中执行行动。")
+        db.add(Registration(unit_id=web.world.units["dz-exec-1"].id, url=article.url, title=article.title,
+                            published_at=datetime.now(UTC), state=RegistrationState.LEADER_APPROVED,
+                            registered_by="dz-exec1", article_id=article.id, verified_at=datetime.now(UTC)))
+        db.commit()
+        article_id = article.id
+    finally:
+        db.close()
+    assert web.login("dz-leader").get(f"/articles/{article_id}").status_code == 200
+    assert web.login("dz-duty").get(f"/articles/{article_id}").status_code == 200
+    assert web.login("hy-duty").get(f"/articles/{article_id}").status_code == 404

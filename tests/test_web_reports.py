@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -90,13 +91,17 @@ def test_a_click_on_a_chart_opens_the_stream_filtered_to_it(web) -> None:
     charts = _charts(html)
     risk_items = charts["risk"]["series"][0]["data"]
     assert [urlsplit(i["url"]).path for i in risk_items] == ["/stream"] * 4
-    assert parse_qs(urlsplit(risk_items[1]["url"]).query) == {"since": ["30d"], "risk": ["high"]}
+    # The 30 days are whole local days, opened by date on the stream.
+    first_day, last_day = (datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=d)
+                           for d in (29, 0))
+    days = {"from": [first_day.isoformat()], "to": [last_day.isoformat()]}
+    assert parse_qs(urlsplit(risk_items[1]["url"]).query) == {**days, "risk": ["high"]}
     # Topics are shown by their label and link by their key.
     topic = charts["topics"]
     assert topic["yAxis"]["data"] == ["执行工作"]
     assert parse_qs(urlsplit(topic["series"][0]["data"][0]["url"]).query)["topic"] == ["enforcement"]
     negative = charts["sentiment"]["series"][0]["data"][0]
-    assert parse_qs(urlsplit(negative["url"]).query) == {"since": ["30d"], "sentiment": ["negative"]}
+    assert parse_qs(urlsplit(negative["url"]).query) == {**days, "sentiment": ["negative"]}
     day = charts["volume"]["series"][0]["data"][-1]
     query = parse_qs(urlsplit(day["url"]).query)
     assert query["from"] == query["to"] and len(query["from"][0]) == 10
@@ -345,3 +350,74 @@ def test_quota_reports_are_in_the_centre_of_their_unit_and_resent_through_the_ou
         db.close()
     # The resent copy is listed with its message.
     assert duty.get(f"/reports/messages/{ids[0]}").text.count("chief@court.example.cn") == 2
+
+
+def _stream_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
+    answer = client.get(url.replace("/stream?", "/stream/count?", 1))
+    assert answer.status_code == 200, url
+    shown = re.search(r'data-testid="stream-count">([^<]*)<', answer.text)
+    assert shown and shown.group(1), (url, answer.text)
+    return int(re.sub(r"\D", "", shown.group(1)))
+
+
+def test_every_chart_figure_is_the_count_the_stream_shows_when_clicked(web) -> None:
+    """One decision of who sees a piece (classify.visibility.visible_condition): the dashboard counts
+    what /stream lists, including pieces seen only through a watch query, for each organization."""
+    from classify.visibility import reindex
+    from models import WatchQuery
+
+    _coverage(web)
+    db = _db(web)
+    try:
+        units = web.world.units
+        now = datetime.now(UTC) - timedelta(hours=2)
+        paper = factories.outlet(db, name="海南日报", tier=OutletTier.PROVINCIAL)
+        weibo = factories.outlet(db, name="某微博号", channel=OutletChannel.WEIBO)
+        vn = factories.outlet(db, name="Báo Văn Lâm", tier=OutletTier.COUNTY, language="vi")
+        watched = [  # seen only because a watch query of the organization matches them
+            (paper, "儋州法院召开执行工作座谈会", "zh", SentimentLabel.NEUTRAL, RiskLevel.LOW, "legal_publicity"),
+            (weibo, "网友吐槽儋州法院执行慢", "zh", SentimentLabel.NEGATIVE, RiskLevel.HIGH, "enforcement"),
+            (vn, "Hưng Yên tổ chức hội nghị thi hành án", "vi", SentimentLabel.POSITIVE, RiskLevel.MEDIUM, "thads"),
+        ]
+        # Within "the last 7 x 24 hours" but before the first of the dashboard's 7 whole local days.
+        local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+        since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+        early = datetime.now(UTC) - timedelta(days=7) + since_midnight / 2
+        watched.append((paper, "儋州法院一周前的通报", "zh", SentimentLabel.NEUTRAL, RiskLevel.LOW, "legal_publicity",
+                        early))
+        for outlet, title, lang, sentiment, risk, topic, *at in watched:
+            art = factories.article(db, title=title, text=title, outlet_id=outlet.id, lang=lang,
+                                    published_at=at[0] if at else now)
+            factories.classification(db, art, sentiment=sentiment, risk_level=risk,
+                                     topics=[{"name": topic, "score": 0.8}])
+        db.add_all([WatchQuery(name="dz-org", query='"儋州法院"', purpose="org", unit_id=units["dz-court"].id),
+                    WatchQuery(name="hy-org", query='"Hưng Yên"', purpose="org", unit_id=units["hy-thads"].id)])
+        db.flush()
+        reindex(db)  # the stream-index job
+        db.commit()
+    finally:
+        db.close()
+
+    # 儋州: the case's story (2), its own channel (1) and 2 pieces matched by its watch query only
+    # (+ 1 a week ago). Hưng Yên: its case's piece and the one its watch query matches. The operator:
+    # all 8 (+ 1).
+    for user, pieces, week_ago in (("dz-leader", 5, 1), ("dz-duty", 5, 1), ("hy-duty", 2, 0), ("admin", 8, 1)):
+        client = web.login(user)
+        # "The last 7 days" of the stream reach back 7 x 24 hours, before the dashboard's first whole day.
+        assert _stream_count(client, "/stream?since=7d") == pieces + week_ago, user
+        for since in ("24h", "7d"):
+            html = client.get(f"/dashboard?since={since}").text
+            assert _kpi(html, "pieces") == str(pieces), (user, since)
+            charts = _charts(html)
+            bars = charts["volume"]["series"][0]["data"]
+            first, last = parse_qs(urlsplit(bars[0]["url"]).query), parse_qs(urlsplit(bars[-1]["url"]).query)
+            window = "since=24h" if since == "24h" else f"from={first['from'][0]}&to={last['to'][0]}"
+            assert _stream_count(client, f"/stream?{window}") == pieces, (user, since)
+            clicked = [item for name in ("risk", "sentiment", "channels", "topics", "outlets")
+                       for item in charts[name]["series"][0]["data"]]
+            if since != "24h":  # pieces per day (an hour's bar opens the whole 24 hours: no hour filter)
+                clicked += charts["volume"]["series"][0]["data"]
+            assert sum(1 for item in clicked if item.get("value")) >= 6
+            for item in clicked:
+                assert "url" in item, (user, item)
+                assert _stream_count(client, item["url"]) == (item["value"] or 0), (user, item)

@@ -5,12 +5,14 @@ history under the user's name. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from classify.visibility import reindex
 from models import Alert, AuditEntry, CorrectionRequest, Delivery, RiskPlan, Story, StoryDecision, WatchQuery
 from models.enums import DeliveryStatus, RiskLevel, SentimentLabel
 from tests import factories
@@ -98,11 +100,45 @@ def test_a_story_seen_through_a_watch_query_is_visible_and_crawled_text_is_escap
     s = _story(web, case=None, title='儋州法院<script>alert(1)</script>')
     db = _db(web)
     db.add(WatchQuery(name="dz", query='"儋州法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
+    db.flush()
+    reindex(db)  # what the service's stream-index job does within a minute of a watch query's change
     db.commit()
     db.close()
     page = web.login("dz-leader").get(f"/stories/{s['story']}")
     assert page.status_code == 200 and "<script>alert(1)" not in page.text and "&lt;script&gt;" in page.text
     assert web.login("hy-duty").get(f"/stories/{s['story']}").status_code == 404
+
+
+def test_a_long_story_seen_only_through_a_piece_in_its_middle_is_visible_and_listed(web: Any) -> None:
+    """Every piece of a story counts (classify.visibility.story_visible asks visible_condition): the
+    page answers as /stream, which lists the story, and another organization still gets 404."""
+    db = _db(web)
+    try:
+        outlet = factories.outlet(db, name="某论坛")
+        story = factories.story(db, title="某地天气晴好", first_seen_at=T0, last_seen_at=T0 + timedelta(hours=5))
+        now = datetime.now(UTC) - timedelta(hours=5)
+        pieces = [factories.article(db, title=f"某地天气晴好 {i}", text="某地天气晴好。", story_id=story.id,
+                                    outlet_id=outlet.id, published_at=now + timedelta(seconds=i))
+                  for i in range(230)]
+        middle = pieces[115]
+        middle.text = "转发时有网友提到儋州法院。"  # only this repost names the court
+        for piece in pieces:
+            factories.classification(db, piece)
+        story.article_count, story.first_article_id = len(pieces), pieces[0].id
+        db.add(WatchQuery(name="dz", query='"儋州法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
+        db.flush()
+        reindex(db)
+        db.commit()
+        story_id, first = story.id, pieces[0].id
+    finally:
+        db.close()
+    leader = web.login("dz-leader")
+    assert leader.get(f"/stories/{story_id}").status_code == 200
+    assert leader.get(f"/articles/{first}").status_code == 200  # a repost of a visible story
+    listed = re.search(r'data-testid="stream-count">([^<]*)<', leader.get("/stream/count?since=24h").text)
+    assert listed and int(re.sub(r"\D", "", listed.group(1))) == 230  # every repost, as the page
+    assert web.login("hy-duty").get(f"/stories/{story_id}").status_code == 404
+    assert web.login("hy-duty").get(f"/articles/{first}").status_code == 404
 
 
 def test_an_analyst_splits_and_merges_on_the_web_recorded_and_undoable(web: Any) -> None:
@@ -169,10 +205,12 @@ def test_a_split_made_on_the_web_holds_when_new_reposts_arrive(web: Any, tmp_pat
     db.add(WatchQuery(name="qh", query='"琼海法院"', purpose="org", unit_id=web.world.units["dz-court"].id))
     first = _post(db, tmp_path, "r1", COMMENT_1 + NOTICE, minutes=20)
     second = _post(db, tmp_path, "r2", COMMENT_2 + NOTICE, minutes=25)
+    reindex(db)  # classification indexes each piece for the watch queries (classify.visibility)
     db.commit()
     duty = web.login("dz-duty")
     assert duty.post(f"/stories/{first.story_id}/merge", data={"other": second.story_id}).status_code == 303
     again = _post(db, tmp_path, "r2b", "转发微博 " + COMMENT_2 + NOTICE, minutes=40)
+    reindex(db)
     db.commit()
     assert again.story_id == first.story_id
     answer = duty.post(f"/stories/{first.story_id}/split",
@@ -183,6 +221,7 @@ def test_a_split_made_on_the_web_holds_when_new_reposts_arrive(web: Any, tmp_pat
     # and which would merge them, does not undo the analyst's split.
     later = _post(db, tmp_path, "r2c", "已转 " + COMMENT_2 + NOTICE, minutes=50)
     bridge = _post(db, tmp_path, "orig", NOTICE, minutes=55)
+    reindex(db)
     db.commit()
     assert later.story_id == new_id
     assert bridge.story_id in (first.story_id, new_id)

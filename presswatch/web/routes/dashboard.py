@@ -23,6 +23,7 @@ read_page = require("read")
 WALL_REFRESH_SECONDS = 60
 WINDOW_LABELS = {"24h": N_("Last 24 hours"), "3d": N_("Last 3 days"), "7d": N_("Last 7 days"),
                  "30d": N_("Last 30 days")}
+RISK_AT_LEAST = N_("{level} or above")  # a risk bar: the pieces at this level or above
 CHANNEL_LABELS = {"news": N_("News media"), "social": N_("Social media"), "own": N_("Own channels")}
 RISK_COLORS = {"critical": "#7b1111", "high": "#c62828", "medium": "#e08600", "low": "#2e7d32"}
 SENTIMENT_COLORS = {"negative": "#c62828", "neutral": "#8c8f94", "positive": "#2e7d32"}
@@ -41,8 +42,14 @@ def chart_options(ov: Overview, t: Translator, *, clickable: bool = True, dark: 
     axis = {"axisLabel": {"color": text}, "axisLine": {"lineStyle": {"color": "#8c8f94"}}}
     w = ov.window
 
+    # A window of days counts whole local days (the first bar is a whole day); a click opens the same
+    # days on the stream (from/to in the user's time zone), not "the last 7 x 24 hours", so the
+    # figure and the stream's count agree. The last 24 hours are the same on both.
+    days = {} if ov.hourly else {"from": ov.buckets[0].start.date().isoformat(),
+                                 "to": ov.buckets[-1].start.date().isoformat()}
+
     def url(**params: Any) -> str | None:
-        return stream_url(w, **params) if clickable else None
+        return stream_url(w, **{**days, **params}) if clickable else None
 
     def item(value: Any, **params: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"value": value}
@@ -72,14 +79,21 @@ def chart_options(ov: Overview, t: Translator, *, clickable: bool = True, dark: 
                            sentiment="negative", **day_params(b)) for b in ov.buckets]},
         ],
     }
+    # The stream's risk filter means "this level or above" (the URL contract): each bar counts the
+    # pieces at its level or above, so a bar's figure is what its click lists.
+    at_least: dict[str, int] = {}
+    running = 0
+    for level in ov.risk:  # highest first
+        running += ov.risk[level]
+        at_least[level] = running
     risk = {
         "textStyle": {"color": text},
         "tooltip": {"trigger": "axis"},
         "grid": {"left": 40, "right": 10, "top": 10, "bottom": 28},
-        "xAxis": {"type": "category", "data": [t(level) for level in ov.risk], **axis},
+        "xAxis": {"type": "category", "data": [t(RISK_AT_LEAST, level=t(level)) for level in ov.risk], **axis},
         "yAxis": {"type": "value", "minInterval": 1, **axis},
         "series": [{"type": "bar", "data": [
-            {**item(n, risk=level), "itemStyle": {"color": RISK_COLORS[level]}} for level, n in ov.risk.items()]}],
+            {**item(n, risk=level), "itemStyle": {"color": RISK_COLORS[level]}} for level, n in at_least.items()]}],
     }
 
     def pie(values: dict[str, int], names: dict[str, str], colors: dict[str, str] | None, key: str) -> dict[str, Any]:
