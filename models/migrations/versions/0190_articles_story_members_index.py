@@ -1,7 +1,7 @@
 """visibility: covering index of a story's pieces (id, outlet), probed for every listed piece
 
 Revision ID: 0190
-Revises: 0100
+Revises: 0170
 Create Date: 2026-12-04 21:50:00
 
 ``classify.visibility.visible_condition`` asks, for each piece it lists or counts that is not
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0190'
-down_revision: str | None = '0100'
+down_revision: str | None = '0170'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
