@@ -12,21 +12,16 @@ import secrets
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 65536
 ARGON2_PARALLELISM = 4
 
 
-class PasswordPolicyError(ValueError):
+class PasswordPolicyError(Refusal, ValueError):
     """A new password that the policy refuses (too short, ...). ``message`` is the catalog's msgid,
     ``params`` its placeholders, so every face can say it in the user's language."""
-
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params))
-        self.message = message
-        self.params = params
 
 
 @functools.cache

@@ -17,17 +17,12 @@ from accounts.audit import Actor, record
 from accounts.passwords import check_policy, generate_password, hash_password
 from models import Grant, Role, Unit, User, WebSession, utcnow
 from models.scope import Scope, system_scope
-from presswatch.i18n import N_, is_supported_language, normalize_language, validate_timezone
+from presswatch.i18n import N_, Refusal, is_supported_language, normalize_language, validate_timezone
 
 
-class AccountError(ValueError):
+class AccountError(Refusal, ValueError):
     """Bad input to an account operation (unknown user or unit, duplicate, not allowed): one clear line.
     ``message`` is the catalog's msgid and ``params`` its placeholders (``localized`` in the web app)."""
-
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params))
-        self.message = message
-        self.params = params
 
 
 class NotFound(AccountError):

@@ -50,7 +50,7 @@ from alerts.outbox import enqueue, priority_for
 from models import Alert, AlertEvent, Delivery, Registration, Source, Unit, WebhookEndpoint, utcnow
 from models.scope import Scope, subtree_ids, unit_children
 from presswatch.events import AlertRaised, EventBus, SourceFailing
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 from presswatch.scheduling import ScheduledJob
 from settings import Settings
 
@@ -67,13 +67,8 @@ SWEEP_WINDOW = timedelta(days=1)
 SECRET_BYTES = 32
 
 
-class HookError(Exception):
+class HookError(Refusal):
     """A change that cannot be made; ``message`` is translatable with ``params``."""
-
-    def __init__(self, message: str, **params: Any) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
 
 
 class HookNotFound(HookError):

@@ -27,20 +27,15 @@ from alerts.rules import RulesError, RuleSpec
 from alerts.rules_file import WEB, parse_rules
 from models import AlertRule, Unit, WatchQuery
 from models.scope import Scope
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 from presswatch.yamlfile import read_yaml
 from settings import Settings
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
-class RuleError(Exception):
+class RuleError(Refusal):
     """A change that cannot be made; ``message`` is translatable with ``params``."""
-
-    def __init__(self, message: str, **params: Any) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
 
 
 class RuleNotFound(RuleError):

@@ -20,17 +20,14 @@ from accounts.audit import Actor, record
 from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query, prepare
 from models import Article, Unit, WatchQuery
 from models.scope import Scope
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 
 PURPOSES = ("org", "official", "topic", "watch")
 MAX_SCANNED = 20_000
 
 
-class WatchQueryError(Exception):
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
+class WatchQueryError(Refusal):
+    pass
 
 
 class WatchQueryNotFound(WatchQueryError):

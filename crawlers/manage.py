@@ -28,18 +28,13 @@ from crawlers.registry import WEB, RegistryError, SourceDecl, apply_decl, parse_
 from models import CrawlRun, Outlet, Source, Unit
 from models.enums import SourceKind
 from models.scope import Scope
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 
 WITH_ERRORS_HEALTH = ("warning", "failing")
 
 
-class SourceError(Exception):
+class SourceError(Refusal):
     """A change that cannot be made; ``message`` is translatable with ``params``."""
-
-    def __init__(self, message: str, **params: Any) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
 
 
 class SourceNotFound(SourceError):

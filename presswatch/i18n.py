@@ -155,6 +155,22 @@ class Translator:
 # -- time zones and localized dates -------------------------------------------------------------
 
 
+class Refusal(Exception):
+    """A stage's refusal of bad input, in one clear line every face can say in its reader's language.
+
+    ``message`` is the catalog's msgid (marked with ``N_``) and ``params`` its placeholders;
+    ``str(exc)`` is the English line (the CLI's), ``exc.localized(t)`` the line in a translator's
+    language (the web app's and the API's)."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message.format(**params) if params else message)
+        self.message = message
+        self.params = params
+
+    def localized(self, translate: Any) -> str:
+        return str(translate(self.message, **self.params))
+
+
 class TimeZoneError(ValueError):
     """An unknown IANA time zone name."""
 

@@ -13,15 +13,12 @@ from sqlalchemy.orm import Session
 from accounts.audit import Actor, record
 from models import Person, Unit
 from models.scope import Scope, unit_children
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 from quota.units import QuotaError, add_unit, move_unit, parse_unit_kind, rename_unit
 
 
-class UnitAdminError(Exception):
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
+class UnitAdminError(Refusal):
+    pass
 
 
 class UnitNotFound(UnitAdminError):

@@ -19,15 +19,12 @@ from accounts.audit import Actor, record
 from alerts.digest.definitions import DigestDefinition, DigestError, all_definitions
 from models import DigestDefinitionRow, Unit
 from models.scope import Scope
-from presswatch.i18n import N_
+from presswatch.i18n import N_, Refusal
 from settings import Settings
 
 
-class DigestAdminError(Exception):
-    def __init__(self, message: str, **params: object) -> None:
-        super().__init__(message.format(**params) if params else message)
-        self.message = message
-        self.params = params
+class DigestAdminError(Refusal):
+    pass
 
 
 class DigestNotFound(DigestAdminError):

@@ -54,7 +54,7 @@ def save_preferences(page: Page = Depends(user_page), language: str = Form(""), 
                            display_name=display_name)
     except AccountError as exc:
         page.db.rollback()
-        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, status_code=400, error=exc.localized(page.t))
     except TimeZoneError:
         page.db.rollback()
         return _render(page, status_code=400, error=page.t(N_("Unknown time zone '{zone}'."), zone=timezone.strip()))
@@ -122,7 +122,7 @@ def create_api_key(page: Page = Depends(user_page), name: str = Form(""), read_o
                              expires_in_days=days)
     except AccountError as exc:
         page.db.rollback()
-        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, status_code=400, error=exc.localized(page.t))
     page.commit()
     return _render(page, status_code=201, new_key=created.key, new_key_prefix=created.row.prefix)
 

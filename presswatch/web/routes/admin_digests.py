@@ -113,7 +113,7 @@ def _save(page: Page, form: dict[str, Any], original: str | None) -> Response:
         raise HTTPException(status_code=404) from None
     except digest_admin.DigestAdminError as exc:
         page.db.rollback()
-        return _render(page, form, original, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, form, original, status_code=400, error=exc.localized(page.t))
     page.commit()
     return page.redirect(f"/admin/digests/{definition.name}?saved=1")
 

@@ -98,7 +98,7 @@ def _save(page: Page, query_id: int | None, form: dict[str, str]) -> Response:
         raise HTTPException(status_code=404) from None
     except watch_admin.WatchQueryError as exc:
         page.db.rollback()
-        return _render(page, form, row, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, form, row, status_code=400, error=exc.localized(page.t))
     page.commit()
     return page.redirect(f"/admin/queries/{saved.id}?saved=1")
 

@@ -236,7 +236,7 @@ def _submit(page: Page, form: dict[str, Any], rule_id: int | None) -> Response:
         raise HTTPException(status_code=404) from None
     except rules_admin.RuleError as exc:
         page.db.rollback()
-        return _render(page, form, rule=rule, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, form, rule=rule, status_code=400, error=exc.localized(page.t))
     except RulesError as exc:
         page.db.rollback()
         return _render(page, form, rule=rule, status_code=400, error=str(exc))

@@ -163,7 +163,7 @@ def _submit(page: Page, form: dict[str, str], source_id: int | None) -> Response
         raise HTTPException(status_code=404) from None
     except manage.SourceError as exc:
         page.db.rollback()
-        return _render_form(page, form, source=source, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render_form(page, form, source=source, status_code=400, error=exc.localized(page.t))
     page.commit()
     return page.redirect(f"/admin/sources/{row.id}?saved=1")
 

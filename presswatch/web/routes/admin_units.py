@@ -35,7 +35,7 @@ def _do(page: Page, fn: Any, *args: Any, **kwargs: Any) -> Response:
         raise HTTPException(status_code=404) from None
     except units_admin.UnitAdminError as exc:
         page.db.rollback()
-        return _page(page, status_code=400, error=page.t(exc.message, **exc.params))
+        return _page(page, status_code=400, error=exc.localized(page.t))
     page.commit()
     return page.redirect("/admin/units")
 

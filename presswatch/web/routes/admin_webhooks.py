@@ -43,7 +43,7 @@ async def add(request: Request, page: Page = Depends(admin_page)) -> Response:
                                          events=[str(v) for v in form.getlist("events")])
     except hooks.HookError as exc:
         page.db.rollback()
-        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, status_code=400, error=exc.localized(page.t))
     page.commit()
     return _render(page, new_secret=secret, new_id=row.id)
 
@@ -86,6 +86,6 @@ def retry(endpoint_id: int, delivery_id: int, page: Page = Depends(admin_page)) 
         raise HTTPException(status_code=404) from None
     except hooks.HookError as exc:
         page.db.rollback()
-        return _render(page, status_code=400, error=page.t(exc.message, **exc.params))
+        return _render(page, status_code=400, error=exc.localized(page.t))
     page.commit()
     return page.redirect("/admin/webhooks")

@@ -57,7 +57,7 @@ def create(page: Page = Depends(admin_page), kind: str = Form("dashboard"), unit
             language=language if language in LANGUAGES else page.language)
     except AccountError as exc:
         page.db.rollback()
-        return _page(page, status_code=400, form=form, error=page.t(exc.message, **exc.params))
+        return _page(page, status_code=400, form=form, error=exc.localized(page.t))
     page.commit()
     return _page(page, created=link, token=token)
 
