@@ -162,8 +162,9 @@ def data_version(session: Session) -> tuple[Any, ...]:
     return tuple(session.execute(select(*(c for p in parts for c in p.c)).select_from(joined)).one())
 
 
-def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None) -> list[StatusRow]:
-    key = (span, within)  # "today" moves the current period and the days left: BOARD_CACHE_SECONDS bounds that
+def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None,
+                 with_ids: bool) -> list[StatusRow]:
+    key = (span, within, with_ids)  # "today" moves the current period and the days left: the cache bounds that
     version = data_version(session)
     clock = time.monotonic()
     with _board_lock:
@@ -171,7 +172,7 @@ def _status_rows(session: Session, span: Window, now: datetime, within: frozense
         if hit is not None and hit[1] == version and clock - hit[0] < BOARD_CACHE_SECONDS:
             _board_cache.move_to_end(key)
             return hit[2]
-    rows = status(session, span, now=now, store=False, within=within)
+    rows = status(session, span, now=now, store=False, within=within, with_ids=with_ids)
     with _board_lock:
         _board_cache[key] = (clock, version, rows)
         _board_cache.move_to_end(key)
@@ -181,8 +182,10 @@ def _status_rows(session: Session, span: Window, now: datetime, within: frozense
 
 
 def quota_board(session: Session, scope: Scope, span: Window, now: datetime | None = None,
-                unit_id: int | None = None) -> Board:
-    """Units x rules for ``span`` as ``scope`` may see them (``unit_id``: that unit's subtree only)."""
+                unit_id: int | None = None, with_ids: bool = True) -> Board:
+    """Units x rules for ``span`` as ``scope`` may see them (``unit_id``: that unit's subtree only).
+    ``with_ids`` false: figures only, each cell's ``registration_ids`` empty (the page of the board;
+    its drill-down and its export ask with the ids)."""
     now = now or utcnow()
     within = scope.visible_ids
     if unit_id is not None:
@@ -190,7 +193,7 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
 
         sub = subtree_ids(session, [unit_id])
         within = sub if within is None else within & sub
-    rows = _status_rows(session, span, now, within)
+    rows = _status_rows(session, span, now, within, with_ids)
     cells: dict[tuple[int, str], Cell] = {}
     rules: dict[str, BoardRule] = {}
     units: dict[int, BoardUnit] = {}

@@ -542,8 +542,8 @@ def test_quota_file_errors_name_the_entry(session: Session) -> None:
 
 
 def test_status_leaves_the_transactions_settings_as_it_found_them(session: Session) -> None:
-    """On PostgreSQL status() counts with JIT off and a small statistics sample; the caller's
-    transaction gets its own settings back (the stream or a report may run after it)."""
+    """On PostgreSQL status() counts with JIT off and a larger work_mem; the caller's transaction
+    gets its own settings back (the stream or a report may run after it)."""
     from sqlalchemy import text
 
     if session.get_bind().dialect.name != "postgresql":
@@ -551,7 +551,7 @@ def test_status_leaves_the_transactions_settings_as_it_found_them(session: Sessi
     load(session, COUNTY)
     reg(session, unit="cb-law", outlet="zhou-news", title="普法进社区", published=date(2024, 3, 5))
     session.execute(text("SET LOCAL jit = on"))
-    session.execute(text("SET LOCAL default_statistics_target = 77"))
+    session.execute(text("SET LOCAL work_mem = '3MB'"))
     assert row(status(session, "2024", now=at(2024, 12, 31)), "sec-news", "cb-law").count == 1
     assert session.execute(text("SHOW jit")).scalar_one() == "on"
-    assert session.execute(text("SHOW default_statistics_target")).scalar_one() == "77"
+    assert session.execute(text("SHOW work_mem")).scalar_one() == "3MB"

@@ -184,7 +184,7 @@ def quota_page(page: Page = Depends(user_page), period: str = "", label: str = "
     scope = page.require_scope()
     span, problem = _span(page, period, label)
     unit_id = _board_unit(page, unit)
-    board = qb.quota_board(page.db, scope, span, unit_id=unit_id)
+    board = qb.quota_board(page.db, scope, span, unit_id=unit_id, with_ids=False)
     responses = qb.response_metrics(page.db, scope, span, _tz(page))
     query = {"period": span.kind.value, "label": span.label, **({"unit": str(unit_id)} if unit_id else {})}
     nav = {
