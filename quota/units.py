@@ -278,6 +278,21 @@ class Hierarchy:
         )
         return list(out)
 
+    def ever_above(self, unit_id: int) -> set[int]:
+        """Every unit that was ever above ``unit_id`` at any time: its parents now and in its
+        history, their parents, and so on (the units its pieces may ever have counted for)."""
+        out: set[int] = set()
+        stack = [unit_id]
+        while stack:
+            uid = stack.pop()
+            parents = {self.units[uid].parent_id, *(r.parent_id for r in self._history.get(uid, []))}
+            for parent in parents:
+                if parent is not None and parent in self.units and parent not in out:
+                    out.add(parent)
+                    stack.append(parent)
+        out.discard(unit_id)
+        return out
+
     def path(self, unit_id: int, at: datetime) -> str:
         """"儋州市人民法院 / 执行局 / 执行一队" as the tree stood at ``at``."""
         key = ("path", unit_id, self._epoch(at))

@@ -1,0 +1,142 @@
+"""The quota board kept between views: brought up to date by recounting only the units whose
+registrations changed (and the units they count for), with exactly the figures of a full count.
+
+On both backends: a board is computed, then registrations are added, reviewed, rejected and
+deleted, a piece joins another's story, a unit moves, a rule changes and the day turns; after each
+change the board's rows equal ``quota.scoring.status`` counted afresh, and the recount touched only
+what it had to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import quota.board as qb
+from models import QuotaRule, Registration
+from models.scope import system_scope
+from quota.registry import review
+from quota.scoring import status
+from quota.units import move_unit
+from tests.test_quota_rules import ANTI_GANG, COUNTY, at, bulletin, load, reg
+
+NOW = at(2024, 12, 20, 12)
+
+
+def figures(rows: list[Any]) -> dict[tuple[str, str, str], tuple[int, float, float, list[int]]]:
+    return {(r.rule_key, r.unit_code, r.period): (r.count, r.points, r.target, r.registration_ids) for r in rows}
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[frozenset[int] | None]:
+    """The ``within`` of every status() call the board makes (None: every unit counted)."""
+    qb._board_cache.clear()
+    calls: list[frozenset[int] | None] = []
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        calls.append(kw.get("within"))
+        return status(*args, **kw)
+
+    monkeypatch.setattr(qb, "status", spy)
+    return calls
+
+
+def board_rows(session: Session, span: Any, now: Any = NOW) -> list[Any]:
+    return qb.quota_board(session, system_scope(), span, now=now).rows
+
+
+def check(session: Session, span: Any, now: Any = NOW) -> None:
+    kept = figures(board_rows(session, span, now))
+    assert kept == figures(status(session, span, now=now, store=False))
+    assert kept  # not vacuous
+
+
+def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
+        session: Session, counted: list[frozenset[int] | None]) -> None:
+    load(session, COUNTY)
+    load(session, ANTI_GANG)
+    span = qb.board_span("quarter", "2024-Q4", NOW.date())
+    for i in range(3):
+        reg(session, unit="cb-office", outlet="daily", url=f"https://daily.zhou.example.cn/2024/10{i}.html",
+            title=f"日报稿件{i}", published=date(2024, 10, 3 + i))
+    first = bulletin(session, "ag-t1", "二道江乡召开推进会", date(2024, 10, 8), "standalone")
+    bulletin(session, "ag-t2", "五道江镇宣传", date(2024, 11, 12), "combined")
+    session.commit()
+    check(session, span)
+    assert counted == [None]
+    ids = {u.code: u.id for u in qb.Hierarchy(session).units.values()}
+
+    # Nothing changed: the kept rows, no counting.
+    board_rows(session, span)
+    assert len(counted) == 1
+
+    # A new piece from a section: that section and the bureau above it (the daily rule counts
+    # sections together for it) are recounted, nobody else.
+    reg(session, unit="cb-law", outlet="daily", url="https://daily.zhou.example.cn/2024/1201.html",
+        title="法治宣传股日报稿", published=date(2024, 12, 1))
+    session.commit()
+    check(session, span)
+    assert counted[1] == frozenset({ids["cb-law"], ids["cb"]})
+
+    # The same story registered again by another section counts once for the bureau.
+    reg(session, unit="cb-office", outlet="daily", url="https://daily.zhou.example.cn/2024/1201.html",
+        title="法治宣传股日报稿", published=date(2024, 12, 1))
+    session.commit()
+    check(session, span)
+    assert counted[-1] == frozenset({ids["cb-office"], ids["cb"]})
+
+    # Rejected in review: no longer counted.
+    review(session, first.id, "reject", by="科长", note="不是本单位稿件")
+    session.commit()
+    check(session, span)
+    assert counted[-1] == frozenset({ids["ag-t1"], ids["ag"]})
+
+    # Deleted.
+    doomed = session.scalar(select(Registration).where(Registration.title == "五道江镇宣传"))
+    session.delete(doomed)
+    session.commit()
+    check(session, span)
+    assert counted[-1] == frozenset({ids["ag-t2"], ids["ag"]})
+
+    # A unit moved under another parent: the tree changed, everything is counted again.
+    move_unit(session, "cb-st1", "ag", effective=at(2024, 11, 1, 0))
+    session.commit()
+    check(session, span)
+    assert counted[-1] is None
+
+    # A rule's target changed: counted again.
+    rule = session.scalar(select(QuotaRule).where(QuotaRule.key == "daily-together"))
+    assert rule is not None
+    rule.target = 7
+    session.commit()
+    check(session, span)
+    assert counted[-1] is None and len(counted) == 7
+
+    # The next day: the current periods' days left move, counted again.
+    check(session, span, now=at(2024, 12, 21, 12))
+    assert len(counted) == 8
+
+
+def test_the_board_of_one_scope_recounts_within_that_scope(
+        session: Session, counted: list[frozenset[int] | None]) -> None:
+    load(session, ANTI_GANG)
+    span = qb.board_span("month", "2024-12", NOW.date())
+    bulletin(session, "ag-t1", "二道江乡十二月简报", date(2024, 12, 2), "standalone")
+    session.commit()
+    tree = qb.Hierarchy(session)
+    t1 = next(u.id for u in tree.units.values() if u.code == "ag-t1")
+    t2 = next(u.id for u in tree.units.values() if u.code == "ag-t2")
+    scope_rows = qb.quota_board(session, system_scope(), span, now=NOW, unit_id=t2).rows
+    assert {r.unit_code for r in scope_rows} == {"ag-t2"}
+    bulletin(session, "ag-t1", "二道江乡又一期", date(2024, 12, 9), "combined")
+    bulletin(session, "ag-t2", "五道江镇十二月简报", date(2024, 12, 10), "standalone")
+    session.commit()
+    rows = qb.quota_board(session, system_scope(), span, now=NOW, unit_id=t2).rows
+    assert counted[-1] == frozenset({t2})  # ag-t1 is outside this board: not counted for it
+    assert figures(rows) == figures(status(session, span, unit="ag-t2", now=NOW, store=False))
+    assert sum(r.count for r in rows if r.rule_key == "town-weekly") == 1
+    assert t1 not in {r.unit_id for r in rows}
