@@ -22,7 +22,7 @@ import statistics
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,7 +43,7 @@ from models import (
 from models.enums import CaseState, Measure, RiskLevel
 from models.scope import Scope
 from quota.periods import Period, PeriodError, Window, local_date, parse_span, period_containing, zone
-from quota.scoring import REPOST_HORIZON, Evidence, StatusRow, evidence, rankings, status
+from quota.scoring import REPOST_HORIZON, Evidence, StatusRow, evidence, rankings, rule_windows, status
 from quota.units import Hierarchy
 
 BOARD_PERIODS = (Period.WEEK, Period.HALF_MONTH, Period.MONTH, Period.QUARTER, Period.YEAR)
@@ -144,8 +144,9 @@ class Board:
 # computed from, and brought up to date on the next view by recounting only what changed. A board of
 # 500 units x 20 rules counts a year of registrations (0.6-0.8 s on PostgreSQL at 200k); a leader
 # opens it again and again while correspondents register pieces a few at a time.
-# - Rules, units, their history, outlets (tiers), or the day (current periods, days left) changed:
-#   the board is counted afresh.
+# - Rules, units, their history or outlets (tiers) changed: the board is counted afresh.
+# - The day turned: the rules with a period begun (or ended) since are counted again; the others keep
+#   their figures with the new current period and days left.
 # - A unit's registrations in the board's years changed (its fingerprint: count, newest id, newest
 #   change, sum of change times, so any insert, update or delete moves it): the rows of that unit and
 #   of every unit it ever counted for (its parents, for rules with subunits) are counted again. The
@@ -159,6 +160,7 @@ BOARD_RECOUNT_UNITS = 50
 @dataclass
 class _Kept:
     version: tuple[Any, ...]
+    days: dict[str, date]  # each rule time zone's date
     classified: int | None
     sources: dict[int, tuple[Any, ...]]
     rows: list[StatusRow]
@@ -168,8 +170,8 @@ _board_cache: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
 _board_lock = threading.Lock()
 
 
-def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], int | None]:
-    """(fingerprint of the rules, units, unit history as of ``now``, outlet tiers and each rule time
+def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], dict[str, date], int | None]:
+    """(fingerprint of the rules, units, unit history as of ``now`` and outlet tiers; each rule time
     zone's date; the newest classification id), in two round trips."""
     parts = [
         select(func.count().label("n"), func.max(QuotaRule.updated_at).label("u")).subquery("q"),
@@ -186,8 +188,8 @@ def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], int | No
     for part in parts[1:]:
         joined = joined.join(part, true())  # type: ignore[assignment]
     *fixed, classified = session.execute(select(*(c for p in parts for c in p.c)).select_from(joined)).one()
-    zones = sorted(set(session.scalars(select(QuotaRule.timezone))))
-    return (*fixed, tuple(local_date(now, z) for z in zones)), classified
+    days = {z: local_date(now, z) for z in set(session.scalars(select(QuotaRule.timezone)))}
+    return tuple(fixed), days, classified
 
 
 def _years(span: Window) -> tuple[datetime, datetime]:
@@ -215,7 +217,7 @@ def _source_prints(session: Session, lo: datetime, hi: datetime) -> dict[int, tu
 def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None,
                  with_ids: bool) -> list[StatusRow]:
     key = (span, within, with_ids)
-    version, classified = _version(session, now)
+    version, days, classified = _version(session, now)
     sources = _source_prints(session, *_years(span))
     with _board_lock:
         kept = _board_cache.get(key)
@@ -223,24 +225,50 @@ def _status_rows(session: Session, span: Window, now: datetime, within: frozense
             _board_cache.move_to_end(key)
     rows: list[StatusRow] | None = None
     if kept is not None and kept.version == version:
+        rows = kept.rows if kept.days == days else _new_day(session, span, now, within, with_ids, kept.rows)
         changed = {u for u in sources.keys() | kept.sources.keys() if sources.get(u) != kept.sources.get(u)}
-        if not changed and kept.classified == classified:
-            return kept.rows
-        if len(changed) <= BOARD_RECOUNT_UNITS:
-            rows = _recount(session, span, now, within, with_ids, kept, changed, kept.classified != classified)
+        if len(changed) > BOARD_RECOUNT_UNITS:
+            rows = None
+        elif changed or kept.classified != classified:
+            rows = _recount(session, span, now, within, with_ids, rows, changed, kept.classified != classified)
     if rows is None:
         rows = status(session, span, now=now, store=False, within=within, with_ids=with_ids)
-    with _board_lock:
-        _board_cache[key] = _Kept(version, classified, sources, rows)
-        _board_cache.move_to_end(key)
-        while len(_board_cache) > BOARD_CACHE_SIZE:
-            _board_cache.popitem(last=False)
+    if kept is None or rows is not kept.rows:
+        with _board_lock:
+            _board_cache[key] = _Kept(version, days, classified, sources, rows)
+            _board_cache.move_to_end(key)
+            while len(_board_cache) > BOARD_CACHE_SIZE:
+                _board_cache.popitem(last=False)
     return rows
 
 
+def _new_day(session: Session, span: Window, now: datetime, within: frozenset[int] | None, with_ids: bool,
+             rows: list[StatusRow]) -> list[StatusRow]:
+    """``rows`` as of today: a rule whose periods in ``span`` are the same keeps its figures with
+    today's current period and days left; a rule with a period begun or ended is counted again."""
+    by_rule: dict[str, list[StatusRow]] = {}
+    for r in rows:
+        by_rule.setdefault(r.rule_key, []).append(r)
+    out: list[StatusRow] = []
+    again: list[str] = []
+    for rule in session.scalars(select(QuotaRule)):
+        today = local_date(now, rule.timezone)
+        old = by_rule.get(rule.key, [])
+        if set(rule_windows(rule, span, today)) != {r.window for r in old}:
+            again.append(rule.key)
+            continue
+        for r in old:
+            current = r.window.contains(today)
+            out.append(replace(r, current=current, days_left=r.window.days_left(today) if current else None))
+    if again:
+        out += status(session, span, now=now, store=False, within=within, with_ids=with_ids, rules=again)
+    out.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
+    return out
+
+
 def _recount(session: Session, span: Window, now: datetime, within: frozenset[int] | None, with_ids: bool,
-             kept: _Kept, changed: set[int], topics_changed: bool) -> list[StatusRow]:
-    """``kept``'s rows with those of the units ``changed`` touch (and of the topic rules, if
+             kept: list[StatusRow], changed: set[int], topics_changed: bool) -> list[StatusRow]:
+    """``kept`` with the rows of the units ``changed`` touch (and of the topic rules, if
     ``topics_changed``) counted again."""
     tree = Hierarchy(session)
     dirty: set[int] = set()
@@ -255,7 +283,7 @@ def _recount(session: Session, span: Window, now: datetime, within: frozenset[in
              if r.rule_key not in topic_rules] if dirty else []
     if topic_rules:
         fresh += status(session, span, now=now, store=False, within=within, with_ids=with_ids, rules=topic_rules)
-    rows = [r for r in kept.rows if r.unit_id not in dirty and r.rule_key not in topic_rules] + fresh
+    rows = [r for r in kept if r.unit_id not in dirty and r.rule_key not in topic_rules] + fresh
     rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
     return rows
 

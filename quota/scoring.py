@@ -280,7 +280,8 @@ def _count(
     return out
 
 
-def _windows_for(rule: QuotaRule, span: Window | date, today: date) -> list[Window]:
+def rule_windows(rule: QuotaRule, span: Window | date, today: date) -> list[Window]:
+    """The rule's periods overlapping ``span`` that have begun by ``today`` and are within its active dates."""
     out = []
     for w in windows_overlapping(rule.period, span):
         if w.start > today:
@@ -352,7 +353,7 @@ def status(
     for rule in session.scalars(q):
         today = local_date(now, rule.timezone)
         span = resolve_span(period, now, rule.timezone)
-        windows = _windows_for(rule, span, today)
+        windows = rule_windows(rule, span, today)
         # Windows whose membership is the same share one query. Grouped by the whole membership, so
         # a unit's figures are the same whether it is asked for alone or with every other unit.
         groups: dict[tuple[tuple[tuple[int, int], ...], ...], tuple[dict[int, int], list[Window]]] = {}

@@ -4,7 +4,7 @@ registrations changed (and the units they count for), with exactly the figures o
 On both backends: a board is computed, then registrations are added, reviewed, rejected and
 deleted, a piece joins another's story, a unit moves, a rule changes and the day turns; after each
 change the board's rows equal ``quota.scoring.status`` counted afresh, and the recount touched only
-what it had to.
+what it had to (when the day turns, only the rules with a period begun).
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ def figures(rows: list[Any]) -> dict[tuple[str, str, str], tuple[int, float, flo
     return {(r.rule_key, r.unit_code, r.period): (r.count, r.points, r.target, r.registration_ids) for r in rows}
 
 
+rules_counted: list[Any] = []
+
+
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[frozenset[int] | None]:
-    """The ``within`` of every status() call the board makes (None: every unit counted)."""
+    """The ``within`` of every status() call the board makes (None: every unit counted); their
+    ``rules`` in ``rules_counted``."""
     qb._board_cache.clear()
+    rules_counted.clear()
     calls: list[frozenset[int] | None] = []
 
     def spy(*args: Any, **kw: Any) -> Any:
         calls.append(kw.get("within"))
+        rules_counted.append(kw.get("rules"))
         return status(*args, **kw)
 
     monkeypatch.setattr(qb, "status", spy)
@@ -116,9 +122,14 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
     check(session, span)
     assert counted[-1] is None and len(counted) == 7
 
-    # The next day: the current periods' days left move, counted again.
+    # The next day: no period begins (a Saturday), nothing is counted; the days left move.
     check(session, span, now=at(2024, 12, 21, 12))
-    assert len(counted) == 8
+    assert len(counted) == 7
+    town = [r for r in board_rows(session, span, at(2024, 12, 21, 12)) if r.current and r.rule_key == "town-weekly"]
+    assert town and {r.days_left for r in town} == {1}
+    # Monday: a new week begins, the weekly rule alone is counted again.
+    check(session, span, now=at(2024, 12, 23, 9))
+    assert len(counted) == 8 and rules_counted[-1] == ["town-weekly"]
 
 
 def test_the_board_of_one_scope_recounts_within_that_scope(
