@@ -238,6 +238,7 @@ def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
     from accounts.passwords import hash_password
     from models import Grant, Role, User
     from presswatch.web import create_app
+    from presswatch.web.server import settled
     from settings import load_settings
 
     password = "bench-quota-web"
@@ -252,7 +253,7 @@ def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
                     session.add(Grant(user_id=user.id, unit_id=1, role=Role.LEADER, granted_by="bench"))
         session.commit()
     settings = load_settings(environ={}, overrides={"db.url": url}).settings
-    app = create_app(settings, engine)
+    app = settled(create_app(settings, engine))  # as `presswatch web` serves it
 
     def fmt(values: list[float]) -> str:
         return f"p50 {_percentile(values, .5):.2f} s, p95 {_percentile(values, .95):.2f} s"
