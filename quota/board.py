@@ -41,7 +41,7 @@ from models import (
     utcnow,
 )
 from models.enums import CaseState, Measure, RiskLevel
-from models.scope import Scope
+from models.scope import Scope, subtree_ids, unit_children
 from quota.periods import Period, PeriodError, Window, local_date, parse_span, period_containing, zone
 from quota.scoring import REPOST_HORIZON, Evidence, StatusRow, evidence, rankings, rule_windows, status
 from quota.units import Hierarchy
@@ -155,6 +155,9 @@ class Board:
 BOARD_CACHE_SIZE = 32
 # Past this many units changed since the last view, counting everything again is as cheap.
 BOARD_RECOUNT_UNITS = 50
+# A scope of more units than this shares its organizations' kept board; a smaller one (a team, a
+# cell's drill-down) is counted on its own, which costs less than counting the organization once.
+SHARED_BOARD_UNITS = 50
 
 
 @dataclass
@@ -216,6 +219,32 @@ def _source_prints(session: Session, lo: datetime, hi: datetime) -> dict[int, tu
 
 def _status_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None,
                  with_ids: bool) -> list[StatusRow]:
+    """status() rows of the units in ``within`` (None: all). A large scope (a leader's subtree) is
+    served from the kept board of its whole organizations, shared by every user of them, so the
+    first view of the day is counted once, not once per leader; a unit's rows are the same counted
+    alone or with every unit (status() groups periods by the whole membership)."""
+    if within is not None and len(within) <= SHARED_BOARD_UNITS:
+        return _kept_rows(session, span, now, within, with_ids)
+    whole = None
+    if within is not None:
+        children = unit_children(session)
+        parents = {c: p for p, cs in children.items() for c in cs}
+        roots = set()
+        for uid in within:
+            seen = {uid}
+            while parents.get(uid) is not None and parents[uid] not in seen:
+                uid = parents[uid]  # type: ignore[assignment]
+                seen.add(uid)
+            roots.add(uid)
+        whole = subtree_ids(session, roots, children)
+        if len(whole) == sum(len(cs) for cs in children.values()):
+            whole = None  # every organization: the superusers' board
+    rows = _kept_rows(session, span, now, whole, with_ids)
+    return rows if within is None or within == whole else [r for r in rows if r.unit_id in within]
+
+
+def _kept_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None,
+               with_ids: bool) -> list[StatusRow]:
     key = (span, within, with_ids)
     version, days, classified = _version(session, now)
     sources = _source_prints(session, *_years(span))
@@ -296,8 +325,6 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
     now = now or utcnow()
     within = scope.visible_ids
     if unit_id is not None:
-        from models.scope import subtree_ids
-
         sub = subtree_ids(session, [unit_id])
         within = sub if within is None else within & sub
     rows = _status_rows(session, span, now, within, with_ids)

@@ -151,3 +151,38 @@ def test_the_board_of_one_scope_recounts_within_that_scope(
     assert figures(rows) == figures(status(session, span, unit="ag-t2", now=NOW, store=False))
     assert sum(r.count for r in rows if r.rule_key == "town-weekly") == 1
     assert t1 not in {r.unit_id for r in rows}
+
+
+def test_large_scopes_share_their_organizations_kept_board(
+        session: Session, counted: list[frozenset[int] | None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leader's subtree and a section's are served from one kept board of their organization (a
+    superuser's covers every organization), each seeing only its own units' rows, with the figures
+    of a count of just those units."""
+    monkeypatch.setattr(qb, "SHARED_BOARD_UNITS", 1)
+    load(session, COUNTY)
+    load(session, ANTI_GANG)
+    span = qb.board_span("quarter", "2024-Q4", NOW.date())
+    reg(session, unit="cb-law", outlet="daily", url="https://daily.zhou.example.cn/2024/1101.html",
+        title="日报稿件", published=date(2024, 11, 1))
+    bulletin(session, "ag-t1", "二道江乡简报", date(2024, 11, 4), "standalone")
+    session.commit()
+    tree = qb.Hierarchy(session)
+    ids = {u.code: u.id for u in tree.units.values()}
+    from models.scope import Scope, subtree_ids
+
+    def scope_of(*codes: str) -> Scope:
+        return Scope(user_id=None, username="t", superuser=False,
+                     unit_ids=subtree_ids(session, [ids[c] for c in codes]))
+
+    county = qb.quota_board(session, scope_of("cb"), span, now=NOW).rows
+    assert counted == [subtree_ids(session, [ids["cb"]])]
+    sections = qb.quota_board(session, scope_of("cb-law", "cb-office"), span, now=NOW).rows
+    assert len(counted) == 1  # the county's kept board, not counted again
+    assert {r.unit_code for r in sections} == {"cb-law", "cb-office"}
+    assert figures(sections) == {k: v for k, v in figures(county).items() if k[1] in {"cb-law", "cb-office"}}
+    assert figures(county) == figures(status(session, span, unit="cb", now=NOW, store=False))
+    anti_gang = qb.quota_board(session, scope_of("ag"), span, now=NOW).rows
+    assert len(counted) == 2 and "cb" not in {r.unit_code for r in anti_gang}
+    both = qb.quota_board(session, scope_of("cb", "ag"), span, now=NOW).rows
+    assert counted[-1] is None  # every unit there is: the superusers' board
+    assert figures(both) == figures(status(session, span, now=NOW, store=False))
