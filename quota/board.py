@@ -6,7 +6,8 @@ the pieces behind each figure, response times of alerts (考核), and its XLSX e
 - :func:`quota_board`: :func:`quota.scoring.status` for the units the scope may see (never written
   to the scores cache: a page view changes nothing), folded into one cell per unit and rule:
   done / target over the rule's periods in the span, periods met, the current period's shortfall
-  and days left, the unit's rank in that rule.
+  and days left, the unit's rank in that rule. Counted boards are kept in the process and brought
+  up to date on the next view by recounting only what changed (see "Boards counted lately").
 - :func:`cell_evidence`: the registrations behind one cell (the drill-down), in the scope only.
 - :func:`response_metrics`: per unit, severity and month, how long alerts waited for their first
   acknowledgement and for their resolution (from ``Alert.created_at``, the first ``AlertEvent``
@@ -140,7 +141,7 @@ class Board:
         return next((r.name for r in self.rules if r.key == key), key)
 
 
-# Boards computed lately, per (span, units, with ids): kept with the fingerprints of what they were
+# Boards counted lately, per (span, units, with ids): kept with the fingerprints of what they were
 # computed from, and brought up to date on the next view by recounting only what changed. A board of
 # 500 units x 20 rules counts a year of registrations (0.6-0.8 s on PostgreSQL at 200k); a leader
 # opens it again and again while correspondents register pieces a few at a time.
@@ -254,12 +255,11 @@ def _kept_rows(session: Session, span: Window, now: datetime, within: frozenset[
             _board_cache.move_to_end(key)
     rows: list[StatusRow] | None = None
     if kept is not None and kept.version == version:
-        rows = kept.rows if kept.days == days else _new_day(session, span, now, within, with_ids, kept.rows)
         changed = {u for u in sources.keys() | kept.sources.keys() if sources.get(u) != kept.sources.get(u)}
-        if len(changed) > BOARD_RECOUNT_UNITS:
-            rows = None
-        elif changed or kept.classified != classified:
-            rows = _recount(session, span, now, within, with_ids, rows, changed, kept.classified != classified)
+        if len(changed) <= BOARD_RECOUNT_UNITS:
+            rows = kept.rows if kept.days == days else _new_day(session, span, now, within, with_ids, kept.rows)
+            if changed or kept.classified != classified:
+                rows = _recount(session, span, now, within, with_ids, rows, changed, kept.classified != classified)
     if rows is None:
         rows = status(session, span, now=now, store=False, within=within, with_ids=with_ids)
     if kept is None or rows is not kept.rows:

@@ -71,7 +71,7 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
             title=f"日报稿件{i}", published=date(2024, 10, 3 + i))
     first = bulletin(session, "ag-t1", "二道江乡召开推进会", date(2024, 10, 8), "standalone")
     bulletin(session, "ag-t2", "五道江镇宣传", date(2024, 11, 12), "combined")
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted == [None]
     ids = {u.code: u.id for u in qb.Hierarchy(session).units.values()}
@@ -84,33 +84,33 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
     # sections together for it) are recounted, nobody else.
     reg(session, unit="cb-law", outlet="daily", url="https://daily.zhou.example.cn/2024/1201.html",
         title="法治宣传股日报稿", published=date(2024, 12, 1))
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[1] == frozenset({ids["cb-law"], ids["cb"]})
 
     # The same story registered again by another section counts once for the bureau.
     reg(session, unit="cb-office", outlet="daily", url="https://daily.zhou.example.cn/2024/1201.html",
         title="法治宣传股日报稿", published=date(2024, 12, 1))
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[-1] == frozenset({ids["cb-office"], ids["cb"]})
 
     # Rejected in review: no longer counted.
     review(session, first.id, "reject", by="科长", note="不是本单位稿件")
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[-1] == frozenset({ids["ag-t1"], ids["ag"]})
 
     # Deleted.
     doomed = session.scalar(select(Registration).where(Registration.title == "五道江镇宣传"))
     session.delete(doomed)
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[-1] == frozenset({ids["ag-t2"], ids["ag"]})
 
     # A unit moved under another parent: the tree changed, everything is counted again.
     move_unit(session, "cb-st1", "ag", effective=at(2024, 11, 1, 0))
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[-1] is None
 
@@ -118,7 +118,7 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
     rule = session.scalar(select(QuotaRule).where(QuotaRule.key == "daily-together"))
     assert rule is not None
     rule.target = 7
-    session.commit()
+    session.flush()
     check(session, span)
     assert counted[-1] is None and len(counted) == 7
 
@@ -137,7 +137,7 @@ def test_the_board_of_one_scope_recounts_within_that_scope(
     load(session, ANTI_GANG)
     span = qb.board_span("month", "2024-12", NOW.date())
     bulletin(session, "ag-t1", "二道江乡十二月简报", date(2024, 12, 2), "standalone")
-    session.commit()
+    session.flush()
     tree = qb.Hierarchy(session)
     t1 = next(u.id for u in tree.units.values() if u.code == "ag-t1")
     t2 = next(u.id for u in tree.units.values() if u.code == "ag-t2")
@@ -145,7 +145,7 @@ def test_the_board_of_one_scope_recounts_within_that_scope(
     assert {r.unit_code for r in scope_rows} == {"ag-t2"}
     bulletin(session, "ag-t1", "二道江乡又一期", date(2024, 12, 9), "combined")
     bulletin(session, "ag-t2", "五道江镇十二月简报", date(2024, 12, 10), "standalone")
-    session.commit()
+    session.flush()
     rows = qb.quota_board(session, system_scope(), span, now=NOW, unit_id=t2).rows
     assert counted[-1] == frozenset({t2})  # ag-t1 is outside this board: not counted for it
     assert figures(rows) == figures(status(session, span, unit="ag-t2", now=NOW, store=False))
@@ -165,7 +165,7 @@ def test_large_scopes_share_their_organizations_kept_board(
     reg(session, unit="cb-law", outlet="daily", url="https://daily.zhou.example.cn/2024/1101.html",
         title="日报稿件", published=date(2024, 11, 1))
     bulletin(session, "ag-t1", "二道江乡简报", date(2024, 11, 4), "standalone")
-    session.commit()
+    session.flush()
     tree = qb.Hierarchy(session)
     ids = {u.code: u.id for u in tree.units.values()}
     from models.scope import Scope, subtree_ids
