@@ -225,12 +225,12 @@ def _pg_cpu(engine: Engine) -> float | None:
 def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
     """GET /quota as a superuser and as a leader of the whole tree (the heaviest scopes), through the
     real app (login, scope, status over the scope's units, response times, template) with
-    Starlette's TestClient in this process. First views (the board computed: quota.board's cache
-    emptied before each) and repeated views (the board reused): wall time per request, this
-    process's CPU seconds (app + driver) and PostgreSQL's CPU seconds, with the load average. Three
-    kinds of view: first views (quota.board's kept boards emptied before each: counted in full),
-    repeated views with nothing changed, and views each after a correspondent registered one more
-    piece (the kept board brought up to date: the unit's rows and its parents' counted again).
+    Starlette's TestClient in this process: wall time per request, this process's CPU seconds
+    (app + driver) and PostgreSQL's CPU seconds, with the load average. Kinds of view: first views
+    (quota.board's kept boards emptied before each: counted in full); for the month, first views
+    after a worker start (emptied, then quota.board.warm_boards as the server runs it at start,
+    untimed); repeated views with nothing changed; views each after a correspondent registered one
+    more piece (the kept board brought up to date: the unit's rows and its parents' counted again).
     The registrations added here stay in a --keep database."""
     from fastapi.testclient import TestClient
 
@@ -287,15 +287,19 @@ def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
         assert answer.status_code == 303, answer.text[:300]
         for query in ("period=month&label=2024-12", "period=quarter&label=2024-Q4", "period=week&label=2024-W50"):
             size = 0
-            for mode in ("cold", "kept", "changed"):
+            modes = ("cold", "warmed", "kept", "changed") if "period=month" in query else ("cold", "kept", "changed")
+            for mode in modes:
                 walls: list[float] = []
                 cpus: list[float] = []
                 pg: list[float] = []
                 if mode != "cold":
                     client.get(f"/quota?{query}")  # computes the board once; the views below keep it
-                for _ in range(cold_n if mode == "cold" else n):
-                    if mode == "cold":
+                for _ in range(cold_n if mode in ("cold", "warmed") else n):
+                    if mode in ("cold", "warmed"):
                         qb._board_cache.clear()
+                    if mode == "warmed":  # as a worker does when it starts (untimed): December 2024's board
+                        with Session(engine) as session:
+                            qb.warm_boards(session, settings.quota.timezone, now=datetime(YEAR, 12, 31, 4, tzinfo=UTC))
                     elif mode == "changed":
                         register_one()
                     p0 = _pg_cpu(engine)
@@ -309,7 +313,9 @@ def time_web(engine: Engine, url: str, n: int, cold_n: int) -> None:
                     assert page.status_code == 200, page.status_code
                     size = len(page.content)
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-                what = {"cold": "first views (board counted in full)", "kept": "repeated views (nothing changed)",
+                what = {"cold": "first views (board counted in full)",
+                        "warmed": "first views after a worker start (its boards counted at start)",
+                        "kept": "repeated views (nothing changed)",
                         "changed": "views each after a new registration (board brought up to date)"}[mode]
                 print(f"GET /quota?{query} as {username}, {len(walls)} {what}: {size // 1024} KiB; wall {fmt(walls)};"
                       f" CPU this process {fmt(cpus)}" + (f"; CPU PostgreSQL {fmt(pg)}" if pg else "")

@@ -145,7 +145,8 @@ class Board:
 # computed from, and brought up to date on the next view by recounting only what changed. A board of
 # 500 units x 20 rules counts a year of registrations (0.6-0.8 s on PostgreSQL at 200k); a leader
 # opens it again and again while correspondents register pieces a few at a time.
-# - Rules, units, their history or outlets (tiers) changed: the board is counted afresh.
+# - Units, their history or outlets (tiers) changed: the board is counted afresh.
+# - A rule added, changed or removed: that rule's rows are counted again (or dropped).
 # - The day turned: the rules with a period begun (or ended) since are counted again; the others keep
 #   their figures with the new current period and days left.
 # - A unit's registrations in the board's years changed (its fingerprint: count, newest id, newest
@@ -164,6 +165,7 @@ SHARED_BOARD_UNITS = 50
 @dataclass
 class _Kept:
     version: tuple[Any, ...]
+    rules: dict[str, Any]  # rule key -> when it last changed
     days: dict[str, date]  # each rule time zone's date
     classified: int | None
     sources: dict[int, tuple[Any, ...]]
@@ -174,11 +176,10 @@ _board_cache: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
 _board_lock = threading.Lock()
 
 
-def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], dict[str, date], int | None]:
-    """(fingerprint of the rules, units, unit history as of ``now`` and outlet tiers; each rule time
-    zone's date; the newest classification id), in two round trips."""
+def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, date], int | None]:
+    """(fingerprint of the units, unit history as of ``now`` and outlet tiers; each rule's last
+    change; each rule time zone's date; the newest classification id), in two round trips."""
     parts = [
-        select(func.count().label("n"), func.max(QuotaRule.updated_at).label("u")).subquery("q"),
         select(func.count().label("n"), func.max(Unit.updated_at).label("u")).subquery("un"),
         # Moves and renames take effect at their valid_from: the tree "now" changes without a write.
         select(func.count().label("n"), func.max(UnitHistory.id).label("i"),
@@ -192,8 +193,10 @@ def _version(session: Session, now: datetime) -> tuple[tuple[Any, ...], dict[str
     for part in parts[1:]:
         joined = joined.join(part, true())  # type: ignore[assignment]
     *fixed, classified = session.execute(select(*(c for p in parts for c in p.c)).select_from(joined)).one()
-    days = {z: local_date(now, z) for z in set(session.scalars(select(QuotaRule.timezone)))}
-    return tuple(fixed), days, classified
+    rules = {key: (changed, zone_name) for key, changed, zone_name
+             in session.execute(select(QuotaRule.key, QuotaRule.updated_at, QuotaRule.timezone))}
+    days = {z: local_date(now, z) for _, z in rules.values()}
+    return tuple(fixed), rules, days, classified
 
 
 def _years(span: Window) -> tuple[datetime, datetime]:
@@ -247,7 +250,7 @@ def _status_rows(session: Session, span: Window, now: datetime, within: frozense
 def _kept_rows(session: Session, span: Window, now: datetime, within: frozenset[int] | None,
                with_ids: bool) -> list[StatusRow]:
     key = (span, within, with_ids)
-    version, days, classified = _version(session, now)
+    version, rules, days, classified = _version(session, now)
     sources = _source_prints(session, *_years(span))
     with _board_lock:
         kept = _board_cache.get(key)
@@ -257,14 +260,24 @@ def _kept_rows(session: Session, span: Window, now: datetime, within: frozenset[
     if kept is not None and kept.version == version:
         changed = {u for u in sources.keys() | kept.sources.keys() if sources.get(u) != kept.sources.get(u)}
         if len(changed) <= BOARD_RECOUNT_UNITS:
-            rows = kept.rows if kept.days == days else _new_day(session, span, now, within, with_ids, kept.rows)
+            rows = kept.rows
+            edited = {k for k in rules.keys() | kept.rules.keys() if rules.get(k) != kept.rules.get(k)}
+            if edited:
+                rows = [r for r in rows if r.rule_key not in edited]
+                if edited & rules.keys():
+                    rows += status(session, span, now=now, store=False, within=within, with_ids=with_ids,
+                                   rules=sorted(edited & rules.keys()))
+            if kept.days != days:
+                rows = _new_day(session, span, now, within, with_ids, rows)
             if changed or kept.classified != classified:
                 rows = _recount(session, span, now, within, with_ids, rows, changed, kept.classified != classified)
+            if rows is not kept.rows:
+                rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
     if rows is None:
         rows = status(session, span, now=now, store=False, within=within, with_ids=with_ids)
     if kept is None or rows is not kept.rows:
         with _board_lock:
-            _board_cache[key] = _Kept(version, days, classified, sources, rows)
+            _board_cache[key] = _Kept(version, rules, days, classified, sources, rows)
             _board_cache.move_to_end(key)
             while len(_board_cache) > BOARD_CACHE_SIZE:
                 _board_cache.popitem(last=False)
@@ -291,7 +304,6 @@ def _new_day(session: Session, span: Window, now: datetime, within: frozenset[in
             out.append(replace(r, current=current, days_left=r.window.days_left(today) if current else None))
     if again:
         out += status(session, span, now=now, store=False, within=within, with_ids=with_ids, rules=again)
-    out.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
     return out
 
 
@@ -312,9 +324,7 @@ def _recount(session: Session, span: Window, now: datetime, within: frozenset[in
              if r.rule_key not in topic_rules] if dirty else []
     if topic_rules:
         fresh += status(session, span, now=now, store=False, within=within, with_ids=with_ids, rules=topic_rules)
-    rows = [r for r in kept if r.unit_id not in dirty and r.rule_key not in topic_rules] + fresh
-    rows.sort(key=lambda r: (r.rule_key, r.window.start, r.unit_path))
-    return rows
+    return [r for r in kept if r.unit_id not in dirty and r.rule_key not in topic_rules] + fresh
 
 
 def quota_board(session: Session, scope: Scope, span: Window, now: datetime | None = None,
@@ -350,6 +360,22 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
         c.rank = rank_of.get((rule_key, units[uid].code))
     return Board(span, sorted(rules.values(), key=lambda x: x.key),
                  sorted(units.values(), key=lambda u: u.path), cells, rows, ranked)
+
+
+def warm_boards(session: Session, tz: str, now: datetime | None = None) -> int:
+    """Count and keep the board each organization opens first: its current month (in ``tz``, as
+    ``/quota`` picks it), over all its units, as its leaders see it. A web worker does this when it
+    starts (:mod:`presswatch.web.server`), so the first views after a start or a deploy bring a
+    kept board up to date instead of counting a year of registrations. Returns the boards kept."""
+    now = now or utcnow()
+    span = board_span(None, None, local_date(now, tz))
+    children = unit_children(session)
+    roots = children.get(None, [])
+    for root in roots:
+        units = subtree_ids(session, [root], children)
+        quota_board(session, Scope(user_id=None, username="warm-up", superuser=False, unit_ids=units), span,
+                    now=now, with_ids=False)
+    return len(roots)
 
 
 def cell_evidence(session: Session, scope: Scope, span: Window, unit_id: int, rule_key: str,

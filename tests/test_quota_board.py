@@ -112,15 +112,16 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
     move_unit(session, "cb-st1", "ag", effective=at(2024, 11, 1, 0))
     session.flush()
     check(session, span)
-    assert counted[-1] is None
+    assert counted[-1] is None and rules_counted[-1] is None
 
-    # A rule's target changed: counted again.
+    # A rule's target changed: that rule alone is counted again.
     rule = session.scalar(select(QuotaRule).where(QuotaRule.key == "daily-together"))
     assert rule is not None
     rule.target = 7
     session.flush()
     check(session, span)
-    assert counted[-1] is None and len(counted) == 7
+    assert len(counted) == 7 and rules_counted[-1] == ["daily-together"]
+    assert {r.target for r in board_rows(session, span) if r.rule_key == "daily-together"} == {7}
 
     # The next day: no period begins (a Saturday), nothing is counted; the days left move.
     check(session, span, now=at(2024, 12, 21, 12))
@@ -130,6 +131,13 @@ def test_the_kept_board_recounts_only_what_changed_and_equals_a_full_count(
     # Monday: a new week begins, the weekly rule alone is counted again.
     check(session, span, now=at(2024, 12, 23, 9))
     assert len(counted) == 8 and rules_counted[-1] == ["town-weekly"]
+
+    # A rule removed: its rows go, nothing is counted.
+    session.delete(rule)
+    session.flush()
+    check(session, span, now=at(2024, 12, 23, 9))
+    assert len(counted) == 8
+    assert "daily-together" not in {r.rule_key for r in board_rows(session, span, at(2024, 12, 23, 9))}
 
 
 def test_the_board_of_one_scope_recounts_within_that_scope(
@@ -186,3 +194,24 @@ def test_large_scopes_share_their_organizations_kept_board(
     both = qb.quota_board(session, scope_of("cb", "ag"), span, now=NOW).rows
     assert counted[-1] is None  # every unit there is: the superusers' board
     assert figures(both) == figures(status(session, span, now=NOW, store=False))
+
+
+def test_boards_warmed_at_start_serve_the_first_view(
+        session: Session, counted: list[frozenset[int] | None]) -> None:
+    """What a web worker counts when it starts (each organization's current month) is what its
+    leaders' first view of /quota finds kept: no count at the view."""
+    load(session, COUNTY)
+    load(session, ANTI_GANG)
+    bulletin(session, "ag-t1", "二道江乡简报", date(2024, 12, 2), "standalone")
+    session.flush()
+    assert qb.warm_boards(session, "Asia/Shanghai", now=NOW) == 2
+    assert len(counted) == 2
+    from models.scope import Scope, subtree_ids
+
+    ag = next(u.id for u in qb.Hierarchy(session).units.values() if u.code == "ag")
+    leader = Scope(user_id=None, username="leader", superuser=False, unit_ids=subtree_ids(session, [ag]))
+    span = qb.board_span(None, None, NOW.date())
+    rows = qb.quota_board(session, leader, span, now=NOW, with_ids=False).rows
+    assert len(counted) == 2
+    assert sum(r.count for r in rows if r.unit_code == "ag-t1" and r.rule_key == "town-weekly") == 1
+    assert figures(rows) == figures(status(session, span, unit="ag", now=NOW, store=False, with_ids=False))

@@ -65,11 +65,37 @@ def settled(app: Any) -> Any:
     return app
 
 
+def warm_up(app: Any) -> threading.Thread:
+    """Count the boards users open first (``quota.board.warm_boards``) in the background, so the
+    first /quota view after a start or a deploy does not wait for a full count. Reads only."""
+    from quota.board import warm_boards
+
+    def run() -> None:
+        try:
+            with app.state.session_factory() as session:
+                boards = warm_boards(session, str(app.state.settings.quota.timezone))
+                session.rollback()
+            log.info("quota boards counted at start: %d", boards)
+        except Exception:  # a warm-up is an optimisation: the first view counts instead
+            log.exception("counting the quota boards at start failed")
+
+    thread = threading.Thread(target=run, name="presswatch-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def serving(app: Any) -> Any:
+    """``app`` made ready to serve: settled, its boards warming up."""
+    settled(app)
+    warm_up(app)
+    return app
+
+
 def app_factory() -> FastAPI:
     """For uvicorn workers (``--workers N``): the app from the configured settings."""
     from presswatch.web import create_app
 
-    return settled(create_app())
+    return serving(create_app())
 
 
 def _config(app: Any, settings: Settings, host: str, port: int, **kw: Any) -> Any:
@@ -101,7 +127,7 @@ def serve_forever(settings: Settings, bind: str | None = None, workers: int | No
     else:
         from presswatch.web import create_app
 
-        config = _config(settled(create_app(settings)), settings, host, port)
+        config = _config(serving(create_app(settings)), settings, host, port)
     uvicorn.Server(config).run()
 
 
@@ -126,7 +152,7 @@ def start_in_thread(settings: Settings, engine: Engine | None = None, bind: str 
     host, port = parse_bind(bind or settings.web.bind)
     if find_free_port:
         port = next_free_port(host, port)
-    server = uvicorn.Server(_config(settled(create_app(settings, engine)), settings, host, port, log_level=log_level))
+    server = uvicorn.Server(_config(serving(create_app(settings, engine)), settings, host, port, log_level=log_level))
     # uvicorn leaves signals alone outside the main thread: the scheduler / demo handle them.
     thread = threading.Thread(target=server.run, name="presswatch-web", daemon=True)
     thread.start()
