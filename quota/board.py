@@ -363,19 +363,22 @@ def quota_board(session: Session, scope: Scope, span: Window, now: datetime | No
 
 
 def warm_boards(session: Session, tz: str, now: datetime | None = None) -> int:
-    """Count and keep the board each organization opens first: its current month (in ``tz``, as
-    ``/quota`` picks it), over all its units, as its leaders see it. A web worker does this when it
-    starts (:mod:`presswatch.web.server`), so the first views after a start or a deploy bring a
-    kept board up to date instead of counting a year of registrations. Returns the boards kept."""
+    """Count and keep the boards each organization opens first: its current month (``/quota``'s
+    default), then its current week, half-month, quarter and year (in ``tz``, as ``/quota`` picks
+    them), over all its units, as its leaders see them. A web worker does this when it starts
+    (:mod:`presswatch.web.server`), so the first views after a start or a deploy bring a kept board
+    up to date instead of counting a year of registrations. Returns the boards kept."""
     now = now or utcnow()
-    span = board_span(None, None, local_date(now, tz))
+    today = local_date(now, tz)
     children = unit_children(session)
     roots = children.get(None, [])
-    for root in roots:
-        units = subtree_ids(session, [root], children)
-        quota_board(session, Scope(user_id=None, username="warm-up", superuser=False, unit_ids=units), span,
-                    now=now, with_ids=False)
-    return len(roots)
+    kinds = [Period.MONTH, *(k for k in BOARD_PERIODS if k is not Period.MONTH)]
+    for kind in kinds:
+        for root in roots:
+            scope = Scope(user_id=None, username="warm-up", superuser=False,
+                          unit_ids=subtree_ids(session, [root], children))
+            quota_board(session, scope, board_span(kind.value, None, today), now=now, with_ids=False)
+    return len(roots) * len(kinds)
 
 
 def cell_evidence(session: Session, scope: Scope, span: Window, unit_id: int, rule_key: str,

@@ -198,20 +198,23 @@ def test_large_scopes_share_their_organizations_kept_board(
 
 def test_boards_warmed_at_start_serve_the_first_view(
         session: Session, counted: list[frozenset[int] | None]) -> None:
-    """What a web worker counts when it starts (each organization's current month) is what its
-    leaders' first view of /quota finds kept: no count at the view."""
+    """What a web worker counts when it starts (each organization's current month, week,
+    half-month, quarter and year) is what its leaders' first views of /quota find kept: no count
+    at the view."""
     load(session, COUNTY)
     load(session, ANTI_GANG)
     bulletin(session, "ag-t1", "二道江乡简报", date(2024, 12, 2), "standalone")
     session.flush()
-    assert qb.warm_boards(session, "Asia/Shanghai", now=NOW) == 2
-    assert len(counted) == 2
+    assert qb.warm_boards(session, "Asia/Shanghai", now=NOW) == 10  # 2 organizations x 5 periods
+    assert len(counted) == 10
     from models.scope import Scope, subtree_ids
 
     ag = next(u.id for u in qb.Hierarchy(session).units.values() if u.code == "ag")
     leader = Scope(user_id=None, username="leader", superuser=False, unit_ids=subtree_ids(session, [ag]))
     span = qb.board_span(None, None, NOW.date())
     rows = qb.quota_board(session, leader, span, now=NOW, with_ids=False).rows
-    assert len(counted) == 2
+    quarter = qb.board_span("quarter", None, NOW.date())
+    assert qb.quota_board(session, leader, quarter, now=NOW, with_ids=False).rows
+    assert len(counted) == 10
     assert sum(r.count for r in rows if r.unit_code == "ag-t1" and r.rule_key == "town-weekly") == 1
     assert figures(rows) == figures(status(session, span, unit="ag", now=NOW, store=False, with_ids=False))
