@@ -197,7 +197,7 @@ def test_large_scopes_share_their_organizations_kept_board(
 
 
 def test_boards_warmed_at_start_serve_the_first_view(
-        session: Session, counted: list[frozenset[int] | None]) -> None:
+        session: Session, counted: list[frozenset[int] | None], monkeypatch: pytest.MonkeyPatch) -> None:
     """What a web worker counts when it starts (each organization's current month, week,
     half-month, quarter and year) is what its leaders' first views of /quota find kept: no count
     at the view."""
@@ -218,3 +218,9 @@ def test_boards_warmed_at_start_serve_the_first_view(
     assert len(counted) == 10
     assert sum(r.count for r in rows if r.unit_code == "ag-t1" and r.rule_key == "town-weekly") == 1
     assert figures(rows) == figures(status(session, span, unit="ag", now=NOW, store=False, with_ids=False))
+
+    # Never more than half the kept boards: every organization's month comes first.
+    qb._board_cache.clear()
+    monkeypatch.setattr(qb, "BOARD_CACHE_SIZE", 6)
+    assert qb.warm_boards(session, "Asia/Shanghai", now=NOW) == 3
+    assert sum(1 for key in qb._board_cache if key[0].kind.value == "month") == 2
