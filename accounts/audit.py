@@ -69,6 +69,17 @@ def record(session: Session, actor: Actor, action: str, *, unit_id: int | None =
     return entry
 
 
+def record_saved(session: Session, actor: Actor, action: str, *, object_type: str, object_id: object,
+                 unit_id: int | None, before: Mapping[str, Any] | None,
+                 after: Mapping[str, Any]) -> AuditEntry | None:
+    """The entry of an admin's save: ``<action>.add`` when there was nothing ``before``,
+    ``<action>.update`` otherwise; none when the save changed nothing."""
+    if before == after:
+        return None
+    return record(session, actor, f"{action}.add" if before is None else f"{action}.update", unit_id=unit_id,
+                  object_type=object_type, object_id=object_id, before=before, after=after)
+
+
 def _jsonable(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if data is None:
         return None

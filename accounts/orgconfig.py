@@ -310,6 +310,7 @@ def apply_import(session: Session, settings: Settings, plan: ImportPlan, actor: 
     """Write what ``plan`` says changes (never commits). Returns how many entries per section."""
     from alerts.digest.definitions import all_definitions, parse_definitions
     from alerts.rules_admin import save_rule
+    from classify.watch_admin import save_query
     from crawlers.manage import save_source, validate_source
     from quota.config import QuotaFile, load_quota, parse_quota_data
 
@@ -332,20 +333,10 @@ def apply_import(session: Session, settings: Settings, plan: ImportPlan, actor: 
     for raw in plan.entries["watch_queries"]:
         if ("watch_queries", str(raw["name"])) not in todo:
             continue
-        w = session.scalar(select(WatchQuery).where(WatchQuery.name == raw["name"]))
-        before = None if w is None else {"query": w.query, "purpose": w.purpose, "enabled": w.enabled,
-                                         "priority": w.priority, "unit_id": w.unit_id}
-        if w is None:
-            w = WatchQuery(name=raw["name"], query=raw["query"])
-            session.add(w)
-        w.query, w.purpose = str(raw["query"]), str(raw.get("purpose", "watch"))
-        w.enabled, w.priority = bool(raw.get("enabled", True)), int(raw.get("priority", 0))
-        w.unit_id = ids_by_code[raw["unit"]]
-        session.flush()
-        record(session, actor, "watch_query.add" if before is None else "watch_query.update", unit_id=w.unit_id,
-               object_type="watch_query", object_id=w.name, before=before,
-               after={"query": w.query, "purpose": w.purpose, "enabled": w.enabled, "priority": w.priority,
-                      "unit_id": w.unit_id})
+        existing = session.scalar(select(WatchQuery.id).where(WatchQuery.name == raw["name"]))
+        save_query(session, actor, scope, name=str(raw["name"]), text=str(raw["query"]),
+                   purpose=str(raw.get("purpose", "watch")), enabled=bool(raw.get("enabled", True)),
+                   priority=int(raw.get("priority", 0)), unit_code=str(raw["unit"]), query_id=existing)
         counts["watch_queries"] += 1
     digests = [d for d in plan.entries["digests"] if ("digests", str(d.get("name"))) in todo]
     if digests:

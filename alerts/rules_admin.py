@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, record, record_saved
 from alerts.rules import RulesError, RuleSpec
 from alerts.rules_file import WEB, parse_rules
 from models import AlertRule, Unit, WatchQuery
@@ -160,10 +160,8 @@ def save_rule(session: Session, actor: Actor, scope: Scope, raw: Mapping[str, An
     row.options = {**data["options"], **kept, "declared": declared}
     row.unit_id, row.managed_by = unit.id, WEB
     session.flush()
-    after = _snapshot(row)
-    if before != after:
-        record(session, actor, "rule.add" if before is None else "rule.update", unit_id=row.unit_id,
-               object_type="alert_rule", object_id=row.name, before=before, after=after)
+    record_saved(session, actor, "rule", object_type="alert_rule", object_id=row.name, unit_id=row.unit_id,
+                 before=before, after=_snapshot(row))
     return row
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, record_saved
 from classify.query import PreparedDoc, Query, QuerySet, QuerySyntaxError, parse_query, prepare
 from models import Article, Unit, WatchQuery
 from models.scope import Scope
@@ -148,8 +148,6 @@ def save_query(session: Session, actor: Actor, scope: Scope, *, name: str, text:
     row.name, row.query, row.purpose, row.enabled, row.priority = name, text, purpose, enabled, priority
     row.unit_id = unit.id
     session.flush()
-    after = _snapshot(row)
-    if before != after:
-        record(session, actor, "watch_query.add" if before is None else "watch_query.update", unit_id=row.unit_id,
-               object_type="watch_query", object_id=row.name, before=before, after=after)
+    record_saved(session, actor, "watch_query", object_type="watch_query", object_id=row.name, unit_id=row.unit_id,
+                 before=before, after=_snapshot(row))
     return row

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, record, record_saved
 from crawlers.registry import WEB, RegistryError, SourceDecl, apply_decl, parse_registry
 from models import CrawlRun, Outlet, Source, Unit
 from models.enums import SourceKind
@@ -129,10 +129,8 @@ def save_source(session: Session, actor: Actor, scope: Scope, decl: SourceDecl, 
     apply_decl(session, row, decl, outlet_id)
     row.unit_id, row.managed_by = unit.id, WEB
     session.flush()
-    after = _snapshot(row)
-    if before != after:
-        record(session, actor, "source.add" if before is None else "source.update", unit_id=row.unit_id,
-               object_type="source", object_id=row.key, before=before, after=after)
+    record_saved(session, actor, "source", object_type="source", object_id=row.key, unit_id=row.unit_id,
+                 before=before, after=_snapshot(row))
     return row
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.audit import Actor, record
+from accounts.audit import Actor, record_saved
 from alerts.digest.definitions import DigestDefinition, DigestError, all_definitions
 from models import DigestDefinitionRow, Unit
 from models.scope import Scope
@@ -87,9 +87,8 @@ def save_definition(session: Session, actor: Actor, scope: Scope, settings: Sett
     row.definition = definition.model_dump(mode="json")
     row.unit_id = _unit_ids(session, [definition.scope.units[0]])[0]
     session.flush()
-    if before != row.definition:
-        record(session, actor, "digest.add" if before is None else "digest.update", unit_id=row.unit_id,
-               object_type="digest", object_id=definition.name, before=before, after=row.definition)
+    record_saved(session, actor, "digest", object_type="digest", object_id=definition.name, unit_id=row.unit_id,
+                 before=before, after=row.definition)
     return row
 
 

@@ -40,7 +40,12 @@ class PasswordChangeRequired(Exception):
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request. Routes that write call ``page.commit()`` before answering (so a
     redirect's next request sees the change); whatever is left is committed at the end."""
-    db: Session = request.app.state.session_factory()
+    yield from request_session(request.app.state.session_factory)
+
+
+def request_session(factory: Any) -> Iterator[Session]:
+    """A session from ``factory`` for one request: committed at its end, rolled back on an error."""
+    db: Session = factory()
     try:
         yield db
         db.commit()

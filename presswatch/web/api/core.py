@@ -32,7 +32,7 @@ from accounts.api_keys import KeyUse, authenticate
 from accounts.audit import API_KEY_INFO, Actor, record
 from models.pagination import CursorError, Page, keyset_page
 from models.scope import Scope
-from presswatch.web.deps import client_address
+from presswatch.web.deps import client_address, request_session
 
 PROBLEM_TYPE = "application/problem+json"
 MAX_LIMIT = 200
@@ -153,15 +153,7 @@ def _root_state(request: Request) -> Any:
 
 
 def api_db(request: Request) -> Iterator[Session]:
-    db: Session = _root_state(request).session_factory()
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    yield from request_session(_root_state(request).session_factory)
 
 
 def limiter_of(request: Request) -> RateLimiter:
